@@ -1,0 +1,282 @@
+//! The compiled artifact: a directory with `module.wasm`, `memory.bin` (the
+//! initial memory image) and `manifest.json`.
+//!
+//! The manifest records blake3 digests of the other files; loading recomputes
+//! them and refuses an artifact that was modified. The model id commits to the
+//! code, the initial memory and the IO layout.
+
+use crate::error::{Error, Result};
+use crate::fixed::FixedFormat;
+use crate::graph::DType;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Version of the artifact layout and manifest schema.
+pub const FORMAT_VERSION: u32 = 1;
+/// File name of the module.
+pub const MODULE_FILE: &str = "module.wasm";
+/// File name of the initial memory image.
+pub const MEMORY_FILE: &str = "memory.bin";
+/// File name of the manifest.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// One tensor in an IO region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IoSlot {
+    /// ONNX name.
+    pub name: String,
+    /// Byte offset in memory.
+    pub offset: u32,
+    /// Bytes (4 per element).
+    pub size: u64,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// ONNX element type.
+    pub dtype: DType,
+    /// Real value of one stored unit (`2^-F` for float tensors, 1 for integers).
+    pub scale: f64,
+}
+
+/// An aligned power-of-two region of memory holding IO tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    /// Byte offset (a multiple of `size`).
+    pub offset: u32,
+    /// Size in bytes (a power of two).
+    pub size: u64,
+    /// Tensors, in graph order.
+    pub tensors: Vec<IoSlot>,
+}
+
+/// One layer (one WASM function).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// Name (the ONNX node name).
+    pub name: String,
+    /// WASM function index, or null for a reshape that only renames memory.
+    pub function: Option<u32>,
+    /// ONNX op types covered.
+    pub ops: Vec<String>,
+    /// ONNX nodes covered.
+    pub nodes: Vec<String>,
+    /// Instructions in the function body.
+    pub code_instructions: u64,
+    /// Instructions executed per inference (data independent).
+    pub instructions: u64,
+}
+
+/// Memory facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryInfo {
+    /// Total bytes (a power of two).
+    pub bytes: u64,
+    /// WASM pages (64 KiB).
+    pub pages: u64,
+    /// Bytes of constants (weights, tables) in the initial image.
+    pub constant_bytes: u64,
+}
+
+/// The fixed-point format as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FixedPointInfo {
+    /// Value width in bits.
+    pub value_bits: u32,
+    /// Fractional bits.
+    pub frac_bits: u32,
+    /// Accumulator width in bits.
+    pub acc_bits: u32,
+    /// Rounding rule of rescaling.
+    pub rounding: String,
+    /// Overflow rule.
+    pub overflow: String,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Artifact format version.
+    pub format_version: u32,
+    /// Commitment to code, initial memory and IO layout (blake3, hex).
+    pub model_id: String,
+    /// Model name (the ONNX file stem).
+    pub name: String,
+    /// blake3 of the source ONNX file.
+    pub source_blake3: String,
+    /// Default-domain opset of the source.
+    pub opset: i64,
+    /// Fixed-point format.
+    pub fixed_point: FixedPointInfo,
+    /// Memory facts.
+    pub memory: MemoryInfo,
+    /// Input region.
+    pub inputs: Region,
+    /// Output region.
+    pub outputs: Region,
+    /// Layers in execution order.
+    pub layers: Vec<LayerInfo>,
+    /// Instructions executed per inference.
+    pub instructions: u64,
+    /// blake3 digests of the artifact files.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// A manifest with digests and id still empty (see [`Artifact::seal`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        source_blake3: String,
+        opset: i64,
+        fmt: FixedFormat,
+        memory_bytes: u64,
+        constant_bytes: u64,
+        inputs: Region,
+        outputs: Region,
+        layers: Vec<LayerInfo>,
+    ) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            model_id: String::new(),
+            name: name.to_string(),
+            source_blake3,
+            opset,
+            fixed_point: FixedPointInfo {
+                value_bits: fmt.value_bits,
+                frac_bits: fmt.frac_bits,
+                acc_bits: fmt.acc_bits,
+                rounding: "half-up: (acc + 2^(F-1)) >> F".into(),
+                overflow: "saturate to the i32 range".into(),
+            },
+            memory: MemoryInfo {
+                bytes: memory_bytes,
+                pages: memory_bytes / 65536,
+                constant_bytes,
+            },
+            inputs,
+            outputs,
+            layers,
+            instructions: 0,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// The fixed-point format.
+    pub fn format(&self) -> FixedFormat {
+        FixedFormat::new(self.fixed_point.frac_bits)
+    }
+}
+
+/// A compiled model.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// `module.wasm`.
+    pub wasm: Vec<u8>,
+    /// `memory.bin`.
+    pub memory: Vec<u8>,
+}
+
+fn digest(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+impl Artifact {
+    /// An unsealed artifact.
+    pub fn new(manifest: Manifest, wasm: Vec<u8>, memory: Vec<u8>) -> Artifact {
+        Artifact {
+            manifest,
+            wasm,
+            memory,
+        }
+    }
+
+    /// Fills in file digests, the total instruction count and the model id.
+    pub fn seal(&mut self) {
+        let m = &mut self.manifest;
+        m.files.insert(MODULE_FILE.into(), digest(&self.wasm));
+        m.files.insert(MEMORY_FILE.into(), digest(&self.memory));
+        m.instructions = m.layers.iter().map(|l| l.instructions).sum();
+        let mut h = blake3::Hasher::new();
+        h.update(b"opml.model_id.v1");
+        h.update(digest(&self.wasm).as_bytes());
+        h.update(digest(&self.memory).as_bytes());
+        h.update(
+            serde_json::to_string(&(&m.inputs, &m.outputs))
+                .expect("serializable")
+                .as_bytes(),
+        );
+        m.model_id = h.finalize().to_hex().to_string();
+    }
+
+    /// Writes the artifact directory (created if needed).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).map_err(|e| Error::io(p, e))
+        };
+        write(MODULE_FILE, &self.wasm)?;
+        write(MEMORY_FILE, &self.memory)?;
+        let json = serde_json::to_string_pretty(&self.manifest).expect("serializable");
+        write(MANIFEST_FILE, json.as_bytes())
+    }
+
+    /// Reads an artifact directory and checks every digest.
+    pub fn load(dir: &Path) -> Result<Artifact> {
+        let bad = |detail: String| Error::Artifact {
+            dir: dir.to_path_buf(),
+            detail,
+        };
+        if !dir.is_dir() {
+            return Err(bad(
+                "no such directory; create one with `opml compile MODEL.onnx -o DIR`".into(),
+            ));
+        }
+        let read = |name: &str| -> Result<Vec<u8>> {
+            let p: PathBuf = dir.join(name);
+            std::fs::read(&p).map_err(|e| {
+                bad(format!(
+                    "cannot read `{name}` ({e}); compile the model again with `opml compile`"
+                ))
+            })
+        };
+        let manifest: Manifest = serde_json::from_slice(&read(MANIFEST_FILE)?)
+            .map_err(|e| bad(format!("`{MANIFEST_FILE}` is malformed: {e}")))?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(bad(format!(
+                "format version {} is not the supported version {FORMAT_VERSION}; compile the model again",
+                manifest.format_version
+            )));
+        }
+        let wasm = read(MODULE_FILE)?;
+        let memory = read(MEMORY_FILE)?;
+        for (name, bytes) in [(MODULE_FILE, &wasm), (MEMORY_FILE, &memory)] {
+            let want = manifest
+                .files
+                .get(name)
+                .ok_or_else(|| bad(format!("manifest has no digest for `{name}`")))?;
+            let got = digest(bytes);
+            if &got != want {
+                return Err(bad(format!(
+                    "`{name}` was modified: blake3 is {got}, the manifest says {want}; compile the model again"
+                )));
+            }
+        }
+        let mut check = Artifact {
+            manifest: manifest.clone(),
+            wasm,
+            memory,
+        };
+        check.seal();
+        if check.manifest.model_id != manifest.model_id {
+            return Err(bad(format!(
+                "the model id {} does not match the contents ({}); the manifest was edited",
+                manifest.model_id, check.manifest.model_id
+            )));
+        }
+        crate::profile::validate(&check.wasm)?;
+        Ok(check)
+    }
+}

@@ -1,0 +1,157 @@
+//! A small builder over `wasm_encoder::Function`: locals allocated on demand,
+//! static-trip-count loops, and the memory access shapes kernels use.
+
+use wasm_encoder::{BlockType, Function, Instruction as I, MemArg, ValType};
+
+/// A local variable index.
+pub(crate) type Local = u32;
+
+/// Builds one function body with no parameters and no results.
+#[derive(Default)]
+pub(crate) struct FuncBuilder {
+    insns: Vec<I<'static>>,
+    locals: Vec<ValType>,
+}
+
+const fn mem(offset: u64, align: u32) -> MemArg {
+    MemArg {
+        offset,
+        align,
+        memory_index: 0,
+    }
+}
+
+impl FuncBuilder {
+    /// A fresh i32 local.
+    pub(crate) fn i32(&mut self) -> Local {
+        self.locals.push(ValType::I32);
+        self.locals.len() as u32 - 1
+    }
+
+    /// A fresh i64 local.
+    pub(crate) fn i64(&mut self) -> Local {
+        self.locals.push(ValType::I64);
+        self.locals.len() as u32 - 1
+    }
+
+    /// Appends one instruction.
+    pub(crate) fn op(&mut self, i: I<'static>) -> &mut Self {
+        self.insns.push(i);
+        self
+    }
+
+    /// Number of instructions emitted so far.
+    pub(crate) fn len(&self) -> usize {
+        self.insns.len()
+    }
+
+    pub(crate) fn get(&mut self, l: Local) -> &mut Self {
+        self.op(I::LocalGet(l))
+    }
+    pub(crate) fn set(&mut self, l: Local) -> &mut Self {
+        self.op(I::LocalSet(l))
+    }
+    pub(crate) fn tee(&mut self, l: Local) -> &mut Self {
+        self.op(I::LocalTee(l))
+    }
+    pub(crate) fn c32(&mut self, v: i32) -> &mut Self {
+        self.op(I::I32Const(v))
+    }
+    pub(crate) fn c64(&mut self, v: i64) -> &mut Self {
+        self.op(I::I64Const(v))
+    }
+
+    /// `i32.load offset` of the address on the stack.
+    pub(crate) fn load32(&mut self, offset: u32) -> &mut Self {
+        self.op(I::I32Load(mem(offset as u64, 2)))
+    }
+    /// `i64.load32_s offset`: a stored value widened to 64 bits in one step.
+    pub(crate) fn load64(&mut self, offset: u32) -> &mut Self {
+        self.op(I::I64Load32S(mem(offset as u64, 2)))
+    }
+    /// `i32.store offset` (address then value on the stack).
+    pub(crate) fn store32(&mut self, offset: u32) -> &mut Self {
+        self.op(I::I32Store(mem(offset as u64, 2)))
+    }
+    /// Loads `[addr]` where `addr` is a pointer local plus a static offset.
+    pub(crate) fn ld32(&mut self, ptr: Local, offset: u32) -> &mut Self {
+        self.get(ptr).load32(offset)
+    }
+    /// Loads `[addr]` widened to i64.
+    pub(crate) fn ld64(&mut self, ptr: Local, offset: u32) -> &mut Self {
+        self.get(ptr).load64(offset)
+    }
+
+    /// `local += delta` for an i32 pointer local (nothing when delta is 0).
+    pub(crate) fn bump(&mut self, l: Local, delta: i64) -> &mut Self {
+        if delta != 0 {
+            self.get(l).c32(delta as i32).op(I::I32Add).set(l);
+        }
+        self
+    }
+
+    /// Repeats `body` `n` times with a down-counting loop (`n` known statically).
+    /// The body gets the iteration count only through the pointers it bumps.
+    pub(crate) fn repeat(&mut self, n: usize, mut body: impl FnMut(&mut Self)) {
+        match n {
+            0 => {}
+            1 => body(self),
+            _ => {
+                let counter = self.i32();
+                self.c32(n as i32).set(counter);
+                self.op(I::Loop(BlockType::Empty));
+                body(self);
+                self.get(counter)
+                    .c32(1)
+                    .op(I::I32Sub)
+                    .tee(counter)
+                    .op(I::BrIf(0))
+                    .op(I::End);
+            }
+        }
+    }
+
+    /// Leaves `min(max(x, lo), hi)` of the i64 on the stack, using `tmp`.
+    pub(crate) fn clamp64(&mut self, tmp: Local, lo: i64, hi: i64) -> &mut Self {
+        // select(a, b, cond) keeps a when cond != 0
+        self.tee(tmp)
+            .c64(hi)
+            .get(tmp)
+            .c64(hi)
+            .op(I::I64LtS)
+            .op(I::Select);
+        self.tee(tmp)
+            .c64(lo)
+            .get(tmp)
+            .c64(lo)
+            .op(I::I64GtS)
+            .op(I::Select)
+    }
+
+    /// Saturates the i64 on the stack to the i32 range and wraps it to i32.
+    pub(crate) fn saturate(&mut self, tmp: Local) -> &mut Self {
+        self.clamp64(tmp, i32::MIN as i64, i32::MAX as i64)
+            .op(I::I32WrapI64)
+    }
+
+    /// Rounds a `Q(2F)` i64 on the stack to `Q(F)` (half up), saturated, as i32.
+    pub(crate) fn rescale(&mut self, frac_bits: u32, tmp: Local) -> &mut Self {
+        if frac_bits > 0 {
+            self.c64(1 << (frac_bits - 1))
+                .op(I::I64Add)
+                .c64(frac_bits as i64)
+                .op(I::I64ShrS);
+        }
+        self.saturate(tmp)
+    }
+
+    /// Finishes the body.
+    pub(crate) fn finish(mut self) -> Function {
+        self.insns.push(I::End);
+        let mut f = Function::new_with_locals_types(self.locals.iter().copied());
+        for i in &self.insns {
+            f.instruction(i);
+        }
+        f
+    }
+}

@@ -1,0 +1,1561 @@
+//! One emitter per ONNX operator. Each writes the body of one layer function.
+
+use super::Ctx;
+use super::func::{FuncBuilder, Local};
+use super::nd::{self, View, contiguous_strides, for_each};
+use super::nonlinear::{self, Func, Temps};
+use crate::error::{Error, Result};
+use crate::graph::{Attr, Kind, Node, ValueId};
+use crate::infer::{norm_axis, reduce_axes, slice_plan, transpose_perm, window};
+use wasm_encoder::Instruction as I;
+
+fn unsupported(node: &Node, detail: impl Into<String>) -> Error {
+    Error::UnsupportedUse {
+        op: node.op.clone(),
+        node: node.name.clone(),
+        detail: detail.into(),
+    }
+}
+
+/// Largest row a reduction unrolls (softmax, layer norm, reduce, argmax).
+const MAX_ROW: usize = 1 << 14;
+
+/// Emits the layer for `node`. Returns false when no code is needed (alias).
+pub(crate) fn emit_node(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<bool> {
+    let g = ctx.g;
+    let x = node.input(0);
+    let out = node.outputs[0];
+    let kind0 = x.map(|v| g.values[v].dtype.kind()).unwrap_or(Kind::Fixed);
+    match node.op.as_str() {
+        "Identity" | "Dropout" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => {
+            let x = x.unwrap();
+            let is_output = g.outputs.contains(&out);
+            if !is_output && !ctx.addr.contains_key(&out) && g.values[x].konst.is_none() {
+                let a = ctx.addr(x);
+                ctx.addr.insert(out, a);
+                return Ok(false);
+            }
+            let shape = g.values[out].shape.clone();
+            let (src, dst) = (ctx.addr(x), ctx.addr(out));
+            copy(
+                fb,
+                &shape,
+                View::contiguous(src, &shape),
+                View::contiguous(dst, &shape),
+            );
+        }
+        "Transpose" => {
+            let x = x.unwrap();
+            let xs = g.values[x].shape.clone();
+            let perm = transpose_perm(node, xs.len());
+            let src = View::contiguous(ctx.addr(x), &xs);
+            let view = View {
+                base: src.base,
+                strides: perm.iter().map(|&p| src.strides[p]).collect(),
+            };
+            let os = g.values[out].shape.clone();
+            let dst = View::contiguous(ctx.addr(out), &os);
+            copy(fb, &os, view, dst);
+        }
+        "Expand" => {
+            let x = x.unwrap();
+            let os = g.values[out].shape.clone();
+            let src = View::broadcast(ctx.addr(x), &g.values[x].shape, &os);
+            let dst = View::contiguous(ctx.addr(out), &os);
+            copy(fb, &os, src, dst);
+        }
+        "Slice" => {
+            let x = x.unwrap();
+            let xs = g.values[x].shape.clone();
+            let plan = slice_plan(g, node)?;
+            let es = contiguous_strides(&xs);
+            let base = ctx.addr(x) as i64
+                + plan
+                    .iter()
+                    .zip(&es)
+                    .map(|(p, s)| p.0.max(0) * s * 4)
+                    .sum::<i64>();
+            let view = View {
+                base: base as u32,
+                strides: plan.iter().zip(&es).map(|(p, s)| p.1 * s * 4).collect(),
+            };
+            let os = g.values[out].shape.clone();
+            let dst = View::contiguous(ctx.addr(out), &os);
+            copy(fb, &os, view, dst);
+        }
+        "Concat" => {
+            let os = g.values[out].shape.clone();
+            let axis = norm_axis(node.int("axis", 0), os.len(), node)?;
+            let ostr = contiguous_strides(&os);
+            let obase = ctx.addr(out);
+            let mut at = 0usize;
+            for v in node.inputs.iter().flatten() {
+                let s = g.values[*v].shape.clone();
+                let src = View::contiguous(ctx.addr(*v), &s);
+                let dst = View {
+                    base: obase + (at as i64 * ostr[axis] * 4) as u32,
+                    strides: ostr.iter().map(|x| x * 4).collect(),
+                };
+                copy(fb, &s, src, dst);
+                at += s[axis];
+            }
+        }
+        "Gather" | "ArrayFeatureExtractor" => gather(ctx, node, fb)?,
+        "Cast" => {
+            let to = g.values[out].dtype;
+            let from = g.values[x.unwrap()].dtype;
+            let f = ctx.fmt.frac_bits;
+            let t = fb.i32();
+            let code: Box<dyn Fn(&mut FuncBuilder)> = match (from.kind(), to) {
+                (_, crate::graph::DType::Bool) => Box::new(|fb: &mut FuncBuilder| {
+                    fb.op(I::I32Eqz).op(I::I32Eqz);
+                }),
+                (Kind::Fixed, crate::graph::DType::Int64) => {
+                    Box::new(move |fb: &mut FuncBuilder| {
+                        // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
+                        fb.tee(t)
+                            .get(t)
+                            .c32(31)
+                            .op(I::I32ShrS)
+                            .c32((1 << f) - 1)
+                            .op(I::I32And)
+                            .op(I::I32Add);
+                        fb.c32(f as i32).op(I::I32ShrS);
+                    })
+                }
+                (Kind::Int, crate::graph::DType::Float32) => {
+                    let t64 = fb.i64();
+                    Box::new(move |fb: &mut FuncBuilder| {
+                        fb.op(I::I64ExtendI32S)
+                            .c64(f as i64)
+                            .op(I::I64Shl)
+                            .saturate(t64);
+                    })
+                }
+                _ => Box::new(|_: &mut FuncBuilder| {}),
+            };
+            unary(ctx, node, fb, &mut |fb, _t| code(fb))?;
+        }
+        "Relu" | "LeakyRelu" | "Neg" | "Abs" | "Clip" | "Sigmoid" | "Tanh" | "Erf" | "Gelu"
+        | "Exp" | "Sqrt" | "Reciprocal" => unary_math(ctx, node, fb)?,
+        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Pow" => binary_math(ctx, node, fb, kind0)?,
+        "MatMul" => matmul(ctx, node, fb)?,
+        "Gemm" => gemm(ctx, node, fb)?,
+        "Conv" => conv(ctx, node, fb)?,
+        "MaxPool" | "AveragePool" => pool(ctx, node, fb)?,
+        "GlobalAveragePool" => {
+            let xs = g.values[x.unwrap()].shape.clone();
+            let axes: Vec<usize> = (2..xs.len()).collect();
+            reduce(ctx, node, fb, &axes, Reduce::Mean)?;
+        }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ArgMax" => {
+            let xs = &g.values[x.unwrap()].shape;
+            let axes = reduce_axes(g, node, xs.len())?;
+            let how = match node.op.as_str() {
+                "ReduceMean" => Reduce::Mean,
+                "ReduceSum" => Reduce::Sum,
+                "ReduceMax" => Reduce::Max,
+                _ => Reduce::ArgMax {
+                    last: node.int("select_last_index", 0) != 0,
+                },
+            };
+            reduce(ctx, node, fb, &axes, how)?;
+        }
+        "Softmax" | "LogSoftmax" => softmax(ctx, node, fb)?,
+        "LayerNormalization" => layer_norm(ctx, node, fb)?,
+        "BatchNormalization" => batch_norm(ctx, node, fb)?,
+        "LinearClassifier" => linear_classifier(ctx, node, fb)?,
+        "Normalizer" => normalizer(ctx, node, fb)?,
+        other => {
+            return Err(unsupported(
+                node,
+                format!("no code generator for `{other}`"),
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// Copies `shape` elements from `src` to `dst` views.
+pub(crate) fn copy(fb: &mut FuncBuilder, shape: &[usize], src: View, dst: View) {
+    for_each(fb, shape, &[dst, src], &mut |fb, p| {
+        fb.get(p[0].0).ld32(p[1].0, p[1].1).store32(p[0].1);
+    });
+}
+
+/// Elementwise over the output, inputs broadcast; `value` pushes the i32 result
+/// given the input (pointer, offset) pairs.
+fn elementwise(
+    ctx: &mut Ctx,
+    fb: &mut FuncBuilder,
+    out: ValueId,
+    ins: &[ValueId],
+    value: &mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]),
+) {
+    let os = ctx.g.values[out].shape.clone();
+    let mut views = vec![View::contiguous(ctx.addr(out), &os)];
+    for &v in ins {
+        views.push(View::broadcast(
+            ctx.addr(v),
+            &ctx.g.values[v].shape.clone(),
+            &os,
+        ));
+    }
+    for_each(fb, &os, &views, &mut |fb, p| {
+        fb.get(p[0].0);
+        value(fb, &p[1..]);
+        fb.store32(p[0].1);
+    });
+}
+
+/// Elementwise with one input, given the loaded i32 on the stack.
+fn unary(
+    ctx: &mut Ctx,
+    node: &Node,
+    fb: &mut FuncBuilder,
+    f: &mut dyn FnMut(&mut FuncBuilder, &Temps),
+) -> Result<()> {
+    let t = Temps::new(fb);
+    elementwise(
+        ctx,
+        fb,
+        node.outputs[0],
+        &[node.input(0).unwrap()],
+        &mut |fb, p| {
+            fb.ld32(p[0].0, p[0].1);
+            f(fb, &t);
+        },
+    );
+    Ok(())
+}
+
+fn const_scalar(ctx: &Ctx, v: Option<ValueId>) -> Option<f64> {
+    v.and_then(|v| ctx.g.konst(v)).and_then(|k| {
+        if k.len() == 1 {
+            k.iter().next().copied()
+        } else {
+            None
+        }
+    })
+}
+
+fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let fmt = ctx.fmt;
+    let f = fmt.frac_bits;
+    let x = fb.i32();
+    let kind = ctx.g.values[node.input(0).unwrap()].dtype.kind();
+    match node.op.as_str() {
+        "Relu" => unary(ctx, node, fb, &mut |fb, _| {
+            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+        }),
+        "LeakyRelu" => {
+            let alpha = fmt.quantize(node.float("alpha", 0.01) as f64) as i64;
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.tee(x)
+                    .get(x)
+                    .op(I::I64ExtendI32S)
+                    .c64(alpha)
+                    .op(I::I64Mul)
+                    .rescale(f, t.a64);
+                fb.get(x).c32(0).op(I::I32GtS).op(I::Select);
+            })
+        }
+        "Neg" => unary(ctx, node, fb, &mut |fb, t| {
+            fb.op(I::I64ExtendI32S).set(t.b64);
+            fb.c64(0).get(t.b64).op(I::I64Sub).saturate(t.a64);
+        }),
+        "Abs" => unary(ctx, node, fb, &mut |fb, t| {
+            fb.op(I::I64ExtendI32S)
+                .tee(t.b64)
+                .c64(0)
+                .get(t.b64)
+                .op(I::I64Sub);
+            fb.get(t.b64)
+                .c64(0)
+                .op(I::I64GtS)
+                .op(I::Select)
+                .saturate(t.a64);
+        }),
+        "Clip" => {
+            let bound = |i: usize, attr: &str, default: f64| {
+                const_scalar(ctx, node.input(i))
+                    .or(node.attrs.get(attr).map(|_| node.float(attr, 0.0) as f64))
+                    .unwrap_or(default)
+            };
+            let q = |v: f64| {
+                if kind == Kind::Fixed {
+                    fmt.quantize(v)
+                } else {
+                    crate::fixed::saturate_f64(v)
+                }
+            };
+            let lo = q(bound(1, "min", f64::NEG_INFINITY));
+            let hi = q(bound(2, "max", f64::INFINITY));
+            unary(ctx, node, fb, &mut |fb, _| {
+                fb.tee(x).c32(hi).get(x).c32(hi).op(I::I32LtS).op(I::Select);
+                fb.tee(x).c32(lo).get(x).c32(lo).op(I::I32GtS).op(I::Select);
+            })
+        }
+        "Sigmoid" | "Tanh" | "Erf" => {
+            let lut = ctx.lut(match node.op.as_str() {
+                "Sigmoid" => Func::Sigmoid,
+                "Tanh" => Func::Tanh,
+                _ => Func::Erf,
+            });
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.set(x);
+                lut.emit(fb, x, t);
+            })
+        }
+        "Gelu" => {
+            let lut = ctx.lut(if node.str("approximate") == Some("tanh") {
+                Func::GeluTanhCdf
+            } else {
+                Func::NormalCdf
+            });
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.set(x);
+                lut.emit(fb, x, t);
+                fb.op(I::I64ExtendI32S)
+                    .get(x)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Mul)
+                    .rescale(f, t.c64);
+            })
+        }
+        "Exp" => {
+            let lut = ctx.lut(Func::Exp2Frac);
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.set(x);
+                nonlinear::emit_exp(fb, fmt, &lut, x, t);
+            })
+        }
+        "Sqrt" => unary(ctx, node, fb, &mut |fb, t| {
+            // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
+            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+            fb.op(I::I64ExtendI32S)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .set(t.a64);
+            nonlinear::emit_isqrt(fb, t.a64, t);
+            fb.op(I::I32WrapI64);
+        }),
+        "Reciprocal" => unary(ctx, node, fb, &mut |fb, t| {
+            fb.set(x);
+            let one = fb.i64();
+            fb.c64(1).set(one);
+            nonlinear::emit_div(fb, one, x, 2 * f, t);
+        }),
+        _ => unreachable!(),
+    }
+}
+
+fn binary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, kind: Kind) -> Result<()> {
+    let f = ctx.fmt.frac_bits;
+    let fixed = kind == Kind::Fixed;
+    let ins: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
+    let t = Temps::new(fb);
+    let (a, b) = (fb.i32(), fb.i32());
+    if node.op == "Pow" {
+        let e = const_scalar(ctx, node.input(1))
+            .ok_or_else(|| unsupported(node, "Pow needs a scalar constant exponent"))?;
+        let fmt = ctx.fmt;
+        let x = node.input(0).unwrap();
+        return match e {
+            1.0 => {
+                elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+                    fb.ld32(p[0].0, p[0].1);
+                });
+                Ok(())
+            }
+            0.5 => unary_as(ctx, node, fb, "Sqrt"),
+            -1.0 => unary_as(ctx, node, fb, "Reciprocal"),
+            e if e.fract() == 0.0 && (2.0..=8.0).contains(&e) => {
+                let n = e as usize;
+                elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+                    fb.ld32(p[0].0, p[0].1).set(a);
+                    fb.get(a);
+                    for _ in 1..n {
+                        fb.op(I::I64ExtendI32S)
+                            .get(a)
+                            .op(I::I64ExtendI32S)
+                            .op(I::I64Mul);
+                        if fixed {
+                            fb.rescale(f, t.c64);
+                        } else {
+                            fb.saturate(t.c64);
+                        }
+                    }
+                });
+                let _ = fmt;
+                Ok(())
+            }
+            e => Err(unsupported(
+                node,
+                format!("Pow exponent {e} is not supported (integers 1..8, 0.5 and -1 are)"),
+            )),
+        };
+    }
+    let op = node.op.clone();
+    elementwise(ctx, fb, node.outputs[0], &ins, &mut |fb, p| {
+        fb.ld32(p[0].0, p[0].1);
+        for q in &p[1..] {
+            match op.as_str() {
+                "Add" | "Sub" => {
+                    fb.op(I::I64ExtendI32S).ld64(q.0, q.1);
+                    fb.op(if op == "Add" { I::I64Add } else { I::I64Sub })
+                        .saturate(t.c64);
+                }
+                "Mul" => {
+                    fb.op(I::I64ExtendI32S).ld64(q.0, q.1).op(I::I64Mul);
+                    if fixed {
+                        fb.rescale(f, t.c64);
+                    } else {
+                        fb.saturate(t.c64);
+                    }
+                }
+                "Div" => {
+                    fb.op(I::I64ExtendI32S).set(t.b64);
+                    fb.ld32(q.0, q.1).set(b);
+                    nonlinear::emit_div(fb, t.b64, b, if fixed { f } else { 0 }, &t);
+                }
+                "Max" | "Min" => {
+                    fb.set(a).ld32(q.0, q.1).set(b);
+                    fb.get(a)
+                        .get(b)
+                        .get(a)
+                        .get(b)
+                        .op(if op == "Max" { I::I32GtS } else { I::I32LtS })
+                        .op(I::Select);
+                }
+                _ => unreachable!(),
+            }
+        }
+    });
+    Ok(())
+}
+
+fn unary_as(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, op: &str) -> Result<()> {
+    let mut n = node.clone();
+    n.op = op.into();
+    n.inputs.truncate(1);
+    unary_math(ctx, &n, fb)
+}
+
+/// Dense product `C[i][j] = sum_k A[i][k] * BT[j][k] (+ bias)`, rescaled to Q(F).
+///
+/// Both operands are walked contiguously along `k`, unrolled by up to 32 with
+/// static offsets: 6 instructions per multiply-accumulate plus loop overhead.
+struct MatMulSpec {
+    a: u32,
+    bt: u32,
+    c: u32,
+    m: usize,
+    n: usize,
+    k: usize,
+    /// Output byte strides (row, column).
+    c_strides: (i64, i64),
+    bias: Option<(u32, BiasAxis)>,
+    /// Shift of the accumulator (F for Q(F) x Q(F)).
+    shift: u32,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum BiasAxis {
+    Row,
+    Col,
+}
+
+const DOT_UNROLL: usize = 32;
+
+fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec) {
+    let (pa, pb, pc) = (fb.i32(), fb.i32(), fb.i32());
+    let (pa_row, pc_row, pbias) = (fb.i32(), fb.i32(), fb.i32());
+    let (ka, kb) = (fb.i32(), fb.i32());
+    let acc = fb.i64();
+    let tmp = fb.i64();
+    fb.c32(s.a as i32).set(pa_row);
+    fb.c32(s.c as i32).set(pc_row);
+    if let Some((b, BiasAxis::Row)) = s.bias {
+        fb.c32(b as i32).set(pbias);
+    }
+    let k = s.k;
+    fb.repeat(s.m, |fb| {
+        fb.get(pa_row).set(pa);
+        fb.get(pc_row).set(pc);
+        fb.c32(s.bt as i32).set(pb);
+        if let Some((b, BiasAxis::Col)) = s.bias {
+            fb.c32(b as i32).set(pbias);
+        }
+        fb.repeat(s.n, |fb| {
+            // initial accumulator: bias << shift, or 0
+            match s.bias {
+                Some(_) => {
+                    fb.ld64(pbias, 0).c64(s.shift as i64).op(I::I64Shl);
+                }
+                None => {
+                    fb.c64(0);
+                }
+            }
+            if k <= 2 * DOT_UNROLL {
+                for i in 0..k {
+                    let o = (i * 4) as u32;
+                    fb.ld64(pa, o).ld64(pb, o).op(I::I64Mul).op(I::I64Add);
+                }
+            } else {
+                fb.set(acc);
+                fb.get(pa).set(ka);
+                fb.get(pb).set(kb);
+                let chunks = k / DOT_UNROLL;
+                fb.repeat(chunks, |fb| {
+                    fb.get(acc);
+                    for i in 0..DOT_UNROLL {
+                        let o = (i * 4) as u32;
+                        fb.ld64(ka, o).ld64(kb, o).op(I::I64Mul).op(I::I64Add);
+                    }
+                    fb.set(acc);
+                    fb.bump(ka, (DOT_UNROLL * 4) as i64)
+                        .bump(kb, (DOT_UNROLL * 4) as i64);
+                });
+                fb.get(acc);
+                for i in 0..k % DOT_UNROLL {
+                    let o = (i * 4) as u32;
+                    fb.ld64(ka, o).ld64(kb, o).op(I::I64Mul).op(I::I64Add);
+                }
+            }
+            fb.set(acc);
+            fb.get(pc).get(acc).rescale(s.shift, tmp).store32(0);
+            fb.bump(pc, s.c_strides.1).bump(pb, (k * 4) as i64);
+            if let Some((_, BiasAxis::Col)) = s.bias {
+                fb.bump(pbias, 4);
+            }
+        });
+        fb.bump(pa_row, (k * 4) as i64).bump(pc_row, s.c_strides.0);
+        if let Some((_, BiasAxis::Row)) = s.bias {
+            fb.bump(pbias, 4);
+        }
+    });
+}
+
+/// A constant matrix `[rows][cols]` (row-major, possibly via a transposed view)
+/// placed as contiguous quantized words.
+fn const_matrix(ctx: &mut Ctx, v: ValueId, transpose: bool, scale: f64, key: &str) -> u32 {
+    let k = ctx.g.konst(v).unwrap();
+    let m = if transpose {
+        k.t().as_standard_layout().into_owned()
+    } else {
+        k.as_standard_layout().into_owned()
+    };
+    let words = ctx.quantize(m.iter().map(|x| x * scale), Kind::Fixed);
+    ctx.mem
+        .words(&format!("{key}.{v}.{transpose}.{scale}"), &words)
+}
+
+/// Scratch for a transposed copy of a runtime matrix.
+fn transposed_copy(ctx: &mut Ctx, fb: &mut FuncBuilder, src: u32, rows: usize, cols: usize) -> u32 {
+    let dst = ctx.mem.alloc((rows * cols * 4) as u64, 4);
+    // dst[c][r] = src[r][c]
+    let view = View {
+        base: src,
+        strides: vec![4, cols as i64 * 4],
+    };
+    copy(
+        fb,
+        &[cols, rows],
+        view,
+        View::contiguous(dst, &[cols, rows]),
+    );
+    dst
+}
+
+fn matmul(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let (a, b) = (node.input(0).unwrap(), node.input(1).unwrap());
+    let (sa, sb) = (g.values[a].shape.clone(), g.values[b].shape.clone());
+    let a2: Vec<usize> = if sa.len() == 1 {
+        vec![1, sa[0]]
+    } else {
+        sa.clone()
+    };
+    let b2: Vec<usize> = if sb.len() == 1 {
+        vec![sb[0], 1]
+    } else {
+        sb.clone()
+    };
+    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+    let n = b2[b2.len() - 1];
+    let out = node.outputs[0];
+    let c = ctx.addr(out);
+    let aa = ctx.addr(a);
+    if b2.len() == 2 {
+        // [.., M, K] x [K, N]: fold A's batch dims into M.
+        let rows = a2[..a2.len() - 1].iter().product::<usize>();
+        let bt = if g.konst(b).is_some() {
+            const_matrix(ctx, b, true, 1.0, "matmul")
+        } else {
+            let ab = ctx.addr(b);
+            transposed_copy(ctx, fb, ab, k, n)
+        };
+        let spec = MatMulSpec {
+            a: aa,
+            bt,
+            c,
+            m: rows,
+            n,
+            k,
+            c_strides: ((n * 4) as i64, 4),
+            bias: None,
+            shift: f,
+        };
+        emit_matmul(fb, &spec);
+        return Ok(());
+    }
+    // Batched: broadcast batch dims, one product per batch index.
+    let batch = crate::infer::broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).unwrap();
+    let av = View::broadcast(0, &a2[..a2.len() - 2], &batch);
+    let bv = View::broadcast(0, &b2[..b2.len() - 2], &batch);
+    let ab = ctx.addr(b);
+    let bconst = g.konst(b).is_some();
+    let total: usize = batch.iter().product();
+    let bstr = contiguous_strides(&batch);
+    for bi in 0..total {
+        let (mut oa, mut ob) = (0i64, 0i64);
+        let mut rem = bi;
+        for d in 0..batch.len() {
+            let idx = rem / bstr[d] as usize;
+            rem %= bstr[d] as usize;
+            oa += idx as i64 * av.strides[d] * (m * k) as i64;
+            ob += idx as i64 * bv.strides[d] * (k * n) as i64;
+        }
+        let a_at = aa + oa as u32;
+        let b_at = ab + ob as u32;
+        let bt = if bconst {
+            // transpose this slice of the constant at compile time
+            let kk = g.konst(b).unwrap();
+            let flat: Vec<f64> = kk.iter().copied().collect();
+            let off = (ob / 4) as usize;
+            let mut words = vec![0i32; k * n];
+            for r in 0..k {
+                for col in 0..n {
+                    words[col * k + r] = ctx.fmt.quantize(flat[off + r * n + col]);
+                }
+            }
+            ctx.mem.words(&format!("matmul.bt.{b}.{bi}"), &words)
+        } else {
+            transposed_copy(ctx, fb, b_at, k, n)
+        };
+        let spec = MatMulSpec {
+            a: a_at,
+            bt,
+            c: c + (bi * m * n * 4) as u32,
+            m,
+            n,
+            k,
+            c_strides: ((n * 4) as i64, 4),
+            bias: None,
+            shift: f,
+        };
+        emit_matmul(fb, &spec);
+    }
+    Ok(())
+}
+
+fn gemm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let (a, b) = (node.input(0).unwrap(), node.input(1).unwrap());
+    let (ta, tb) = (node.int("transA", 0) != 0, node.int("transB", 0) != 0);
+    let alpha = node.float("alpha", 1.0) as f64;
+    let beta = node.float("beta", 1.0) as f64;
+    let sa = g.values[a].shape.clone();
+    let (m, k) = if ta { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+    let n = g.values[node.outputs[0]].shape[1];
+    let a_addr = if g.konst(a).is_some() {
+        const_matrix(ctx, a, ta, alpha, "gemm.a")
+    } else if ta {
+        let aa = ctx.addr(a);
+        transposed_copy(ctx, fb, aa, k, m)
+    } else {
+        ctx.addr(a)
+    };
+    let alpha_runtime = g.konst(a).is_none() && g.konst(b).is_none() && alpha != 1.0;
+    if alpha_runtime {
+        return Err(unsupported(
+            node,
+            "alpha != 1 with two runtime operands is not supported",
+        ));
+    }
+    let bt = if g.konst(b).is_some() {
+        let scale = if g.konst(a).is_some() { 1.0 } else { alpha };
+        const_matrix(ctx, b, !tb, scale, "gemm.b")
+    } else if tb {
+        ctx.addr(b)
+    } else {
+        let ab = ctx.addr(b);
+        transposed_copy(ctx, fb, ab, k, n)
+    };
+    let c = ctx.addr(node.outputs[0]);
+    let bias = match node.input(2) {
+        None => None,
+        Some(cv) => {
+            let cs = g.values[cv].shape.clone();
+            let konst = g
+                .konst(cv)
+                .ok_or_else(|| unsupported(node, "the C input of Gemm must be a constant"))?;
+            // Per-column bias; a full [M, N] or scalar C is broadcast to columns only when uniform over rows.
+            let cols: Vec<f64> = if cs.len() == 2 && cs[0] == m && m > 1 {
+                return Err(unsupported(
+                    node,
+                    "a C input that varies per row is not supported",
+                ));
+            } else {
+                let flat: Vec<f64> = konst.iter().copied().collect();
+                (0..n).map(|j| if flat.len() == 1 { flat[0] } else { flat[j % flat.len()] } * beta).collect()
+            };
+            let words = ctx.quantize(cols.into_iter(), Kind::Fixed);
+            Some((
+                ctx.mem.words(&format!("gemm.bias.{cv}.{beta}"), &words),
+                BiasAxis::Col,
+            ))
+        }
+    };
+    let spec = MatMulSpec {
+        a: a_addr,
+        bt,
+        c,
+        m,
+        n,
+        k,
+        c_strides: ((n * 4) as i64, 4),
+        bias,
+        shift: f,
+    };
+    emit_matmul(fb, &spec);
+    Ok(())
+}
+
+fn pads_of(
+    node: &Node,
+    xs: &[usize],
+    kernel: Vec<usize>,
+    ceil: bool,
+) -> Result<crate::infer::Window> {
+    window(node, &xs[2..], kernel, ceil)
+}
+
+/// Copies `[C][H][W]` at `src` into the interior of a padded buffer whose
+/// borders hold `fill` in the initial image. Returns (address, Hp, Wp).
+#[allow(clippy::too_many_arguments)]
+fn padded(
+    ctx: &mut Ctx,
+    fb: &mut FuncBuilder,
+    src: u32,
+    c: usize,
+    h: usize,
+    w: usize,
+    pb: (usize, usize),
+    pe: (usize, usize),
+    fill: i32,
+) -> (u32, usize, usize) {
+    if pb == (0, 0) && pe == (0, 0) {
+        return (src, h, w);
+    }
+    let (hp, wp) = (h + pb.0 + pe.0, w + pb.1 + pe.1);
+    let addr = ctx.mem.alloc((c * hp * wp * 4) as u64, 4);
+    if fill != 0 {
+        ctx.mem.init_at(addr, &vec![fill; c * hp * wp]);
+    }
+    let dst = View {
+        base: addr + ((pb.0 * wp + pb.1) * 4) as u32,
+        strides: vec![(hp * wp * 4) as i64, (wp * 4) as i64, 4],
+    };
+    copy(fb, &[c, h, w], View::contiguous(src, &[c, h, w]), dst);
+    (addr, hp, wp)
+}
+
+fn conv(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let (x, w) = (node.input(0).unwrap(), node.input(1).unwrap());
+    let xs = g.values[x].shape.clone();
+    let ws = g.values[w].shape.clone();
+    let win = pads_of(node, &xs, ws[2..].to_vec(), false)?;
+    let group = node.int("group", 1) as usize;
+    let (nb, cin, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+    let cout = ws[0];
+    let (oh, ow) = (win.out[0], win.out[1]);
+    let cg = cin / group;
+    let og = cout / group;
+    let kk = cg * ws[2] * ws[3];
+    let wq = const_matrix(ctx, w, false, 1.0, "conv.w");
+    let bias = match node.input(2) {
+        Some(b) => {
+            let words = ctx.quantize(
+                g.konst(b)
+                    .ok_or_else(|| unsupported(node, "Conv bias must be a constant"))?
+                    .iter()
+                    .copied(),
+                Kind::Fixed,
+            );
+            Some(ctx.mem.words(&format!("conv.b.{b}"), &words))
+        }
+        None => None,
+    };
+    let xa = ctx.addr(x);
+    let ya = ctx.addr(node.outputs[0]);
+    let col = ctx.mem.alloc((oh * ow * kk * 4) as u64, 4);
+    for bi in 0..nb {
+        let (xp, hp, wp) = padded(
+            ctx,
+            fb,
+            xa + (bi * cin * h * wd * 4) as u32,
+            cin,
+            h,
+            wd,
+            (win.pads_begin[0], win.pads_begin[1]),
+            (win.pads_end[0], win.pads_end[1]),
+            0,
+        );
+        for gi in 0..group {
+            // im2col: col[oy][ox][ic][ky][kx] = xp[g*cg + ic][oy*sh + ky*dh][ox*sw + kx*dw]
+            let src = View {
+                base: xp + (gi * cg * hp * wp * 4) as u32,
+                strides: vec![
+                    (win.strides[0] * wp * 4) as i64,
+                    (win.strides[1] * 4) as i64,
+                    (hp * wp * 4) as i64,
+                    (win.dilations[0] * wp * 4) as i64,
+                    (win.dilations[1] * 4) as i64,
+                ],
+            };
+            copy(
+                fb,
+                &[oh, ow, cg, ws[2], ws[3]],
+                src,
+                View::contiguous(col, &[oh, ow, cg, ws[2], ws[3]]),
+            );
+            let spec = MatMulSpec {
+                a: wq + (gi * og * kk * 4) as u32,
+                bt: col,
+                c: ya + ((bi * cout + gi * og) * oh * ow * 4) as u32,
+                m: og,
+                n: oh * ow,
+                k: kk,
+                c_strides: ((oh * ow * 4) as i64, 4),
+                bias: bias.map(|b| (b + (gi * og * 4) as u32, BiasAxis::Row)),
+                shift: f,
+            };
+            emit_matmul(fb, &spec);
+        }
+    }
+    Ok(())
+}
+
+fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let kernel: Vec<usize> = node
+        .ints("kernel_shape")
+        .unwrap()
+        .iter()
+        .map(|&k| k as usize)
+        .collect();
+    let win = pads_of(node, &xs, kernel.clone(), node.int("ceil_mode", 0) != 0)?;
+    let (nb, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (oh, ow) = (win.out[0], win.out[1]);
+    let is_max = node.op == "MaxPool";
+    // ceil_mode can read past the end padding: pad the end further.
+    let need_h = (oh - 1) * win.strides[0] + (kernel[0] - 1) * win.dilations[0] + 1;
+    let need_w = (ow - 1) * win.strides[1] + (kernel[1] - 1) * win.dilations[1] + 1;
+    let pe = (
+        need_h.saturating_sub(h + win.pads_begin[0]),
+        need_w.saturating_sub(w + win.pads_begin[1]),
+    );
+    let fill = if is_max { i32::MIN } else { 0 };
+    let xa = ctx.addr(x);
+    let ya = ctx.addr(node.outputs[0]);
+    let t = Temps::new(fb);
+    let (m, v) = (fb.i32(), fb.i32());
+    let acc = fb.i64();
+    let count_pad = node.int("count_include_pad", 0) != 0;
+    // Per-output-position reciprocal of the window count (Q30), for AveragePool.
+    let recip = if is_max {
+        0
+    } else {
+        let mut words = Vec::with_capacity(oh * ow);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let count_axis = |o: usize, ax: usize, size: usize| {
+                    (0..kernel[ax])
+                        .filter(|&kk| {
+                            let p = (o * win.strides[ax] + kk * win.dilations[ax]) as i64
+                                - win.pads_begin[ax] as i64;
+                            if count_pad {
+                                p < (size + win.pads_end[ax]) as i64
+                            } else {
+                                p >= 0 && p < size as i64
+                            }
+                        })
+                        .count()
+                };
+                let cnt = (count_axis(oy, 0, h) * count_axis(ox, 1, w)).max(1);
+                words.push(((1i64 << 30) as f64 / cnt as f64).round() as i32);
+            }
+        }
+        ctx.mem.words(&format!("pool.recip.{}", node.name), &words)
+    };
+    for bi in 0..nb {
+        let (xp, hp, wp) = padded(
+            ctx,
+            fb,
+            xa + (bi * c * h * w * 4) as u32,
+            c,
+            h,
+            w,
+            (win.pads_begin[0], win.pads_begin[1]),
+            (win.pads_end[0].max(pe.0), win.pads_end[1].max(pe.1)),
+            fill,
+        );
+        let src = View {
+            base: xp,
+            strides: vec![
+                (hp * wp * 4) as i64,
+                (win.strides[0] * wp * 4) as i64,
+                (win.strides[1] * 4) as i64,
+            ],
+        };
+        let dst = View::contiguous(ya + (bi * c * oh * ow * 4) as u32, &[c, oh, ow]);
+        let rv = View {
+            base: recip,
+            strides: vec![0, (ow * 4) as i64, 4],
+        };
+        let (dy, dx) = (win.dilations[0], win.dilations[1]);
+        let offsets: Vec<u32> = (0..kernel[0])
+            .flat_map(|ky| (0..kernel[1]).map(move |kx| ((ky * dy * wp + kx * dx) * 4) as u32))
+            .collect();
+        for_each(fb, &[c, oh, ow], &[dst, src, rv], &mut |fb, p| {
+            let (src, so) = p[1];
+            if is_max {
+                fb.ld32(src, so + offsets[0]).set(m);
+                for &o in &offsets[1..] {
+                    fb.ld32(src, so + o)
+                        .tee(v)
+                        .get(m)
+                        .get(v)
+                        .get(m)
+                        .op(I::I32GtS)
+                        .op(I::Select)
+                        .set(m);
+                }
+                fb.get(p[0].0).get(m).store32(p[0].1);
+            } else {
+                fb.c64(0);
+                for &o in &offsets {
+                    fb.ld64(src, so + o).op(I::I64Add);
+                }
+                fb.set(acc);
+                fb.get(p[0].0).get(acc).ld64(p[2].0, p[2].1).op(I::I64Mul);
+                fb.c64(1 << 29)
+                    .op(I::I64Add)
+                    .c64(30)
+                    .op(I::I64ShrS)
+                    .saturate(t.c64)
+                    .store32(p[0].1);
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Pushes `v / n` rounded half away from zero, for the i64 in `v` and `n > 0`.
+fn div_round(fb: &mut FuncBuilder, v: Local, n: i64) {
+    fb.get(v)
+        .c64(n / 2)
+        .c64(-(n / 2))
+        .get(v)
+        .c64(0)
+        .op(I::I64GeS)
+        .op(I::Select)
+        .op(I::I64Add);
+    fb.c64(n).op(I::I64DivS);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Reduce {
+    Sum,
+    Mean,
+    Max,
+    ArgMax { last: bool },
+}
+
+/// Outer loop over the kept axes, with the reduced elements of each row at
+/// static offsets. Returns (outer shape, input outer view, row offsets).
+fn rows(shape: &[usize], base: u32, axes: &[usize]) -> (Vec<usize>, View, Vec<u32>) {
+    let es = contiguous_strides(shape);
+    let outer: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).collect();
+    let oshape: Vec<usize> = outer.iter().map(|&i| shape[i]).collect();
+    let view = View {
+        base,
+        strides: outer.iter().map(|&i| es[i] * 4).collect(),
+    };
+    let mut offsets = vec![0u32];
+    for &a in axes {
+        let mut next = Vec::with_capacity(offsets.len() * shape[a]);
+        for o in &offsets {
+            for j in 0..shape[a] {
+                next.push(o + (j as i64 * es[a] * 4) as u32);
+            }
+        }
+        offsets = next;
+    }
+    (oshape, view, offsets)
+}
+
+fn reduce(
+    ctx: &mut Ctx,
+    node: &Node,
+    fb: &mut FuncBuilder,
+    axes: &[usize],
+    how: Reduce,
+) -> Result<()> {
+    let g = ctx.g;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let (oshape, src, offsets) = rows(&xs, ctx.addr(x), axes);
+    if offsets.len() > MAX_ROW {
+        return Err(unsupported(
+            node,
+            format!(
+                "reducing {} elements per output is more than the supported {MAX_ROW}",
+                offsets.len()
+            ),
+        ));
+    }
+    let dst = View::contiguous(ctx.addr(node.outputs[0]), &oshape);
+    let t = Temps::new(fb);
+    let (m, v, idx) = (fb.i32(), fb.i32(), fb.i32());
+    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+        let (s, so) = p[1];
+        fb.get(p[0].0);
+        match how {
+            Reduce::Sum | Reduce::Mean => {
+                fb.c64(0);
+                for &o in &offsets {
+                    fb.ld64(s, so + o).op(I::I64Add);
+                }
+                if how == Reduce::Mean {
+                    fb.set(t.a64);
+                    div_round(fb, t.a64, offsets.len() as i64);
+                }
+                fb.saturate(t.c64);
+            }
+            Reduce::Max => {
+                fb.ld32(s, so + offsets[0]).set(m);
+                for &o in &offsets[1..] {
+                    fb.ld32(s, so + o)
+                        .tee(v)
+                        .get(m)
+                        .get(v)
+                        .get(m)
+                        .op(I::I32GtS)
+                        .op(I::Select)
+                        .set(m);
+                }
+                fb.get(m);
+            }
+            Reduce::ArgMax { last } => {
+                fb.ld32(s, so + offsets[0]).set(m).c32(0).set(idx);
+                for (j, &o) in offsets.iter().enumerate().skip(1) {
+                    // take the new element when it is greater (or equal, for select_last_index)
+                    fb.ld32(s, so + o)
+                        .tee(v)
+                        .get(m)
+                        .op(if last { I::I32GeS } else { I::I32GtS })
+                        .set(t.a32);
+                    fb.c32(j as i32).get(idx).get(t.a32).op(I::Select).set(idx);
+                    fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
+                }
+                fb.get(idx);
+            }
+        }
+        fb.store32(p[0].1);
+    });
+    Ok(())
+}
+
+fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let fmt = ctx.fmt;
+    let f = fmt.frac_bits;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let rank = xs.len();
+    let axes: Vec<usize> = if g.opset < 13 {
+        let a = norm_axis(node.int("axis", 1), rank, node)?;
+        (a..rank).collect()
+    } else {
+        vec![norm_axis(node.int("axis", -1), rank, node)?]
+    };
+    let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &axes);
+    if offsets.len() > MAX_ROW {
+        return Err(unsupported(
+            node,
+            format!(
+                "softmax over {} elements is more than the supported {MAX_ROW}",
+                offsets.len()
+            ),
+        ));
+    }
+    let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &axes);
+    let exp2 = ctx.lut(Func::Exp2Frac);
+    let ln = ctx.lut(Func::LnOctave);
+    let log = node.op == "LogSoftmax";
+    let t = Temps::new(fb);
+    let (m, v, e) = (fb.i32(), fb.i32(), fb.i32());
+    let (sum, num) = (fb.i64(), fb.i64());
+    let lse = fb.i32();
+    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+        let (d, dof) = p[0];
+        let (s, so) = p[1];
+        // max
+        fb.ld32(s, so + offsets[0]).set(m);
+        for &o in &offsets[1..] {
+            fb.ld32(s, so + o)
+                .tee(v)
+                .get(m)
+                .get(v)
+                .get(m)
+                .op(I::I32GtS)
+                .op(I::Select)
+                .set(m);
+        }
+        // e_j = exp(x_j - max) stored in the output; sum in i64
+        fb.c64(0).set(sum);
+        for &o in &offsets {
+            fb.ld64(s, so + o)
+                .get(m)
+                .op(I::I64ExtendI32S)
+                .op(I::I64Sub)
+                .saturate(t.c64)
+                .set(v);
+            nonlinear::emit_exp(fb, fmt, &exp2, v, &t);
+            fb.set(e);
+            if !log {
+                fb.get(d).get(e).store32(dof + o);
+            }
+            fb.get(sum)
+                .get(e)
+                .op(I::I64ExtendI32S)
+                .op(I::I64Add)
+                .set(sum);
+        }
+        if log {
+            // y = x - max - ln(sum)
+            fb.get(sum).saturate(t.c64).set(v);
+            nonlinear::emit_ln(fb, fmt, &ln, v, &t);
+            fb.set(lse);
+            for &o in &offsets {
+                fb.get(d)
+                    .ld64(s, so + o)
+                    .get(m)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Sub);
+                fb.get(lse)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Sub)
+                    .saturate(t.c64)
+                    .store32(dof + o);
+            }
+        } else {
+            // y = e_j / sum, sum >= 1.0 so no division by zero
+            for &o in &offsets {
+                fb.get(d)
+                    .ld64(d, dof + o)
+                    .c64(f as i64)
+                    .op(I::I64Shl)
+                    .get(sum)
+                    .op(I::I64DivS);
+                fb.saturate(t.c64).store32(dof + o);
+            }
+        }
+        let _ = num;
+    });
+    Ok(())
+}
+
+fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let axis = norm_axis(node.int("axis", -1), xs.len(), node)?;
+    let axes: Vec<usize> = (axis..xs.len()).collect();
+    let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &axes);
+    let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &axes);
+    let nrow = offsets.len();
+    if nrow > MAX_ROW {
+        return Err(unsupported(
+            node,
+            format!("normalizing {nrow} elements per row is more than the supported {MAX_ROW}"),
+        ));
+    }
+    let norm_shape = xs[axis..].to_vec();
+    let param = |ctx: &mut Ctx, i: usize, default: f64| -> Result<u32> {
+        let words: Vec<i32> = match node.input(i) {
+            Some(v) => {
+                let k = ctx
+                    .g
+                    .konst(v)
+                    .ok_or_else(|| unsupported(node, "scale and bias must be constants"))?;
+                let b = k.broadcast(ndarray::IxDyn(&norm_shape)).ok_or_else(|| {
+                    unsupported(node, "scale/bias do not broadcast to the normalized shape")
+                })?;
+                ctx.quantize(b.iter().copied(), Kind::Fixed)
+            }
+            None => vec![ctx.fmt.quantize(default); nrow],
+        };
+        Ok(ctx.mem.words(&format!("ln.{}.{i}", node.name), &words))
+    };
+    let gamma = param(ctx, 1, 1.0)?;
+    let beta = param(ctx, 2, 0.0)?;
+    let eps_q2 = ((node.float("epsilon", 1e-5) as f64) * ((1u64 << (2 * f)) as f64))
+        .round()
+        .max(1.0) as i64;
+    let t = Temps::new(fb);
+    let (mean, sd, y) = (fb.i32(), fb.i32(), fb.i32());
+    let (var, dev) = (fb.i64(), fb.i64());
+    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+        let (d, dof) = p[0];
+        let (s, so) = p[1];
+        fb.c64(0);
+        for &o in &offsets {
+            fb.ld64(s, so + o).op(I::I64Add);
+        }
+        fb.set(var);
+        div_round(fb, var, nrow as i64);
+        fb.saturate(t.c64).set(mean);
+        // var (Q(2F)) = sum (x - mean)^2 / n
+        fb.c64(0);
+        for &o in &offsets {
+            fb.ld64(s, so + o)
+                .get(mean)
+                .op(I::I64ExtendI32S)
+                .op(I::I64Sub)
+                .tee(dev)
+                .get(dev)
+                .op(I::I64Mul)
+                .op(I::I64Add);
+        }
+        fb.c64(nrow as i64)
+            .op(I::I64DivS)
+            .c64(eps_q2)
+            .op(I::I64Add)
+            .set(var);
+        nonlinear::emit_isqrt(fb, var, &t);
+        fb.op(I::I32WrapI64).set(sd);
+        for (j, &o) in offsets.iter().enumerate() {
+            fb.ld64(s, so + o)
+                .get(mean)
+                .op(I::I64ExtendI32S)
+                .op(I::I64Sub)
+                .set(dev);
+            nonlinear::emit_div(fb, dev, sd, f, &t);
+            fb.set(y);
+            let jo = (j * 4) as u32;
+            fb.get(d).get(y).op(I::I64ExtendI32S);
+            fb.c32(gamma as i32).load64(jo).op(I::I64Mul);
+            fb.c32(beta as i32)
+                .load64(jo)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .op(I::I64Add);
+            fb.rescale(f, t.c64).store32(dof + o);
+        }
+    });
+    Ok(())
+}
+
+fn batch_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let p: Vec<Vec<f64>> = (1..5)
+        .map(|i| {
+            node.input(i)
+                .and_then(|v| g.konst(v))
+                .map(|k| k.iter().copied().collect())
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| unsupported(node, "scale, bias, mean and variance must be constants"))?;
+    let eps = node.float("epsilon", 1e-5) as f64;
+    let c = xs[1];
+    let scale: Vec<f64> = (0..c).map(|i| p[0][i] / (p[3][i] + eps).sqrt()).collect();
+    let shift: Vec<f64> = (0..c).map(|i| p[1][i] - p[2][i] * scale[i]).collect();
+    let sw = ctx.quantize(scale.into_iter(), Kind::Fixed);
+    let bw = ctx.quantize(shift.into_iter(), Kind::Fixed);
+    let sa = ctx.mem.words(&format!("bn.s.{}", node.name), &sw);
+    let ba = ctx.mem.words(&format!("bn.b.{}", node.name), &bw);
+    let mut pshape = vec![1; xs.len()];
+    pshape[1] = c;
+    let views = [
+        View::contiguous(ctx.addr(node.outputs[0]), &xs),
+        View::contiguous(ctx.addr(x), &xs),
+        View::broadcast(sa, &pshape, &xs),
+        View::broadcast(ba, &pshape, &xs),
+    ];
+    let t = fb.i64();
+    for_each(fb, &xs, &views, &mut |fb, q| {
+        fb.get(q[0].0)
+            .ld64(q[1].0, q[1].1)
+            .ld64(q[2].0, q[2].1)
+            .op(I::I64Mul);
+        fb.ld64(q[3].0, q[3].1)
+            .c64(f as i64)
+            .op(I::I64Shl)
+            .op(I::I64Add)
+            .rescale(f, t)
+            .store32(q[0].1);
+    });
+    Ok(())
+}
+
+fn gather(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let (data, ind) = (node.input(0).unwrap(), node.input(1).unwrap());
+    let ds = g.values[data].shape.clone();
+    let axis = if node.op == "ArrayFeatureExtractor" {
+        ds.len() - 1
+    } else {
+        norm_axis(node.int("axis", 0), ds.len(), node)?
+    };
+    let outer: usize = ds[..axis].iter().product();
+    let inner: usize = ds[axis + 1..].iter().product();
+    let dim = ds[axis];
+    let nidx = g.values[ind].len();
+    let da = ctx.addr(data);
+    let ia = ctx.addr(ind);
+    let oa = ctx.addr(node.outputs[0]);
+    let (pi, po, src, k) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
+    let pd = fb.i32();
+    fb.c32(oa as i32).set(po);
+    fb.c32(da as i32).set(pd);
+    fb.repeat(outer, |fb| {
+        fb.c32(ia as i32).set(pi);
+        fb.repeat(nidx, |fb| {
+            // k = index, negative wraps, then clamped into [0, dim - 1]
+            fb.ld32(pi, 0)
+                .tee(k)
+                .c32(dim as i32)
+                .op(I::I32Add)
+                .get(k)
+                .get(k)
+                .c32(0)
+                .op(I::I32LtS)
+                .op(I::Select)
+                .set(k);
+            let hi = dim as i32 - 1;
+            fb.get(k)
+                .c32(hi)
+                .get(k)
+                .c32(hi)
+                .op(I::I32LtS)
+                .op(I::Select)
+                .set(k);
+            fb.get(k)
+                .c32(0)
+                .get(k)
+                .c32(0)
+                .op(I::I32GtS)
+                .op(I::Select)
+                .set(k);
+            fb.get(k)
+                .c32((inner * 4) as i32)
+                .op(I::I32Mul)
+                .get(pd)
+                .op(I::I32Add)
+                .set(src);
+            for e in 0..inner {
+                let o = (e * 4) as u32;
+                fb.get(po).ld32(src, o).store32(o);
+            }
+            fb.bump(po, (inner * 4) as i64).bump(pi, 4);
+        });
+        fb.bump(pd, (dim * inner * 4) as i64);
+    });
+    Ok(())
+}
+
+fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let feats = *xs.last().unwrap();
+    let n = if xs.len() == 2 { xs[0] } else { 1 };
+    let classes: Vec<i64> = node.ints("classlabels_ints").unwrap().to_vec();
+    let coef: Vec<f64> = match node.attrs.get("coefficients") {
+        Some(Attr::Floats(c)) => c.iter().map(|&v| v as f64).collect(),
+        _ => unreachable!(),
+    };
+    let nrows = coef.len() / feats;
+    if nrows != classes.len() {
+        return Err(unsupported(
+            node,
+            "binary LinearClassifier (one coefficient row) is not supported yet",
+        ));
+    }
+    let intercepts: Vec<f64> = match node.attrs.get("intercepts") {
+        Some(Attr::Floats(c)) => c.iter().map(|&v| v as f64).collect(),
+        _ => vec![0.0; nrows],
+    };
+    let wq = ctx.quantize(coef.into_iter(), Kind::Fixed);
+    let bq = ctx.quantize(intercepts.into_iter(), Kind::Fixed);
+    let wa = ctx.mem.words(&format!("lc.w.{}", node.name), &wq);
+    let ba = ctx.mem.words(&format!("lc.b.{}", node.name), &bq);
+    let (label, scores) = (node.outputs[0], node.outputs[1]);
+    let sa = ctx.addr(scores);
+    let spec = MatMulSpec {
+        a: ctx.addr(x),
+        bt: wa,
+        c: sa,
+        m: n,
+        n: nrows,
+        k: feats,
+        c_strides: ((nrows * 4) as i64, 4),
+        bias: Some((ba, BiasAxis::Col)),
+        shift: f,
+    };
+    emit_matmul(fb, &spec);
+    let post = node.str("post_transform").unwrap_or("NONE").to_string();
+    match post.as_str() {
+        "NONE" => {}
+        "LOGISTIC" => {
+            let lut = ctx.lut(Func::Sigmoid);
+            let t = Temps::new(fb);
+            let v = fb.i32();
+            let view = View::contiguous(sa, &[n, nrows]);
+            for_each(fb, &[n, nrows], &[view.clone(), view], &mut |fb, p| {
+                fb.get(p[0].0).ld32(p[1].0, p[1].1).set(v);
+                lut.emit(fb, v, &t);
+                fb.store32(p[0].1);
+            });
+        }
+        "SOFTMAX" => {
+            let mut sm = node.clone();
+            sm.op = "Softmax".into();
+            sm.inputs = vec![Some(scores)];
+            sm.outputs = vec![scores];
+            sm.attrs.clear();
+            sm.attrs.insert("axis".into(), Attr::Int(-1));
+            softmax(ctx, &sm, fb)?;
+        }
+        other => {
+            return Err(unsupported(
+                node,
+                format!("post_transform {other} is not supported (NONE, LOGISTIC, SOFTMAX are)"),
+            ));
+        }
+    }
+    // label = classes[argmax(scores)]
+    let idx_tmp = ctx.mem.alloc((n * 4) as u64, 4);
+    let t = Temps::new(fb);
+    let (m, v, idx) = (fb.i32(), fb.i32(), fb.i32());
+    let (oshape, src, offsets) = rows(&[n, nrows], sa, &[1]);
+    let dst = View::contiguous(idx_tmp, &oshape);
+    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+        let (s, so) = p[1];
+        fb.get(p[0].0);
+        fb.ld32(s, so).set(m).c32(0).set(idx);
+        for (j, &o) in offsets.iter().enumerate().skip(1) {
+            fb.ld32(s, so + o).tee(v).get(m).op(I::I32GtS).set(t.a32);
+            fb.c32(j as i32).get(idx).get(t.a32).op(I::Select).set(idx);
+            fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
+        }
+        fb.get(idx).store32(p[0].1);
+    });
+    let cw: Vec<i32> = classes.iter().map(|&c| c as i32).collect();
+    let ca = ctx.mem.words(&format!("lc.classes.{}", node.name), &cw);
+    let la = ctx.addr(label);
+    for_each(
+        fb,
+        &[n],
+        &[View::contiguous(la, &[n]), View::contiguous(idx_tmp, &[n])],
+        &mut |fb, p| {
+            fb.get(p[0].0)
+                .ld32(p[1].0, p[1].1)
+                .c32(2)
+                .op(I::I32Shl)
+                .load32(ca)
+                .store32(p[0].1);
+        },
+    );
+    Ok(())
+}
+
+fn normalizer(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let norm = node.str("norm").unwrap_or("MAX").to_string();
+    let last = xs.len() - 1;
+    let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &[last]);
+    let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &[last]);
+    let t = Temps::new(fb);
+    let (den, v) = (fb.i32(), fb.i32());
+    let (acc, num) = (fb.i64(), fb.i64());
+    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+        let (d, dof) = p[0];
+        let (s, so) = p[1];
+        fb.c64(0).set(acc);
+        for &o in &offsets {
+            fb.ld64(s, so + o).set(num);
+            match norm.as_str() {
+                "L1" => {
+                    fb.get(num)
+                        .c64(0)
+                        .get(num)
+                        .op(I::I64Sub)
+                        .get(num)
+                        .c64(0)
+                        .op(I::I64GtS)
+                        .op(I::Select);
+                    fb.get(acc).op(I::I64Add).set(acc);
+                }
+                "L2" => {
+                    fb.get(num)
+                        .get(num)
+                        .op(I::I64Mul)
+                        .get(acc)
+                        .op(I::I64Add)
+                        .set(acc);
+                }
+                _ => {
+                    fb.get(num)
+                        .get(acc)
+                        .get(num)
+                        .get(acc)
+                        .op(I::I64GtS)
+                        .op(I::Select)
+                        .set(acc);
+                }
+            }
+        }
+        if norm == "L2" {
+            nonlinear::emit_isqrt(fb, acc, &t);
+            fb.set(acc);
+        }
+        fb.get(acc).saturate(t.c64).set(den);
+        for &o in &offsets {
+            fb.ld64(s, so + o).set(num);
+            nonlinear::emit_div(fb, num, den, f, &t);
+            fb.set(v);
+            fb.get(d).get(v).store32(dof + o);
+        }
+    });
+    let _ = nd::MAX_UNROLL;
+    Ok(())
+}

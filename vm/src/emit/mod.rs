@@ -1,0 +1,284 @@
+//! Code generation: one WASM function per layer, an entry function `run`
+//! that calls them in order, weights and tables in the initial memory image.
+
+pub(crate) mod func;
+pub(crate) mod kernels;
+pub(crate) mod mem;
+pub(crate) mod nd;
+pub(crate) mod nonlinear;
+
+use crate::error::Result;
+use crate::fixed::FixedFormat;
+use crate::graph::{Graph, Kind, ValueId};
+use func::FuncBuilder;
+use mem::MemPlan;
+use nonlinear::{Func, Lut};
+use std::collections::HashMap;
+use wasm_encoder::{
+    CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
+    MemorySection, MemoryType, Module, TypeSection,
+};
+
+/// Where one tensor lives in memory.
+#[derive(Debug, Clone)]
+pub struct TensorSlot {
+    /// ONNX name.
+    pub name: String,
+    /// Byte offset.
+    pub offset: u32,
+    /// Shape.
+    pub shape: Vec<usize>,
+}
+
+/// One emitted layer.
+#[derive(Debug, Clone)]
+pub struct EmittedLayer {
+    /// Layer name (the ONNX node name).
+    pub name: String,
+    /// ONNX op types covered.
+    pub ops: Vec<String>,
+    /// ONNX node names covered.
+    pub nodes: Vec<String>,
+    /// WASM function index (`None` for a reshape that only aliases memory).
+    pub function: Option<u32>,
+    /// Static instruction count of the body.
+    pub code_instructions: usize,
+}
+
+/// The output of code generation.
+pub struct Emitted {
+    /// The module bytes.
+    pub wasm: Vec<u8>,
+    /// The same module with every layer function exported as `layer<N>`, for
+    /// measuring per-layer instruction counts (never part of an artifact).
+    pub profiling_wasm: Vec<u8>,
+    /// The initial memory image (whole memory).
+    pub memory: Vec<u8>,
+    /// Layers in execution order.
+    pub layers: Vec<EmittedLayer>,
+    /// Input region (offset, size) and the tensors in it.
+    pub input_region: (u32, u64, Vec<TensorSlot>),
+    /// Output region (offset, size) and the tensors in it.
+    pub output_region: (u32, u64, Vec<TensorSlot>),
+    /// Bytes of constants (weights and tables).
+    pub constant_bytes: u64,
+}
+
+/// State shared by the kernels of one compilation.
+pub(crate) struct Ctx<'g> {
+    pub(crate) g: &'g Graph,
+    pub(crate) fmt: FixedFormat,
+    pub(crate) mem: MemPlan,
+    pub(crate) addr: HashMap<ValueId, u32>,
+    luts: HashMap<Func, Lut>,
+}
+
+impl<'g> Ctx<'g> {
+    /// Address of a value: a runtime tensor's buffer, or the constant placed in
+    /// the image (quantized for its kind) on first use.
+    pub(crate) fn addr(&mut self, v: ValueId) -> u32 {
+        if let Some(&a) = self.addr.get(&v) {
+            return a;
+        }
+        let val = &self.g.values[v];
+        let a = match &val.konst {
+            Some(k) => {
+                let words = self.quantize(k.iter().copied(), val.dtype.kind());
+                self.mem.words(&format!("const.{v}"), &words)
+            }
+            None => self.mem.alloc(val.len() as u64 * 4, 4),
+        };
+        self.addr.insert(v, a);
+        a
+    }
+
+    /// Quantizes reals (Fixed) or integers (Int) to stored words.
+    pub(crate) fn quantize(&self, it: impl Iterator<Item = f64>, kind: Kind) -> Vec<i32> {
+        match kind {
+            Kind::Fixed => it.map(|x| self.fmt.quantize(x)).collect(),
+            Kind::Int => it.map(crate::fixed::saturate_f64).collect(),
+        }
+    }
+
+    /// A table for `func`, shared by all layers.
+    pub(crate) fn lut(&mut self, func: Func) -> Lut {
+        if let Some(l) = self.luts.get(&func) {
+            return *l;
+        }
+        let l = Lut::new(&mut self.mem, self.fmt, func);
+        self.luts.insert(func, l);
+        l
+    }
+}
+
+/// Generates the module for a prepared graph.
+pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
+    let mut ctx = Ctx {
+        g,
+        fmt,
+        mem: MemPlan::default(),
+        addr: HashMap::new(),
+        luts: HashMap::new(),
+    };
+
+    // IO regions first: aligned power-of-two subtrees of the memory Merkle tree.
+    let region = |ctx: &mut Ctx, ids: &[ValueId]| -> (u32, u64, Vec<TensorSlot>) {
+        let bytes: u64 = ids.iter().map(|&v| g.values[v].len() as u64 * 4).sum();
+        let (base, size) = ctx.mem.alloc_region(bytes);
+        let mut off = base;
+        let mut slots = vec![];
+        for &v in ids {
+            slots.push(TensorSlot {
+                name: g.values[v].name.clone(),
+                offset: off,
+                shape: g.values[v].shape.clone(),
+            });
+            ctx.addr.entry(v).or_insert(off);
+            off += g.values[v].len() as u32 * 4;
+        }
+        (base, size, slots)
+    };
+    let input_region = region(&mut ctx, &g.inputs);
+    // Outputs that are also inputs, constants or repeated get a copy layer.
+    let mut copies = vec![];
+    let out_bytes: u64 = g
+        .outputs
+        .iter()
+        .map(|&v| g.values[v].len() as u64 * 4)
+        .sum();
+    let (obase, osize) = ctx.mem.alloc_region(out_bytes);
+    let mut off = obase;
+    let mut oslots = vec![];
+    for &v in &g.outputs {
+        oslots.push(TensorSlot {
+            name: g.values[v].name.clone(),
+            offset: off,
+            shape: g.values[v].shape.clone(),
+        });
+        if ctx.addr.contains_key(&v) || g.values[v].konst.is_some() {
+            copies.push((v, off));
+        } else {
+            ctx.addr.insert(v, off);
+        }
+        off += g.values[v].len() as u32 * 4;
+    }
+    let output_region = (obase, osize, oslots);
+
+    let mut functions: Vec<Function> = vec![];
+    let mut layers = vec![];
+    for node in &g.nodes {
+        let mut fb = FuncBuilder::default();
+        let emitted = kernels::emit_node(&mut ctx, node, &mut fb)?;
+        let function = if emitted {
+            let n = fb.len();
+            functions.push(fb.finish());
+            Some((functions.len() as u32, n))
+        } else {
+            None
+        };
+        layers.push(EmittedLayer {
+            name: node.name.clone(),
+            ops: vec![node.qualified_op()],
+            nodes: vec![node.name.clone()],
+            function: function.map(|f| f.0),
+            code_instructions: function.map(|f| f.1).unwrap_or(0),
+        });
+    }
+    for (v, dst) in copies {
+        let mut fb = FuncBuilder::default();
+        let src = ctx.addr(v);
+        let shape = g.values[v].shape.clone();
+        kernels::copy(
+            &mut fb,
+            &shape,
+            nd::View::contiguous(src, &shape),
+            nd::View::contiguous(dst, &shape),
+        );
+        let n = fb.len();
+        functions.push(fb.finish());
+        layers.push(EmittedLayer {
+            name: format!("output_copy.{}", g.values[v].name),
+            ops: vec!["Identity".into()],
+            nodes: vec![],
+            function: Some(functions.len() as u32),
+            code_instructions: n,
+        });
+    }
+
+    // Entry function (index 0): call every layer in order.
+    let mut entry = FuncBuilder::default();
+    for i in 1..=functions.len() as u32 {
+        entry.op(wasm_encoder::Instruction::Call(i));
+    }
+
+    let memory_bytes = ctx.mem.memory_bytes();
+    let pages = memory_bytes / mem::PAGE;
+    let mut segments = ctx.mem.data.clone();
+    segments.sort_by_key(|s| s.0);
+    let entry = entry.finish();
+    let wasm = assemble(&entry, &functions, pages, &segments, false);
+    let profiling_wasm = assemble(&entry, &functions, pages, &segments, true);
+    let constant_bytes = segments.iter().map(|s| s.1.len() as u64).sum();
+    Ok(Emitted {
+        wasm,
+        profiling_wasm,
+        memory: ctx.mem.image(),
+        layers,
+        input_region,
+        output_region,
+        constant_bytes,
+    })
+}
+
+/// Encodes the module: type, function, memory, export, code and data sections.
+fn assemble(
+    entry: &Function,
+    functions: &[Function],
+    pages: u64,
+    segments: &[(u32, Vec<u8>)],
+    export_layers: bool,
+) -> Vec<u8> {
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    module.section(&types);
+    let mut funcs = FunctionSection::new();
+    for _ in 0..=functions.len() {
+        funcs.function(0);
+    }
+    module.section(&funcs);
+    let mut mems = MemorySection::new();
+    mems.memory(MemoryType {
+        minimum: pages,
+        maximum: Some(pages),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&mems);
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("run", ExportKind::Func, 0);
+    if export_layers {
+        for i in 1..=functions.len() as u32 {
+            exports.export(&format!("layer{i}"), ExportKind::Func, i);
+        }
+    }
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    code.function(entry);
+    for f in functions {
+        code.function(f);
+    }
+    module.section(&code);
+    let mut data = DataSection::new();
+    for (addr, bytes) in segments {
+        data.active(
+            0,
+            &ConstExpr::i32_const(*addr as i32),
+            bytes.iter().copied(),
+        );
+    }
+    module.section(&data);
+    module.finish()
+}

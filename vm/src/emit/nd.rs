@@ -1,0 +1,172 @@
+//! Strided loop nests: the one mechanism behind elementwise ops, broadcasting
+//! and all data movement (transpose, slice, concat, expand, im2col rows).
+//!
+//! Every address is an affine function of the loop counters with strides known
+//! at compile time, so the loops have static trip counts and the innermost
+//! dimension is unrolled with static `offset` immediates.
+
+use super::func::{FuncBuilder, Local};
+
+/// A tensor view: base byte address and byte strides per dimension.
+#[derive(Debug, Clone)]
+pub(crate) struct View {
+    /// Byte address of element 0.
+    pub(crate) base: u32,
+    /// Byte stride per dimension (may be 0 for broadcast, negative for reversed slices).
+    pub(crate) strides: Vec<i64>,
+}
+
+impl View {
+    /// A contiguous row-major view of `shape` at `base`.
+    pub(crate) fn contiguous(base: u32, shape: &[usize]) -> View {
+        View {
+            base,
+            strides: contiguous_strides(shape).iter().map(|s| s * 4).collect(),
+        }
+    }
+
+    /// A view of a tensor of shape `shape` broadcast to `out_shape` (numpy rules).
+    pub(crate) fn broadcast(base: u32, shape: &[usize], out_shape: &[usize]) -> View {
+        let own = contiguous_strides(shape);
+        let lead = out_shape.len() - shape.len();
+        let strides = (0..out_shape.len())
+            .map(|i| {
+                if i < lead || shape[i - lead] == 1 {
+                    0
+                } else {
+                    own[i - lead] * 4
+                }
+            })
+            .collect();
+        View { base, strides }
+    }
+}
+
+/// Row-major element strides.
+pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<i64> {
+    let mut s = vec![1i64; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1] as i64;
+    }
+    s
+}
+
+/// Merges dimensions that every view walks contiguously and drops size-1 dimensions.
+fn coalesce(dims: &[usize], views: &[View]) -> (Vec<usize>, Vec<Vec<i64>>) {
+    let mut out_dims: Vec<usize> = vec![];
+    let mut out_strides: Vec<Vec<i64>> = vec![vec![]; views.len()];
+    for (d, &n) in dims.iter().enumerate() {
+        if n == 1 {
+            continue;
+        }
+        let mergeable = !out_dims.is_empty()
+            && views
+                .iter()
+                .enumerate()
+                .all(|(k, v)| *out_strides[k].last().unwrap() == v.strides[d] * n as i64);
+        if mergeable {
+            *out_dims.last_mut().unwrap() *= n;
+            for (k, v) in views.iter().enumerate() {
+                *out_strides[k].last_mut().unwrap() = v.strides[d];
+            }
+        } else {
+            out_dims.push(n);
+            for (k, v) in views.iter().enumerate() {
+                out_strides[k].push(v.strides[d]);
+            }
+        }
+    }
+    if out_dims.is_empty() {
+        out_dims.push(1);
+        for s in &mut out_strides {
+            s.push(0);
+        }
+    }
+    (out_dims, out_strides)
+}
+
+/// Largest unroll factor used for innermost loops.
+pub(crate) const MAX_UNROLL: usize = 16;
+
+/// Emits a loop nest over `dims`; `body` is called once per element of an
+/// unrolled chunk with, per view, the pointer local and static byte offset of
+/// that element.
+pub(crate) fn for_each(
+    fb: &mut FuncBuilder,
+    dims: &[usize],
+    views: &[View],
+    body: &mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]),
+) {
+    if dims.iter().product::<usize>() == 0 {
+        return;
+    }
+    let (dims, strides) = coalesce(dims, views);
+    let ptrs: Vec<Local> = views
+        .iter()
+        .map(|v| {
+            let p = fb.i32();
+            fb.c32(v.base as i32).set(p);
+            p
+        })
+        .collect();
+    level(fb, &dims, &strides, 0, &ptrs, body);
+}
+
+fn level(
+    fb: &mut FuncBuilder,
+    dims: &[usize],
+    strides: &[Vec<i64>],
+    d: usize,
+    parent: &[Local],
+    body: &mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]),
+) {
+    let last = d + 1 == dims.len();
+    // Pointers that move at this level need their own copy, reset from the parent.
+    let ptrs: Vec<Local> = parent
+        .iter()
+        .enumerate()
+        .map(|(k, &p)| {
+            let moves = strides[k][d] != 0;
+            if moves && d > 0 {
+                let q = fb.i32();
+                fb.get(p).set(q);
+                q
+            } else {
+                p
+            }
+        })
+        .collect();
+    let n = dims[d];
+    if !last {
+        fb.repeat(n, |fb| {
+            level(fb, dims, strides, d + 1, &ptrs, body);
+            for (k, &p) in ptrs.iter().enumerate() {
+                fb.bump(p, strides[k][d]);
+            }
+        });
+        return;
+    }
+    let any_negative = strides.iter().any(|s| s[d] < 0);
+    let unroll = if any_negative { 1 } else { n.min(MAX_UNROLL) };
+    let chunks = n / unroll;
+    let tail = n % unroll;
+    let offsets = |u: usize| -> Vec<(Local, u32)> {
+        ptrs.iter()
+            .enumerate()
+            .map(|(k, &p)| (p, (strides[k][d] * u as i64) as u32))
+            .collect()
+    };
+    fb.repeat(chunks, |fb| {
+        for u in 0..unroll {
+            body(fb, &offsets(u));
+        }
+        if chunks > 1 || tail > 0 {
+            for (k, &p) in ptrs.iter().enumerate() {
+                fb.bump(p, strides[k][d] * unroll as i64);
+            }
+        }
+    });
+    for u in 0..tail {
+        body(fb, &offsets(u));
+    }
+}

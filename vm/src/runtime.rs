@@ -1,0 +1,243 @@
+//! The fast runtime: wasmtime configured for the opML profile.
+//!
+//! Every feature outside the profile is disabled in the engine, so even a
+//! module that slipped past the validator could not use it. Each inference
+//! gets a fresh instance, so memory always starts from the initial image.
+
+use crate::artifact::{Artifact, IoSlot};
+use crate::error::{Error, Result};
+use crate::graph::{DType, Kind};
+use crate::npy::Tensor;
+use wasmtime::{Config, Engine, Instance, Module, Store};
+
+fn rt<E: std::fmt::Display>(e: E) -> Error {
+    Error::Runtime(format!("{e:#}"))
+}
+
+/// A wasmtime engine restricted to the profile; `fuel` meters instructions.
+pub fn engine(fuel: bool) -> Result<Engine> {
+    let mut c = Config::new();
+    // reference types, GC, exceptions and threads are compiled out (cargo features)
+    c.wasm_simd(false)
+        .wasm_relaxed_simd(false)
+        .wasm_bulk_memory(false)
+        .wasm_multi_value(false)
+        .wasm_multi_memory(false)
+        .wasm_memory64(false)
+        .wasm_tail_call(false)
+        .wasm_extended_const(false)
+        .wasm_wide_arithmetic(false)
+        .wasm_custom_page_sizes(false)
+        .cranelift_nan_canonicalization(true)
+        .consume_fuel(fuel);
+    Engine::new(&c).map_err(rt)
+}
+
+/// One output tensor of an inference.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputTensor {
+    /// ONNX name.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// ONNX element type.
+    pub dtype: DType,
+    /// Stored integers.
+    pub raw: Vec<i32>,
+    /// Dequantized values.
+    pub values: Vec<f64>,
+}
+
+/// The result of one inference.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Output tensors in graph order.
+    pub outputs: Vec<OutputTensor>,
+    /// The whole output region, as committed on-chain.
+    pub output_region: Vec<u8>,
+    /// Instructions executed (when metered).
+    pub instructions: Option<u64>,
+}
+
+/// A loaded, compiled model ready to run many inferences.
+pub struct Runtime {
+    artifact: Artifact,
+    engine: Engine,
+    module: Module,
+    metered: bool,
+}
+
+impl Runtime {
+    /// Compiles the artifact's module with wasmtime. `metered` counts instructions (slower).
+    pub fn new(artifact: Artifact, metered: bool) -> Result<Runtime> {
+        let engine = engine(metered)?;
+        let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
+        Ok(Runtime {
+            artifact,
+            engine,
+            module,
+            metered,
+        })
+    }
+
+    /// The artifact.
+    pub fn artifact(&self) -> &Artifact {
+        &self.artifact
+    }
+
+    /// Quantizes inputs into the bytes of the input region.
+    pub fn input_region(&self, inputs: &[Tensor]) -> Result<Vec<u8>> {
+        let m = &self.artifact.manifest;
+        let slots = &m.inputs.tensors;
+        if inputs.len() != slots.len() {
+            let names: Vec<_> = slots
+                .iter()
+                .map(|s| format!("`{}` {:?}", s.name, s.shape))
+                .collect();
+            return Err(Error::BadInput(format!(
+                "the model takes {} input(s) ({}) but {} were given",
+                slots.len(),
+                names.join(", "),
+                inputs.len()
+            )));
+        }
+        let fmt = m.format();
+        let mut region = vec![0u8; m.inputs.size as usize];
+        for (slot, t) in slots.iter().zip(inputs) {
+            check_input(slot, t)?;
+            let at = (slot.offset - m.inputs.offset) as usize;
+            for (i, v) in t.values().into_iter().enumerate() {
+                let q = match slot.dtype.kind() {
+                    Kind::Fixed => fmt.quantize(v),
+                    Kind::Int => crate::fixed::saturate_f64(v),
+                };
+                region[at + 4 * i..at + 4 * i + 4].copy_from_slice(&q.to_le_bytes());
+            }
+        }
+        Ok(region)
+    }
+
+    /// Runs one inference on quantized input-region bytes.
+    pub fn run_region(&self, input_region: &[u8]) -> Result<RunOutput> {
+        let m = &self.artifact.manifest;
+        let mut store = Store::new(&self.engine, ());
+        if self.metered {
+            store.set_fuel(u64::MAX).map_err(rt)?;
+        }
+        let instance = Instance::new(&mut store, &self.module, &[]).map_err(rt)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| rt("module exports no memory"))?;
+        memory
+            .write(&mut store, m.inputs.offset as usize, input_region)
+            .map_err(rt)?;
+        let run = instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .map_err(rt)?;
+        run.call(&mut store, ())
+            .map_err(|e| Error::Runtime(format!("the model trapped: {e:#}")))?;
+        let instructions = if self.metered {
+            Some(u64::MAX - store.get_fuel().map_err(rt)?)
+        } else {
+            None
+        };
+        let data = memory.data(&store);
+        let base = m.outputs.offset as usize;
+        let output_region = data[base..base + m.outputs.size as usize].to_vec();
+        let fmt = m.format();
+        let outputs = m
+            .outputs
+            .tensors
+            .iter()
+            .map(|s| {
+                let at = s.offset as usize;
+                let raw: Vec<i32> = data[at..at + s.size as usize]
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                let values = raw
+                    .iter()
+                    .map(|&q| match s.dtype.kind() {
+                        Kind::Fixed => fmt.dequantize(q),
+                        Kind::Int => q as f64,
+                    })
+                    .collect();
+                OutputTensor {
+                    name: s.name.clone(),
+                    shape: s.shape.clone(),
+                    dtype: s.dtype,
+                    raw,
+                    values,
+                }
+            })
+            .collect();
+        Ok(RunOutput {
+            outputs,
+            output_region,
+            instructions,
+        })
+    }
+
+    /// Runs one inference.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<RunOutput> {
+        let region = self.input_region(inputs)?;
+        self.run_region(&region)
+    }
+}
+
+fn check_input(slot: &IoSlot, t: &Tensor) -> Result<()> {
+    let dtype_ok = match slot.dtype {
+        DType::Float32 => matches!(t, Tensor::F32(_)),
+        DType::Int64 | DType::Bool => matches!(t, Tensor::I64(_)),
+    };
+    if !dtype_ok {
+        return Err(Error::BadInput(format!(
+            "input `{}` expects {} but the file holds {}; convert it (numpy: `x.astype(np.{})`)",
+            slot.name,
+            slot.dtype.name(),
+            t.dtype(),
+            if slot.dtype == DType::Float32 {
+                "float32"
+            } else {
+                "int64"
+            }
+        )));
+    }
+    if t.shape() != slot.shape.as_slice() {
+        return Err(Error::BadInput(format!(
+            "input `{}` expects shape {:?} but got {:?}; reshape the array, or compile with `--input-shape {}={}`",
+            slot.name,
+            slot.shape,
+            t.shape(),
+            slot.name,
+            t.shape()
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("x")
+        )));
+    }
+    Ok(())
+}
+
+/// Measures each layer's executed instructions with wasmtime fuel, calling the
+/// layers of `profiling_wasm` one by one on an all-zero input. Kernels have
+/// data-independent control flow, so the counts hold for every input.
+pub fn measure_layers(artifact: &mut Artifact, profiling_wasm: &[u8]) -> Result<()> {
+    let engine = engine(true)?;
+    let module = Module::new(&engine, profiling_wasm).map_err(rt)?;
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(u64::MAX).map_err(rt)?;
+    let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
+    for layer in &mut artifact.manifest.layers {
+        let Some(f) = layer.function else { continue };
+        let func = instance
+            .get_typed_func::<(), ()>(&mut store, &format!("layer{f}"))
+            .map_err(rt)?;
+        let before = store.get_fuel().map_err(rt)?;
+        func.call(&mut store, ())
+            .map_err(|e| Error::Runtime(format!("layer `{}` trapped: {e:#}", layer.name)))?;
+        layer.instructions = before - store.get_fuel().map_err(rt)?;
+    }
+    Ok(())
+}
