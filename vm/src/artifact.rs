@@ -115,7 +115,7 @@ pub struct Manifest {
     pub outputs: Region,
     /// Layers in execution order.
     pub layers: Vec<LayerInfo>,
-    /// Instructions executed per inference.
+    /// Instructions executed per inference (the entry function and every layer).
     pub instructions: u64,
     /// blake3 digests of the artifact files.
     pub files: BTreeMap<String, String>,
@@ -192,12 +192,11 @@ impl Artifact {
         }
     }
 
-    /// Fills in file digests, the total instruction count and the model id.
+    /// Fills in file digests and the model id.
     pub fn seal(&mut self) {
         let m = &mut self.manifest;
         m.files.insert(MODULE_FILE.into(), digest(&self.wasm));
         m.files.insert(MEMORY_FILE.into(), digest(&self.memory));
-        m.instructions = m.layers.iter().map(|l| l.instructions).sum();
         let mut h = blake3::Hasher::new();
         h.update(b"opml.model_id.v1");
         h.update(digest(&self.wasm).as_bytes());

@@ -222,6 +222,20 @@ pub fn graph_from_proto(model: &pb::ModelProto, bindings: &ShapeBindings) -> Res
         by_name.insert(init.name.clone(), id);
     }
 
+    for name in bindings.inputs.keys() {
+        if !gp.input.iter().any(|vi| &vi.name == name) {
+            let known: Vec<_> = gp
+                .input
+                .iter()
+                .filter(|vi| !by_name.contains_key(&vi.name))
+                .map(|vi| vi.name.clone())
+                .collect();
+            return Err(Error::BadInputShape(format!(
+                "`--input-shape {name}=...` names no input of the model (inputs: {})",
+                known.join(", ")
+            )));
+        }
+    }
     let mut symbols: HashMap<String, usize> = HashMap::new();
     for vi in &gp.input {
         if by_name.contains_key(&vi.name) {
@@ -354,15 +368,6 @@ pub fn graph_from_proto(model: &pb::ModelProto, bindings: &ShapeBindings) -> Res
             .get(&vi.name)
             .ok_or_else(|| malformed(format!("graph output `{}` is not produced", vi.name)))?;
         g.outputs.push(id);
-    }
-    for name in bindings.inputs.keys() {
-        if !g.inputs.iter().any(|&i| &g.values[i].name == name) {
-            let known: Vec<_> = g.inputs.iter().map(|&i| g.values[i].name.clone()).collect();
-            return Err(Error::BadInputShape(format!(
-                "`--input-shape {name}=...` names no input of the model (inputs: {})",
-                known.join(", ")
-            )));
-        }
     }
     Ok(g)
 }

@@ -239,5 +239,15 @@ pub fn measure_layers(artifact: &mut Artifact, profiling_wasm: &[u8]) -> Result<
             .map_err(|e| Error::Runtime(format!("layer `{}` trapped: {e:#}", layer.name)))?;
         layer.instructions = before - store.get_fuel().map_err(rt)?;
     }
+    // The whole inference, entry function included, on a fresh instance.
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(u64::MAX).map_err(rt)?;
+    let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
+    let run = instance
+        .get_typed_func::<(), ()>(&mut store, "run")
+        .map_err(rt)?;
+    run.call(&mut store, ())
+        .map_err(|e| Error::Runtime(format!("the model trapped: {e:#}")))?;
+    artifact.manifest.instructions = u64::MAX - store.get_fuel().map_err(rt)?;
     Ok(())
 }

@@ -1,0 +1,409 @@
+//! End-to-end tests of the `opml` binary: every fixture compiles and runs
+//! deterministically across processes, and every kind of bad input gets one
+//! clear error.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FIXTURES: &[&str] = &[
+    "mlp_digits",
+    "cnn_digits",
+    "transformer_block",
+    "mlp784",
+    "logreg_digits",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn opml(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opml"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run opml")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = opml(args);
+    assert!(
+        out.status.success(),
+        "opml {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs opml expecting failure; returns stderr.
+fn fails(args: &[&str]) -> String {
+    let out = opml(args);
+    assert!(
+        !out.status.success(),
+        "opml {args:?} unexpectedly succeeded"
+    );
+    assert_eq!(out.status.code(), Some(2), "exit code");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "one clear error line, got:\n{err}"
+    );
+    err
+}
+
+fn compile(model: &str, dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["compile", model, "-o", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+/// Writes a minimal `.npy` file (format 1.0) with the given descr.
+fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+    let shape_s = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).expect("valid JSON")
+}
+
+#[test]
+fn every_fixture_is_deterministic_across_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in FIXTURES {
+        let model = format!("fixtures/{f}/model.onnx");
+        let input = format!("fixtures/{f}/input.npy");
+        let (a, b) = (
+            tmp.path().join(format!("{f}-a")),
+            tmp.path().join(format!("{f}-b")),
+        );
+        compile(&model, &a, &[]);
+        compile(&model, &b, &[]);
+        for file in ["module.wasm", "memory.bin", "manifest.json"] {
+            assert_eq!(
+                std::fs::read(a.join(file)).unwrap(),
+                std::fs::read(b.join(file)).unwrap(),
+                "{f}: {file} differs between compiles"
+            );
+        }
+        let r1 = json(&ok(&[
+            "run",
+            a.to_str().unwrap(),
+            "--input",
+            &input,
+            "--json",
+        ]));
+        let r2 = json(&ok(&[
+            "run",
+            b.to_str().unwrap(),
+            "--input",
+            &input,
+            "--json",
+        ]));
+        assert_eq!(r1, r2, "{f}: runs in separate processes differ");
+        assert_eq!(r1["output_blake3"].as_str().unwrap().len(), 64);
+        let manifest = json(&std::fs::read_to_string(a.join("manifest.json")).unwrap());
+        // measured at compile time on a zero input, again here on a real one
+        assert_eq!(
+            r1["instructions"], manifest["instructions"],
+            "{f}: instruction count is data-independent"
+        );
+        let per_layer: u64 = manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["instructions"].as_u64().unwrap())
+            .sum();
+        assert!(
+            per_layer < manifest["instructions"].as_u64().unwrap(),
+            "{f}: the entry's calls are counted too"
+        );
+    }
+}
+
+#[test]
+fn outputs_match_the_float_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in FIXTURES {
+        let dir = tmp.path().join(f);
+        compile(&format!("fixtures/{f}/model.onnx"), &dir, &[]);
+        let r = json(&ok(&[
+            "run",
+            dir.to_str().unwrap(),
+            "--input",
+            &format!("fixtures/{f}/input.npy"),
+            "--json",
+        ]));
+        let got: Vec<f64> = r["output"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let bytes = std::fs::read(root().join(format!("fixtures/{f}/output.npy"))).unwrap();
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let want: Vec<f64> = bytes[10 + header_len..]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect();
+        assert_eq!(got.len(), want.len(), "{f}");
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let err = got
+            .iter()
+            .zip(&want)
+            .fold(0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= 1e-3 * scale.max(1.0),
+            "{f}: max abs error {err} (scale {scale})"
+        );
+    }
+}
+
+#[test]
+fn inspect_and_named_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("two");
+    compile("fixtures/errors/two_inputs.onnx", &dir, &[]);
+    let a = tmp.path().join("a.npy");
+    let b = tmp.path().join("b.npy");
+    let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    write_npy(&a, "<f4", &[1, 4], &f32s(&[1.0, 2.0, 3.0, 4.0]));
+    write_npy(&b, "<f4", &[1, 4], &f32s(&[0.5, -2.0, 0.25, 10.0]));
+    let d = dir.to_str().unwrap();
+    let r = json(&ok(&[
+        "run",
+        d,
+        "--input",
+        &format!("b={}", b.display()),
+        "--input",
+        &format!("a={}", a.display()),
+        "--json",
+    ]));
+    assert_eq!(
+        r["output"]["values"],
+        serde_json::json!([1.5, 0.0, 3.25, 14.0])
+    );
+    let text = ok(&["inspect", d]);
+    assert!(
+        text.contains("inputs") && text.contains("region 0x"),
+        "{text}"
+    );
+    let m = json(&ok(&["inspect", d, "--json"]));
+    assert_eq!(m["inputs"]["tensors"][1]["name"], "b");
+}
+
+#[test]
+fn int64_inputs_index_a_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gather");
+    compile("fixtures/errors/int_input.onnx", &dir, &[]);
+    let ids = tmp.path().join("ids.npy");
+    let data: Vec<u8> = [2i64, 0, 9].iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_npy(&ids, "<i8", &[1, 3], &data);
+    let r = json(&ok(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--input",
+        ids.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(r["output"]["shape"], serde_json::json!([1, 3, 4]));
+}
+
+#[test]
+fn input_shape_flag_fixes_symbolic_dimensions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dyn");
+    compile(
+        "fixtures/errors/dynamic_dim.onnx",
+        &dir,
+        &["--input-shape", "x=1x5x8"],
+    );
+    let m = json(&ok(&["inspect", dir.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        m["inputs"]["tensors"][0]["shape"],
+        serde_json::json!([1, 5, 8])
+    );
+}
+
+#[test]
+fn bad_inputs_get_one_clear_error_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |p: &str| tmp.path().join(p);
+
+    // malformed ONNX bytes
+    std::fs::write(
+        t("garbage.onnx"),
+        b"\x08\x07this is not a protobuf model\xff\xff",
+    )
+    .unwrap();
+    let e = fails(&[
+        "compile",
+        t("garbage.onnx").to_str().unwrap(),
+        "-o",
+        t("x").to_str().unwrap(),
+    ]);
+    assert!(e.contains("is not a valid ONNX model"), "{e}");
+
+    // unsupported op: names the op, the node and the supported list
+    let e = fails(&[
+        "compile",
+        "fixtures/errors/unsupported_op.onnx",
+        "-o",
+        t("x").to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("`LSTM`")
+            && e.contains("`lstm_0`")
+            && e.contains("supported ops: ")
+            && e.contains("Conv"),
+        "{e}"
+    );
+
+    // unresolved dynamic dimension: names the input, the symbol and the flag
+    let e = fails(&[
+        "compile",
+        "fixtures/errors/dynamic_dim.onnx",
+        "-o",
+        t("x").to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("input `x`") && e.contains("`seq`") && e.contains("--input-shape x=1xNx8"),
+        "{e}"
+    );
+
+    // --input-shape for an input that does not exist
+    let e = fails(&[
+        "compile",
+        "fixtures/errors/dynamic_dim.onnx",
+        "-o",
+        t("x").to_str().unwrap(),
+        "--input-shape",
+        "y=1x2x8",
+    ]);
+    assert!(
+        e.contains("names no input") && e.contains("(inputs: x)"),
+        "{e}"
+    );
+
+    // missing model file
+    let e = fails(&[
+        "compile",
+        "fixtures/none.onnx",
+        "-o",
+        t("x").to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("fixtures/none.onnx") && e.contains("No such file"),
+        "{e}"
+    );
+
+    let art = t("mlp");
+    compile("fixtures/mlp_digits/model.onnx", &art, &[]);
+    let a = art.to_str().unwrap();
+
+    // missing input file
+    let e = fails(&["run", a, "--input", t("nope.npy").to_str().unwrap()]);
+    assert!(e.contains("nope.npy") && e.contains("No such file"), "{e}");
+
+    // missing artifact
+    let e = fails(&[
+        "run",
+        t("no-artifact").to_str().unwrap(),
+        "--input",
+        "fixtures/mlp_digits/input.npy",
+    ]);
+    assert!(
+        e.contains("no such directory") && e.contains("opml compile"),
+        "{e}"
+    );
+
+    // wrong input shape
+    let e = fails(&["run", a, "--input", "fixtures/cnn_digits/input.npy"]);
+    assert!(
+        e.contains("expects shape [1, 64]") && e.contains("[1, 1, 8, 8]"),
+        "{e}"
+    );
+
+    // wrong dtype: int64 data for a float input, and an unsupported float64 file
+    let ints: Vec<u8> = (0..64i64).flat_map(|x| x.to_le_bytes()).collect();
+    write_npy(&t("ints.npy"), "<i8", &[1, 64], &ints);
+    let e = fails(&["run", a, "--input", t("ints.npy").to_str().unwrap()]);
+    assert!(e.contains("expects float32") && e.contains("int64"), "{e}");
+    let doubles: Vec<u8> = (0..64).flat_map(|x| (x as f64).to_le_bytes()).collect();
+    write_npy(&t("doubles.npy"), "<f8", &[1, 64], &doubles);
+    let e = fails(&["run", a, "--input", t("doubles.npy").to_str().unwrap()]);
+    assert!(e.contains("`<f8`") && e.contains("float32 or int64"), "{e}");
+
+    // tampered artifact: one byte of the memory image changed
+    let mut mem = std::fs::read(art.join("memory.bin")).unwrap();
+    mem[100] ^= 1;
+    std::fs::write(art.join("memory.bin"), mem).unwrap();
+    let e = fails(&["run", a, "--input", "fixtures/mlp_digits/input.npy"]);
+    assert!(
+        e.contains("`memory.bin` was modified") && e.contains("compile the model again"),
+        "{e}"
+    );
+
+    // tampered module
+    let art2 = t("mlp2");
+    compile("fixtures/mlp_digits/model.onnx", &art2, &[]);
+    let mut wasm = std::fs::read(art2.join("module.wasm")).unwrap();
+    let n = wasm.len();
+    wasm[n - 1] ^= 0x55;
+    std::fs::write(art2.join("module.wasm"), wasm).unwrap();
+    let e = fails(&["inspect", art2.to_str().unwrap()]);
+    assert!(e.contains("`module.wasm` was modified"), "{e}");
+
+    // out-of-range fractional bits
+    let e = fails(&[
+        "compile",
+        "fixtures/mlp_digits/model.onnx",
+        "-o",
+        t("x").to_str().unwrap(),
+        "--frac-bits",
+        "40",
+    ]);
+    assert!(
+        e.contains("--frac-bits 40") && e.contains("supported range"),
+        "{e}"
+    );
+}
+
+#[test]
+fn calibration_picks_a_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cal");
+    let out = json(&ok(&[
+        "compile",
+        "fixtures/mlp_digits/model.onnx",
+        "-o",
+        dir.to_str().unwrap(),
+        "--calibrate",
+        "fixtures/mlp_digits/calib.npy",
+        "--json",
+    ]));
+    let f = out["frac_bits"].as_u64().unwrap();
+    assert!((12..=22).contains(&f), "calibrated frac bits {f}");
+}
