@@ -5,6 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use opml_vm::artifact::Artifact;
 use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::machine::model::{ModelVm, hex, unhex};
+use opml_vm::machine::{prove, verify_step};
 use opml_vm::npy;
 use opml_vm::onnx::ShapeBindings;
 use opml_vm::runtime::Runtime;
@@ -53,6 +55,62 @@ enum Command {
         #[arg(long, required = true)]
         input: Vec<String>,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The machine state at a step: hash, pc, instruction, stack, frames.
+    State {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// The step (0 is the initial state, `steps` the halted one).
+        #[arg(long)]
+        step: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the one-step proof of step I (from the state at I to I + 1).
+    Prove {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// The step whose execution is proven.
+        #[arg(long)]
+        step: u64,
+        /// Output proof file (JSON).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a proof file: prints the post-state; exit code 1 when invalid.
+    VerifyStep {
+        /// A proof written by `opml prove`.
+        proof: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write state hashes every K steps (and at the end), for researchers.
+    Trace {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// Interval in steps.
+        #[arg(long)]
+        every: u64,
+        /// Output file (JSON lines: `{"step": .., "state": ..}`).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Print a JSON summary.
         #[arg(long)]
         json: bool,
     },
@@ -123,46 +181,13 @@ fn real_main() -> Result<()> {
             json,
         } => {
             let art = Artifact::load(&artifact)?;
-            let slots = art.manifest.inputs.tensors.clone();
-            let mut inputs = vec![None; slots.len()];
-            for (i, spec) in input.iter().enumerate() {
-                let (slot, path) = match spec.split_once('=') {
-                    Some((name, path)) => {
-                        let k = slots.iter().position(|s| s.name == name).with_context(|| {
-                            let names: Vec<_> = slots.iter().map(|s| s.name.as_str()).collect();
-                            format!(
-                                "the model has no input `{name}` (inputs: {})",
-                                names.join(", ")
-                            )
-                        })?;
-                        (k, PathBuf::from(path))
-                    }
-                    None => (i, PathBuf::from(spec)),
-                };
-                if slot >= slots.len() {
-                    bail!(
-                        "{} inputs given but the model takes {}",
-                        input.len(),
-                        slots.len()
-                    );
-                }
-                inputs[slot] = Some(npy::read(&path)?);
-            }
-            let inputs: Vec<_> = inputs
-                .into_iter()
-                .zip(&slots)
-                .map(|(t, s)| {
-                    t.with_context(|| {
-                        format!(
-                            "missing input `{}`: pass --input {}=FILE.npy",
-                            s.name, s.name
-                        )
-                    })
-                })
-                .collect::<Result<_>>()?;
-            let rt = Runtime::new(art, true)?;
-            let out = rt.run(&inputs)?;
+            let inputs = load_inputs(&art, &input)?;
+            let rt = Runtime::new(art.clone(), true)?;
+            let region = rt.input_region(&inputs)?;
+            let out = rt.run_region(&region)?;
             let m = &rt.artifact().manifest;
+            let vm = ModelVm::new(art)?;
+            let (final_state, output_root) = final_commitments(&vm, &region)?;
             let main = out
                 .outputs
                 .iter()
@@ -183,6 +208,9 @@ fn real_main() -> Result<()> {
                         "outputs": outputs,
                         "prediction": prediction,
                         "instructions": out.instructions,
+                        "steps": m.steps,
+                        "final_state": final_state,
+                        "output_root": output_root,
                         "output_blake3": blake3::hash(&out.output_region).to_hex().to_string(),
                     })
                 );
@@ -205,6 +233,120 @@ fn real_main() -> Result<()> {
                 if let Some(n) = out.instructions {
                     println!("instructions: {n}");
                 }
+                println!("steps: {}", m.steps);
+                println!("final state: 0x{final_state}");
+                println!("output root: 0x{output_root}");
+            }
+        }
+        Command::State { artifact, input, step, json } => {
+            let (vm, region) = open_vm(&artifact, &input)?;
+            check_step(&vm, step)?;
+            let mut m = vm.state_at(&region, step)?;
+            let mut c = vm.committer();
+            let h = c.header(&mut m);
+            let ins = m.is_running().then(|| m.code[m.pc as usize]);
+            let layer = vm.artifact().manifest.layers.iter().filter(|l| l.function.is_some() && l.start_step <= step).last().map(|l| l.name.clone());
+            let report = json!({
+                "step": step, "state": hex(&h.hash()), "status": format!("{:?}", m.status).to_lowercase(),
+                "pc": m.pc, "instruction": ins.map(|i| json!({"op": i.op.name(), "a": i.a, "b": i.b})),
+                "stack": m.stack.iter().rev().take(8).collect::<Vec<_>>(), "stack_height": m.stack.len(),
+                "frame_depth": m.frames.len(), "layer": layer, "memory_root": hex(&h.memory_root),
+            });
+            if json {
+                println!("{report}");
+            } else {
+                println!("step {step} of {}: state 0x{}", vm.artifact().manifest.steps, hex(&h.hash()));
+                println!("  status {:?}, pc {}, layer {}", m.status, m.pc, report["layer"].as_str().unwrap_or("-"));
+                if let Some(i) = ins {
+                    println!("  next   {} a={} b={}", i.op.name(), i.a, i.b);
+                }
+                println!("  stack  {} values, top first {}", m.stack.len(), report["stack"]);
+                println!("  frames {}, memory root 0x{}", m.frames.len(), hex(&h.memory_root));
+            }
+        }
+        Command::Prove { artifact, input, step, out, json } => {
+            let (vm, region) = open_vm(&artifact, &input)?;
+            check_step(&vm, step)?;
+            let mut m = vm.state_at(&region, step)?;
+            let mut c = vm.committer();
+            let pre = c.state_hash(&mut m);
+            let proof = prove(&mut c, &mut m);
+            let op = proof.witness.as_ref().map(|w| w.instr.op.name());
+            let bytes = proof.encode();
+            m.step();
+            let post = c.state_hash(&mut m);
+            let file = json!({
+                "version": opml_vm::machine::proof::PROOF_VERSION, "model_id": vm.artifact().manifest.model_id,
+                "step": step, "opcode": op, "pre_state": hex(&pre), "post_state": hex(&post),
+                "proof": hex_bytes(&bytes), "proof_bytes": bytes.len(),
+            });
+            std::fs::write(&out, serde_json::to_string_pretty(&file)?).with_context(|| format!("cannot write `{}`", out.display()))?;
+            if json {
+                println!("{file}");
+            } else {
+                println!("proof of step {step} ({}) -> {} ({} bytes)", op.unwrap_or("fixed point"), out.display(), bytes.len());
+                println!("  pre  0x{}\n  post 0x{}", hex(&pre), hex(&post));
+            }
+        }
+        Command::VerifyStep { proof, json } => {
+            let text = std::fs::read_to_string(&proof).with_context(|| format!("cannot read `{}`", proof.display()))?;
+            let file: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not a proof file (JSON from `opml prove`)", proof.display()))?;
+            let field = |k: &str| file[k].as_str().with_context(|| format!("`{}` has no `{k}` field; write it with `opml prove`", proof.display()));
+            let pre = unhex(field("pre_state")?).context("`pre_state` is not a 32-byte hex hash")?;
+            let bytes = unhex_bytes(field("proof")?).context("`proof` is not hex")?;
+            match verify_step(&pre, &bytes) {
+                Ok(post) => {
+                    let claimed = file["post_state"].as_str().and_then(unhex);
+                    let agrees = claimed.is_none_or(|c| c == post);
+                    if json {
+                        println!("{}", json!({"valid": agrees, "pre_state": hex(&pre), "post_state": hex(&post), "claimed_post_state": claimed.map(|c| hex(&c))}));
+                    } else {
+                        println!("valid proof: 0x{} -> 0x{}", hex(&pre), hex(&post));
+                    }
+                    if !agrees {
+                        eprintln!("error: the proof is valid but leads to 0x{}, not the claimed post_state", hex(&post));
+                        std::process::exit(1);
+                    }
+                }
+                Err(e) => {
+                    if json {
+                        println!("{}", json!({"valid": false, "error": e.to_string()}));
+                    }
+                    eprintln!("error: invalid proof: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Trace { artifact, input, every, out, json } => {
+            if every == 0 {
+                bail!("--every must be at least 1");
+            }
+            let (vm, region) = open_vm(&artifact, &input)?;
+            let n = vm.artifact().manifest.steps;
+            let mut m = vm.initial(&region);
+            let mut c = vm.committer();
+            let bar = indicatif::ProgressBar::new(n);
+            if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let mut lines = String::new();
+            let mut count = 0;
+            loop {
+                let state = hex(&c.state_hash(&mut m));
+                lines.push_str(&format!("{{\"step\":{},\"state\":\"{state}\"}}\n", m.step));
+                count += 1;
+                if !m.is_running() {
+                    break;
+                }
+                m.run(every);
+                bar.set_position(m.step);
+            }
+            bar.finish_and_clear();
+            std::fs::write(&out, lines).with_context(|| format!("cannot write `{}`", out.display()))?;
+            if json {
+                println!("{}", json!({"states": count, "steps": n, "out": out}));
+            } else {
+                println!("{count} state hashes over {n} steps -> {}", out.display());
             }
         }
         Command::Inspect { artifact, json } => {
@@ -271,6 +413,73 @@ fn real_main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads the inputs given as `FILE` (model order) or `NAME=FILE`.
+fn load_inputs(art: &Artifact, input: &[String]) -> Result<Vec<npy::Tensor>> {
+    let slots = &art.manifest.inputs.tensors;
+    let mut inputs = vec![None; slots.len()];
+    for (i, spec) in input.iter().enumerate() {
+        let (slot, path) = match spec.split_once('=') {
+            Some((name, path)) => {
+                let k = slots.iter().position(|s| s.name == name).with_context(|| {
+                    let names: Vec<_> = slots.iter().map(|s| s.name.as_str()).collect();
+                    format!("the model has no input `{name}` (inputs: {})", names.join(", "))
+                })?;
+                (k, PathBuf::from(path))
+            }
+            None => (i, PathBuf::from(spec)),
+        };
+        if slot >= slots.len() {
+            bail!("{} inputs given but the model takes {}", input.len(), slots.len());
+        }
+        inputs[slot] = Some(npy::read(&path)?);
+    }
+    inputs
+        .into_iter()
+        .zip(slots)
+        .map(|(t, s)| t.with_context(|| format!("missing input `{}`: pass --input {}=FILE.npy", s.name, s.name)))
+        .collect()
+}
+
+/// Loads an artifact as a machine and quantizes the inputs into its input region.
+fn open_vm(artifact: &std::path::Path, input: &[String]) -> Result<(ModelVm, Vec<u8>)> {
+    let art = Artifact::load(artifact)?;
+    let inputs = load_inputs(&art, input)?;
+    let region = Runtime::new(art.clone(), false)?.input_region(&inputs)?;
+    Ok((ModelVm::new(art)?, region))
+}
+
+fn check_step(vm: &ModelVm, step: u64) -> Result<()> {
+    let n = vm.artifact().manifest.steps;
+    if step > n {
+        bail!("step {step} is beyond the end of the run ({n} steps; the state at step {n} is the halted, final one)");
+    }
+    Ok(())
+}
+
+/// The final state hash and the output region's subtree root, from a wasmtime run.
+fn final_commitments(vm: &ModelVm, region: &[u8]) -> Result<(String, String)> {
+    let funcs: Vec<u32> = vm.artifact().manifest.layers.iter().filter_map(|l| l.function).collect();
+    let memory = opml_vm::runtime::run_layers(vm.artifact(), region, &funcs)?;
+    let mut m = vm.final_state(memory);
+    let mut c = vm.committer();
+    let state = hex(&c.state_hash(&mut m));
+    let (bytes, _, _) = vm.output_proof(&mut c, &mut m);
+    let out = &vm.artifact().manifest.outputs;
+    Ok((state, hex(&opml_vm::machine::model::region_root(&bytes, out.size))))
+}
+
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex_bytes(s: &str) -> Option<Vec<u8>> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -407,3 +407,66 @@ fn calibration_picks_a_format() {
     let f = out["frac_bits"].as_u64().unwrap();
     assert!((12..=22).contains(&f), "calibrated frac bits {f}");
 }
+
+#[test]
+fn prove_verify_state_and_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    compile("fixtures/logreg_digits/model.onnx", &dir, &[]);
+    let d = dir.to_str().unwrap();
+    let x = "fixtures/logreg_digits/input.npy";
+    let run = json(&ok(&["run", d, "--input", x, "--json"]));
+    let n = run["steps"].as_u64().unwrap();
+    assert_eq!(run["final_state"].as_str().unwrap().len(), 64);
+
+    // the state at N is the final state of `run`
+    let last = json(&ok(&["state", d, "--input", x, "--step", &n.to_string(), "--json"]));
+    assert_eq!(last["state"], run["final_state"]);
+    assert_eq!(last["status"], "halted");
+
+    let p = tmp.path().join("p.json");
+    let proof = json(&ok(&["prove", d, "--input", x, "--step", "1234", "-o", p.to_str().unwrap(), "--json"]));
+    let next = json(&ok(&["state", d, "--input", x, "--step", "1235", "--json"]));
+    assert_eq!(proof["post_state"], next["state"]);
+    let v = json(&ok(&["verify-step", p.to_str().unwrap(), "--json"]));
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["post_state"], next["state"]);
+
+    // a truncated proof, a wrong version and a false claim exit 1
+    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let hex = file["proof"].as_str().unwrap().to_string();
+    let variants = [
+        ("truncated", hex[..hex.len() - 64].to_string(), None),
+        ("version", format!("07{}", &hex[2..]), None),
+        ("claim", hex.clone(), Some("00".repeat(32))),
+    ];
+    for (what, proof_hex, claim) in variants {
+        file["proof"] = serde_json::Value::String(proof_hex);
+        if let Some(c) = claim {
+            file["post_state"] = serde_json::Value::String(c);
+        }
+        let bad = tmp.path().join(format!("{what}.json"));
+        std::fs::write(&bad, file.to_string()).unwrap();
+        let out = opml(&["verify-step", bad.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let expect = match what {
+            "truncated" => "truncated",
+            "version" => "version 7",
+            _ => "not the claimed post_state",
+        };
+        assert!(err.contains(expect), "{what}: {err}");
+    }
+
+    // a step beyond N
+    let e = fails(&["prove", d, "--input", x, "--step", &(n + 1).to_string(), "-o", p.to_str().unwrap()]);
+    assert!(e.contains("beyond the end of the run"), "{e}");
+
+    // trace: hashes at 0, K, 2K, ... and N
+    let t = tmp.path().join("trace.jsonl");
+    ok(&["trace", d, "--input", x, "--every", "1000", "-o", t.to_str().unwrap()]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&t).unwrap().lines().map(json).collect();
+    assert_eq!(lines.len() as u64, n.div_ceil(1000) + 1);
+    assert_eq!(lines[1]["step"], 1000);
+    assert_eq!(lines.last().unwrap()["state"], run["final_state"]);
+}

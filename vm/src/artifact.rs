@@ -2,8 +2,9 @@
 //! initial memory image) and `manifest.json`.
 //!
 //! The manifest records blake3 digests of the other files; loading recomputes
-//! them and refuses an artifact that was modified. The model id commits to the
-//! code, the initial memory and the IO layout.
+//! them and refuses an artifact that was modified. The model id is a keccak256
+//! commitment to the code root, the initial memory root and the IO layout (the
+//! values a contract needs to derive initial states).
 
 use crate::error::{Error, Result};
 use crate::fixed::FixedFormat;
@@ -62,8 +63,12 @@ pub struct LayerInfo {
     pub nodes: Vec<String>,
     /// Instructions in the function body.
     pub code_instructions: u64,
-    /// Instructions executed per inference (data independent).
+    /// WASM instructions executed per inference (wasmtime fuel; data independent).
     pub instructions: u64,
+    /// Step of the entry function's call into this layer.
+    pub start_step: u64,
+    /// Machine steps of this layer, its call and return included.
+    pub steps: u64,
 }
 
 /// Memory facts.
@@ -117,6 +122,10 @@ pub struct Manifest {
     pub layers: Vec<LayerInfo>,
     /// Instructions executed per inference (the entry function and every layer).
     pub instructions: u64,
+    /// Machine steps per inference: the step counter of the halted state.
+    pub steps: u64,
+    /// What a registry stores to derive initial states (see `machine::model`).
+    pub commitment: Option<crate::machine::model::ModelCommitment>,
     /// blake3 digests of the artifact files.
     pub files: BTreeMap<String, String>,
 }
@@ -157,6 +166,8 @@ impl Manifest {
             outputs,
             layers,
             instructions: 0,
+            steps: 0,
+            commitment: None,
             files: BTreeMap::new(),
         }
     }
@@ -176,6 +187,27 @@ pub struct Artifact {
     pub wasm: Vec<u8>,
     /// `memory.bin`.
     pub memory: Vec<u8>,
+}
+
+/// The model id: keccak256 over the commitment (code root, initial memory root,
+/// memory size, globals root, entry) and the IO regions. Hex, no prefix.
+pub fn model_id(m: &Manifest) -> String {
+    use crate::machine::model::unhex;
+    let c = m.commitment.as_ref();
+    let root = |s: Option<&String>| s.and_then(|s| unhex(s)).unwrap_or([0u8; 32]);
+    let mut data = Vec::new();
+    data.extend_from_slice(b"opml.model.v1");
+    data.extend_from_slice(&root(c.map(|c| &c.code_root)));
+    data.extend_from_slice(&root(c.map(|c| &c.memory_root)));
+    data.extend_from_slice(&c.map_or(0, |c| c.memory_size).to_be_bytes());
+    data.extend_from_slice(&root(c.map(|c| &c.globals_root)));
+    data.extend_from_slice(&c.map_or(0, |c| c.entry_pc).to_be_bytes());
+    data.extend_from_slice(&c.map_or(0, |c| c.entry_locals).to_be_bytes());
+    for r in [&m.inputs, &m.outputs] {
+        data.extend_from_slice(&r.offset.to_be_bytes());
+        data.extend_from_slice(&r.size.to_be_bytes());
+    }
+    crate::machine::model::hex(&crate::machine::hash::hash(0x00, &[&data]))
 }
 
 fn digest(bytes: &[u8]) -> String {

@@ -95,6 +95,8 @@ pub fn build(g: &Graph, onnx_bytes: &[u8], name: &str, fmt: FixedFormat) -> Resu
             nodes: l.nodes.clone(),
             code_instructions: l.code_instructions as u64,
             instructions: 0,
+            start_step: 0,
+            steps: 0,
         })
         .collect();
     let manifest = Manifest::new(
@@ -109,7 +111,18 @@ pub fn build(g: &Graph, onnx_bytes: &[u8], name: &str, fmt: FixedFormat) -> Resu
         layers,
     );
     let mut artifact = Artifact::new(manifest, emitted.wasm, emitted.memory);
-    crate::runtime::measure_layers(&mut artifact, &emitted.profiling_wasm)?;
+    crate::runtime::measure_layers(&mut artifact)?;
+    // Step counts and the commitment come from the stepper itself.
+    let vm = crate::machine::model::ModelVm::new(artifact.clone())?;
+    let (layer_steps, steps) = vm.measure_steps();
+    let mut calls = layer_steps.into_iter();
+    for layer in artifact.manifest.layers.iter_mut().filter(|l| l.function.is_some()) {
+        let (start, n) = calls.next().expect("one call per layer function");
+        layer.start_step = start;
+        layer.steps = n;
+    }
+    artifact.manifest.steps = steps;
+    artifact.manifest.commitment = Some(vm.commitment(steps));
     artifact.seal();
     Ok(artifact)
 }

@@ -264,17 +264,14 @@ pub fn window(
                 }
             }
             _ => {
-                if auto_pad == "NOTSET" {
-                    if let Some(p) = node.ints("pads") {
-                        if p.len() != 2 * n {
-                            return Err(shape_err(
-                                node,
-                                "pads must have 2 entries per spatial axis",
-                            ));
-                        }
-                        pads_begin[i] = p[i] as usize;
-                        pads_end[i] = p[i + n] as usize;
+                if auto_pad == "NOTSET"
+                    && let Some(p) = node.ints("pads")
+                {
+                    if p.len() != 2 * n {
+                        return Err(shape_err(node, "pads must have 2 entries per spatial axis"));
                     }
+                    pads_begin[i] = p[i] as usize;
+                    pads_end[i] = p[i + n] as usize;
                 }
                 let padded = spatial[i] + pads_begin[i] + pads_end[i];
                 if padded < eff {
@@ -342,13 +339,15 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
         set_const(g, node.outputs[0], arr, DType::Int64);
         return Ok(true);
     }
-    if all_const && node.op != "Dropout" && !is_ml(node) {
-        if let Some(outs) = eval_const(g, node)? {
-            for (out, (arr, dt)) in node.outputs.iter().zip(outs) {
-                set_const(g, *out, arr, dt);
-            }
-            return Ok(true);
+    if all_const
+        && node.op != "Dropout"
+        && !is_ml(node)
+        && let Some(outs) = eval_const(g, node)?
+    {
+        for (out, (arr, dt)) in node.outputs.iter().zip(outs) {
+            set_const(g, *out, arr, dt);
         }
+        return Ok(true);
     }
 
     let outs: Vec<(Vec<usize>, DType)> = match node.op.as_str() {
@@ -422,10 +421,10 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
                     format!("inner dimensions differ: {ka} vs {kb}"),
                 ));
             }
-            if let Some(c) = node.input(2) {
-                if broadcast_shapes(&g.values[c].shape, &[m, n]).as_deref() != Some(&[m, n][..]) {
-                    return Err(shape_err(node, "C does not broadcast to [M, N]"));
-                }
+            if let Some(c) = node.input(2)
+                && broadcast_shapes(&g.values[c].shape, &[m, n]).as_deref() != Some(&[m, n][..])
+            {
+                return Err(shape_err(node, "C does not broadcast to [M, N]"));
             }
             vec![(vec![m, n], DType::Float32)]
         }
@@ -455,8 +454,14 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
         }
         "MaxPool" | "AveragePool" => {
             let x = in_shape(0)?;
-            if x.len() != 4 {
-                return Err(unsupported(node, "only 2-D pooling is supported"));
+            if x.len() < 3 {
+                return Err(shape_err(
+                    node,
+                    format!(
+                        "pooling needs an input [N, C, spatial...], got rank {}",
+                        x.len()
+                    ),
+                ));
             }
             let kernel: Vec<usize> = node
                 .ints("kernel_shape")
@@ -464,17 +469,14 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
                 .iter()
                 .map(|&k| k as usize)
                 .collect();
-            if node.outputs.len() > 1
-                && node.op == "MaxPool"
-                && !g.values[node.outputs[1]].name.is_empty()
-            {
-                return Err(unsupported(
-                    node,
-                    "the Indices output of MaxPool is not supported",
-                ));
-            }
             let win = window(node, &x[2..], kernel, node.int("ceil_mode", 0) != 0)?;
-            vec![(vec![x[0], x[1], win.out[0], win.out[1]], DType::Float32)]
+            let mut shape = vec![x[0], x[1]];
+            shape.extend(&win.out);
+            let mut outs = vec![(shape.clone(), DType::Float32)];
+            if node.op == "MaxPool" && node.outputs.len() > 1 {
+                outs.push((shape, DType::Int64)); // Indices
+            }
+            outs
         }
         "GlobalAveragePool" => {
             let x = in_shape(0)?;
@@ -482,13 +484,34 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
             s.extend(std::iter::repeat_n(1, x.len().saturating_sub(2)));
             vec![(s, DType::Float32)]
         }
-        "BatchNormalization" => vec![(in_shape(0)?, DType::Float32)],
+        "BatchNormalization" => {
+            let x = in_shape(0)?;
+            if x.len() < 2 {
+                return Err(shape_err(node, "the input must be [N, C, ...]"));
+            }
+            let mut outs = vec![(x.clone(), DType::Float32)];
+            if node.int("training_mode", 0) == 0
+                && node.outputs.iter().skip(1).any(|o| g.outputs.contains(o))
+            {
+                return Err(unsupported(
+                    node,
+                    "the running mean/variance outputs are computed only with training_mode = 1; export the model in inference mode (model.eval()) or drop those outputs",
+                ));
+            }
+            for _ in 1..node.outputs.len() {
+                outs.push((vec![x[1]], DType::Float32));
+            }
+            outs
+        }
         "LayerNormalization" => {
             let x = in_shape(0)?;
-            norm_axis(node.int("axis", -1), x.len(), node)?;
+            let axis = norm_axis(node.int("axis", -1), x.len(), node)?;
+            // Mean and InvStdDev: the normalized axes kept with size 1.
+            let mut stat = x[..axis].to_vec();
+            stat.resize(x.len(), 1);
             let mut outs = vec![(x.clone(), DType::Float32)];
             for _ in 1..node.outputs.len() {
-                outs.push((vec![], DType::Float32));
+                outs.push((stat.clone(), DType::Float32));
             }
             outs
         }
@@ -757,7 +780,7 @@ fn shape_only(g: &Graph, node: &Node) -> Result<Vec<usize>> {
             }
             if let Some(i) = infer {
                 let known: usize = out.iter().product();
-                if known == 0 || total % known != 0 {
+                if known == 0 || !total.is_multiple_of(known) {
                     return Err(shape_err(
                         node,
                         format!("cannot reshape {x:?} to {:?}", ints_of(spec)),
@@ -867,7 +890,10 @@ fn reshape(a: &ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
 }
 
 /// Evaluates a node on constant inputs. `None` when the op is not folded.
-fn eval_const(g: &Graph, node: &Node) -> Result<Option<Vec<(ArrayD<f64>, DType)>>> {
+/// Constant outputs of a folded node: values and element types.
+type Folded = Vec<(ArrayD<f64>, DType)>;
+
+fn eval_const(g: &Graph, node: &Node) -> Result<Option<Folded>> {
     let c = |i: usize| const_input(g, node, i).unwrap();
     let dt0 = node
         .input(0)
@@ -891,7 +917,14 @@ fn eval_const(g: &Graph, node: &Node) -> Result<Option<Vec<(ArrayD<f64>, DType)>
                 "Add" => |a, b| a + b,
                 "Sub" => |a, b| a - b,
                 "Mul" => |a, b| a * b,
-                "Div" if int_div => |a, b| if b == 0.0 { 0.0 } else { (a / b).trunc() },
+                "Div" if int_div => |a, b| {
+                    // as at runtime (nonlinear::emit_div): x / 0 saturates to the sign of x
+                    if b == 0.0 {
+                        a.signum() * if a < 0.0 { -(i32::MIN as f64) } else { i32::MAX as f64 }
+                    } else {
+                        (a / b).trunc()
+                    }
+                },
                 "Div" => |a, b| a / b,
                 "Pow" => f64::powf,
                 "Max" => f64::max,
@@ -1044,6 +1077,10 @@ fn fold_batchnorm(g: &mut Graph) {
         let params: Option<Vec<ArrayD<f64>>> = (1..5)
             .map(|k| bn.input(k).and_then(|v| g.konst(v).cloned()))
             .collect();
+        if bn.int("training_mode", 0) != 0 {
+            i += 1;
+            continue;
+        }
         let gemm_ok = producer.op == "Gemm"
             && producer.int("transB", 0) != 0
             && producer.float("alpha", 1.0) == 1.0;

@@ -19,11 +19,13 @@
 pub mod artifact;
 pub mod calibrate;
 pub mod compile;
+pub mod conformance;
 pub mod emit;
 pub mod error;
 pub mod fixed;
 pub mod graph;
 pub mod infer;
+pub mod machine;
 pub mod npy;
 pub mod onnx;
 pub mod profile;

@@ -26,8 +26,10 @@
 //!   `i32`/`i64` with a single-constant initializer. Data segments must be
 //!   active, target memory 0 and use an `i32.const` offset.
 //! * **A fixed entry point.** The module exports the memory (any name) and a
-//!   single function named `run` of type `[] -> []`; nothing else is exported.
-//!   The runtime calls `run` itself (hence no start section).
+//!   function named `run` of type `[] -> []`. It may also export its layer
+//!   functions as `layer<N>` (type `[] -> []`), so a runtime can stop at a layer
+//!   boundary to seek into a long execution; nothing else is exported. The
+//!   runtime calls `run` itself (hence no start section).
 //!
 //! [`validate`] checks all of this and returns [`ProfileInfo`] facts about an
 //! accepted module, or a [`ProfileError`] naming the offending feature and its
@@ -44,6 +46,12 @@ use wasmparser::{
 /// floats, plus mutable globals and the sign-extension operators.
 pub const PROFILE_FEATURES: WasmFeatures =
     WasmFeatures::MUTABLE_GLOBAL.union(WasmFeatures::SIGN_EXTENSION);
+
+/// Whether an export name is a layer function's (`layer` followed by digits).
+pub fn is_layer_export(name: &str) -> bool {
+    name.strip_prefix("layer")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// The export name of the entry function the runtime calls.
 pub const ENTRY_EXPORT: &str = "run";
@@ -264,6 +272,7 @@ fn walk(wasm: &[u8]) -> Result<ProfileInfo, ProfileError> {
     let mut memory_pages: Option<u32> = None;
     let mut memory_exported = false;
     let mut entry: Option<u32> = None;
+    let mut layer_exports: Vec<u32> = Vec::new();
     let mut next_function: u32 = 0;
     let mut instructions: u64 = 0;
     // Function types with more than one result (multi-value); reported where
@@ -438,6 +447,9 @@ fn walk(wasm: &[u8]) -> Result<ProfileInfo, ProfileError> {
                         ExternalKind::Func if export.name == ENTRY_EXPORT => {
                             entry = Some(export.index);
                         }
+                        ExternalKind::Func if is_layer_export(export.name) => {
+                            layer_exports.push(export.index);
+                        }
                         kind => {
                             return Err(ProfileError::ForbiddenExport {
                                 name: export.name.to_string(),
@@ -544,17 +556,19 @@ fn walk(wasm: &[u8]) -> Result<ProfileInfo, ProfileError> {
         return Err(ProfileError::MemoryNotExported);
     }
     let entry_function = entry.ok_or(ProfileError::MissingEntry)?;
-    let entry_type = func_types
-        .get(entry_function as usize)
-        .and_then(|&t| types.get(t as usize))
-        .and_then(Option::as_ref);
-    match entry_type {
-        Some(ft) if ft.params().is_empty() && ft.results().is_empty() => {}
-        other => {
-            return Err(ProfileError::EntrySignature {
-                function: entry_function,
-                found: other.map_or_else(|| "unknown".to_string(), |ft| format!("`{ft}`")),
-            });
+    for function in std::iter::once(entry_function).chain(layer_exports) {
+        let ty = func_types
+            .get(function as usize)
+            .and_then(|&t| types.get(t as usize))
+            .and_then(Option::as_ref);
+        match ty {
+            Some(ft) if ft.params().is_empty() && ft.results().is_empty() => {}
+            other => {
+                return Err(ProfileError::EntrySignature {
+                    function,
+                    found: other.map_or_else(|| "unknown".to_string(), |ft| format!("`{ft}`")),
+                });
+            }
         }
     }
 

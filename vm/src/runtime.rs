@@ -220,12 +220,28 @@ fn check_input(slot: &IoSlot, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Runs the given layer functions (by function index, in order) on an input
+/// and returns the whole memory afterwards: the state at a layer boundary.
+pub fn run_layers(artifact: &Artifact, input_region: &[u8], functions: &[u32]) -> Result<Vec<u8>> {
+    let engine = engine(false)?;
+    let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
+    let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| rt("module exports no memory"))?;
+    memory.write(&mut store, artifact.manifest.inputs.offset as usize, input_region).map_err(rt)?;
+    for f in functions {
+        let func = instance.get_typed_func::<(), ()>(&mut store, &format!("layer{f}")).map_err(rt)?;
+        func.call(&mut store, ()).map_err(|e| Error::Runtime(format!("layer {f} trapped: {e:#}")))?;
+    }
+    Ok(memory.data(&store).to_vec())
+}
+
 /// Measures each layer's executed instructions with wasmtime fuel, calling the
-/// layers of `profiling_wasm` one by one on an all-zero input. Kernels have
+/// exported layers one by one on an all-zero input. Kernels have
 /// data-independent control flow, so the counts hold for every input.
-pub fn measure_layers(artifact: &mut Artifact, profiling_wasm: &[u8]) -> Result<()> {
+pub fn measure_layers(artifact: &mut Artifact) -> Result<()> {
     let engine = engine(true)?;
-    let module = Module::new(&engine, profiling_wasm).map_err(rt)?;
+    let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
     let mut store = Store::new(&engine, ());
     store.set_fuel(u64::MAX).map_err(rt)?;
     let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;

@@ -190,7 +190,7 @@ fn elementwise(
     fb: &mut FuncBuilder,
     out: ValueId,
     ins: &[ValueId],
-    value: &mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]),
+    value: nd::Body<'_>,
 ) {
     let os = ctx.g.values[out].shape.clone();
     let mut views = vec![View::contiguous(ctx.addr(out), &os)];
@@ -291,9 +291,10 @@ fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             };
             let lo = q(bound(1, "min", f64::NEG_INFINITY));
             let hi = q(bound(2, "max", f64::INFINITY));
+            // max with lo first, then min with hi: when min > max every value becomes max (ONNX).
             unary(ctx, node, fb, &mut |fb, _| {
-                fb.tee(x).c32(hi).get(x).c32(hi).op(I::I32LtS).op(I::Select);
                 fb.tee(x).c32(lo).get(x).c32(lo).op(I::I32GtS).op(I::Select);
+                fb.tee(x).c32(hi).get(x).c32(hi).op(I::I32LtS).op(I::Select);
             })
         }
         "Sigmoid" | "Tanh" | "Erf" => {
@@ -357,8 +358,15 @@ fn binary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, kind: Kind) -> 
     let t = Temps::new(fb);
     let (a, b) = (fb.i32(), fb.i32());
     if node.op == "Pow" {
-        let e = const_scalar(ctx, node.input(1))
-            .ok_or_else(|| unsupported(node, "Pow needs a scalar constant exponent"))?;
+        if ctx.g.konst(node.input(1).unwrap()).is_none() {
+            return Err(unsupported(
+                node,
+                "Pow needs a constant exponent (make the exponent an initializer)",
+            ));
+        }
+        let Some(e) = const_scalar(ctx, node.input(1)) else {
+            return pow_general(ctx, node, fb, fixed);
+        };
         let fmt = ctx.fmt;
         let x = node.input(0).unwrap();
         return match e {
@@ -390,10 +398,7 @@ fn binary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, kind: Kind) -> 
                 let _ = fmt;
                 Ok(())
             }
-            e => Err(unsupported(
-                node,
-                format!("Pow exponent {e} is not supported (integers 1..8, 0.5 and -1 are)"),
-            )),
+            _ => pow_general(ctx, node, fb, fixed),
         };
     }
     let op = node.op.clone();
@@ -435,6 +440,90 @@ fn binary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, kind: Kind) -> 
     Ok(())
 }
 
+/// Largest integer exponent of the multiply-and-select Pow.
+const MAX_INT_EXPONENT: f64 = 16.0;
+
+/// Pow with a constant exponent tensor (broadcast to the output).
+///
+/// Integer exponents in `0..=16`: repeated multiplication, keeping the
+/// product while the step is at most the element's exponent (exact for
+/// integer bases, any sign). Other exponents (real bases only):
+/// `exp(e * ln x)` for `x > 0`, and 0 for `x <= 0`.
+fn pow_general(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, fixed: bool) -> Result<()> {
+    let g = ctx.g;
+    let fmt = ctx.fmt;
+    let f = fmt.frac_bits;
+    let (x, ev) = (node.input(0).unwrap(), node.input(1).unwrap());
+    let exps = g.konst(ev).unwrap().clone();
+    let out = node.outputs[0];
+    let os = g.values[out].shape.clone();
+    let integer = exps
+        .iter()
+        .all(|&e| e.fract() == 0.0 && (0.0..=MAX_INT_EXPONENT).contains(&e));
+    if !integer && !fixed {
+        return Err(unsupported(
+            node,
+            "an integer base needs integer exponents in 0..=16; cast the base to float",
+        ));
+    }
+    let words: Vec<i32> = if integer {
+        exps.iter().map(|&e| e as i32).collect()
+    } else {
+        ctx.quantize(exps.iter().copied(), Kind::Fixed)
+    };
+    let ea = ctx
+        .mem
+        .words(&format!("pow.e.{}.{integer}", node.name), &words);
+    let views = vec![
+        View::contiguous(ctx.addr(out), &os),
+        View::broadcast(ctx.addr(x), &g.values[x].shape.clone(), &os),
+        View::broadcast(ea, exps.shape(), &os),
+    ];
+    let t = Temps::new(fb);
+    let (a, b, r, v) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
+    if integer {
+        let max_e = exps.iter().fold(0.0f64, |m, &e| m.max(e)) as i32;
+        let one = if fixed { 1i32 << f } else { 1 };
+        for_each(fb, &os, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1).set(a);
+            fb.ld32(p[2].0, p[2].1).set(b);
+            fb.c32(one).set(r);
+            for i in 1..=max_e {
+                fb.get(r)
+                    .op(I::I64ExtendI32S)
+                    .get(a)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Mul);
+                if fixed {
+                    fb.rescale(f, t.c64);
+                } else {
+                    fb.saturate(t.c64);
+                }
+                fb.get(r).get(b).c32(i).op(I::I32GeS).op(I::Select).set(r);
+            }
+            fb.get(r).store32(p[0].1);
+        });
+    } else {
+        let ln = ctx.lut(Func::LnOctave);
+        let exp2 = ctx.lut(Func::Exp2Frac);
+        for_each(fb, &os, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1).set(a);
+            nonlinear::emit_ln(fb, fmt, &ln, a, &t);
+            fb.op(I::I64ExtendI32S)
+                .ld64(p[2].0, p[2].1)
+                .op(I::I64Mul)
+                .rescale(f, t.c64)
+                .set(v);
+            nonlinear::emit_exp(fb, fmt, &exp2, v, &t);
+            fb.c32(0).get(a).c32(0).op(I::I32GtS).op(I::Select);
+            fb.store32(p[0].1);
+        });
+    }
+    Ok(())
+}
+
 fn unary_as(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, op: &str) -> Result<()> {
     let mut n = node.clone();
     n.op = op.into();
@@ -458,12 +547,19 @@ struct MatMulSpec {
     bias: Option<(u32, BiasAxis)>,
     /// Shift of the accumulator (F for Q(F) x Q(F)).
     shift: u32,
+    /// A Q(F) factor applied to the product before the bias is added (Gemm's
+    /// alpha when both operands are runtime tensors).
+    alpha: Option<i32>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum BiasAxis {
+    /// One bias per output row.
     Row,
+    /// One bias per output column.
     Col,
+    /// A full `[M][N]` row-major bias matrix.
+    Full,
 }
 
 const DOT_UNROLL: usize = 32;
@@ -476,7 +572,7 @@ fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec) {
     let tmp = fb.i64();
     fb.c32(s.a as i32).set(pa_row);
     fb.c32(s.c as i32).set(pc_row);
-    if let Some((b, BiasAxis::Row)) = s.bias {
+    if let Some((b, BiasAxis::Row | BiasAxis::Full)) = s.bias {
         fb.c32(b as i32).set(pbias);
     }
     let k = s.k;
@@ -488,12 +584,12 @@ fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec) {
             fb.c32(b as i32).set(pbias);
         }
         fb.repeat(s.n, |fb| {
-            // initial accumulator: bias << shift, or 0
+            // initial accumulator: bias << shift, or 0 (bias added after alpha)
             match s.bias {
-                Some(_) => {
+                Some(_) if s.alpha.is_none() => {
                     fb.ld64(pbias, 0).c64(s.shift as i64).op(I::I64Shl);
                 }
-                None => {
+                _ => {
                     fb.c64(0);
                 }
             }
@@ -524,9 +620,27 @@ fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec) {
                 }
             }
             fb.set(acc);
+            if let Some(alpha) = s.alpha {
+                // round to Q(F) (i64), times alpha (Q(2F)), plus bias << shift
+                fb.get(acc);
+                if s.shift > 0 {
+                    fb.c64(1 << (s.shift - 1))
+                        .op(I::I64Add)
+                        .c64(s.shift as i64)
+                        .op(I::I64ShrS);
+                }
+                fb.c64(alpha as i64).op(I::I64Mul);
+                if s.bias.is_some() {
+                    fb.ld64(pbias, 0)
+                        .c64(s.shift as i64)
+                        .op(I::I64Shl)
+                        .op(I::I64Add);
+                }
+                fb.set(acc);
+            }
             fb.get(pc).get(acc).rescale(s.shift, tmp).store32(0);
             fb.bump(pc, s.c_strides.1).bump(pb, (k * 4) as i64);
-            if let Some((_, BiasAxis::Col)) = s.bias {
+            if let Some((_, BiasAxis::Col | BiasAxis::Full)) = s.bias {
                 fb.bump(pbias, 4);
             }
         });
@@ -607,6 +721,7 @@ fn matmul(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             c_strides: ((n * 4) as i64, 4),
             bias: None,
             shift: f,
+            alpha: None,
         };
         emit_matmul(fb, &spec);
         return Ok(());
@@ -622,9 +737,9 @@ fn matmul(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     for bi in 0..total {
         let (mut oa, mut ob) = (0i64, 0i64);
         let mut rem = bi;
-        for d in 0..batch.len() {
-            let idx = rem / bstr[d] as usize;
-            rem %= bstr[d] as usize;
+        for (d, &bs) in bstr.iter().enumerate() {
+            let idx = rem / bs as usize;
+            rem %= bs as usize;
             oa += idx as i64 * av.strides[d] * (m * k) as i64;
             ob += idx as i64 * bv.strides[d] * (k * n) as i64;
         }
@@ -655,6 +770,7 @@ fn matmul(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             c_strides: ((n * 4) as i64, 4),
             bias: None,
             shift: f,
+            alpha: None,
         };
         emit_matmul(fb, &spec);
     }
@@ -680,12 +796,6 @@ fn gemm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         ctx.addr(a)
     };
     let alpha_runtime = g.konst(a).is_none() && g.konst(b).is_none() && alpha != 1.0;
-    if alpha_runtime {
-        return Err(unsupported(
-            node,
-            "alpha != 1 with two runtime operands is not supported",
-        ));
-    }
     let bt = if g.konst(b).is_some() {
         let scale = if g.konst(a).is_some() { 1.0 } else { alpha };
         const_matrix(ctx, b, !tb, scale, "gemm.b")
@@ -703,20 +813,30 @@ fn gemm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             let konst = g
                 .konst(cv)
                 .ok_or_else(|| unsupported(node, "the C input of Gemm must be a constant"))?;
-            // Per-column bias; a full [M, N] or scalar C is broadcast to columns only when uniform over rows.
-            let cols: Vec<f64> = if cs.len() == 2 && cs[0] == m && m > 1 {
-                return Err(unsupported(
-                    node,
-                    "a C input that varies per row is not supported",
-                ));
+            // Per-column bias when C is uniform over rows ([N], [1, N], scalar),
+            // otherwise a full [M, N] matrix (C of shape [M, 1] or [M, N]).
+            let per_row = cs.len() == 2 && cs[0] == m && m > 1;
+            let (vals, axis): (Vec<f64>, BiasAxis) = if per_row {
+                let full = konst.broadcast(ndarray::IxDyn(&[m, n])).ok_or_else(|| {
+                    unsupported(
+                        node,
+                        format!("C of shape {cs:?} does not broadcast to [{m}, {n}]"),
+                    )
+                })?;
+                (full.iter().map(|&x| x * beta).collect(), BiasAxis::Full)
             } else {
                 let flat: Vec<f64> = konst.iter().copied().collect();
-                (0..n).map(|j| if flat.len() == 1 { flat[0] } else { flat[j % flat.len()] } * beta).collect()
+                (
+                    (0..n)
+                        .map(|j| if flat.len() == 1 { flat[0] } else { flat[j % flat.len()] } * beta)
+                        .collect(),
+                    BiasAxis::Col,
+                )
             };
-            let words = ctx.quantize(cols.into_iter(), Kind::Fixed);
+            let words = ctx.quantize(vals.into_iter(), Kind::Fixed);
             Some((
                 ctx.mem.words(&format!("gemm.bias.{cv}.{beta}"), &words),
-                BiasAxis::Col,
+                axis,
             ))
         }
     };
@@ -730,6 +850,7 @@ fn gemm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         c_strides: ((n * 4) as i64, 4),
         bias,
         shift: f,
+        alpha: alpha_runtime.then(|| ctx.fmt.quantize(alpha)),
     };
     emit_matmul(fb, &spec);
     Ok(())
@@ -845,6 +966,7 @@ fn conv(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
                 c_strides: ((oh * ow * 4) as i64, 4),
                 bias: bias.map(|b| (b + (gi * og * 4) as u32, BiasAxis::Row)),
                 shift: f,
+                alpha: None,
             };
             emit_matmul(fb, &spec);
         }
@@ -852,6 +974,13 @@ fn conv(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     Ok(())
 }
 
+/// MaxPool / AveragePool over any number of spatial axes (1-D, 2-D, 3-D, ...).
+///
+/// The input of each batch item is copied into a padded buffer whose borders
+/// hold the identity of the reduction (`i32::MIN` for max, 0 for average);
+/// each output element reads its window at static offsets. MaxPool's optional
+/// Indices output is the flat index into the input (row-major, or
+/// column-major over the spatial axes with `storage_order = 1`).
 fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let g = ctx.g;
     let x = node.input(0).unwrap();
@@ -863,96 +992,186 @@ fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         .map(|&k| k as usize)
         .collect();
     let win = pads_of(node, &xs, kernel.clone(), node.int("ceil_mode", 0) != 0)?;
-    let (nb, c, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-    let (oh, ow) = (win.out[0], win.out[1]);
+    let (nb, c) = (xs[0], xs[1]);
+    let sp = xs[2..].to_vec();
+    let d = sp.len();
+    let os = win.out.clone();
     let is_max = node.op == "MaxPool";
     // ceil_mode can read past the end padding: pad the end further.
-    let need_h = (oh - 1) * win.strides[0] + (kernel[0] - 1) * win.dilations[0] + 1;
-    let need_w = (ow - 1) * win.strides[1] + (kernel[1] - 1) * win.dilations[1] + 1;
-    let pe = (
-        need_h.saturating_sub(h + win.pads_begin[0]),
-        need_w.saturating_sub(w + win.pads_begin[1]),
-    );
+    let pe: Vec<usize> = (0..d)
+        .map(|i| {
+            let need = (os[i] - 1) * win.strides[i] + (kernel[i] - 1) * win.dilations[i] + 1;
+            win.pads_end[i].max(need.saturating_sub(sp[i] + win.pads_begin[i]))
+        })
+        .collect();
+    let pdims: Vec<usize> = (0..d).map(|i| sp[i] + win.pads_begin[i] + pe[i]).collect();
+    let pstr = contiguous_strides(&pdims);
+    let plane: usize = pdims.iter().product();
+    let in_plane: usize = sp.iter().product();
+    let out_plane: usize = os.iter().product();
     let fill = if is_max { i32::MIN } else { 0 };
     let xa = ctx.addr(x);
     let ya = ctx.addr(node.outputs[0]);
+    let indices = node
+        .outputs
+        .get(1)
+        .copied()
+        .filter(|&v| is_max && !g.values[v].name.is_empty());
+    let storage_order = node.int("storage_order", 0);
+    // Flat-index strides of the spatial axes of the input.
+    let istr: Vec<i64> = if storage_order == 0 {
+        contiguous_strides(&sp)
+    } else {
+        let mut s = vec![1i64; d];
+        for i in 1..d {
+            s[i] = s[i - 1] * sp[i - 1] as i64;
+        }
+        s
+    };
     let t = Temps::new(fb);
-    let (m, v) = (fb.i32(), fb.i32());
+    let (m, v, mi) = (fb.i32(), fb.i32(), fb.i32());
     let acc = fb.i64();
     let count_pad = node.int("count_include_pad", 0) != 0;
     // Per-output-position reciprocal of the window count (Q30), for AveragePool.
     let recip = if is_max {
         0
     } else {
-        let mut words = Vec::with_capacity(oh * ow);
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let count_axis = |o: usize, ax: usize, size: usize| {
-                    (0..kernel[ax])
-                        .filter(|&kk| {
-                            let p = (o * win.strides[ax] + kk * win.dilations[ax]) as i64
-                                - win.pads_begin[ax] as i64;
-                            if count_pad {
-                                p < (size + win.pads_end[ax]) as i64
-                            } else {
-                                p >= 0 && p < size as i64
-                            }
-                        })
-                        .count()
-                };
-                let cnt = (count_axis(oy, 0, h) * count_axis(ox, 1, w)).max(1);
-                words.push(((1i64 << 30) as f64 / cnt as f64).round() as i32);
-            }
-        }
+        let ostr = contiguous_strides(&os);
+        let words: Vec<i32> = (0..out_plane)
+            .map(|flat| {
+                let cnt: usize = (0..d)
+                    .map(|ax| {
+                        let o = (flat / ostr[ax] as usize) % os[ax];
+                        (0..kernel[ax])
+                            .filter(|&kk| {
+                                let p = (o * win.strides[ax] + kk * win.dilations[ax]) as i64
+                                    - win.pads_begin[ax] as i64;
+                                if count_pad {
+                                    p < (sp[ax] + win.pads_end[ax]) as i64
+                                } else {
+                                    p >= 0 && p < sp[ax] as i64
+                                }
+                            })
+                            .count()
+                    })
+                    .product();
+                ((1i64 << 30) as f64 / cnt.max(1) as f64).round() as i32
+            })
+            .collect();
         ctx.mem.words(&format!("pool.recip.{}", node.name), &words)
     };
+    // Window element offsets: bytes in the padded buffer, and flat input index.
+    let mut offsets: Vec<(u32, i64)> = vec![(0, 0)];
+    for ax in 0..d {
+        let mut next = Vec::with_capacity(offsets.len() * kernel[ax]);
+        for &(o, io) in &offsets {
+            for kk in 0..kernel[ax] {
+                let step = (kk * win.dilations[ax]) as i64;
+                next.push((
+                    o + (step * pstr[ax] * 4) as u32,
+                    io + (step - win.pads_begin[ax] as i64) * istr[ax],
+                ));
+            }
+        }
+        offsets = next;
+    }
+    let padded_buf = if pdims == sp {
+        None
+    } else {
+        let addr = ctx.mem.alloc((c * plane * 4) as u64, 4);
+        if fill != 0 {
+            ctx.mem.init_at(addr, &vec![fill; c * plane]);
+        }
+        Some(addr)
+    };
     for bi in 0..nb {
-        let (xp, hp, wp) = padded(
-            ctx,
-            fb,
-            xa + (bi * c * h * w * 4) as u32,
-            c,
-            h,
-            w,
-            (win.pads_begin[0], win.pads_begin[1]),
-            (win.pads_end[0].max(pe.0), win.pads_end[1].max(pe.1)),
-            fill,
-        );
+        let src_in = xa + (bi * c * in_plane * 4) as u32;
+        let xp = match padded_buf {
+            None => src_in,
+            Some(addr) => {
+                let interior: u32 = (0..d)
+                    .map(|i| (win.pads_begin[i] as i64 * pstr[i] * 4) as u32)
+                    .sum();
+                let mut strides = vec![(plane * 4) as i64];
+                strides.extend(pstr.iter().map(|s| s * 4));
+                let mut shape = vec![c];
+                shape.extend(&sp);
+                copy(
+                    fb,
+                    &shape,
+                    View::contiguous(src_in, &shape),
+                    View {
+                        base: addr + interior,
+                        strides,
+                    },
+                );
+                addr
+            }
+        };
+        let mut loop_shape = vec![c];
+        loop_shape.extend(&os);
+        let mut src_strides = vec![(plane * 4) as i64];
+        src_strides.extend((0..d).map(|i| win.strides[i] as i64 * pstr[i] * 4));
         let src = View {
             base: xp,
-            strides: vec![
-                (hp * wp * 4) as i64,
-                (win.strides[0] * wp * 4) as i64,
-                (win.strides[1] * 4) as i64,
-            ],
+            strides: src_strides,
         };
-        let dst = View::contiguous(ya + (bi * c * oh * ow * 4) as u32, &[c, oh, ow]);
+        let dst = View::contiguous(ya + (bi * c * out_plane * 4) as u32, &loop_shape);
+        let mut rv_strides = vec![0i64];
+        rv_strides.extend(contiguous_strides(&os).iter().map(|s| s * 4));
         let rv = View {
             base: recip,
-            strides: vec![0, (ow * 4) as i64, 4],
+            strides: rv_strides,
         };
-        let (dy, dx) = (win.dilations[0], win.dilations[1]);
-        let offsets: Vec<u32> = (0..kernel[0])
-            .flat_map(|ky| (0..kernel[1]).map(move |kx| ((ky * dy * wp + kx * dx) * 4) as u32))
-            .collect();
-        for_each(fb, &[c, oh, ow], &[dst, src, rv], &mut |fb, p| {
+        let mut views = vec![dst, src, rv];
+        if let Some(iv) = indices {
+            // flat index of the window origin (may be negative: i32 arithmetic wraps)
+            let mut strides = vec![in_plane as i64];
+            strides.extend((0..d).map(|i| win.strides[i] as i64 * istr[i]));
+            views.push(View {
+                base: (bi * c * in_plane) as u32,
+                strides,
+            });
+            views.push(View::contiguous(
+                ctx.addr(iv) + (bi * c * out_plane * 4) as u32,
+                &loop_shape,
+            ));
+        }
+        let with_idx = indices.is_some();
+        for_each(fb, &loop_shape, &views, &mut |fb, p| {
             let (src, so) = p[1];
             if is_max {
-                fb.ld32(src, so + offsets[0]).set(m);
-                for &o in &offsets[1..] {
-                    fb.ld32(src, so + o)
-                        .tee(v)
-                        .get(m)
-                        .get(v)
-                        .get(m)
-                        .op(I::I32GtS)
-                        .op(I::Select)
-                        .set(m);
+                fb.ld32(src, so + offsets[0].0).set(m);
+                if with_idx {
+                    fb.get(p[3].0)
+                        .c32(p[3].1 as i32)
+                        .op(I::I32Add)
+                        .c32(offsets[0].1 as i32)
+                        .op(I::I32Add)
+                        .set(mi);
+                }
+                for &(o, io) in &offsets[1..] {
+                    fb.ld32(src, so + o).tee(v).get(m).op(I::I32GtS).set(t.a32);
+                    fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
+                    if with_idx {
+                        fb.get(p[3].0)
+                            .c32(p[3].1 as i32)
+                            .op(I::I32Add)
+                            .c32(io as i32)
+                            .op(I::I32Add)
+                            .get(mi)
+                            .get(t.a32)
+                            .op(I::Select)
+                            .set(mi);
+                    }
                 }
                 fb.get(p[0].0).get(m).store32(p[0].1);
+                if with_idx {
+                    fb.get(p[4].0).get(mi).store32(p[4].1);
+                }
             } else {
                 fb.c64(0);
-                for &o in &offsets {
+                for &(o, _) in &offsets {
                     fb.ld64(src, so + o).op(I::I64Add);
                 }
                 fb.set(acc);
@@ -1220,13 +1439,27 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     };
     let gamma = param(ctx, 1, 1.0)?;
     let beta = param(ctx, 2, 0.0)?;
+    // Optional Mean and InvStdDev outputs, laid out like the outer loop.
+    let stat_view = |ctx: &mut Ctx, i: usize| -> Option<View> {
+        let v = *node.outputs.get(i)?;
+        if ctx.g.values[v].name.is_empty() {
+            return None;
+        }
+        Some(View::contiguous(ctx.addr(v), &oshape))
+    };
+    let mean_out = stat_view(ctx, 1);
+    let inv_out = stat_view(ctx, 2);
+    let mut views = vec![dst, src];
+    views.extend(mean_out.clone());
+    views.extend(inv_out.clone());
+    let one = fb.i64();
     let eps_q2 = ((node.float("epsilon", 1e-5) as f64) * ((1u64 << (2 * f)) as f64))
         .round()
         .max(1.0) as i64;
     let t = Temps::new(fb);
     let (mean, sd, y) = (fb.i32(), fb.i32(), fb.i32());
     let (var, dev) = (fb.i64(), fb.i64());
-    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+    for_each(fb, &oshape, &views, &mut |fb, p| {
         let (d, dof) = p[0];
         let (s, so) = p[1];
         fb.c64(0);
@@ -1236,7 +1469,11 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         fb.set(var);
         div_round(fb, var, nrow as i64);
         fb.saturate(t.c64).set(mean);
-        // var (Q(2F)) = sum (x - mean)^2 / n
+        if mean_out.is_some() {
+            fb.get(p[2].0).get(mean).store32(p[2].1);
+        }
+        // var (Q(2F), unsigned) = sum (x - mean)^2 / n; |x - mean| < 2^32, so each
+        // square fits in a u64 and dividing each term by n keeps the sum in range
         fb.c64(0);
         for &o in &offsets {
             fb.ld64(s, so + o)
@@ -1246,15 +1483,23 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
                 .tee(dev)
                 .get(dev)
                 .op(I::I64Mul)
+                .c64(nrow as i64)
+                .op(I::I64DivU)
                 .op(I::I64Add);
         }
-        fb.c64(nrow as i64)
-            .op(I::I64DivS)
-            .c64(eps_q2)
-            .op(I::I64Add)
-            .set(var);
+        fb.c64(eps_q2).op(I::I64Add).set(var);
         nonlinear::emit_isqrt(fb, var, &t);
+        // sqrt of a u64 is below 2^32: saturate to the i32 range
+        fb.set(dev).get(dev).c64(i32::MAX as i64).get(dev).c64(i32::MAX as i64).op(I::I64LtU).op(I::Select);
         fb.op(I::I32WrapI64).set(sd);
+        if inv_out.is_some() {
+            // 1 / sd in Q(F): 2^(2F) / sd
+            let (ip, io) = p[p.len() - 1];
+            fb.c64(1).set(one);
+            nonlinear::emit_div(fb, one, sd, 2 * f, &t);
+            fb.set(y);
+            fb.get(ip).get(y).store32(io);
+        }
         for (j, &o) in offsets.iter().enumerate() {
             fb.ld64(s, so + o)
                 .get(mean)
@@ -1292,6 +1537,9 @@ fn batch_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         .ok_or_else(|| unsupported(node, "scale, bias, mean and variance must be constants"))?;
     let eps = node.float("epsilon", 1e-5) as f64;
     let c = xs[1];
+    if node.int("training_mode", 0) != 0 {
+        return batch_norm_training(ctx, node, fb, &p);
+    }
     let scale: Vec<f64> = (0..c).map(|i| p[0][i] / (p[3][i] + eps).sqrt()).collect();
     let shift: Vec<f64> = (0..c).map(|i| p[1][i] - p[2][i] * scale[i]).collect();
     let sw = ctx.quantize(scale.into_iter(), Kind::Fixed);
@@ -1318,6 +1566,143 @@ fn batch_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             .op(I::I64Add)
             .rescale(f, t)
             .store32(q[0].1);
+    });
+    Ok(())
+}
+
+/// BatchNormalization with `training_mode = 1`: normalizes with the batch
+/// statistics of each channel (over N and the spatial axes) and writes the
+/// updated running mean and variance (`running * momentum + batch * (1 - momentum)`).
+fn batch_norm_training(
+    ctx: &mut Ctx,
+    node: &Node,
+    fb: &mut FuncBuilder,
+    p: &[Vec<f64>],
+) -> Result<()> {
+    let g = ctx.g;
+    let f = ctx.fmt.frac_bits;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let c = xs[1];
+    let axes: Vec<usize> = (0..xs.len()).filter(|&i| i != 1).collect();
+    let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &axes);
+    let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &axes);
+    let n = offsets.len();
+    if n > MAX_ROW {
+        return Err(unsupported(
+            node,
+            format!("normalizing {n} elements per channel is more than the supported {MAX_ROW}"),
+        ));
+    }
+    let momentum = node.float("momentum", 0.9) as f64;
+    let per_channel = |ctx: &mut Ctx, key: &str, vals: Vec<f64>| -> View {
+        let words = ctx.quantize(vals.into_iter(), Kind::Fixed);
+        View::contiguous(
+            ctx.mem.words(&format!("bn.{key}.{}", node.name), &words),
+            &[c],
+        )
+    };
+    let mut views = vec![
+        dst,
+        src,
+        per_channel(ctx, "gamma", p[0].clone()),
+        per_channel(ctx, "beta", p[1].clone()),
+        per_channel(ctx, "rmean", p[2].iter().map(|m| m * momentum).collect()),
+        per_channel(ctx, "rvar", p[3].iter().map(|v| v * momentum).collect()),
+    ];
+    let stats: Vec<Option<usize>> = (1..3)
+        .map(|i| {
+            node.outputs
+                .get(i)
+                .copied()
+                .filter(|&v| !g.values[v].name.is_empty())
+        })
+        .collect();
+    for v in stats.iter().flatten() {
+        views.push(View::contiguous(ctx.addr(*v), &[c]));
+    }
+    let keep = ctx.fmt.quantize(1.0 - momentum) as i64;
+    let eps_q2 = ((node.float("epsilon", 1e-5) as f64) * ((1u64 << (2 * f)) as f64))
+        .round()
+        .max(1.0) as i64;
+    let t = Temps::new(fb);
+    let (mean, sd, y) = (fb.i32(), fb.i32(), fb.i32());
+    let (var, dev) = (fb.i64(), fb.i64());
+    for_each(fb, &oshape, &views, &mut |fb, q| {
+        let (d, dof) = q[0];
+        let (s, so) = q[1];
+        fb.c64(0);
+        for &o in &offsets {
+            fb.ld64(s, so + o).op(I::I64Add);
+        }
+        fb.set(var);
+        div_round(fb, var, n as i64);
+        fb.saturate(t.c64).set(mean);
+        // var (Q(2F)) = sum (x - mean)^2 / n
+        fb.c64(0);
+        for &o in &offsets {
+            fb.ld64(s, so + o)
+                .get(mean)
+                .op(I::I64ExtendI32S)
+                .op(I::I64Sub)
+                .tee(dev)
+                .get(dev)
+                .op(I::I64Mul)
+                .op(I::I64Add);
+        }
+        fb.c64(n as i64).op(I::I64DivS).set(var);
+        let mut at = 6;
+        if stats[0].is_some() {
+            // running mean: rmean * momentum + mean * (1 - momentum)
+            fb.get(q[at].0)
+                .ld64(q[4].0, q[4].1)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .get(mean)
+                .op(I::I64ExtendI32S)
+                .c64(keep)
+                .op(I::I64Mul)
+                .op(I::I64Add)
+                .rescale(f, t.c64)
+                .store32(q[at].1);
+            at += 1;
+        }
+        if stats[1].is_some() {
+            // running var: rvar * momentum + var * (1 - momentum); var is Q(2F)
+            fb.get(q[at].0)
+                .ld64(q[5].0, q[5].1)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .get(var)
+                .c64(1 << (f - 1))
+                .op(I::I64Add)
+                .c64(f as i64)
+                .op(I::I64ShrS)
+                .c64(keep)
+                .op(I::I64Mul)
+                .op(I::I64Add)
+                .rescale(f, t.c64)
+                .store32(q[at].1);
+        }
+        fb.get(var).c64(eps_q2).op(I::I64Add).set(var);
+        nonlinear::emit_isqrt(fb, var, &t);
+        fb.op(I::I32WrapI64).set(sd);
+        for &o in &offsets {
+            fb.ld64(s, so + o)
+                .get(mean)
+                .op(I::I64ExtendI32S)
+                .op(I::I64Sub)
+                .set(dev);
+            nonlinear::emit_div(fb, dev, sd, f, &t);
+            fb.set(y);
+            fb.get(d).get(y).op(I::I64ExtendI32S);
+            fb.ld64(q[2].0, q[2].1).op(I::I64Mul);
+            fb.ld64(q[3].0, q[3].1)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .op(I::I64Add);
+            fb.rescale(f, t.c64).store32(dof + o);
+        }
     });
     Ok(())
 }
@@ -1427,6 +1812,7 @@ fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result
         c_strides: ((nrows * 4) as i64, 4),
         bias: Some((ba, BiasAxis::Col)),
         shift: f,
+        alpha: None,
     };
     emit_matmul(fb, &spec);
     let post = node.str("post_transform").unwrap_or("NONE").to_string();

@@ -47,11 +47,9 @@ pub struct EmittedLayer {
 
 /// The output of code generation.
 pub struct Emitted {
-    /// The module bytes.
+    /// The module bytes; layer function `N` is exported as `layer<N>` so a
+    /// runtime can stop at layer boundaries.
     pub wasm: Vec<u8>,
-    /// The same module with every layer function exported as `layer<N>`, for
-    /// measuring per-layer instruction counts (never part of an artifact).
-    pub profiling_wasm: Vec<u8>,
     /// The initial memory image (whole memory).
     pub memory: Vec<u8>,
     /// Layers in execution order.
@@ -216,12 +214,10 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
     let mut segments = ctx.mem.data.clone();
     segments.sort_by_key(|s| s.0);
     let entry = entry.finish();
-    let wasm = assemble(&entry, &functions, pages, &segments, false);
-    let profiling_wasm = assemble(&entry, &functions, pages, &segments, true);
+    let wasm = assemble(&entry, &functions, pages, &segments);
     let constant_bytes = segments.iter().map(|s| s.1.len() as u64).sum();
     Ok(Emitted {
         wasm,
-        profiling_wasm,
         memory: ctx.mem.image(),
         layers,
         input_region,
@@ -236,7 +232,6 @@ fn assemble(
     functions: &[Function],
     pages: u64,
     segments: &[(u32, Vec<u8>)],
-    export_layers: bool,
 ) -> Vec<u8> {
     let mut module = Module::new();
     let mut types = TypeSection::new();
@@ -259,10 +254,8 @@ fn assemble(
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
     exports.export("run", ExportKind::Func, 0);
-    if export_layers {
-        for i in 1..=functions.len() as u32 {
-            exports.export(&format!("layer{i}"), ExportKind::Func, i);
-        }
+    for i in 1..=functions.len() as u32 {
+        exports.export(&format!("layer{i}"), ExportKind::Func, i);
     }
     module.section(&exports);
     let mut code = CodeSection::new();

@@ -85,18 +85,17 @@ fn coalesce(dims: &[usize], views: &[View]) -> (Vec<usize>, Vec<Vec<i64>>) {
     (out_dims, out_strides)
 }
 
+/// The per-element code of a loop nest: gets, per view, the pointer local and
+/// the static byte offset of the element.
+pub(crate) type Body<'a> = &'a mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]);
+
 /// Largest unroll factor used for innermost loops.
 pub(crate) const MAX_UNROLL: usize = 16;
 
 /// Emits a loop nest over `dims`; `body` is called once per element of an
 /// unrolled chunk with, per view, the pointer local and static byte offset of
 /// that element.
-pub(crate) fn for_each(
-    fb: &mut FuncBuilder,
-    dims: &[usize],
-    views: &[View],
-    body: &mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]),
-) {
+pub(crate) fn for_each(fb: &mut FuncBuilder, dims: &[usize], views: &[View], body: Body<'_>) {
     if dims.iter().product::<usize>() == 0 {
         return;
     }
@@ -118,7 +117,7 @@ fn level(
     strides: &[Vec<i64>],
     d: usize,
     parent: &[Local],
-    body: &mut dyn FnMut(&mut FuncBuilder, &[(Local, u32)]),
+    body: Body<'_>,
 ) {
     let last = d + 1 == dims.len();
     // Pointers that move at this level need their own copy, reset from the parent.

@@ -216,7 +216,9 @@ pub(crate) fn emit_exp(fb: &mut FuncBuilder, fmt: FixedFormat, exp2: &Lut, x: Lo
         .set(t.c32);
     // n = t >> F, clamped to [-63, 40] (b64)
     fb.get(t.a64).c64(f as i64).op(I::I64ShrS);
-    fb.clamp64(t.b64, -63, 40).set(t.b64);
+    // p < 2^(F+1), so shifting left by at most 61 - F cannot overflow an i64;
+    // 2^(61-F) is far past the saturation point 2^(31-F)
+    fb.clamp64(t.b64, -63, 61 - f as i64).set(t.b64);
     // p = 2^frac (Q(F)), as i64 in a64
     exp2.emit(fb, t.c32, t);
     fb.op(I::I64ExtendI32U).set(t.a64);
@@ -241,7 +243,7 @@ pub(crate) fn emit_exp(fb: &mut FuncBuilder, fmt: FixedFormat, exp2: &Lut, x: Lo
     fb.saturate(t.c64);
 }
 
-/// Emits `floor(sqrt(v))` for the non-negative i64 in `v`; leaves an i64.
+/// Emits `floor(sqrt(v))` for the i64 in `v` read as unsigned; leaves an i64.
 /// Newton's method from `2^ceil(bits/2)` (above the root, within a factor 2),
 /// six fixed iterations, then a final correction to the floor.
 pub(crate) fn emit_isqrt(fb: &mut FuncBuilder, v: Local, t: &Temps) {
@@ -251,7 +253,7 @@ pub(crate) fn emit_isqrt(fb: &mut FuncBuilder, v: Local, t: &Temps) {
         .c64(1)
         .get(v)
         .c64(1)
-        .op(I::I64GtS)
+        .op(I::I64GtU)
         .op(I::Select)
         .set(vv);
     // y = 1 << ((64 - clz(vv) + 1) / 2)

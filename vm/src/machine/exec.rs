@@ -1,0 +1,548 @@
+//! The stepper: WebAssembly semantics for every lowered instruction, one
+//! instruction per step. Traps are states, not panics.
+
+use super::isa::{Instr, Op};
+use super::lower::Program;
+use std::sync::Arc;
+
+/// Deepest call stack; one more call traps (deterministically, unlike a native stack).
+pub const MAX_FRAMES: usize = 1024;
+
+/// Why execution trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trap {
+    /// `unreachable` executed.
+    Unreachable,
+    /// Integer division or remainder by zero.
+    DivisionByZero,
+    /// `i32.div_s`/`i64.div_s` of the minimum value by -1.
+    IntegerOverflow,
+    /// A load or store past the end of memory.
+    OutOfBounds,
+    /// More than [`MAX_FRAMES`] nested calls.
+    CallStackExhausted,
+}
+
+/// Machine status; halted and trapped states are fixed points of `step`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Executing.
+    Running,
+    /// Returned from the outermost frame.
+    Halted,
+    /// Stopped by a trap.
+    Trapped(Trap),
+}
+
+impl Status {
+    /// The status byte committed in the state hash: 0 running, 1 halted, 2 trapped.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Running => 0,
+            Status::Halted => 1,
+            Status::Trapped(_) => 2,
+        }
+    }
+}
+
+/// One call frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Where `return` continues.
+    pub ret: u32,
+    /// Index of the frame's first local in [`Machine::locals`].
+    pub base: u32,
+    /// Number of locals.
+    pub count: u32,
+}
+
+/// The whole machine state.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// The lowered code (shared, immutable).
+    pub code: Arc<[Instr]>,
+    /// Status.
+    pub status: Status,
+    /// Program counter.
+    pub pc: u32,
+    /// Steps executed.
+    pub step: u64,
+    /// Value stack (i32 values zero-extended).
+    pub stack: Vec<u64>,
+    /// Frames, innermost last.
+    pub frames: Vec<Frame>,
+    /// Locals of all frames, back to back.
+    pub locals: Vec<u64>,
+    /// Globals.
+    pub globals: Vec<u64>,
+    /// Linear memory.
+    pub memory: Vec<u8>,
+    /// Memory leaves (32 bytes) written since the last [`Machine::take_dirty`].
+    dirty: Vec<u64>,
+}
+
+impl Machine {
+    /// A machine about to call function `func` of `program` with `args` on the stack;
+    /// returning from it halts.
+    pub fn call(program: &Program, func: u32, args: &[u64]) -> Machine {
+        let code: Arc<[Instr]> = program.code.clone().into();
+        let memory = program.memory.clone();
+        let mut m = Machine::with_code(code, memory, program.globals.clone());
+        let f = &program.functions[func as usize];
+        m.stack.extend_from_slice(args);
+        m.frames.push(Frame {
+            ret: 0,
+            base: 0,
+            count: f.locals,
+        });
+        m.locals.resize(f.locals as usize, 0);
+        m.pc = f.entry;
+        m
+    }
+
+    /// A machine with the given code, memory and globals and no frame.
+    pub fn with_code(code: Arc<[Instr]>, memory: Vec<u8>, globals: Vec<u64>) -> Machine {
+        let leaves = memory.len().div_ceil(32);
+        Machine {
+            code,
+            status: Status::Running,
+            pc: 0,
+            step: 0,
+            stack: vec![],
+            frames: vec![],
+            locals: vec![],
+            globals,
+            memory,
+            dirty: vec![!0u64; leaves.div_ceil(64)],
+        }
+    }
+
+    /// Marks every memory leaf dirty (after memory was replaced wholesale).
+    pub fn mark_all_dirty(&mut self) {
+        self.dirty.iter_mut().for_each(|w| *w = !0);
+    }
+
+    /// Returns and clears the dirty-leaf bitset.
+    pub fn take_dirty(&mut self) -> Vec<u64> {
+        let n = self.dirty.len();
+        std::mem::replace(&mut self.dirty, vec![0; n])
+    }
+
+    /// True while the machine can make progress.
+    pub fn is_running(&self) -> bool {
+        self.status == Status::Running
+    }
+
+    /// Executes one step (nothing when halted or trapped).
+    pub fn step(&mut self) {
+        if self.status != Status::Running {
+            return;
+        }
+        let ins = self.code[self.pc as usize];
+        if let Err(t) = self.exec(ins) {
+            self.status = Status::Trapped(t);
+        }
+        self.step += 1;
+    }
+
+    /// Runs until halted, trapped, or `max_steps` more steps; returns steps taken.
+    pub fn run(&mut self, max_steps: u64) -> u64 {
+        let start = self.step;
+        let code = self.code.clone();
+        let limit = start.saturating_add(max_steps);
+        while self.status == Status::Running && self.step < limit {
+            let ins = code[self.pc as usize];
+            if let Err(t) = self.exec(ins) {
+                self.status = Status::Trapped(t);
+            }
+            self.step += 1;
+        }
+        self.step - start
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> u64 {
+        self.stack
+            .pop()
+            .expect("validated code never underflows the stack")
+    }
+
+    #[inline(always)]
+    fn push(&mut self, v: u64) {
+        self.stack.push(v);
+    }
+
+    #[inline(always)]
+    fn pop32(&mut self) -> u32 {
+        self.pop() as u32
+    }
+
+    #[inline(always)]
+    fn push32(&mut self, v: u32) {
+        self.push(v as u64);
+    }
+
+    #[inline(always)]
+    fn push_bool(&mut self, b: bool) {
+        self.push(b as u64);
+    }
+
+    #[inline(always)]
+    fn local_index(&self, i: u32) -> usize {
+        let f = self.frames.last().expect("locals need a frame");
+        (f.base + i) as usize
+    }
+
+    #[inline(always)]
+    fn addr(&mut self, offset: u64, width: u64) -> Result<usize, Trap> {
+        let raw = self.pop32();
+        let a = raw as u64 + offset;
+        if a + width > self.memory.len() as u64 {
+            self.push32(raw);
+            return Err(Trap::OutOfBounds);
+        }
+        Ok(a as usize)
+    }
+
+    #[inline(always)]
+    fn load<const N: usize>(&mut self, offset: u64) -> Result<[u8; N], Trap> {
+        let a = self.addr(offset, N as u64)?;
+        Ok(self.memory[a..a + N].try_into().unwrap())
+    }
+
+    #[inline(always)]
+    fn store(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Trap> {
+        let a = self.addr(offset, bytes.len() as u64)?;
+        self.memory[a..a + bytes.len()].copy_from_slice(bytes);
+        let (first, last) = (a / 32, (a + bytes.len() - 1) / 32);
+        self.dirty[first / 64] |= 1 << (first % 64);
+        self.dirty[last / 64] |= 1 << (last % 64);
+        Ok(())
+    }
+
+    /// Executes `ins` at `self.pc`, advancing the pc. A trapping instruction
+    /// leaves the state as it found it (operands restored); the caller then sets
+    /// the status, so a trap's post-state is the pre-state with `Trapped` status.
+    #[inline(always)]
+    fn exec(&mut self, ins: Instr) -> Result<(), Trap> {
+        let mut next = self.pc + 1;
+        macro_rules! bin32 {
+            ($f:expr) => {{
+                let b = self.pop32();
+                let a = self.pop32();
+                let f: fn(u32, u32) -> u32 = $f;
+                self.push32(f(a, b));
+            }};
+        }
+        macro_rules! bin64 {
+            ($f:expr) => {{
+                let b = self.pop();
+                let a = self.pop();
+                let f: fn(u64, u64) -> u64 = $f;
+                self.push(f(a, b));
+            }};
+        }
+        macro_rules! cmp32 {
+            ($f:expr) => {{
+                let b = self.pop32();
+                let a = self.pop32();
+                let f: fn(u32, u32) -> bool = $f;
+                self.push_bool(f(a, b));
+            }};
+        }
+        macro_rules! cmp64 {
+            ($f:expr) => {{
+                let b = self.pop();
+                let a = self.pop();
+                let f: fn(u64, u64) -> bool = $f;
+                self.push_bool(f(a, b));
+            }};
+        }
+        macro_rules! un32 {
+            ($f:expr) => {{
+                let a = self.pop32();
+                let f: fn(u32) -> u32 = $f;
+                self.push32(f(a));
+            }};
+        }
+        macro_rules! un64 {
+            ($f:expr) => {{
+                let a = self.pop();
+                let f: fn(u64) -> u64 = $f;
+                self.push(f(a));
+            }};
+        }
+        macro_rules! divop {
+            ($pop:ident, $push:ident, $t:ty, $s:ty, $f:expr) => {{
+                let b = self.$pop();
+                let a = self.$pop();
+                let f: fn($t, $t) -> Result<$t, Trap> = $f;
+                match f(a as $t, b as $t) {
+                    Ok(v) => self.$push(v),
+                    Err(t) => {
+                        self.$push(a);
+                        self.$push(b);
+                        return Err(t);
+                    }
+                }
+            }};
+        }
+        match ins.op {
+            Op::Unreachable => return Err(Trap::Unreachable),
+            Op::Nop => {}
+            Op::Jump => next = ins.a,
+            Op::JumpIfZero => {
+                if self.pop32() == 0 {
+                    next = ins.a;
+                }
+            }
+            Op::JumpIfNonZero => {
+                if self.pop32() != 0 {
+                    next = ins.a;
+                }
+            }
+            Op::JumpTable => {
+                let i = self.pop32().min(ins.a);
+                next = self.pc + 1 + i;
+            }
+            Op::Call => {
+                if self.frames.len() >= MAX_FRAMES {
+                    return Err(Trap::CallStackExhausted);
+                }
+                let base = self.locals.len() as u32;
+                self.frames.push(Frame {
+                    ret: self.pc + 1,
+                    base,
+                    count: ins.b as u32,
+                });
+                self.locals.resize(self.locals.len() + ins.b as usize, 0);
+                next = ins.a;
+            }
+            Op::Return => {
+                let f = self.frames.pop().expect("return needs a frame");
+                self.locals.truncate(f.base as usize);
+                next = f.ret;
+            }
+            Op::Halt => {
+                self.status = Status::Halted;
+                next = self.pc;
+            }
+            Op::Drop => {
+                self.pop();
+            }
+            Op::DropUnder => {
+                let top = self.pop();
+                self.pop();
+                self.push(top);
+            }
+            Op::Select => {
+                let c = self.pop32();
+                let b = self.pop();
+                let a = self.pop();
+                self.push(if c != 0 { a } else { b });
+            }
+            Op::LocalGet => {
+                let i = self.local_index(ins.a);
+                self.push(self.locals[i]);
+            }
+            Op::LocalSet => {
+                let i = self.local_index(ins.a);
+                self.locals[i] = self.pop();
+            }
+            Op::LocalTee => {
+                let i = self.local_index(ins.a);
+                self.locals[i] = *self.stack.last().expect("tee needs a value");
+            }
+            Op::GlobalGet => self.push(self.globals[ins.a as usize]),
+            Op::GlobalSet => self.globals[ins.a as usize] = self.pop(),
+            Op::I32Load => {
+                let b = self.load::<4>(ins.b)?;
+                self.push32(u32::from_le_bytes(b));
+            }
+            Op::I64Load => {
+                let b = self.load::<8>(ins.b)?;
+                self.push(u64::from_le_bytes(b));
+            }
+            Op::I32Load8S => {
+                let b = self.load::<1>(ins.b)?;
+                self.push32(b[0] as i8 as i32 as u32);
+            }
+            Op::I32Load8U => {
+                let b = self.load::<1>(ins.b)?;
+                self.push32(b[0] as u32);
+            }
+            Op::I32Load16S => {
+                let b = self.load::<2>(ins.b)?;
+                self.push32(i16::from_le_bytes(b) as i32 as u32);
+            }
+            Op::I32Load16U => {
+                let b = self.load::<2>(ins.b)?;
+                self.push32(u16::from_le_bytes(b) as u32);
+            }
+            Op::I64Load8S => {
+                let b = self.load::<1>(ins.b)?;
+                self.push(b[0] as i8 as i64 as u64);
+            }
+            Op::I64Load8U => {
+                let b = self.load::<1>(ins.b)?;
+                self.push(b[0] as u64);
+            }
+            Op::I64Load16S => {
+                let b = self.load::<2>(ins.b)?;
+                self.push(i16::from_le_bytes(b) as i64 as u64);
+            }
+            Op::I64Load16U => {
+                let b = self.load::<2>(ins.b)?;
+                self.push(u16::from_le_bytes(b) as u64);
+            }
+            Op::I64Load32S => {
+                let b = self.load::<4>(ins.b)?;
+                self.push(i32::from_le_bytes(b) as i64 as u64);
+            }
+            Op::I64Load32U => {
+                let b = self.load::<4>(ins.b)?;
+                self.push(u32::from_le_bytes(b) as u64);
+            }
+            Op::I32Store
+            | Op::I64Store
+            | Op::I32Store8
+            | Op::I32Store16
+            | Op::I64Store8
+            | Op::I64Store16
+            | Op::I64Store32 => {
+                let v = self.pop();
+                let width = match ins.op {
+                    Op::I64Store => 8,
+                    Op::I32Store | Op::I64Store32 => 4,
+                    Op::I32Store16 | Op::I64Store16 => 2,
+                    _ => 1,
+                };
+                let bytes = v.to_le_bytes();
+                if let Err(t) = self.store(ins.b, &bytes[..width]) {
+                    // `addr` restored the address; restore the value above it
+                    self.push(v);
+                    return Err(t);
+                }
+            }
+            Op::I32Const | Op::I64Const => self.push(ins.b),
+            Op::I32Eqz => {
+                let a = self.pop32();
+                self.push_bool(a == 0);
+            }
+            Op::I64Eqz => {
+                let a = self.pop();
+                self.push_bool(a == 0);
+            }
+            Op::I32Eq => cmp32!(|a, b| a == b),
+            Op::I32Ne => cmp32!(|a, b| a != b),
+            Op::I32LtS => cmp32!(|a, b| (a as i32) < (b as i32)),
+            Op::I32LtU => cmp32!(|a, b| a < b),
+            Op::I32GtS => cmp32!(|a, b| (a as i32) > (b as i32)),
+            Op::I32GtU => cmp32!(|a, b| a > b),
+            Op::I32LeS => cmp32!(|a, b| (a as i32) <= (b as i32)),
+            Op::I32LeU => cmp32!(|a, b| a <= b),
+            Op::I32GeS => cmp32!(|a, b| (a as i32) >= (b as i32)),
+            Op::I32GeU => cmp32!(|a, b| a >= b),
+            Op::I64Eq => cmp64!(|a, b| a == b),
+            Op::I64Ne => cmp64!(|a, b| a != b),
+            Op::I64LtS => cmp64!(|a, b| (a as i64) < (b as i64)),
+            Op::I64LtU => cmp64!(|a, b| a < b),
+            Op::I64GtS => cmp64!(|a, b| (a as i64) > (b as i64)),
+            Op::I64GtU => cmp64!(|a, b| a > b),
+            Op::I64LeS => cmp64!(|a, b| (a as i64) <= (b as i64)),
+            Op::I64LeU => cmp64!(|a, b| a <= b),
+            Op::I64GeS => cmp64!(|a, b| (a as i64) >= (b as i64)),
+            Op::I64GeU => cmp64!(|a, b| a >= b),
+            Op::I32Clz => un32!(|a| a.leading_zeros()),
+            Op::I32Ctz => un32!(|a| a.trailing_zeros()),
+            Op::I32Popcnt => un32!(|a| a.count_ones()),
+            Op::I32Add => bin32!(|a, b| a.wrapping_add(b)),
+            Op::I32Sub => bin32!(|a, b| a.wrapping_sub(b)),
+            Op::I32Mul => bin32!(|a, b| a.wrapping_mul(b)),
+            Op::I32DivS => divop!(pop32, push32, u32, i32, |a, b| {
+                let (a, b) = (a as i32, b as i32);
+                if b == 0 {
+                    Err(Trap::DivisionByZero)
+                } else if a == i32::MIN && b == -1 {
+                    Err(Trap::IntegerOverflow)
+                } else {
+                    Ok((a / b) as u32)
+                }
+            }),
+            Op::I32DivU => divop!(pop32, push32, u32, u32, |a, b| a
+                .checked_div(b)
+                .ok_or(Trap::DivisionByZero)),
+            Op::I32RemS => divop!(pop32, push32, u32, i32, |a, b| {
+                if b == 0 {
+                    Err(Trap::DivisionByZero)
+                } else {
+                    Ok((a as i32).wrapping_rem(b as i32) as u32)
+                }
+            }),
+            Op::I32RemU => divop!(pop32, push32, u32, u32, |a, b| if b == 0 {
+                Err(Trap::DivisionByZero)
+            } else {
+                Ok(a % b)
+            }),
+            Op::I32And => bin32!(|a, b| a & b),
+            Op::I32Or => bin32!(|a, b| a | b),
+            Op::I32Xor => bin32!(|a, b| a ^ b),
+            Op::I32Shl => bin32!(|a, b| a.wrapping_shl(b)),
+            Op::I32ShrS => bin32!(|a, b| (a as i32).wrapping_shr(b) as u32),
+            Op::I32ShrU => bin32!(|a, b| a.wrapping_shr(b)),
+            Op::I32Rotl => bin32!(|a, b| a.rotate_left(b % 32)),
+            Op::I32Rotr => bin32!(|a, b| a.rotate_right(b % 32)),
+            Op::I64Clz => un64!(|a| a.leading_zeros() as u64),
+            Op::I64Ctz => un64!(|a| a.trailing_zeros() as u64),
+            Op::I64Popcnt => un64!(|a| a.count_ones() as u64),
+            Op::I64Add => bin64!(|a, b| a.wrapping_add(b)),
+            Op::I64Sub => bin64!(|a, b| a.wrapping_sub(b)),
+            Op::I64Mul => bin64!(|a, b| a.wrapping_mul(b)),
+            Op::I64DivS => divop!(pop, push, u64, i64, |a, b| {
+                let (a, b) = (a as i64, b as i64);
+                if b == 0 {
+                    Err(Trap::DivisionByZero)
+                } else if a == i64::MIN && b == -1 {
+                    Err(Trap::IntegerOverflow)
+                } else {
+                    Ok((a / b) as u64)
+                }
+            }),
+            Op::I64DivU => divop!(pop, push, u64, u64, |a, b| a
+                .checked_div(b)
+                .ok_or(Trap::DivisionByZero)),
+            Op::I64RemS => divop!(pop, push, u64, i64, |a, b| {
+                if b == 0 {
+                    Err(Trap::DivisionByZero)
+                } else {
+                    Ok((a as i64).wrapping_rem(b as i64) as u64)
+                }
+            }),
+            Op::I64RemU => divop!(pop, push, u64, u64, |a, b| if b == 0 {
+                Err(Trap::DivisionByZero)
+            } else {
+                Ok(a % b)
+            }),
+            Op::I64And => bin64!(|a, b| a & b),
+            Op::I64Or => bin64!(|a, b| a | b),
+            Op::I64Xor => bin64!(|a, b| a ^ b),
+            Op::I64Shl => bin64!(|a, b| a.wrapping_shl(b as u32)),
+            Op::I64ShrS => bin64!(|a, b| (a as i64).wrapping_shr(b as u32) as u64),
+            Op::I64ShrU => bin64!(|a, b| a.wrapping_shr(b as u32)),
+            Op::I64Rotl => bin64!(|a, b| a.rotate_left((b % 64) as u32)),
+            Op::I64Rotr => bin64!(|a, b| a.rotate_right((b % 64) as u32)),
+            Op::I32WrapI64 => un64!(|a| a as u32 as u64),
+            Op::I64ExtendI32S => un64!(|a| a as u32 as i32 as i64 as u64),
+            Op::I64ExtendI32U => un64!(|a| a as u32 as u64),
+            Op::I32Extend8S => un32!(|a| a as u8 as i8 as i32 as u32),
+            Op::I32Extend16S => un32!(|a| a as u16 as i16 as i32 as u32),
+            Op::I64Extend8S => un64!(|a| a as u8 as i8 as i64 as u64),
+            Op::I64Extend16S => un64!(|a| a as u16 as i16 as i64 as u64),
+            Op::I64Extend32S => un64!(|a| a as u32 as i32 as i64 as u64),
+        }
+        self.pc = next;
+        Ok(())
+    }
+}

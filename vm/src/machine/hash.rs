@@ -1,0 +1,276 @@
+//! keccak256 commitments with one domain tag per kind of node, and the binary
+//! Merkle trees used for code, memory, locals and globals.
+//!
+//! Every hash is `keccak256(tag ‖ data)` with a one-byte tag, so a leaf can
+//! never be mistaken for an inner node or a stack entry for a frame. Solidity
+//! repeats these tags (they are generated from [`TAGS`]).
+
+use tiny_keccak::{Hasher, Keccak};
+
+/// A 32-byte hash.
+pub type H256 = [u8; 32];
+
+/// The zero hash: the commitment of an empty value stack or frame stack.
+pub const ZERO: H256 = [0u8; 32];
+
+/// Domain tags, one per kind of hashed node.
+pub mod tag {
+    /// A 32-byte memory leaf.
+    pub const MEMORY_LEAF: u8 = 0x01;
+    /// An inner node of the memory tree.
+    pub const MEMORY_NODE: u8 = 0x02;
+    /// One encoded instruction (a code leaf).
+    pub const CODE_LEAF: u8 = 0x03;
+    /// An inner node of the code tree.
+    pub const CODE_NODE: u8 = 0x04;
+    /// A value-stack entry: `value ‖ hash of the entries below`.
+    pub const STACK: u8 = 0x05;
+    /// A call frame: `return pc ‖ local count ‖ locals root ‖ hash of the frames below`.
+    pub const FRAME: u8 = 0x06;
+    /// A local (leaf of a frame's locals tree).
+    pub const LOCALS_LEAF: u8 = 0x07;
+    /// An inner node of a locals tree.
+    pub const LOCALS_NODE: u8 = 0x08;
+    /// A global (leaf of the globals tree).
+    pub const GLOBALS_LEAF: u8 = 0x09;
+    /// An inner node of the globals tree.
+    pub const GLOBALS_NODE: u8 = 0x0a;
+    /// The machine state.
+    pub const STATE: u8 = 0x0b;
+}
+
+/// Every tag with its name, for generated Solidity constants and docs.
+pub const TAGS: &[(&str, u8)] = &[
+    ("MEMORY_LEAF", tag::MEMORY_LEAF),
+    ("MEMORY_NODE", tag::MEMORY_NODE),
+    ("CODE_LEAF", tag::CODE_LEAF),
+    ("CODE_NODE", tag::CODE_NODE),
+    ("STACK", tag::STACK),
+    ("FRAME", tag::FRAME),
+    ("LOCALS_LEAF", tag::LOCALS_LEAF),
+    ("LOCALS_NODE", tag::LOCALS_NODE),
+    ("GLOBALS_LEAF", tag::GLOBALS_LEAF),
+    ("GLOBALS_NODE", tag::GLOBALS_NODE),
+    ("STATE", tag::STATE),
+];
+
+/// `keccak256(tag ‖ parts...)`.
+pub fn hash(tag: u8, parts: &[&[u8]]) -> H256 {
+    let mut k = Keccak::v256();
+    k.update(&[tag]);
+    for p in parts {
+        k.update(p);
+    }
+    let mut out = [0u8; 32];
+    k.finalize(&mut out);
+    out
+}
+
+/// A 64-bit value as a 32-byte big-endian word (a `uint256` in Solidity).
+pub fn word(v: u64) -> H256 {
+    let mut w = [0u8; 32];
+    w[24..].copy_from_slice(&v.to_be_bytes());
+    w
+}
+
+/// The leaf and node tags of one kind of tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeKind {
+    /// Tag of leaves.
+    pub leaf: u8,
+    /// Tag of inner nodes.
+    pub node: u8,
+}
+
+/// Memory trees.
+pub const MEMORY: TreeKind = TreeKind {
+    leaf: tag::MEMORY_LEAF,
+    node: tag::MEMORY_NODE,
+};
+/// Code trees.
+pub const CODE: TreeKind = TreeKind {
+    leaf: tag::CODE_LEAF,
+    node: tag::CODE_NODE,
+};
+/// Locals trees.
+pub const LOCALS: TreeKind = TreeKind {
+    leaf: tag::LOCALS_LEAF,
+    node: tag::LOCALS_NODE,
+};
+/// The globals tree.
+pub const GLOBALS: TreeKind = TreeKind {
+    leaf: tag::GLOBALS_LEAF,
+    node: tag::GLOBALS_NODE,
+};
+
+impl TreeKind {
+    /// Hash of a leaf holding `data`.
+    pub fn leaf(&self, data: &H256) -> H256 {
+        hash(self.leaf, &[data])
+    }
+
+    /// Hash of an inner node.
+    pub fn node(&self, left: &H256, right: &H256) -> H256 {
+        hash(self.node, &[left, right])
+    }
+
+    /// Roots of all-zero subtrees: `empty(d)[k]` has height `k`.
+    pub fn empty(&self, depth: u32) -> Vec<H256> {
+        let mut e = vec![self.leaf(&ZERO)];
+        for k in 0..depth as usize {
+            let n = self.node(&e[k], &e[k]);
+            e.push(n);
+        }
+        e
+    }
+
+    /// Root reached from a leaf at `index` through `path` (siblings, bottom up).
+    pub fn root_from(&self, index: u64, leaf: &H256, path: &[H256]) -> H256 {
+        let mut h = self.leaf(leaf);
+        for (k, sib) in path.iter().enumerate() {
+            h = if (index >> k) & 1 == 0 {
+                self.node(&h, sib)
+            } else {
+                self.node(sib, &h)
+            };
+        }
+        h
+    }
+}
+
+/// Depth of a tree with `n` leaves (at least one leaf).
+pub fn depth_for(n: u64) -> u32 {
+    n.max(1).next_power_of_two().trailing_zeros()
+}
+
+/// A fully materialized Merkle tree with incremental leaf updates.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    kind: TreeKind,
+    depth: u32,
+    /// `levels[0]` are leaf hashes, `levels[depth]` is the root.
+    levels: Vec<Vec<H256>>,
+}
+
+impl Tree {
+    /// Builds a tree over `leaves` padded with zero leaves to `2^depth`.
+    pub fn new(kind: TreeKind, depth: u32, leaves: impl Iterator<Item = H256>) -> Tree {
+        let size = 1usize << depth;
+        let empty_leaf = kind.leaf(&ZERO);
+        let mut level: Vec<H256> = leaves.map(|l| kind.leaf(&l)).collect();
+        assert!(
+            level.len() <= size,
+            "{} leaves do not fit depth {depth}",
+            level.len()
+        );
+        level.resize(size, empty_leaf);
+        let mut levels = vec![level];
+        for k in 0..depth as usize {
+            let prev = &levels[k];
+            let next: Vec<H256> = prev
+                .chunks_exact(2)
+                .map(|p| kind.node(&p[0], &p[1]))
+                .collect();
+            levels.push(next);
+        }
+        Tree {
+            kind,
+            depth,
+            levels,
+        }
+    }
+
+    /// The root.
+    pub fn root(&self) -> H256 {
+        self.levels[self.depth as usize][0]
+    }
+
+    /// Depth.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Siblings from leaf `index` up to the root.
+    pub fn path(&self, index: u64) -> Vec<H256> {
+        (0..self.depth as usize)
+            .map(|k| self.levels[k][((index >> k) ^ 1) as usize])
+            .collect()
+    }
+
+    /// Replaces leaf `index` and rehashes its ancestors.
+    pub fn set(&mut self, index: u64, data: &H256) {
+        self.levels[0][index as usize] = self.kind.leaf(data);
+        self.rehash_from(index);
+    }
+
+    /// Replaces several leaves (given by index), then rehashes each ancestor once.
+    pub fn set_many(&mut self, updates: impl Iterator<Item = (u64, H256)>) {
+        let mut dirty: Vec<u64> = vec![];
+        for (i, d) in updates {
+            self.levels[0][i as usize] = self.kind.leaf(&d);
+            dirty.push(i);
+        }
+        for k in 0..self.depth as usize {
+            let mut parents: Vec<u64> = dirty.iter().map(|i| i >> 1).collect();
+            parents.dedup();
+            for &p in &parents {
+                let l = self.levels[k][(2 * p) as usize];
+                let r = self.levels[k][(2 * p + 1) as usize];
+                self.levels[k + 1][p as usize] = self.kind.node(&l, &r);
+            }
+            dirty = parents;
+        }
+    }
+
+    fn rehash_from(&mut self, index: u64) {
+        let mut i = index;
+        for k in 0..self.depth as usize {
+            let p = i >> 1;
+            let l = self.levels[k][(2 * p) as usize];
+            let r = self.levels[k][(2 * p + 1) as usize];
+            self.levels[k + 1][p as usize] = self.kind.node(&l, &r);
+            i = p;
+        }
+    }
+}
+
+/// Root of a small tree of 64-bit values (locals, globals) of `depth_for(len)`.
+pub fn values_root(kind: TreeKind, values: &[u64]) -> H256 {
+    let depth = depth_for(values.len() as u64);
+    Tree::new(kind, depth, values.iter().map(|&v| word(v))).root()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_verify_and_updates_match_a_rebuild() {
+        let leaves: Vec<H256> = (0..13u64).map(word).collect();
+        let mut t = Tree::new(MEMORY, 4, leaves.iter().copied());
+        for i in 0..16u64 {
+            let leaf = leaves.get(i as usize).copied().unwrap_or(ZERO);
+            assert_eq!(MEMORY.root_from(i, &leaf, &t.path(i)), t.root());
+        }
+        t.set(3, &word(99));
+        t.set_many([(0, word(7)), (15, word(8))].into_iter());
+        let mut expected = leaves.clone();
+        expected[3] = word(99);
+        expected[0] = word(7);
+        expected.resize(16, ZERO);
+        expected[15] = word(8);
+        assert_eq!(t.root(), Tree::new(MEMORY, 4, expected.into_iter()).root());
+    }
+
+    #[test]
+    fn empty_roots_and_tags_are_distinct() {
+        let e = MEMORY.empty(3);
+        assert_eq!(Tree::new(MEMORY, 3, std::iter::empty()).root(), e[3]);
+        assert_ne!(MEMORY.leaf(&ZERO), CODE.leaf(&ZERO));
+        let tags: std::collections::HashSet<u8> = TAGS.iter().map(|t| t.1).collect();
+        assert_eq!(tags.len(), TAGS.len());
+        assert_eq!(depth_for(0), 0);
+        assert_eq!(depth_for(1), 0);
+        assert_eq!(depth_for(5), 3);
+    }
+}

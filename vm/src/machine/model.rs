@@ -1,0 +1,253 @@
+//! A compiled model as a provable machine: its commitment, the initial state
+//! derived from the input bytes, the final state and output proofs, per-layer
+//! step counts, and fast seek to any step.
+//!
+//! The input and output regions are aligned power-of-two subtrees of the
+//! memory tree, so a contract that knows the model commitment can derive the
+//! initial state hash from the input bytes alone, and check posted output
+//! bytes against a final state with one Merkle path.
+
+use super::exec::{Frame, Machine, Status};
+use super::hash::{self, H256, MEMORY, Tree, ZERO, values_root, GLOBALS};
+use super::lower::{Program, lower};
+use super::state::{Committer, Header, empty_locals_root, frame_entry, memory_depth};
+use crate::artifact::{Artifact, Region};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What the chain registers for a model: enough to derive initial states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelCommitment {
+    /// Root of the code tree (hex).
+    pub code_root: String,
+    /// Memory root of the initial image with a zero input region (hex).
+    pub memory_root: String,
+    /// Memory size in bytes.
+    pub memory_size: u64,
+    /// Root of the initial globals (hex).
+    pub globals_root: String,
+    /// First instruction of `run`.
+    pub entry_pc: u32,
+    /// Locals of `run`.
+    pub entry_locals: u32,
+    /// Siblings of the input region's subtree in the initial memory tree, bottom up (hex).
+    pub input_siblings: Vec<String>,
+    /// Steps of one inference (the halted state's step counter).
+    pub steps: u64,
+}
+
+/// Hex of a hash.
+pub fn hex(h: &H256) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses a 64-digit hex hash (optionally `0x`-prefixed).
+pub fn unhex(s: &str) -> Option<H256> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Root of a memory region's subtree (32-byte leaves, region size a power of two).
+pub fn region_root(bytes: &[u8], region_size: u64) -> H256 {
+    let leaves = (region_size / 32).max(1);
+    let depth = hash::depth_for(leaves);
+    let mut padded = bytes.to_vec();
+    padded.resize(region_size as usize, 0);
+    Tree::new(MEMORY, depth, padded.chunks(32).map(|c| c.try_into().unwrap())).root()
+}
+
+/// Root of the memory tree from a region's subtree root and its siblings.
+pub fn root_from_region(region: &Region, subtree: &H256, siblings: &[H256]) -> H256 {
+    let level = hash::depth_for((region.size / 32).max(1));
+    let mut index = region.offset as u64 / region.size.max(32);
+    let mut h = *subtree;
+    for sib in siblings {
+        h = if index & 1 == 0 { MEMORY.node(&h, sib) } else { MEMORY.node(sib, &h) };
+        index >>= 1;
+    }
+    let _ = level;
+    h
+}
+
+/// Siblings of a region's subtree in `tree`, bottom up.
+fn region_siblings(tree: &Tree, region: &Region) -> Vec<H256> {
+    let level = hash::depth_for((region.size / 32).max(1)) as usize;
+    let leaf = region.offset as u64 / 32;
+    tree.path(leaf)[level..].to_vec()
+}
+
+/// A compiled model ready to be stepped, proven and sought into.
+pub struct ModelVm {
+    artifact: Artifact,
+    program: Program,
+    code: Arc<[super::isa::Instr]>,
+    entry: u32,
+    committer: Committer,
+}
+
+impl ModelVm {
+    /// Lowers the artifact's module.
+    pub fn new(artifact: Artifact) -> Result<ModelVm> {
+        let program = lower(&artifact.wasm).map_err(|e| Error::Runtime(e.to_string()))?;
+        let entry = *program.exports.get("run").ok_or_else(|| Error::Runtime("module exports no `run`".into()))?;
+        let code: Arc<[super::isa::Instr]> = program.code.clone().into();
+        let committer = Committer::new(&program.code);
+        Ok(ModelVm { artifact, program, code, entry, committer })
+    }
+
+    /// The artifact.
+    pub fn artifact(&self) -> &Artifact {
+        &self.artifact
+    }
+
+    /// The lowered program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The code root.
+    pub fn code_root(&self) -> H256 {
+        self.committer.code_root()
+    }
+
+    /// A fresh committer for machines of this model.
+    pub fn committer(&self) -> Committer {
+        self.committer.clone()
+    }
+
+    /// The machine at step 0 for the given input-region bytes.
+    pub fn initial(&self, input_region: &[u8]) -> Machine {
+        let mut m = Machine::with_code(self.code.clone(), self.artifact.memory.clone(), self.program.globals.clone());
+        let at = self.artifact.manifest.inputs.offset as usize;
+        m.memory[at..at + input_region.len()].copy_from_slice(input_region);
+        let f = &self.program.functions[self.entry as usize];
+        m.frames.push(Frame { ret: 0, base: 0, count: f.locals });
+        m.locals.resize(f.locals as usize, 0);
+        m.pc = f.entry;
+        m
+    }
+
+    /// The commitment a registry stores (steps and siblings measured here).
+    pub fn commitment(&self, steps: u64) -> ModelCommitment {
+        let mut m = self.initial(&[]);
+        let mut c = self.committer();
+        let tree = c.memory_tree(&mut m).clone();
+        let f = &self.program.functions[self.entry as usize];
+        ModelCommitment {
+            code_root: hex(&self.code_root()),
+            memory_root: hex(&tree.root()),
+            memory_size: m.memory.len() as u64,
+            globals_root: hex(&values_root(GLOBALS, &self.program.globals)),
+            entry_pc: f.entry,
+            entry_locals: f.locals,
+            input_siblings: region_siblings(&tree, &self.artifact.manifest.inputs).iter().map(hex).collect(),
+            steps,
+        }
+    }
+
+    /// Per-layer (start step, steps) and the total, by running the stepper once.
+    /// Layer `k` starts at the entry function's `k`-th `call`.
+    pub fn measure_steps(&self) -> (Vec<(u64, u64)>, u64) {
+        let mut m = self.initial(&[]);
+        let mut starts = vec![];
+        while m.is_running() {
+            if m.frames.len() == 1 && m.code[m.pc as usize].op == super::isa::Op::Call {
+                starts.push(m.step);
+            }
+            m.step();
+        }
+        let total = m.step;
+        let mut out = vec![];
+        for (k, &s) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(total);
+            out.push((s, end - s));
+        }
+        (out, total)
+    }
+
+    /// The machine at step `i` for an input: wasmtime runs whole layers up to
+    /// the last layer boundary at or before `i`, then the stepper steps the rest.
+    pub fn state_at(&self, input_region: &[u8], i: u64) -> Result<Machine> {
+        let layers: Vec<(u32, u64)> = self
+            .artifact
+            .manifest
+            .layers
+            .iter()
+            .filter_map(|l| l.function.map(|f| (f, l.start_step)))
+            .collect();
+        // layers that start at or before `i`; all but the last of them run in wasmtime
+        let started = layers.iter().take_while(|(_, s)| *s <= i).count();
+        let mut m = self.initial(input_region);
+        if started > 1 {
+            let done = started - 1;
+            let funcs: Vec<u32> = layers[..done].iter().map(|l| l.0).collect();
+            m.memory = crate::runtime::run_layers(&self.artifact, input_region, &funcs)?;
+            m.mark_all_dirty();
+            // `run` has no parameters, so its k-th instruction is its k-th call
+            m.pc = self.program.functions[self.entry as usize].entry + done as u32;
+            m.step = layers[done].1;
+        }
+        m.run(i.saturating_sub(m.step));
+        Ok(m)
+    }
+
+    /// The halted state after a full run, from the memory wasmtime left.
+    pub fn final_state(&self, memory: Vec<u8>) -> Machine {
+        let mut m = Machine::with_code(self.code.clone(), memory, self.program.globals.clone());
+        m.status = Status::Halted;
+        m.pc = 0;
+        m.step = self.artifact.manifest.steps;
+        m
+    }
+
+    /// The initial state hash, derived the way a contract does: commitment plus
+    /// the input bytes' subtree.
+    pub fn initial_state_hash(commitment: &ModelCommitment, inputs: &Region, input_region: &[u8]) -> Option<H256> {
+        let sub = region_root(input_region, inputs.size);
+        let siblings: Vec<H256> = commitment.input_siblings.iter().map(|s| unhex(s)).collect::<Option<_>>()?;
+        let memory_root = root_from_region(inputs, &sub, &siblings);
+        Some(
+            Header {
+                status: 0,
+                pc: commitment.entry_pc,
+                step: 0,
+                code_root: unhex(&commitment.code_root)?,
+                memory_size: commitment.memory_size,
+                memory_root,
+                globals_root: unhex(&commitment.globals_root)?,
+                stack: ZERO,
+                frames: frame_entry(0, commitment.entry_locals, &empty_locals_root(commitment.entry_locals), &ZERO),
+                frame_depth: 1,
+            }
+            .hash(),
+        )
+    }
+
+    /// The output region bytes of `m` with the proof that they are in its
+    /// memory: the state header and the region's siblings.
+    pub fn output_proof(&self, c: &mut Committer, m: &mut Machine) -> (Vec<u8>, Header, Vec<H256>) {
+        let header = c.header(m);
+        let region = &self.artifact.manifest.outputs;
+        let tree = c.memory_tree(m);
+        let siblings = region_siblings(tree, region);
+        let at = region.offset as usize;
+        (m.memory[at..at + region.size as usize].to_vec(), header, siblings)
+    }
+}
+
+/// Checks posted output bytes against a state hash: the header must hash to
+/// the state and the bytes' subtree must reach its memory root.
+pub fn verify_output(state: &H256, header: &Header, region: &Region, output: &[u8], siblings: &[H256]) -> bool {
+    output.len() as u64 == region.size
+        && &header.hash() == state
+        && siblings.len() as u32 + hash::depth_for((region.size / 32).max(1)) == memory_depth(header.memory_size)
+        && root_from_region(region, &region_root(output, region.size), siblings) == header.memory_root
+}
