@@ -238,14 +238,26 @@ fn real_main() -> Result<()> {
                 println!("output root: 0x{output_root}");
             }
         }
-        Command::State { artifact, input, step, json } => {
+        Command::State {
+            artifact,
+            input,
+            step,
+            json,
+        } => {
             let (vm, region) = open_vm(&artifact, &input)?;
             check_step(&vm, step)?;
             let mut m = vm.state_at(&region, step)?;
             let mut c = vm.committer();
             let h = c.header(&mut m);
             let ins = m.is_running().then(|| m.code[m.pc as usize]);
-            let layer = vm.artifact().manifest.layers.iter().filter(|l| l.function.is_some() && l.start_step <= step).last().map(|l| l.name.clone());
+            let layer = vm
+                .artifact()
+                .manifest
+                .layers
+                .iter()
+                .rev()
+                .find(|l| l.function.is_some() && l.start_step <= step)
+                .map(|l| l.name.clone());
             let report = json!({
                 "step": step, "state": hex(&h.hash()), "status": format!("{:?}", m.status).to_lowercase(),
                 "pc": m.pc, "instruction": ins.map(|i| json!({"op": i.op.name(), "a": i.a, "b": i.b})),
@@ -255,16 +267,39 @@ fn real_main() -> Result<()> {
             if json {
                 println!("{report}");
             } else {
-                println!("step {step} of {}: state 0x{}", vm.artifact().manifest.steps, hex(&h.hash()));
-                println!("  status {:?}, pc {}, layer {}", m.status, m.pc, report["layer"].as_str().unwrap_or("-"));
+                println!(
+                    "step {step} of {}: state 0x{}",
+                    vm.artifact().manifest.steps,
+                    hex(&h.hash())
+                );
+                println!(
+                    "  status {:?}, pc {}, layer {}",
+                    m.status,
+                    m.pc,
+                    report["layer"].as_str().unwrap_or("-")
+                );
                 if let Some(i) = ins {
                     println!("  next   {} a={} b={}", i.op.name(), i.a, i.b);
                 }
-                println!("  stack  {} values, top first {}", m.stack.len(), report["stack"]);
-                println!("  frames {}, memory root 0x{}", m.frames.len(), hex(&h.memory_root));
+                println!(
+                    "  stack  {} values, top first {}",
+                    m.stack.len(),
+                    report["stack"]
+                );
+                println!(
+                    "  frames {}, memory root 0x{}",
+                    m.frames.len(),
+                    hex(&h.memory_root)
+                );
             }
         }
-        Command::Prove { artifact, input, step, out, json } => {
+        Command::Prove {
+            artifact,
+            input,
+            step,
+            out,
+            json,
+        } => {
             let (vm, region) = open_vm(&artifact, &input)?;
             check_step(&vm, step)?;
             let mut m = vm.state_at(&region, step)?;
@@ -280,31 +315,57 @@ fn real_main() -> Result<()> {
                 "step": step, "opcode": op, "pre_state": hex(&pre), "post_state": hex(&post),
                 "proof": hex_bytes(&bytes), "proof_bytes": bytes.len(),
             });
-            std::fs::write(&out, serde_json::to_string_pretty(&file)?).with_context(|| format!("cannot write `{}`", out.display()))?;
+            std::fs::write(&out, serde_json::to_string_pretty(&file)?)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
             if json {
                 println!("{file}");
             } else {
-                println!("proof of step {step} ({}) -> {} ({} bytes)", op.unwrap_or("fixed point"), out.display(), bytes.len());
+                println!(
+                    "proof of step {step} ({}) -> {} ({} bytes)",
+                    op.unwrap_or("fixed point"),
+                    out.display(),
+                    bytes.len()
+                );
                 println!("  pre  0x{}\n  post 0x{}", hex(&pre), hex(&post));
             }
         }
         Command::VerifyStep { proof, json } => {
-            let text = std::fs::read_to_string(&proof).with_context(|| format!("cannot read `{}`", proof.display()))?;
-            let file: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{}` is not a proof file (JSON from `opml prove`)", proof.display()))?;
-            let field = |k: &str| file[k].as_str().with_context(|| format!("`{}` has no `{k}` field; write it with `opml prove`", proof.display()));
-            let pre = unhex(field("pre_state")?).context("`pre_state` is not a 32-byte hex hash")?;
+            let text = std::fs::read_to_string(&proof)
+                .with_context(|| format!("cannot read `{}`", proof.display()))?;
+            let file: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "`{}` is not a proof file (JSON from `opml prove`)",
+                    proof.display()
+                )
+            })?;
+            let field = |k: &str| {
+                file[k].as_str().with_context(|| {
+                    format!(
+                        "`{}` has no `{k}` field; write it with `opml prove`",
+                        proof.display()
+                    )
+                })
+            };
+            let pre =
+                unhex(field("pre_state")?).context("`pre_state` is not a 32-byte hex hash")?;
             let bytes = unhex_bytes(field("proof")?).context("`proof` is not hex")?;
             match verify_step(&pre, &bytes) {
                 Ok(post) => {
                     let claimed = file["post_state"].as_str().and_then(unhex);
                     let agrees = claimed.is_none_or(|c| c == post);
                     if json {
-                        println!("{}", json!({"valid": agrees, "pre_state": hex(&pre), "post_state": hex(&post), "claimed_post_state": claimed.map(|c| hex(&c))}));
+                        println!(
+                            "{}",
+                            json!({"valid": agrees, "pre_state": hex(&pre), "post_state": hex(&post), "claimed_post_state": claimed.map(|c| hex(&c))})
+                        );
                     } else {
                         println!("valid proof: 0x{} -> 0x{}", hex(&pre), hex(&post));
                     }
                     if !agrees {
-                        eprintln!("error: the proof is valid but leads to 0x{}, not the claimed post_state", hex(&post));
+                        eprintln!(
+                            "error: the proof is valid but leads to 0x{}, not the claimed post_state",
+                            hex(&post)
+                        );
                         std::process::exit(1);
                     }
                 }
@@ -317,7 +378,13 @@ fn real_main() -> Result<()> {
                 }
             }
         }
-        Command::Trace { artifact, input, every, out, json } => {
+        Command::Trace {
+            artifact,
+            input,
+            every,
+            out,
+            json,
+        } => {
             if every == 0 {
                 bail!("--every must be at least 1");
             }
@@ -342,7 +409,8 @@ fn real_main() -> Result<()> {
                 bar.set_position(m.step);
             }
             bar.finish_and_clear();
-            std::fs::write(&out, lines).with_context(|| format!("cannot write `{}`", out.display()))?;
+            std::fs::write(&out, lines)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
             if json {
                 println!("{}", json!({"states": count, "steps": n, "out": out}));
             } else {
@@ -424,21 +492,35 @@ fn load_inputs(art: &Artifact, input: &[String]) -> Result<Vec<npy::Tensor>> {
             Some((name, path)) => {
                 let k = slots.iter().position(|s| s.name == name).with_context(|| {
                     let names: Vec<_> = slots.iter().map(|s| s.name.as_str()).collect();
-                    format!("the model has no input `{name}` (inputs: {})", names.join(", "))
+                    format!(
+                        "the model has no input `{name}` (inputs: {})",
+                        names.join(", ")
+                    )
                 })?;
                 (k, PathBuf::from(path))
             }
             None => (i, PathBuf::from(spec)),
         };
         if slot >= slots.len() {
-            bail!("{} inputs given but the model takes {}", input.len(), slots.len());
+            bail!(
+                "{} inputs given but the model takes {}",
+                input.len(),
+                slots.len()
+            );
         }
         inputs[slot] = Some(npy::read(&path)?);
     }
     inputs
         .into_iter()
         .zip(slots)
-        .map(|(t, s)| t.with_context(|| format!("missing input `{}`: pass --input {}=FILE.npy", s.name, s.name)))
+        .map(|(t, s)| {
+            t.with_context(|| {
+                format!(
+                    "missing input `{}`: pass --input {}=FILE.npy",
+                    s.name, s.name
+                )
+            })
+        })
         .collect()
 }
 
@@ -453,21 +535,32 @@ fn open_vm(artifact: &std::path::Path, input: &[String]) -> Result<(ModelVm, Vec
 fn check_step(vm: &ModelVm, step: u64) -> Result<()> {
     let n = vm.artifact().manifest.steps;
     if step > n {
-        bail!("step {step} is beyond the end of the run ({n} steps; the state at step {n} is the halted, final one)");
+        bail!(
+            "step {step} is beyond the end of the run ({n} steps; the state at step {n} is the halted, final one)"
+        );
     }
     Ok(())
 }
 
 /// The final state hash and the output region's subtree root, from a wasmtime run.
 fn final_commitments(vm: &ModelVm, region: &[u8]) -> Result<(String, String)> {
-    let funcs: Vec<u32> = vm.artifact().manifest.layers.iter().filter_map(|l| l.function).collect();
+    let funcs: Vec<u32> = vm
+        .artifact()
+        .manifest
+        .layers
+        .iter()
+        .filter_map(|l| l.function)
+        .collect();
     let memory = opml_vm::runtime::run_layers(vm.artifact(), region, &funcs)?;
     let mut m = vm.final_state(memory);
     let mut c = vm.committer();
     let state = hex(&c.state_hash(&mut m));
     let (bytes, _, _) = vm.output_proof(&mut c, &mut m);
     let out = &vm.artifact().manifest.outputs;
-    Ok((state, hex(&opml_vm::machine::model::region_root(&bytes, out.size))))
+    Ok((
+        state,
+        hex(&opml_vm::machine::model::region_root(&bytes, out.size)),
+    ))
 }
 
 fn hex_bytes(b: &[u8]) -> String {
@@ -476,10 +569,12 @@ fn hex_bytes(b: &[u8]) -> String {
 
 fn unhex_bytes(s: &str) -> Option<Vec<u8>> {
     let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len() / 2).map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -420,12 +420,30 @@ fn prove_verify_state_and_trace() {
     assert_eq!(run["final_state"].as_str().unwrap().len(), 64);
 
     // the state at N is the final state of `run`
-    let last = json(&ok(&["state", d, "--input", x, "--step", &n.to_string(), "--json"]));
+    let last = json(&ok(&[
+        "state",
+        d,
+        "--input",
+        x,
+        "--step",
+        &n.to_string(),
+        "--json",
+    ]));
     assert_eq!(last["state"], run["final_state"]);
     assert_eq!(last["status"], "halted");
 
     let p = tmp.path().join("p.json");
-    let proof = json(&ok(&["prove", d, "--input", x, "--step", "1234", "-o", p.to_str().unwrap(), "--json"]));
+    let proof = json(&ok(&[
+        "prove",
+        d,
+        "--input",
+        x,
+        "--step",
+        "1234",
+        "-o",
+        p.to_str().unwrap(),
+        "--json",
+    ]));
     let next = json(&ok(&["state", d, "--input", x, "--step", "1235", "--json"]));
     assert_eq!(proof["post_state"], next["state"]);
     let v = json(&ok(&["verify-step", p.to_str().unwrap(), "--json"]));
@@ -433,7 +451,8 @@ fn prove_verify_state_and_trace() {
     assert_eq!(v["post_state"], next["state"]);
 
     // a truncated proof, a wrong version and a false claim exit 1
-    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     let hex = file["proof"].as_str().unwrap().to_string();
     let variants = [
         ("truncated", hex[..hex.len() - 64].to_string(), None),
@@ -459,13 +478,35 @@ fn prove_verify_state_and_trace() {
     }
 
     // a step beyond N
-    let e = fails(&["prove", d, "--input", x, "--step", &(n + 1).to_string(), "-o", p.to_str().unwrap()]);
+    let e = fails(&[
+        "prove",
+        d,
+        "--input",
+        x,
+        "--step",
+        &(n + 1).to_string(),
+        "-o",
+        p.to_str().unwrap(),
+    ]);
     assert!(e.contains("beyond the end of the run"), "{e}");
 
     // trace: hashes at 0, K, 2K, ... and N
     let t = tmp.path().join("trace.jsonl");
-    ok(&["trace", d, "--input", x, "--every", "1000", "-o", t.to_str().unwrap()]);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&t).unwrap().lines().map(json).collect();
+    ok(&[
+        "trace",
+        d,
+        "--input",
+        x,
+        "--every",
+        "1000",
+        "-o",
+        t.to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&t)
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
     assert_eq!(lines.len() as u64, n.div_ceil(1000) + 1);
     assert_eq!(lines[1]["step"], 1000);
     assert_eq!(lines.last().unwrap()["state"], run["final_state"]);

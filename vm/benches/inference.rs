@@ -828,12 +828,29 @@ fn bench_stepper(name: &'static str, budget: Budget) -> Result<StepperResult> {
         .collect();
     times.sort();
     let steps_per_sec = steps as f64 / times[times.len() / 2].as_secs_f64();
-    let hot = vm.artifact().manifest.layers.iter().max_by_key(|l| l.steps).unwrap().clone();
+    let hot = vm
+        .artifact()
+        .manifest
+        .layers
+        .iter()
+        .max_by_key(|l| l.steps)
+        .unwrap()
+        .clone();
     let mut m = vm.state_at(&region, hot.start_step)?;
     let t = Instant::now();
     m.run(hot.steps);
-    let hot_layer = (hot.name.clone(), hot.steps as f64 / t.elapsed().as_secs_f64());
-    let last = vm.artifact().manifest.layers.iter().filter(|l| l.function.is_some()).last().unwrap();
+    let hot_layer = (
+        hot.name.clone(),
+        hot.steps as f64 / t.elapsed().as_secs_f64(),
+    );
+    let last = vm
+        .artifact()
+        .manifest
+        .layers
+        .iter()
+        .rev()
+        .find(|l| l.function.is_some())
+        .unwrap();
     let deep = last.start_step + last.steps * 9 / 10;
     let t = Instant::now();
     let mut sought = vm.state_at(&region, deep)?;
@@ -855,7 +872,14 @@ fn bench_stepper(name: &'static str, budget: Budget) -> Result<StepperResult> {
             m.step();
         }
     }
-    Ok(StepperResult { name, steps, steps_per_sec, hot_layer, seek, proof_sizes })
+    Ok(StepperResult {
+        name,
+        steps,
+        steps_per_sec,
+        hot_layer,
+        seek,
+        proof_sizes,
+    })
 }
 
 fn stepper_report(s: &mut String, results: &[StepperResult]) {
@@ -865,10 +889,15 @@ fn stepper_report(s: &mut String, results: &[StepperResult]) {
         "The stepper executes the lowered code one instruction per step (`machine::Machine::run`, no hashing). \
          `state_at` runs whole layers in wasmtime up to the last boundary before the step, then steps; the time includes the state hash.\n"
     );
-    let _ = writeln!(s, "| fixture | steps / inference | steps/s (whole run) | steps/s (largest layer) | state_at deep in the last layer |");
+    let _ = writeln!(
+        s,
+        "| fixture | steps / inference | steps/s (whole run) | steps/s (largest layer) | state_at deep in the last layer |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|");
     for r in results {
-        let seek = r.seek.map_or("-".into(), |(i, d)| format!("step {} in {}", fmt_int(i), fmt_dur(d)));
+        let seek = r.seek.map_or("-".into(), |(i, d)| {
+            format!("step {} in {}", fmt_int(i), fmt_dur(d))
+        });
         let _ = writeln!(
             s,
             "| `{}` | {} | {:.0} M | {:.0} M (`{}`) | {} |",
@@ -880,12 +909,26 @@ fn stepper_report(s: &mut String, results: &[StepperResult]) {
             seek
         );
     }
-    let _ = writeln!(s, "\nLargest one-step proof per opcode family (bytes, over up to 40,000 sampled steps per fixture):\n");
-    let fams = ["control", "stack", "locals", "globals", "memory", "constants", "arithmetic"];
+    let _ = writeln!(
+        s,
+        "\nLargest one-step proof per opcode family (bytes, over up to 40,000 sampled steps per fixture):\n"
+    );
+    let fams = [
+        "control",
+        "stack",
+        "locals",
+        "globals",
+        "memory",
+        "constants",
+        "arithmetic",
+    ];
     let _ = writeln!(s, "| fixture | {} |", fams.join(" | "));
     let _ = writeln!(s, "|---|{}", "---:|".repeat(fams.len()));
     for r in results {
-        let cells: Vec<String> = fams.iter().map(|f| r.proof_sizes.get(f).map_or("-".into(), |v| v.to_string())).collect();
+        let cells: Vec<String> = fams
+            .iter()
+            .map(|f| r.proof_sizes.get(f).map_or("-".into(), |v| v.to_string()))
+            .collect();
         let _ = writeln!(s, "| `{}` | {} |", r.name, cells.join(" | "));
     }
 }

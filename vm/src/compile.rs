@@ -116,7 +116,12 @@ pub fn build(g: &Graph, onnx_bytes: &[u8], name: &str, fmt: FixedFormat) -> Resu
     let vm = crate::machine::model::ModelVm::new(artifact.clone())?;
     let (layer_steps, steps) = vm.measure_steps();
     let mut calls = layer_steps.into_iter();
-    for layer in artifact.manifest.layers.iter_mut().filter(|l| l.function.is_some()) {
+    for layer in artifact
+        .manifest
+        .layers
+        .iter_mut()
+        .filter(|l| l.function.is_some())
+    {
         let (start, n) = calls.next().expect("one call per layer function");
         layer.start_step = start;
         layer.steps = n;

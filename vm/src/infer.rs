@@ -920,7 +920,12 @@ fn eval_const(g: &Graph, node: &Node) -> Result<Option<Folded>> {
                 "Div" if int_div => |a, b| {
                     // as at runtime (nonlinear::emit_div): x / 0 saturates to the sign of x
                     if b == 0.0 {
-                        a.signum() * if a < 0.0 { -(i32::MIN as f64) } else { i32::MAX as f64 }
+                        a.signum()
+                            * if a < 0.0 {
+                                -(i32::MIN as f64)
+                            } else {
+                                i32::MAX as f64
+                            }
                     } else {
                         (a / b).trunc()
                     }

@@ -227,11 +227,22 @@ pub fn run_layers(artifact: &Artifact, input_region: &[u8], functions: &[u32]) -
     let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
-    let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| rt("module exports no memory"))?;
-    memory.write(&mut store, artifact.manifest.inputs.offset as usize, input_region).map_err(rt)?;
+    let memory = instance
+        .get_memory(&mut store, "memory")
+        .ok_or_else(|| rt("module exports no memory"))?;
+    memory
+        .write(
+            &mut store,
+            artifact.manifest.inputs.offset as usize,
+            input_region,
+        )
+        .map_err(rt)?;
     for f in functions {
-        let func = instance.get_typed_func::<(), ()>(&mut store, &format!("layer{f}")).map_err(rt)?;
-        func.call(&mut store, ()).map_err(|e| Error::Runtime(format!("layer {f} trapped: {e:#}")))?;
+        let func = instance
+            .get_typed_func::<(), ()>(&mut store, &format!("layer{f}"))
+            .map_err(rt)?;
+        func.call(&mut store, ())
+            .map_err(|e| Error::Runtime(format!("layer {f} trapped: {e:#}")))?;
     }
     Ok(memory.data(&store).to_vec())
 }

@@ -7,7 +7,9 @@ use opml_vm::runtime::Runtime;
 use std::path::PathBuf;
 
 fn vm_and_input(name: &str) -> (ModelVm, Vec<u8>, Runtime) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name);
     let art = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
     let x = npy::read(&dir.join("input.npy")).unwrap();
     let rt = Runtime::new(art.clone(), false).unwrap();
@@ -17,7 +19,9 @@ fn vm_and_input(name: &str) -> (ModelVm, Vec<u8>, Runtime) {
 
 /// A deterministic pseudo-random sequence (no dependency needed).
 fn lcg(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *seed >> 11
 }
 
@@ -38,7 +42,11 @@ fn state_at_equals_stepping_from_zero() {
         for &i in &targets {
             reference.run(i - reference.step.min(i));
             let mut sought = vm.state_at(&input, i).unwrap();
-            assert_eq!(c.state_hash(&mut sought), rc.state_hash(&mut reference), "{f}: step {i}");
+            assert_eq!(
+                c.state_hash(&mut sought),
+                rc.state_hash(&mut reference),
+                "{f}: step {i}"
+            );
             c = vm.committer();
         }
     }
@@ -53,7 +61,11 @@ fn initial_state_is_derivable_and_output_is_provable() {
         let mut initial = vm.initial(&input);
         let mut c = vm.committer();
         let derived = ModelVm::initial_state_hash(&commitment, &m.inputs, &input).unwrap();
-        assert_eq!(derived, c.state_hash(&mut initial), "{f}: derived initial state");
+        assert_eq!(
+            derived,
+            c.state_hash(&mut initial),
+            "{f}: derived initial state"
+        );
 
         let out = rt.run_region(&input).unwrap();
         let mut stepped = vm.initial(&input);
@@ -63,18 +75,31 @@ fn initial_state_is_derivable_and_output_is_provable() {
         let mut c2 = vm.committer();
         let mut c3 = vm.committer();
         let fs = c2.state_hash(&mut final_state);
-        assert_eq!(fs, c3.state_hash(&mut stepped), "{f}: final state from wasmtime equals the stepper's");
+        assert_eq!(
+            fs,
+            c3.state_hash(&mut stepped),
+            "{f}: final state from wasmtime equals the stepper's"
+        );
         let (bytes, header, siblings) = vm.output_proof(&mut c2, &mut final_state);
         assert_eq!(bytes, out.output_region);
         assert!(verify_output(&fs, &header, &m.outputs, &bytes, &siblings));
         let mut wrong = bytes.clone();
         wrong[0] ^= 1;
-        assert!(!verify_output(&fs, &header, &m.outputs, &wrong, &siblings), "{f}: a wrong output is rejected");
+        assert!(
+            !verify_output(&fs, &header, &m.outputs, &wrong, &siblings),
+            "{f}: a wrong output is rejected"
+        );
     }
 }
 
 fn rt_memory(vm: &ModelVm, input: &[u8]) -> Vec<u8> {
-    let funcs: Vec<u32> = vm.artifact().manifest.layers.iter().filter_map(|l| l.function).collect();
+    let funcs: Vec<u32> = vm
+        .artifact()
+        .manifest
+        .layers
+        .iter()
+        .filter_map(|l| l.function)
+        .collect();
     opml_vm::runtime::run_layers(vm.artifact(), input, &funcs).unwrap()
 }
 

@@ -1490,7 +1490,13 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         fb.c64(eps_q2).op(I::I64Add).set(var);
         nonlinear::emit_isqrt(fb, var, &t);
         // sqrt of a u64 is below 2^32: saturate to the i32 range
-        fb.set(dev).get(dev).c64(i32::MAX as i64).get(dev).c64(i32::MAX as i64).op(I::I64LtU).op(I::Select);
+        fb.set(dev)
+            .get(dev)
+            .c64(i32::MAX as i64)
+            .get(dev)
+            .c64(i32::MAX as i64)
+            .op(I::I64LtU)
+            .op(I::Select);
         fb.op(I::I32WrapI64).set(sd);
         if inv_out.is_some() {
             // 1 / sd in Q(F): 2^(2F) / sd

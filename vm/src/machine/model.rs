@@ -8,7 +8,7 @@
 //! bytes against a final state with one Merkle path.
 
 use super::exec::{Frame, Machine, Status};
-use super::hash::{self, H256, MEMORY, Tree, ZERO, values_root, GLOBALS};
+use super::hash::{self, GLOBALS, H256, MEMORY, Tree, ZERO, values_root};
 use super::lower::{Program, lower};
 use super::state::{Committer, Header, empty_locals_root, frame_entry, memory_depth};
 use crate::artifact::{Artifact, Region};
@@ -61,7 +61,12 @@ pub fn region_root(bytes: &[u8], region_size: u64) -> H256 {
     let depth = hash::depth_for(leaves);
     let mut padded = bytes.to_vec();
     padded.resize(region_size as usize, 0);
-    Tree::new(MEMORY, depth, padded.chunks(32).map(|c| c.try_into().unwrap())).root()
+    Tree::new(
+        MEMORY,
+        depth,
+        padded.chunks(32).map(|c| c.try_into().unwrap()),
+    )
+    .root()
 }
 
 /// Root of the memory tree from a region's subtree root and its siblings.
@@ -70,7 +75,11 @@ pub fn root_from_region(region: &Region, subtree: &H256, siblings: &[H256]) -> H
     let mut index = region.offset as u64 / region.size.max(32);
     let mut h = *subtree;
     for sib in siblings {
-        h = if index & 1 == 0 { MEMORY.node(&h, sib) } else { MEMORY.node(sib, &h) };
+        h = if index & 1 == 0 {
+            MEMORY.node(&h, sib)
+        } else {
+            MEMORY.node(sib, &h)
+        };
         index >>= 1;
     }
     let _ = level;
@@ -97,10 +106,19 @@ impl ModelVm {
     /// Lowers the artifact's module.
     pub fn new(artifact: Artifact) -> Result<ModelVm> {
         let program = lower(&artifact.wasm).map_err(|e| Error::Runtime(e.to_string()))?;
-        let entry = *program.exports.get("run").ok_or_else(|| Error::Runtime("module exports no `run`".into()))?;
+        let entry = *program
+            .exports
+            .get("run")
+            .ok_or_else(|| Error::Runtime("module exports no `run`".into()))?;
         let code: Arc<[super::isa::Instr]> = program.code.clone().into();
         let committer = Committer::new(&program.code);
-        Ok(ModelVm { artifact, program, code, entry, committer })
+        Ok(ModelVm {
+            artifact,
+            program,
+            code,
+            entry,
+            committer,
+        })
     }
 
     /// The artifact.
@@ -125,11 +143,19 @@ impl ModelVm {
 
     /// The machine at step 0 for the given input-region bytes.
     pub fn initial(&self, input_region: &[u8]) -> Machine {
-        let mut m = Machine::with_code(self.code.clone(), self.artifact.memory.clone(), self.program.globals.clone());
+        let mut m = Machine::with_code(
+            self.code.clone(),
+            self.artifact.memory.clone(),
+            self.program.globals.clone(),
+        );
         let at = self.artifact.manifest.inputs.offset as usize;
         m.memory[at..at + input_region.len()].copy_from_slice(input_region);
         let f = &self.program.functions[self.entry as usize];
-        m.frames.push(Frame { ret: 0, base: 0, count: f.locals });
+        m.frames.push(Frame {
+            ret: 0,
+            base: 0,
+            count: f.locals,
+        });
         m.locals.resize(f.locals as usize, 0);
         m.pc = f.entry;
         m
@@ -148,7 +174,10 @@ impl ModelVm {
             globals_root: hex(&values_root(GLOBALS, &self.program.globals)),
             entry_pc: f.entry,
             entry_locals: f.locals,
-            input_siblings: region_siblings(&tree, &self.artifact.manifest.inputs).iter().map(hex).collect(),
+            input_siblings: region_siblings(&tree, &self.artifact.manifest.inputs)
+                .iter()
+                .map(hex)
+                .collect(),
             steps,
         }
     }
@@ -210,9 +239,17 @@ impl ModelVm {
 
     /// The initial state hash, derived the way a contract does: commitment plus
     /// the input bytes' subtree.
-    pub fn initial_state_hash(commitment: &ModelCommitment, inputs: &Region, input_region: &[u8]) -> Option<H256> {
+    pub fn initial_state_hash(
+        commitment: &ModelCommitment,
+        inputs: &Region,
+        input_region: &[u8],
+    ) -> Option<H256> {
         let sub = region_root(input_region, inputs.size);
-        let siblings: Vec<H256> = commitment.input_siblings.iter().map(|s| unhex(s)).collect::<Option<_>>()?;
+        let siblings: Vec<H256> = commitment
+            .input_siblings
+            .iter()
+            .map(|s| unhex(s))
+            .collect::<Option<_>>()?;
         let memory_root = root_from_region(inputs, &sub, &siblings);
         Some(
             Header {
@@ -224,7 +261,12 @@ impl ModelVm {
                 memory_root,
                 globals_root: unhex(&commitment.globals_root)?,
                 stack: ZERO,
-                frames: frame_entry(0, commitment.entry_locals, &empty_locals_root(commitment.entry_locals), &ZERO),
+                frames: frame_entry(
+                    0,
+                    commitment.entry_locals,
+                    &empty_locals_root(commitment.entry_locals),
+                    &ZERO,
+                ),
                 frame_depth: 1,
             }
             .hash(),
@@ -239,15 +281,27 @@ impl ModelVm {
         let tree = c.memory_tree(m);
         let siblings = region_siblings(tree, region);
         let at = region.offset as usize;
-        (m.memory[at..at + region.size as usize].to_vec(), header, siblings)
+        (
+            m.memory[at..at + region.size as usize].to_vec(),
+            header,
+            siblings,
+        )
     }
 }
 
 /// Checks posted output bytes against a state hash: the header must hash to
 /// the state and the bytes' subtree must reach its memory root.
-pub fn verify_output(state: &H256, header: &Header, region: &Region, output: &[u8], siblings: &[H256]) -> bool {
+pub fn verify_output(
+    state: &H256,
+    header: &Header,
+    region: &Region,
+    output: &[u8],
+    siblings: &[H256],
+) -> bool {
     output.len() as u64 == region.size
         && &header.hash() == state
-        && siblings.len() as u32 + hash::depth_for((region.size / 32).max(1)) == memory_depth(header.memory_size)
-        && root_from_region(region, &region_root(output, region.size), siblings) == header.memory_root
+        && siblings.len() as u32 + hash::depth_for((region.size / 32).max(1))
+            == memory_depth(header.memory_size)
+        && root_from_region(region, &region_root(output, region.size), siblings)
+            == header.memory_root
 }
