@@ -46,3 +46,7 @@ conformance:
 fixtures: setup
     {{venv}}/bin/python fixtures/gen.py
     {{venv}}/bin/python fixtures/export_node_tests.py
+
+# Random in-profile programs stepped in wasmtime and the stepper; reports mismatches.
+fuzz-diff n="10000" seed="1":
+    cargo run --release -p opml-vm --example fuzz_diff -- {{n}} {{seed}}

@@ -357,6 +357,26 @@ fn binary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, kind: Kind) -> 
     let ins: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
     let t = Temps::new(fb);
     let (a, b) = (fb.i32(), fb.i32());
+    if node.op == "Div" && fixed {
+        if let Some(c) = const_scalar(ctx, node.input(1)).filter(|c| *c != 0.0 && c.is_finite()) {
+            // x / c = (x * m) >> s with m = round(2^s / c) < 2^31: a multiply
+            // instead of a 64-bit division, exact to half a unit of m
+            let s = (30.0 + c.abs().log2().floor()).clamp(0.0, 62.0) as u32;
+            let m = ((1u64 << s) as f64 / c).round() as i64;
+            let x = node.input(0).unwrap();
+            elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+                fb.ld64(p[0].0, p[0].1).c64(m).op(I::I64Mul);
+                if s > 0 {
+                    fb.c64(1 << (s - 1))
+                        .op(I::I64Add)
+                        .c64(s as i64)
+                        .op(I::I64ShrS);
+                }
+                fb.saturate(t.c64);
+            });
+            return Ok(());
+        }
+    }
     if node.op == "Pow" {
         if ctx.g.konst(node.input(1).unwrap()).is_none() {
             return Err(unsupported(
@@ -1388,18 +1408,15 @@ fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
                     .store32(dof + o);
             }
         } else {
-            // y = e_j / sum, sum >= 1.0 so no division by zero
+            // y = e_j / sum as e_j * (2^(F+30) / sum) >> 30: one division per
+            // row; sum >= 1.0 (the maximum contributes exp(0)), so inv <= 2^30
+            fb.c64(1i64 << (f + 30)).get(sum).op(I::I64DivS).set(num);
             for &o in &offsets {
-                fb.get(d)
-                    .ld64(d, dof + o)
-                    .c64(f as i64)
-                    .op(I::I64Shl)
-                    .get(sum)
-                    .op(I::I64DivS);
+                fb.get(d).ld64(d, dof + o).get(num).op(I::I64Mul);
+                fb.c64(1 << 29).op(I::I64Add).c64(30).op(I::I64ShrS);
                 fb.saturate(t.c64).store32(dof + o);
             }
         }
-        let _ = num;
     });
     Ok(())
 }
@@ -1506,14 +1523,25 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             fb.set(y);
             fb.get(ip).get(y).store32(io);
         }
+        // inv = 2^(F+30) / sd once per row (sd >= 1 because eps >= one unit);
+        // |x - mean| <= sqrt(n) sd, so (x - mean) * inv stays below 2^(F+37)
+        fb.c64(1i64 << (f + 30))
+            .get(sd)
+            .op(I::I64ExtendI32U)
+            .op(I::I64DivS)
+            .set(var);
         for (j, &o) in offsets.iter().enumerate() {
             fb.ld64(s, so + o)
                 .get(mean)
                 .op(I::I64ExtendI32S)
-                .op(I::I64Sub)
-                .set(dev);
-            nonlinear::emit_div(fb, dev, sd, f, &t);
-            fb.set(y);
+                .op(I::I64Sub);
+            fb.get(var)
+                .op(I::I64Mul)
+                .c64(1 << 29)
+                .op(I::I64Add)
+                .c64(30)
+                .op(I::I64ShrS);
+            fb.saturate(t.c64).set(y);
             let jo = (j * 4) as u32;
             fb.get(d).get(y).op(I::I64ExtendI32S);
             fb.c32(gamma as i32).load64(jo).op(I::I64Mul);
