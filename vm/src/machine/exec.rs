@@ -81,6 +81,9 @@ pub struct Machine {
     pub memory: Vec<u8>,
     /// Memory leaves (32 bytes) written since the last [`Machine::take_dirty`].
     dirty: Vec<u64>,
+    /// Base of the innermost frame's locals, cached for the hot loop; set from
+    /// `frames` on entry to `step`/`run` and kept by `call`/`return`.
+    fp: u32,
 }
 
 impl Machine {
@@ -116,6 +119,7 @@ impl Machine {
             globals,
             memory,
             dirty: vec![!0u64; leaves.div_ceil(64)],
+            fp: 0,
         }
     }
 
@@ -140,6 +144,7 @@ impl Machine {
         if self.status != Status::Running {
             return;
         }
+        self.sync_fp();
         let ins = self.code[self.pc as usize];
         if let Err(t) = self.exec(ins) {
             self.status = Status::Trapped(t);
@@ -150,6 +155,7 @@ impl Machine {
     /// Runs until halted, trapped, or `max_steps` more steps; returns steps taken.
     pub fn run(&mut self, max_steps: u64) -> u64 {
         let start = self.step;
+        self.sync_fp();
         let code = self.code.clone();
         let limit = start.saturating_add(max_steps);
         while self.status == Status::Running && self.step < limit {
@@ -191,8 +197,11 @@ impl Machine {
 
     #[inline(always)]
     fn local_index(&self, i: u32) -> usize {
-        let f = self.frames.last().expect("locals need a frame");
-        (f.base + i) as usize
+        (self.fp + i) as usize
+    }
+
+    fn sync_fp(&mut self) {
+        self.fp = self.frames.last().map_or(0, |f| f.base);
     }
 
     #[inline(always)]
@@ -318,11 +327,13 @@ impl Machine {
                     count: ins.b as u32,
                 });
                 self.locals.resize(self.locals.len() + ins.b as usize, 0);
+                self.fp = base;
                 next = ins.a;
             }
             Op::Return => {
                 let f = self.frames.pop().expect("return needs a frame");
                 self.locals.truncate(f.base as usize);
+                self.sync_fp();
                 next = f.ret;
             }
             Op::Halt => {
