@@ -15,9 +15,8 @@ setup:
 
 # The main job: compile a fixture model, run it, print the prediction.
 demo model="mlp784":
-    cargo build --release --quiet --bin opml
-    ./target/release/opml compile fixtures/{{model}}/model.onnx -o out/{{model}}
-    ./target/release/opml run out/{{model}} --input fixtures/{{model}}/input.npy
+    cargo run --release --quiet --bin opml -- compile fixtures/{{model}}/model.onnx -o out/{{model}}
+    cargo run --release --quiet --bin opml -- run out/{{model}} --input fixtures/{{model}}/input.npy
 
 # Formatting and lints (rustfmt, clippy -D warnings).
 lint:

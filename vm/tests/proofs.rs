@@ -113,10 +113,15 @@ fn sampled_steps_of_every_larger_fixture_verify() {
     use opml_vm::machine::model::ModelVm;
     let mut all_ops: BTreeMap<&'static str, usize> = BTreeMap::new();
     for f in ["mlp_digits", "cnn_digits", "mlp784", "transformer_block"] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(f);
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../fixtures")
+            .join(f);
         let art = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
         let x = npy::read(&dir.join("input.npy")).unwrap();
-        let region = Runtime::new(art.clone(), false).unwrap().input_region(&[x]).unwrap();
+        let region = Runtime::new(art.clone(), false)
+            .unwrap()
+            .input_region(&[x])
+            .unwrap();
         let vm = ModelVm::new(art).unwrap();
         let n = vm.artifact().manifest.steps;
         let windows = 10u64;
@@ -124,7 +129,11 @@ fn sampled_steps_of_every_larger_fixture_verify() {
         let mut verified = 0;
         for w in 0..windows {
             // spread the windows over the run, ending exactly at the halt for the last one
-            let start = if w + 1 == windows { n - per_window + 1 } else { (n / windows) * w + (w * 7919) % 997 };
+            let start = if w + 1 == windows {
+                n - per_window + 1
+            } else {
+                (n / windows) * w + (w * 7919) % 997
+            };
             let mut m = vm.state_at(&region, start).unwrap();
             let mut c = vm.committer();
             let mut pre = c.state_hash(&mut m);
@@ -136,7 +145,12 @@ fn sampled_steps_of_every_larger_fixture_verify() {
                 assert!(proof.len() <= 2048, "{f}: proof of {} bytes", proof.len());
                 m.step();
                 let post = c.state_hash(&mut m);
-                assert_eq!(verify_step(&pre, &proof), Ok(post), "{f}: step {}", m.step - 1);
+                assert_eq!(
+                    verify_step(&pre, &proof),
+                    Ok(post),
+                    "{f}: step {}",
+                    m.step - 1
+                );
                 pre = post;
                 verified += 1;
             }
@@ -144,6 +158,13 @@ fn sampled_steps_of_every_larger_fixture_verify() {
         assert_eq!(verified, 10_000);
         println!("{f}: {verified} sampled steps verified");
     }
-    println!("opcodes covered by the fixtures: {} {all_ops:?}", all_ops.len());
-    assert!(all_ops.contains_key("halt") && all_ops.contains_key("call") && all_ops.contains_key("return"));
+    println!(
+        "opcodes covered by the fixtures: {} {all_ops:?}",
+        all_ops.len()
+    );
+    assert!(
+        all_ops.contains_key("halt")
+            && all_ops.contains_key("call")
+            && all_ops.contains_key("return")
+    );
 }

@@ -357,25 +357,26 @@ fn binary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, kind: Kind) -> 
     let ins: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
     let t = Temps::new(fb);
     let (a, b) = (fb.i32(), fb.i32());
-    if node.op == "Div" && fixed {
-        if let Some(c) = const_scalar(ctx, node.input(1)).filter(|c| *c != 0.0 && c.is_finite()) {
-            // x / c = (x * m) >> s with m = round(2^s / c) < 2^31: a multiply
-            // instead of a 64-bit division, exact to half a unit of m
-            let s = (30.0 + c.abs().log2().floor()).clamp(0.0, 62.0) as u32;
-            let m = ((1u64 << s) as f64 / c).round() as i64;
-            let x = node.input(0).unwrap();
-            elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
-                fb.ld64(p[0].0, p[0].1).c64(m).op(I::I64Mul);
-                if s > 0 {
-                    fb.c64(1 << (s - 1))
-                        .op(I::I64Add)
-                        .c64(s as i64)
-                        .op(I::I64ShrS);
-                }
-                fb.saturate(t.c64);
-            });
-            return Ok(());
-        }
+    if node.op == "Div"
+        && fixed
+        && let Some(c) = const_scalar(ctx, node.input(1)).filter(|c| *c != 0.0 && c.is_finite())
+    {
+        // x / c = (x * m) >> s with m = round(2^s / c) < 2^31: a multiply
+        // instead of a 64-bit division, exact to half a unit of m
+        let s = (30.0 + c.abs().log2().floor()).clamp(0.0, 62.0) as u32;
+        let m = ((1u64 << s) as f64 / c).round() as i64;
+        let x = node.input(0).unwrap();
+        elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+            fb.ld64(p[0].0, p[0].1).c64(m).op(I::I64Mul);
+            if s > 0 {
+                fb.c64(1 << (s - 1))
+                    .op(I::I64Add)
+                    .c64(s as i64)
+                    .op(I::I64ShrS);
+            }
+            fb.saturate(t.c64);
+        });
+        return Ok(());
     }
     if node.op == "Pow" {
         if ctx.g.konst(node.input(1).unwrap()).is_none() {

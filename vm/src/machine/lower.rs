@@ -39,6 +39,19 @@ pub struct Program {
     pub globals: Vec<u64>,
     /// Initial memory (data segments applied), whole memory.
     pub memory: Vec<u8>,
+    /// Per function: outside the subset and lowered as a stub (a single
+    /// `unreachable`) by [`lower_lenient`]; all `false` from [`lower`].
+    pub unsupported: Vec<bool>,
+}
+
+impl Program {
+    /// Whether `pc` is the entry (and only instruction) of a stub function.
+    pub fn is_stub_pc(&self, pc: u32) -> bool {
+        self.functions
+            .iter()
+            .zip(&self.unsupported)
+            .any(|(f, &stub)| stub && f.entry == pc)
+    }
 }
 
 /// A module the lowering cannot handle.
@@ -441,8 +454,28 @@ fn val_ok(v: ValType) -> Result<(), LowerError> {
 /// Lowers a module (validated against the profile, or any module in the
 /// integer subset such as the spec tests' and wasm-smith's).
 pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
+    lower_with(wasm, false)
+}
+
+/// Lowers a module like [`lower`], except that a function outside the integer
+/// subset (float types in its signature or locals, or an instruction or block
+/// type the lowering rejects) becomes a stub of a single `unreachable`
+/// ([`Program::unsupported`]), and float globals start as 0. Module-level
+/// restrictions (imports, memories, data segments, start) still apply.
+pub fn lower_lenient(wasm: &[u8]) -> Result<Program, LowerError> {
+    lower_with(wasm, true)
+}
+
+fn vals_ok<'v>(mut vs: impl Iterator<Item = &'v ValType>) -> bool {
+    vs.all(|&v| val_ok(v).is_ok())
+}
+
+fn lower_with(wasm: &[u8], lenient: bool) -> Result<Program, LowerError> {
     let mut types: Vec<(u32, u32)> = vec![];
     let mut func_types: Vec<(u32, u32)> = vec![];
+    // per type: signature inside the subset (integers, at most one result)
+    let mut types_ok: Vec<bool> = vec![];
+    let mut func_ok: Vec<bool> = vec![];
     let mut globals: Vec<u64> = vec![];
     let mut memory: Vec<u8> = vec![];
     let mut memories = 0;
@@ -455,12 +488,17 @@ pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
             Payload::TypeSection(r) => {
                 for ty in r.into_iter_err_on_gc_types() {
                     let f = ty.map_err(e)?;
-                    for &v in f.params().iter().chain(f.results()) {
-                        val_ok(v)?;
+                    let ok =
+                        vals_ok(f.params().iter().chain(f.results())) && f.results().len() <= 1;
+                    if !lenient {
+                        for &v in f.params().iter().chain(f.results()) {
+                            val_ok(v)?;
+                        }
+                        if f.results().len() > 1 {
+                            return err("functions with several results are outside the profile");
+                        }
                     }
-                    if f.results().len() > 1 {
-                        return err("functions with several results are outside the profile");
-                    }
+                    types_ok.push(ok);
                     types.push((f.params().len() as u32, f.results().len() as u32));
                 }
             }
@@ -469,7 +507,9 @@ pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
             }
             Payload::FunctionSection(r) => {
                 for t in r {
-                    func_types.push(types[t.map_err(e)? as usize]);
+                    let t = t.map_err(e)? as usize;
+                    func_types.push(types[t]);
+                    func_ok.push(types_ok[t]);
                 }
             }
             Payload::MemorySection(r) => {
@@ -493,11 +533,15 @@ pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
             Payload::GlobalSection(r) => {
                 for g in r {
                     let g = g.map_err(e)?;
-                    val_ok(g.ty.content_type)?;
+                    let float = matches!(g.ty.content_type, ValType::F32 | ValType::F64);
+                    if !(lenient && float) {
+                        val_ok(g.ty.content_type)?;
+                    }
                     let mut ops = g.init_expr.get_operators_reader();
                     let v = match ops.read().map_err(e)? {
                         Operator::I32Const { value } => value as u32 as u64,
                         Operator::I64Const { value } => value as u64,
+                        Operator::F32Const { .. } | Operator::F64Const { .. } if lenient => 0,
                         other => {
                             return err(format!(
                                 "global initializer {other:?} is outside the profile"
@@ -547,21 +591,44 @@ pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
     let mut code = vec![Instr::op(Op::Halt)];
     let mut calls = vec![];
     let mut functions = vec![];
+    let mut unsupported = vec![];
     for (i, body) in bodies.iter().enumerate() {
         let (params, results) = func_types[i];
         let mut locals = params;
+        let mut ok = func_ok[i];
         for l in body.get_locals_reader().map_err(e)? {
             let (n, t) = l.map_err(e)?;
-            val_ok(t)?;
+            if lenient {
+                ok &= val_ok(t).is_ok();
+            } else {
+                val_ok(t)?;
+            }
             locals += n;
         }
         let entry = code.len() as u32;
-        for k in (0..params).rev() {
-            code.push(Instr {
-                op: Op::LocalSet,
-                a: k,
-                b: 0,
-            });
+        if ok {
+            let calls_len = calls.len();
+            match lower_body(
+                &mut code,
+                &mut calls,
+                &types,
+                &func_types,
+                body,
+                params,
+                results,
+            ) {
+                Ok(()) => {}
+                Err(why) if !lenient => return Err(why),
+                Err(_) => {
+                    code.truncate(entry as usize);
+                    calls.truncate(calls_len);
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            code.push(Instr::op(Op::Unreachable));
+            locals = params;
         }
         functions.push(FuncInfo {
             entry,
@@ -569,28 +636,7 @@ pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
             results,
             locals,
         });
-        let mut fl = FnLowering {
-            code: &mut code,
-            calls: &mut calls,
-            types: &types,
-            func_types: &func_types,
-            control: vec![Control {
-                kind: Kind::Function,
-                height: 0,
-                arity: results,
-                start: entry,
-                fixups: vec![],
-                else_fixup: None,
-                unreachable: false,
-            }],
-            height: 0,
-            dead_depth: 0,
-        };
-        let mut reader = body.get_operators_reader().map_err(e)?;
-        while !reader.eof() {
-            let op = reader.read().map_err(e)?;
-            fl.lower(&op)?;
-        }
+        unsupported.push(!ok);
     }
     for (at, f) in calls {
         let info = &functions[f as usize];
@@ -603,5 +649,50 @@ pub fn lower(wasm: &[u8]) -> Result<Program, LowerError> {
         exports,
         globals,
         memory,
+        unsupported,
     })
+}
+
+/// Lowers one function body (prologue included) at the end of `code`.
+fn lower_body(
+    code: &mut Vec<Instr>,
+    calls: &mut Vec<(usize, u32)>,
+    types: &[(u32, u32)],
+    func_types: &[(u32, u32)],
+    body: &FunctionBody,
+    params: u32,
+    results: u32,
+) -> Result<(), LowerError> {
+    let e = |x: wasmparser::BinaryReaderError| LowerError(x.to_string());
+    let entry = code.len() as u32;
+    for k in (0..params).rev() {
+        code.push(Instr {
+            op: Op::LocalSet,
+            a: k,
+            b: 0,
+        });
+    }
+    let mut fl = FnLowering {
+        code,
+        calls,
+        types,
+        func_types,
+        control: vec![Control {
+            kind: Kind::Function,
+            height: 0,
+            arity: results,
+            start: entry,
+            fixups: vec![],
+            else_fixup: None,
+            unreachable: false,
+        }],
+        height: 0,
+        dead_depth: 0,
+    };
+    let mut reader = body.get_operators_reader().map_err(e)?;
+    while !reader.eof() {
+        let op = reader.read().map_err(e)?;
+        fl.lower(&op)?;
+    }
+    Ok(())
 }
