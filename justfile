@@ -25,7 +25,7 @@ lint:
 
 # The whole test suite: lints, every test, and the benchmarks on CI-sized inputs.
 test: lint
-    cargo nextest run --workspace --all-targets --no-fail-fast
+    cargo nextest run --workspace --lib --bins --tests --no-fail-fast
     cargo test --workspace --doc --quiet
     cargo bench --profile dev -p opml-vm --bench inference -- --quick
 

@@ -934,6 +934,11 @@ fn stepper_report(s: &mut String, results: &[StepperResult]) {
 }
 
 fn main() -> Result<()> {
+    // Test runners (cargo test --benches, nextest) list a harness-less bench's
+    // tests with `--list`: there are none.
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
     let args = parse_args()?;
     // tract-linalg is built without `multithread-mm`, so its executor is
     // single-threaded; set it anyway, and keep rayon (used by a few tract

@@ -113,7 +113,7 @@ impl Machine {
             status: Status::Running,
             pc: 0,
             step: 0,
-            stack: vec![],
+            stack: Vec::with_capacity(1024),
             frames: vec![],
             locals: vec![],
             globals,
