@@ -25,9 +25,9 @@ lint:
 
 # The whole test suite: lints, every test, and the benchmarks on CI-sized inputs.
 test: lint
-    cargo nextest run --workspace --lib --bins --tests --no-fail-fast
     cargo test --workspace --doc --quiet
-    cargo bench --profile dev -p opml-vm --bench inference -- --quick
+    cargo bench --profile dev -p opml-vm --bench inference -- --quick > /dev/null
+    cargo nextest run --workspace --lib --bins --tests --no-fail-fast
 
 # Benchmarks (release); writes docs/BENCHMARKS.md.
 bench:
