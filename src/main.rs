@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use opml_vm::artifact::Artifact;
 use opml_vm::compile::{CompileOptions, compile_file};
 use opml_vm::machine::model::{ModelVm, hex, unhex};
-use opml_vm::machine::{prove, verify_step};
+use opml_vm::machine::{Committer, Machine, prove, verify_step};
 use opml_vm::npy;
 use opml_vm::onnx::ShapeBindings;
 use opml_vm::runtime::Runtime;
@@ -244,10 +244,7 @@ fn real_main() -> Result<()> {
             step,
             json,
         } => {
-            let (vm, region) = open_vm(&artifact, &input)?;
-            check_step(&vm, step)?;
-            let mut m = vm.state_at(&region, step)?;
-            let mut c = vm.committer();
+            let (vm, mut m, mut c) = seek(&artifact, &input, step)?;
             let h = c.header(&mut m);
             let ins = m.is_running().then(|| m.code[m.pc as usize]);
             let layer = vm
@@ -300,10 +297,7 @@ fn real_main() -> Result<()> {
             out,
             json,
         } => {
-            let (vm, region) = open_vm(&artifact, &input)?;
-            check_step(&vm, step)?;
-            let mut m = vm.state_at(&region, step)?;
-            let mut c = vm.committer();
+            let (vm, mut m, mut c) = seek(&artifact, &input, step)?;
             let pre = c.state_hash(&mut m);
             let proof = prove(&mut c, &mut m);
             let op = proof.witness.as_ref().map(|w| w.instr.op.name());
@@ -532,14 +526,22 @@ fn open_vm(artifact: &std::path::Path, input: &[String]) -> Result<(ModelVm, Vec
     Ok((ModelVm::new(art)?, region))
 }
 
-fn check_step(vm: &ModelVm, step: u64) -> Result<()> {
+/// The machine at `step` of an inference, with a committer following it.
+fn seek(
+    artifact: &std::path::Path,
+    input: &[String],
+    step: u64,
+) -> Result<(ModelVm, Machine, Committer)> {
+    let (vm, region) = open_vm(artifact, input)?;
     let n = vm.artifact().manifest.steps;
     if step > n {
         bail!(
             "step {step} is beyond the end of the run ({n} steps; the state at step {n} is the halted, final one)"
         );
     }
-    Ok(())
+    let m = vm.state_at(&region, step)?;
+    let c = vm.committer();
+    Ok((vm, m, c))
 }
 
 /// The final state hash and the output region's subtree root, from a wasmtime run.

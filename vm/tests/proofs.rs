@@ -2,30 +2,14 @@
 //! `verify_step(hash(s_i), prove(s_i)) == hash(s_{i+1})`, and tampering with
 //! any byte of a proof is rejected or changes the post-state.
 
-use opml_vm::compile::{CompileOptions, compile_file};
-use opml_vm::machine::{Committer, Machine, Op, Status, lower, prove, verify_step};
-use opml_vm::npy;
-use opml_vm::runtime::Runtime;
+mod common;
+
+use opml_vm::machine::{Committer, Machine, Op, Status, prove, verify_step};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 fn fixture_machine(name: &str) -> (Machine, Committer) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name);
-    let art = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
-    let x = npy::read(&dir.join("input.npy")).unwrap();
-    let region = Runtime::new(art.clone(), false)
-        .unwrap()
-        .input_region(&[x])
-        .unwrap();
-    let program = lower(&art.wasm).unwrap();
-    let mut m = Machine::call(&program, program.exports["run"], &[]);
-    let at = art.manifest.inputs.offset as usize;
-    m.memory[at..at + region.len()].copy_from_slice(&region);
-    m.mark_all_dirty();
-    let c = Committer::new(&program.code);
-    (m, c)
+    let (vm, region, _) = common::fixture_vm(name);
+    (vm.initial(&region), vm.committer())
 }
 
 #[test]
@@ -110,19 +94,9 @@ fn tampered_proofs_are_rejected_or_change_the_post_state() {
 /// consecutive steps starting at spread-out points (reached with `state_at`).
 #[test]
 fn sampled_steps_of_every_larger_fixture_verify() {
-    use opml_vm::machine::model::ModelVm;
     let mut all_ops: BTreeMap<&'static str, usize> = BTreeMap::new();
     for f in ["mlp_digits", "cnn_digits", "mlp784", "transformer_block"] {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../fixtures")
-            .join(f);
-        let art = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
-        let x = npy::read(&dir.join("input.npy")).unwrap();
-        let region = Runtime::new(art.clone(), false)
-            .unwrap()
-            .input_region(&[x])
-            .unwrap();
-        let vm = ModelVm::new(art).unwrap();
+        let (vm, region, _) = common::fixture_vm(f);
         let n = vm.artifact().manifest.steps;
         let windows = 10u64;
         let per_window = 1_000u64;

@@ -1,21 +1,8 @@
 //! Fast seek, derived initial states and output proofs.
 
-use opml_vm::compile::{CompileOptions, compile_file};
-use opml_vm::machine::model::{ModelVm, verify_output};
-use opml_vm::npy;
-use opml_vm::runtime::Runtime;
-use std::path::PathBuf;
+mod common;
 
-fn vm_and_input(name: &str) -> (ModelVm, Vec<u8>, Runtime) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name);
-    let art = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
-    let x = npy::read(&dir.join("input.npy")).unwrap();
-    let rt = Runtime::new(art.clone(), false).unwrap();
-    let region = rt.input_region(&[x]).unwrap();
-    (ModelVm::new(art).unwrap(), region, rt)
-}
+use opml_vm::machine::model::{ModelVm, verify_output};
 
 /// A deterministic pseudo-random sequence (no dependency needed).
 fn lcg(seed: &mut u64) -> u64 {
@@ -28,7 +15,7 @@ fn lcg(seed: &mut u64) -> u64 {
 #[test]
 fn state_at_equals_stepping_from_zero() {
     for f in ["mlp_digits", "cnn_digits"] {
-        let (vm, input, _) = vm_and_input(f);
+        let (vm, input, _) = common::fixture_vm(f);
         let n = vm.artifact().manifest.steps;
         let mut seed = 7;
         let mut targets: Vec<u64> = (0..12).map(|_| lcg(&mut seed) % (n + 1)).collect();
@@ -55,7 +42,7 @@ fn state_at_equals_stepping_from_zero() {
 #[test]
 fn initial_state_is_derivable_and_output_is_provable() {
     for f in ["logreg_digits", "mlp_digits"] {
-        let (vm, input, rt) = vm_and_input(f);
+        let (vm, input, rt) = common::fixture_vm(f);
         let m = &vm.artifact().manifest;
         let commitment = m.commitment.clone().unwrap();
         let mut initial = vm.initial(&input);
@@ -105,7 +92,7 @@ fn rt_memory(vm: &ModelVm, input: &[u8]) -> Vec<u8> {
 
 #[test]
 fn state_hashes_are_identical_across_runs() {
-    let (vm, input, _) = vm_and_input("mlp_digits");
+    let (vm, input, _) = common::fixture_vm("mlp_digits");
     let n = vm.artifact().manifest.steps;
     let hashes = |vm: &ModelVm| -> Vec<String> {
         [0, n / 3, n / 2, n]
@@ -117,6 +104,6 @@ fn state_hashes_are_identical_across_runs() {
             .collect()
     };
     let a = hashes(&vm);
-    let (vm2, _, _) = vm_and_input("mlp_digits");
+    let (vm2, _, _) = common::fixture_vm("mlp_digits");
     assert_eq!(a, hashes(&vm2));
 }
