@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Exports the ABI and bytecode of every deployable contract under contracts/
+// from forge's out/ into artifacts/<Name>.json, which the Rust crate embeds so
+// `cargo build` needs no Node. `--check` fails when the committed files differ
+// from a fresh build (run `just contracts` to refresh them).
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const check = process.argv.includes("--check");
+
+function sources(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return sources(p);
+    return e.name.endsWith(".sol") ? [p] : [];
+  });
+}
+
+const wanted = new Map();
+for (const src of sources(path.join(root, "contracts"))) {
+  const outDir = path.join(root, "out", path.basename(src));
+  if (!fs.existsSync(outDir)) {
+    console.error(`missing ${path.relative(root, outDir)}: run \`forge build\` first`);
+    process.exit(1);
+  }
+  for (const file of fs.readdirSync(outDir)) {
+    const art = JSON.parse(fs.readFileSync(path.join(outDir, file), "utf8"));
+    const bytecode = art.bytecode?.object ?? "0x";
+    // Interfaces have no code; libraries with only internal functions have no ABI.
+    if (bytecode === "0x" || art.abi.length === 0) continue;
+    const name = path.basename(file, ".json");
+    wanted.set(name, {
+      contractName: name,
+      source: path.relative(root, src),
+      abi: art.abi,
+      bytecode,
+      deployedBytecode: art.deployedBytecode.object,
+    });
+  }
+}
+
+const dir = path.join(root, "artifacts");
+fs.mkdirSync(dir, { recursive: true });
+const stale = [];
+for (const [name, art] of wanted) {
+  const file = path.join(dir, `${name}.json`);
+  const text = JSON.stringify(art, null, 2) + "\n";
+  const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null;
+  if (old === text) continue;
+  if (check) stale.push(`${name}.json`);
+  else fs.writeFileSync(file, text);
+}
+for (const file of fs.readdirSync(dir)) {
+  if (file.endsWith(".json") && !wanted.has(path.basename(file, ".json"))) {
+    if (check) stale.push(`${file} (no such contract any more)`);
+    else fs.rmSync(path.join(dir, file));
+  }
+}
+if (stale.length) {
+  console.error(
+    `onchain/artifacts is stale: ${stale.join(", ")}.\nRun \`just contracts\` and commit onchain/artifacts.`,
+  );
+  process.exit(1);
+}
+console.log(`${check ? "checked" : "exported"} ${wanted.size} contract artifacts`);
