@@ -33,6 +33,7 @@ lint: node-setup
 test: lint
     cargo test --workspace --doc --quiet
     cargo bench --profile dev -p opml-vm --bench inference -- --quick > /dev/null
+    cargo run --quiet -p opml-onchain --example gas -- --quick > /dev/null
     cargo nextest run --workspace --lib --bins --tests --no-fail-fast
     just test-contracts
 
@@ -55,6 +56,7 @@ test-contracts-deep: node-setup
 # Benchmarks (release); writes docs/BENCHMARKS.md.
 bench:
     cargo bench -p opml-vm --bench inference -- --write docs/BENCHMARKS.md
+    cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
 
 # Accuracy of the compiled models against their float models; writes docs/ACCURACY.md.
 accuracy:
@@ -68,6 +70,10 @@ conformance:
 fixtures: setup
     {{venv}}/bin/python fixtures/gen.py
     {{venv}}/bin/python fixtures/export_node_tests.py
+
+# Random programs stepped in Rust, every proven step checked by the Rust and the Solidity verifier (revm); exits 1 on a disagreement.
+fuzz-osp n="1000" seed="1":
+    cargo run --release -p opml-onchain --example fuzz_osp -- {{n}} {{seed}}
 
 # Random in-profile programs stepped in wasmtime and the stepper; reports mismatches.
 fuzz-diff n="10000" seed="1":

@@ -96,6 +96,10 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also run the Solidity verifier in an in-process EVM and compare
+        /// (exit code 3 when the two disagree).
+        #[arg(long)]
+        evm: bool,
     },
     /// Write state hashes every K steps (and at the end), for researchers.
     Trace {
@@ -323,7 +327,7 @@ fn real_main() -> Result<()> {
                 println!("  pre  0x{}\n  post 0x{}", hex(&pre), hex(&post));
             }
         }
-        Command::VerifyStep { proof, json } => {
+        Command::VerifyStep { proof, json, evm } => {
             let text = std::fs::read_to_string(&proof)
                 .with_context(|| format!("cannot read `{}`", proof.display()))?;
             let file: serde_json::Value = serde_json::from_str(&text).with_context(|| {
@@ -343,9 +347,12 @@ fn real_main() -> Result<()> {
             let pre =
                 unhex(field("pre_state")?).context("`pre_state` is not a 32-byte hex hash")?;
             let bytes = unhex_bytes(field("proof")?).context("`proof` is not hex")?;
+            let claimed = file["post_state"].as_str().and_then(unhex);
+            if evm {
+                return verify_step_evm(&pre, &bytes, claimed, json);
+            }
             match verify_step(&pre, &bytes) {
                 Ok(post) => {
-                    let claimed = file["post_state"].as_str().and_then(unhex);
                     let agrees = claimed.is_none_or(|c| c == post);
                     if json {
                         println!(
@@ -563,6 +570,80 @@ fn final_commitments(vm: &ModelVm, region: &[u8]) -> Result<(String, String)> {
         state,
         hex(&opml_vm::machine::model::region_root(&bytes, out.size)),
     ))
+}
+
+/// `verify-step --evm`: the Rust verifier and the committed Solidity verifier
+/// (in revm) on the same proof. Exit 3 when they disagree, 1 when both reject
+/// or both accept a post-state other than the claimed one.
+fn verify_step_evm(
+    pre: &[u8; 32],
+    proof: &[u8],
+    claimed: Option<[u8; 32]>,
+    json: bool,
+) -> Result<()> {
+    use opml_onchain::verifier::{EvmVerifier, VerifierError};
+    let rust = verify_step(pre, proof);
+    let mut verifier = EvmVerifier::new().context("cannot deploy the EVM verifier")?;
+    let evm = verifier.run(pre, proof);
+    let agree = rust
+        .clone()
+        .map_err(|e| VerifierError::from_proof_error(&e))
+        == evm.result;
+    let gas = &evm.gas;
+    if json {
+        let rust_json = match &rust {
+            Ok(post) => json!({"valid": true, "post_state": hex(post)}),
+            Err(e) => json!({"valid": false, "error": e.to_string(),
+                "error_name": VerifierError::from_proof_error(e).name()}),
+        };
+        let mut evm_json = match &evm.result {
+            Ok(post) => json!({"valid": true, "post_state": hex(post)}),
+            Err(e) => json!({"valid": false, "error": e.to_string(), "error_name": e.name()}),
+        };
+        evm_json["gas"] =
+            json!({"total": gas.total, "calldata": gas.calldata, "execution": gas.execution});
+        evm_json["calldata_bytes"] = json!(evm.calldata_bytes);
+        evm_json["code_size"] = json!(verifier.code_size());
+        let post = rust.as_ref().ok();
+        let valid = agree && post.is_some_and(|p| claimed.is_none_or(|c| &c == p));
+        println!(
+            "{}",
+            json!({"valid": valid, "agree": agree, "pre_state": hex(pre),
+                "post_state": post.map(hex), "claimed_post_state": claimed.map(|c| hex(&c)),
+                "rust": rust_json, "evm": evm_json})
+        );
+    } else {
+        match &rust {
+            Ok(post) => println!("rust: valid proof: 0x{} -> 0x{}", hex(pre), hex(post)),
+            Err(e) => println!("rust: invalid proof: {e}"),
+        }
+        match &evm.result {
+            Ok(post) => print!("evm:  valid proof: 0x{} -> 0x{}", hex(pre), hex(post)),
+            Err(e) => print!("evm:  invalid proof: {} ({e})", e.name()),
+        }
+        println!(
+            " [gas {} execution + {} calldata + 21000 = {} total; {} bytes of calldata]",
+            gas.execution, gas.calldata, gas.total, evm.calldata_bytes
+        );
+    }
+    if !agree {
+        eprintln!("error: the Rust and the EVM verifiers disagree on this proof");
+        std::process::exit(3);
+    }
+    match rust {
+        Ok(post) if claimed.is_some_and(|c| c != post) => {
+            eprintln!(
+                "error: the proof is valid but leads to 0x{}, not the claimed post_state",
+                hex(&post)
+            );
+            std::process::exit(1);
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            eprintln!("error: invalid proof (in both verifiers): {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn hex_bytes(b: &[u8]) -> String {

@@ -511,3 +511,65 @@ fn prove_verify_state_and_trace() {
     assert_eq!(lines[1]["step"], 1000);
     assert_eq!(lines.last().unwrap()["state"], run["final_state"]);
 }
+
+#[test]
+fn verify_step_in_the_evm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    compile("fixtures/logreg_digits/model.onnx", &dir, &[]);
+    let d = dir.to_str().unwrap();
+    let x = "fixtures/logreg_digits/input.npy";
+    let p = tmp.path().join("p.json");
+    // step 2002 is an `i64.load32_s`: a memory proof, the largest kind
+    let proof = json(&ok(&[
+        "prove",
+        d,
+        "--input",
+        x,
+        "--step",
+        "2002",
+        "-o",
+        p.to_str().unwrap(),
+        "--json",
+    ]));
+    let path = p.to_str().unwrap();
+
+    // both verifiers accept, with the same post-state, and the gas adds up
+    let v = json(&ok(&["verify-step", path, "--evm", "--json"]));
+    assert_eq!(v["agree"], true, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["rust"]["post_state"], proof["post_state"]);
+    assert_eq!(v["evm"]["post_state"], proof["post_state"]);
+    let gas = &v["evm"]["gas"];
+    let (total, calldata, execution) = (
+        gas["total"].as_u64().unwrap(),
+        gas["calldata"].as_u64().unwrap(),
+        gas["execution"].as_u64().unwrap(),
+    );
+    assert_eq!(proof["opcode"], "i64.load32_s");
+    assert!(execution > 0 && calldata > 0, "{gas}");
+    assert_eq!(total, 21_000 + calldata + execution);
+    assert!(v["evm"]["calldata_bytes"].as_u64().unwrap() >= proof["proof_bytes"].as_u64().unwrap());
+    let text = ok(&["verify-step", path, "--evm"]);
+    assert!(
+        text.contains("rust: valid proof") && text.contains("evm:  valid proof"),
+        "{text}"
+    );
+
+    // a truncated proof: both reject it with the same error, exit 1
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let hex = file["proof"].as_str().unwrap().to_string();
+    file["proof"] = serde_json::Value::String(hex[..hex.len() - 2].to_string());
+    let bad = tmp.path().join("truncated.json");
+    std::fs::write(&bad, file.to_string()).unwrap();
+    let out = opml(&["verify-step", bad.to_str().unwrap(), "--evm", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "both reject: exit 1");
+    let v = json(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(v["agree"], true, "{v}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["evm"]["error_name"], "ProofTruncated");
+    assert_eq!(v["rust"]["error_name"], "ProofTruncated");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("truncated"), "{err}");
+}

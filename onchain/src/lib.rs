@@ -1,6 +1,33 @@
-//! opML onchain.
+//! The on-chain side of opML, run in process: the committed Solidity
+//! contracts (`onchain/artifacts/*.json`, exported from `forge build`) deployed
+//! in an in-memory EVM ([`evm`], revm under Cancun rules), and the one-step
+//! verifier with outcomes that compare one to one with the Rust reference
+//! ([`verifier`]).
 //!
-//! Solidity contracts (Foundry project), their committed ABI/bytecode artifacts and the typed Rust client for the model registry, the inference market and the dispute game.
+//! ```
+//! use opml_onchain::U256;
+//! use opml_onchain::verifier::{EvmVerifier, VerifierError, rust_step};
 //!
-//! This crate is a placeholder: it lands with its milestone (see the project
-//! issues). The compiler and runtime it builds on live in `opml-vm`.
+//! let mut evm = EvmVerifier::new()?;
+//! let pre = [0u8; 32];
+//! // An empty proof is truncated at its version byte, in the EVM and in Rust alike.
+//! let on_chain = evm.step(pre, &[]).map(|(post, _gas)| post);
+//! let reference = rust_step(&pre, &[]);
+//! assert_eq!(on_chain, reference);
+//! assert_eq!(
+//!     reference,
+//!     Err(VerifierError::ProofTruncated { at: U256::ZERO, needed: U256::from(1) })
+//! );
+//! # Ok::<(), opml_onchain::Error>(())
+//! ```
+
+pub mod error;
+pub mod evm;
+pub mod report;
+pub mod verifier;
+
+/// The primitive types of the public API (revert arguments are `uint256`).
+pub use alloy_primitives::{Address, Bytes, U256};
+pub use error::{Error, Result};
+pub use evm::{Evm, Gas};
+pub use verifier::{EvmVerifier, StepOutcome, VerifierError};

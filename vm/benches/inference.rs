@@ -975,8 +975,31 @@ fn main() -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let full = text.clone() + &marked_blocks(&old);
+        std::fs::write(path, full).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The `<!-- BEGIN name -->` ... `<!-- END name -->` blocks of a report that
+/// other generators own (the gas tables), kept when this report is rewritten.
+fn marked_blocks(old: &str) -> String {
+    let mut out = String::new();
+    let mut rest = old;
+    while let Some(b) = rest.find("<!-- BEGIN ") {
+        let name_end = rest[b..].find(" -->").map_or(rest.len(), |e| b + e);
+        let name = &rest[b + "<!-- BEGIN ".len()..name_end];
+        let end_tag = format!("<!-- END {name} -->");
+        let Some(e) = rest[b..].find(&end_tag) else {
+            break;
+        };
+        let e = b + e + end_tag.len();
+        out += "\n";
+        out += &rest[b..e];
+        out += "\n";
+        rest = &rest[e..];
+    }
+    out
 }

@@ -13,7 +13,9 @@
 
 use super::exec::{Machine, Status, Trap};
 use super::lower::{Program, lower};
+use arbitrary::Unstructured;
 use std::collections::BTreeMap;
+use wasm_smith::{Config, InstructionKind, InstructionKinds};
 use wasmparser::{ExternalKind, Parser, Payload, ValType};
 use wasmtime::{Engine, Instance, Module, Store, Val};
 
@@ -402,4 +404,133 @@ pub fn run_programs_with(
         }
     }
     report
+}
+
+/// One call of an exported function, ready for [`Machine::call`].
+#[derive(Debug, Clone)]
+pub struct ExportCall {
+    /// Export name.
+    pub name: String,
+    /// Function index.
+    pub func: u32,
+    /// Arguments drawn with [`Rng::arg`] (i32 zero-extended).
+    pub args: Vec<u64>,
+}
+
+/// Lowers `wasm` and draws arguments from `rng` for each exported function, in
+/// export order (the same draws [`compare_module`] makes); `Err` names why the
+/// module is outside the stepper's subset.
+pub fn export_calls(wasm: &[u8], rng: &mut Rng) -> Result<(Program, Vec<ExportCall>), String> {
+    let program = lower(wasm).map_err(|e| format!("lower: {}", e.0))?;
+    let ex = exports(wasm).map_err(|e| format!("parse: {e}"))?;
+    let calls = ex
+        .funcs
+        .iter()
+        .map(|(name, index)| ExportCall {
+            name: name.clone(),
+            func: *index,
+            args: ex.func_params[*index as usize]
+                .iter()
+                .map(|&t| rng.arg(t))
+                .collect(),
+        })
+        .collect();
+    Ok((program, calls))
+}
+
+// ---- the program generator, shared by the differential fuzzers of the
+// stepper (`vm/tests/fuzz_diff.rs`) and of the Solidity verifier
+// (`onchain/tests/fuzz_osp.rs`)
+
+/// Fuel injected by `ensure_termination`: each loop iteration and call costs
+/// one, so call depth stays below the stepper's frame limit.
+pub const FUEL: u32 = 400;
+
+/// wasm-smith configured to the stepper's integer subset of the profile.
+/// `disallow_traps` makes wasm-smith guard divisions, so those programs run
+/// deeper instead of trapping early (they have no memory instructions, whose
+/// guards would use `memory.size`).
+pub fn config(disallow_traps: bool) -> Config {
+    Config {
+        disallow_traps,
+        allow_floats: false,
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        reference_types_enabled: false,
+        bulk_memory_enabled: false,
+        multi_value_enabled: false,
+        saturating_float_to_int_enabled: false,
+        sign_extension_ops_enabled: true,
+        exceptions_enabled: false,
+        threads_enabled: false,
+        tail_call_enabled: false,
+        gc_enabled: false,
+        memory64_enabled: false,
+        wide_arithmetic_enabled: false,
+        extended_const_enabled: false,
+        custom_page_sizes_enabled: false,
+        compact_imports_enabled: false,
+        allow_start_export: false,
+        export_everything: true,
+        max_imports: 0,
+        max_tables: 0,
+        max_tags: 0,
+        max_element_segments: 0,
+        min_memories: 1,
+        max_memories: 1,
+        max_memory32_bytes: 2 * 65536,
+        memory_max_size_required: false,
+        max_data_segments: 4,
+        min_funcs: 2,
+        max_funcs: 6,
+        min_types: 2,
+        max_types: 6,
+        max_globals: 6,
+        max_instructions: std::env::var("FUZZ_MAX_INSTRUCTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+        max_nesting_depth: 6,
+        max_values: 1,
+        // trap guards on loads and stores use `memory.size`: no memory
+        // instructions in the trap-free half
+        allowed_instructions: InstructionKinds::new(if disallow_traps {
+            &[
+                InstructionKind::NumericInt,
+                InstructionKind::Parametric,
+                InstructionKind::Variable,
+                InstructionKind::Control,
+            ]
+        } else {
+            &[
+                InstructionKind::NumericInt,
+                InstructionKind::Parametric,
+                InstructionKind::Variable,
+                InstructionKind::MemoryInt,
+                InstructionKind::Control,
+            ]
+        }),
+        ..Config::default()
+    }
+}
+
+/// One program from `rng`: wasm-smith output with injected fuel. Programs
+/// using `memory.size`/`memory.grow` (outside the profile) are regenerated, up
+/// to a few times, so most runs compare something.
+pub fn generate(rng: &mut Rng) -> Option<Vec<u8>> {
+    let mut wasm = None;
+    for _ in 0..16 {
+        let len = 512 + (rng.next_u64() % 4096) as usize;
+        let bytes = rng.bytes(len);
+        let mut u = Unstructured::new(&bytes);
+        let mut module = wasm_smith::Module::new(config(rng.next_u64() & 1 == 0), &mut u).ok()?;
+        module.ensure_termination(FUEL).ok()?;
+        let w = module.to_bytes();
+        let done = lower(&w).is_ok();
+        wasm = Some(w);
+        if done {
+            break;
+        }
+    }
+    wasm
 }
