@@ -167,7 +167,11 @@ abstract contract GamePlayer is TestBase {
         Outcome memory o
     ) private returns (bool, bytes32[] memory) {
         if (a.strategy == Strategy.Stall) return (false, cur);
-        if (a.thinkTime != 0) vm.warp(block.timestamp + a.thinkTime);
+        if (a.thinkTime != 0) {
+            (uint256 dc, uint256 cc) = g.clocks(id);
+            if (a.thinkTime > (a.addr == g.game(id).defender ? dc : cc)) return (false, cur); // too slow
+            vm.warp(block.timestamp + a.thinkTime);
+        }
         DisputeGame.Game memory gm = g.game(id);
         if (st == IDisputeGame.Status.AwaitingDissection) {
             bytes32[] memory pts = _points(g, a, gm.lo, gm.hi, cur[0], cur[1], false);
@@ -175,7 +179,17 @@ abstract contract GamePlayer is TestBase {
             g.dissect(id, pts);
             return (true, pts);
         }
-        uint256 m = cur.length - 1;
+        return _respond(g, id, a, cur, gm, o);
+    }
+
+    function _respond(
+        DisputeGame g,
+        uint256 id,
+        Actor memory a,
+        bytes32[] memory cur,
+        DisputeGame.Game memory gm,
+        Outcome memory o
+    ) private returns (bool, bytes32[] memory) {
         uint256 part;
         if (a.strategy == Strategy.Follow) {
             bool found;
@@ -183,7 +197,7 @@ abstract contract GamePlayer is TestBase {
             if (!found) return (false, cur); // agrees with everything: cannot dispute honestly
         } else {
             a.rand = uint256(keccak256(abi.encode(a.rand)));
-            part = a.rand % m;
+            part = a.rand % (cur.length - 1);
         }
         uint64 lo = g.boundary(gm.lo, gm.hi, part);
         uint64 hi = g.boundary(gm.lo, gm.hi, part + 1);
