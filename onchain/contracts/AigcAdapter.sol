@@ -32,7 +32,9 @@ contract AigcAdapter is IAigcVerifier {
         if (proof.length != 32) return false;
         uint256 requestId = abi.decode(proof, (uint256));
         (bool finalized, bytes32 model, bytes32 inputHash, bytes32 outputHash) = market.result(requestId);
-        return finalized && model == modelId && inputHash == keccak256(prompt) && outputHash == keccak256(aigcData);
+        return
+            finalized && model == modelId && inputHash == keccak256(prompt)
+                && outputHash == keccak256(aigcData);
     }
 
     /// @notice The `proof` argument of {verify} for a request.

@@ -155,7 +155,12 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     );
     /// @notice A game was settled: `winner` was credited `payout` (its own bond included), `burned` burnt.
     event GameSettled(
-        uint256 indexed gameId, uint256 indexed claimId, bool defenderWon, address winner, uint256 payout, uint256 burned
+        uint256 indexed gameId,
+        uint256 indexed claimId,
+        bool defenderWon,
+        address winner,
+        uint256 payout,
+        uint256 burned
     );
     /// @notice A game of an already voided claim was closed; the challenger's bond was returned.
     event GameClosed(uint256 indexed gameId, uint256 indexed claimId, address challenger);
@@ -163,7 +168,11 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     event ClaimVoided(uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId);
     /// @notice A claim settled: the submitter got `submitterCut` (plus its bond), the token `revenue`.
     event Finalized(
-        uint256 indexed requestId, uint256 indexed claimId, address indexed submitter, uint256 submitterCut, uint256 revenue
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        address indexed submitter,
+        uint256 submitterCut,
+        uint256 revenue
     );
     /// @notice An expired request's fee was credited back to its requester.
     event Refunded(uint256 indexed requestId, address indexed requester, uint256 fee);
@@ -221,7 +230,9 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     constructor(Config memory cfg) {
         if (address(cfg.modelState) == address(0)) revert BadConfig("modelState");
         if (address(cfg.verifier) == address(0)) revert BadConfig("verifier");
-        if (cfg.challengeWindow == 0 || cfg.challengeWindow > MAX_PERIOD) revert BadConfig("challengeWindow");
+        if (cfg.challengeWindow == 0 || cfg.challengeWindow > MAX_PERIOD) {
+            revert BadConfig("challengeWindow");
+        }
         if (cfg.requestTimeout == 0 || cfg.requestTimeout > MAX_PERIOD) revert BadConfig("requestTimeout");
         if (cfg.submitterBond == 0) revert BadConfig("submitterBond");
         if (cfg.challengerBond == 0) revert BadConfig("challengerBond");
@@ -246,7 +257,12 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     /// the requester's expense (O(inputSize / 32) hashes); inputs are bounded by the model's input region
     /// (at most {ModelRegistry.MAX_IO_BYTES}). An exact payment protects against a fee raised in flight.
     /// @return requestId The new request.
-    function request(bytes32 modelId, bytes calldata input) external payable nonReentrant returns (uint256 requestId) {
+    function request(bytes32 modelId, bytes calldata input)
+        external
+        payable
+        nonReentrant
+        returns (uint256 requestId)
+    {
         ModelRegistry.Model memory m = _model(modelId);
         if (msg.value != m.fee) revert WrongPayment(msg.value, m.fee);
         if (input.length > m.commitment.inputSize) revert InputTooLong(input.length, m.commitment.inputSize);
@@ -350,9 +366,16 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     /// @dev The claim id is explicit so that a challenge sent against one claim can never land on a
     /// different claim of the same request (after a void and a resubmission).
     /// @return gameId The game on {disputeGame}.
-    function challenge(uint256 requestId, uint256 claimId) external payable nonReentrant returns (uint256 gameId) {
+    function challenge(uint256 requestId, uint256 claimId)
+        external
+        payable
+        nonReentrant
+        returns (uint256 gameId)
+    {
         Request storage r = _request(requestId);
-        if (r.status != RequestStatus.Claimed || r.activeClaim != claimId) revert ClaimNotPending(requestId, claimId);
+        if (r.status != RequestStatus.Claimed || r.activeClaim != claimId) {
+            revert ClaimNotPending(requestId, claimId);
+        }
         Claim storage c = _claims[claimId];
         if (block.timestamp >= c.challengeDeadline) revert ChallengeWindowClosed(c.challengeDeadline);
         if (msg.value != challengerBond) revert WrongPayment(msg.value, challengerBond);
@@ -492,9 +515,13 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     ) private view {
         ModelRegistry.Model memory m = registry.model(modelId);
         if (steps == 0 || steps > m.maxSteps) revert StepsOutOfRange(steps, m.maxSteps);
-        if (output.length != m.commitment.outputSize) revert OutputLength(output.length, m.commitment.outputSize);
+        if (output.length != m.commitment.outputSize) {
+            revert OutputLength(output.length, m.commitment.outputSize);
+        }
         if (outputProof.length > MAX_OUTPUT_PROOF_BYTES) revert OutputProofTooLong(outputProof.length);
-        if (!modelState.outputMatches(m.commitment, finalState, steps, output, outputProof)) revert OutputMismatch();
+        if (!modelState.outputMatches(m.commitment, finalState, steps, output, outputProof)) {
+            revert OutputMismatch();
+        }
     }
 
     function _request(uint256 requestId) private view returns (Request storage r) {

@@ -119,12 +119,20 @@ contract ModelRegistry {
         if (commitment.inputSize > MAX_IO_BYTES) revert RegionTooLarge(commitment.inputSize, MAX_IO_BYTES);
         if (commitment.outputSize > MAX_IO_BYTES) revert RegionTooLarge(commitment.outputSize, MAX_IO_BYTES);
         if (inputSiblings.length > MAX_INPUT_SIBLINGS) revert TooManySiblings(inputSiblings.length);
-        if (share.snapshotInterval < MIN_SNAPSHOT_INTERVAL) revert SnapshotIntervalTooShort(share.snapshotInterval);
+        if (share.snapshotInterval < MIN_SNAPSHOT_INTERVAL) {
+            revert SnapshotIntervalTooShort(share.snapshotInterval);
+        }
         modelState.checkCommitment(commitment, inputSiblings);
 
         revenueShare = address(
             new RevenueShare{salt: modelId}(
-                share.name, share.symbol, share.holder, share.supply, market, share.claimableBps, share.snapshotInterval
+                share.name,
+                share.symbol,
+                share.holder,
+                share.supply,
+                market,
+                share.claimableBps,
+                share.snapshotInterval
             )
         );
         Model storage m = _models[modelId];

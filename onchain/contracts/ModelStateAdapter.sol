@@ -15,16 +15,19 @@ contract ModelStateAdapter is IModelState {
     }
 
     /// @inheritdoc IModelState
-    function checkCommitment(ModelState.Commitment calldata c, bytes32[] calldata inputSiblings) external pure {
+    function checkCommitment(ModelState.Commitment calldata c, bytes32[] calldata inputSiblings)
+        external
+        pure
+    {
         ModelState.checkCommitment(c, inputSiblings);
     }
 
     /// @inheritdoc IModelState
-    function initialState(ModelState.Commitment calldata c, bytes32[] calldata inputSiblings, bytes calldata input)
-        external
-        pure
-        returns (bytes32)
-    {
+    function initialState(
+        ModelState.Commitment calldata c,
+        bytes32[] calldata inputSiblings,
+        bytes calldata input
+    ) external pure returns (bytes32) {
         return ModelState.initialState(c, inputSiblings, input);
     }
 

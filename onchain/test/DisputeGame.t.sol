@@ -318,7 +318,9 @@ contract DisputeGameTest is GameHarness {
         uint256 id = open(SEED, H, honestEnd, H);
         vm.prank(challenger);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.WrongStatus.selector, id, IDisputeGame.Status.AwaitingDissection)
+            abi.encodeWithSelector(
+                DisputeGame.WrongStatus.selector, id, IDisputeGame.Status.AwaitingDissection
+            )
         );
         game.respond(id, new bytes32[](2), 0, new bytes32[](9));
     }

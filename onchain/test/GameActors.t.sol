@@ -23,10 +23,15 @@ contract GameActorsTest is GameHarness {
 
     /// The defender claims its (lying) trace's state at `n`; the honest challenger must win at the first
     /// wrong step.
-    function lyingDefender(uint64 halt, uint64 n, uint64 lieFrom, bytes32 end) internal returns (Outcome memory o) {
+    function lyingDefender(uint64 halt, uint64 n, uint64 lieFrom, bytes32 end)
+        internal
+        returns (Outcome memory o)
+    {
         Trace memory liar = withEnd(lyingTrace(SEED, halt, lieFrom, "defender lies"), n, end);
         uint256 id = open(SEED, halt, end, n);
-        o = play(game, id, actor(defender, liar), actor(challenger, honestTrace(SEED, halt)), stateAt(liar, 0), end);
+        o = play(
+            game, id, actor(defender, liar), actor(challenger, honestTrace(SEED, halt)), stateAt(liar, 0), end
+        );
         assertFalse(o.defenderWon, "honest challenger must win");
         assertFalse(endedDefenderWon[id]);
         assertEq(endedCalls[id], 1);
@@ -38,7 +43,9 @@ contract GameActorsTest is GameHarness {
         bytes32 end = traceVm.stateHash(SEED, halt, halt);
         uint256 id = open(SEED, halt, end, halt);
         Trace memory liar = lyingTrace(SEED, halt, lieFrom, "challenger lies");
-        o = play(game, id, actor(defender, honestTrace(SEED, halt)), actor(challenger, liar), stateAt(liar, 0), end);
+        o = play(
+            game, id, actor(defender, honestTrace(SEED, halt)), actor(challenger, liar), stateAt(liar, 0), end
+        );
         assertTrue(o.defenderWon, "honest defender must win");
         assertTrue(endedDefenderWon[id]);
         assertEq(endedCalls[id], 1);
@@ -115,7 +122,9 @@ contract GameActorsTest is GameHarness {
     }
 
     /// A claimed step count beyond the honest halt, with lies before the halt too.
-    function testFuzz_tooManyStepsAndEarlierLie_challengerWins(uint64 halt, uint64 extra, uint64 lieFrom) public {
+    function testFuzz_tooManyStepsAndEarlierLie_challengerWins(uint64 halt, uint64 extra, uint64 lieFrom)
+        public
+    {
         halt = uint64(bound(halt, 2, 1 << 30));
         extra = uint64(bound(extra, 1, 1 << 30));
         uint64 n = halt + extra;
@@ -152,7 +161,12 @@ contract GameActorsTest is GameHarness {
         bytes32 end = traceVm.stateHash(SEED, h, h);
         uint256 id = open(SEED, h, end, h);
         Outcome memory o = play(
-            game, id, actor(defender, honestTrace(SEED, h)), actor(challenger, honestTrace(SEED, h)), start(h), end
+            game,
+            id,
+            actor(defender, honestTrace(SEED, h)),
+            actor(challenger, honestTrace(SEED, h)),
+            start(h),
+            end
         );
         assertTrue(o.defenderWon && o.byTimeout);
     }
@@ -237,8 +251,9 @@ contract GameActorsTest is GameHarness {
         uint256 id = open(SEED, h, end, h);
         Actor memory d = actor(defender, honestTrace(SEED, h));
         d.thinkTime = CLOCK / 2 + 1; // two moves exhaust the clock
-        Outcome memory o =
-            play(game, id, d, actor(challenger, lyingTrace(SEED, h, 5, "x")), traceVm.stateHash(SEED, 0, h), end);
+        Outcome memory o = play(
+            game, id, d, actor(challenger, lyingTrace(SEED, h, 5, "x")), traceVm.stateHash(SEED, 0, h), end
+        );
         assertTrue(!o.defenderWon && o.byTimeout);
     }
 

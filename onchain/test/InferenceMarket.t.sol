@@ -67,12 +67,21 @@ contract InferenceMarketTest is MarketFixture {
         uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId, address challenger
     );
     event GameSettled(
-        uint256 indexed gameId, uint256 indexed claimId, bool defenderWon, address winner, uint256 payout, uint256 burned
+        uint256 indexed gameId,
+        uint256 indexed claimId,
+        bool defenderWon,
+        address winner,
+        uint256 payout,
+        uint256 burned
     );
     event GameClosed(uint256 indexed gameId, uint256 indexed claimId, address challenger);
     event ClaimVoided(uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId);
     event Finalized(
-        uint256 indexed requestId, uint256 indexed claimId, address indexed submitter, uint256 submitterCut, uint256 revenue
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        address indexed submitter,
+        uint256 submitterCut,
+        uint256 revenue
     );
     event Refunded(uint256 indexed requestId, address indexed requester, uint256 fee);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
@@ -374,7 +383,9 @@ contract InferenceMarketTest is MarketFixture {
         bytes32 finalState = traceVm.stateHash(seed, steps, steps);
         vm.prank(submitter);
         if (steps == 0 || steps > MAX_STEPS) {
-            vm.expectRevert(abi.encodeWithSelector(InferenceMarket.StepsOutOfRange.selector, steps, MAX_STEPS));
+            vm.expectRevert(
+                abi.encodeWithSelector(InferenceMarket.StepsOutOfRange.selector, steps, MAX_STEPS)
+            );
             market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, abi.encode(seed));
         } else {
             market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, abi.encode(seed));
@@ -498,7 +509,9 @@ contract InferenceMarketTest is MarketFixture {
         (uint256 id, uint256 claimId) = claimed();
         challengeAs(challenger, id, claimId);
         vm.prank(challenger);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.AlreadyChallenged.selector, claimId, challenger));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceMarket.AlreadyChallenged.selector, claimId, challenger)
+        );
         market.challenge{value: CHALLENGER_BOND}(id, claimId);
     }
 
@@ -562,7 +575,9 @@ contract InferenceMarketTest is MarketFixture {
     function test_finalize_revertsForOpenOrUnknownRequest() public {
         uint256 id = requestAs(requester, INPUT);
         vm.expectRevert(
-            abi.encodeWithSelector(InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Open)
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Open
+            )
         );
         market.finalize(id);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, 9));

@@ -18,10 +18,11 @@ interface IModelState {
     function checkCommitment(ModelState.Commitment calldata c, bytes32[] calldata inputSiblings) external view;
 
     /// @notice The initial state hash of a run on `input` (zero padded to `c.inputSize`).
-    function initialState(ModelState.Commitment calldata c, bytes32[] calldata inputSiblings, bytes calldata input)
-        external
-        view
-        returns (bytes32);
+    function initialState(
+        ModelState.Commitment calldata c,
+        bytes32[] calldata inputSiblings,
+        bytes calldata input
+    ) external view returns (bytes32);
 
     /// @notice True when `outputProof` shows that `finalState` is halted at step `steps` with `output` in
     /// its output region.

@@ -43,7 +43,11 @@ abstract contract GameHarness is GamePlayer, IDisputeGameOwner {
         a.strategy = Strategy.Follow;
     }
 
-    function actor(address who, Trace memory t, Strategy s, uint256 rand) internal pure returns (Actor memory a) {
+    function actor(address who, Trace memory t, Strategy s, uint256 rand)
+        internal
+        pure
+        returns (Actor memory a)
+    {
         a = actor(who, t);
         a.strategy = s;
         a.rand = rand;

@@ -72,7 +72,11 @@ abstract contract GamePlayer is TestBase {
     }
 
     /// @dev A trace equal to the honest one before `lieFrom`, lying from there on.
-    function lyingTrace(bytes32 seed, uint64 halt, uint64 lieFrom, bytes32 salt) internal pure returns (Trace memory t) {
+    function lyingTrace(bytes32 seed, uint64 halt, uint64 lieFrom, bytes32 salt)
+        internal
+        pure
+        returns (Trace memory t)
+    {
         t = honestTrace(seed, halt);
         t.lieFrom = lieFrom;
         t.lieSalt = salt;
@@ -96,7 +100,11 @@ abstract contract GamePlayer is TestBase {
     }
 
     /// @dev The proof this trace can give for state `i` with hash `pre`, if any.
-    function proofAt(Trace memory t, bytes32 pre, uint64 i) internal view returns (bool ok, bytes memory proof) {
+    function proofAt(Trace memory t, bytes32 pre, uint64 i)
+        internal
+        view
+        returns (bool ok, bytes memory proof)
+    {
         if (t.tableSteps.length != 0) {
             if (i == t.proofIndex && t.proof.length != 0) return (true, t.proof);
             return (false, "");
@@ -135,7 +143,9 @@ abstract contract GamePlayer is TestBase {
         uint256 bound_ = g.maxMoves(g.game(id).hi) + 2;
         for (uint256 iter = 0; iter <= bound_; ++iter) {
             IDisputeGame.Status st = g.status(id);
-            if (st != IDisputeGame.Status.AwaitingDissection && st != IDisputeGame.Status.AwaitingResponse) break;
+            if (st != IDisputeGame.Status.AwaitingDissection && st != IDisputeGame.Status.AwaitingResponse) {
+                break;
+            }
             bool defenderMoves = g.toMove(id) == d.addr;
             Actor memory a = defenderMoves ? d : c;
             bool moved;
@@ -151,7 +161,8 @@ abstract contract GamePlayer is TestBase {
         }
         IDisputeGame.Status fin = g.status(id);
         require(
-            fin == IDisputeGame.Status.DefenderWon || fin == IDisputeGame.Status.ChallengerWon, "game did not end"
+            fin == IDisputeGame.Status.DefenderWon || fin == IDisputeGame.Status.ChallengerWon,
+            "game did not end"
         );
         o.defenderWon = fin == IDisputeGame.Status.DefenderWon;
         assertEq(o.moves, g.game(id).moves, "driver and contract disagree on the move count");

@@ -85,7 +85,11 @@ abstract contract MarketFixture is GamePlayer {
         game = market.disputeGame();
     }
 
-    function makeCommitment(bytes32 code, uint64 halt) internal pure returns (ModelState.Commitment memory c) {
+    function makeCommitment(bytes32 code, uint64 halt)
+        internal
+        pure
+        returns (ModelState.Commitment memory c)
+    {
         c.codeRoot = code;
         c.memoryRoot = keccak256(abi.encode("memory", code));
         c.memorySize = 1 << 16;
@@ -115,15 +119,13 @@ abstract contract MarketFixture is GamePlayer {
         id = modelState.modelId(c);
         vm.prank(publisher);
         t = RevenueShare(
-            payable(
-                registry.register(
+            payable(registry.register(
                     id,
                     c,
                     new bytes32[](0),
                     ModelRegistry.Terms({maxSteps: maxSteps, fee: fee, submitterShareBps: shareBps}),
                     shareTerms()
-                )
-            )
+                ))
         );
     }
 
@@ -153,7 +155,10 @@ abstract contract MarketFixture is GamePlayer {
         proof = abi.encode(seed);
     }
 
-    function submitHonest(address who, uint256 requestId, bytes memory input) internal returns (uint256 claimId) {
+    function submitHonest(address who, uint256 requestId, bytes memory input)
+        internal
+        returns (uint256 claimId)
+    {
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(input);
         vm.prank(who);
         claimId = market.submit{value: SUBMITTER_BOND}(requestId, output, finalState, steps, proof);
@@ -174,11 +179,21 @@ abstract contract MarketFixture is GamePlayer {
     }
 
     /// Plays a market game: the defender follows `d`, the challenger `c`.
-    function playMarketGame(uint256 gameId, Trace memory d, Trace memory c) internal returns (Outcome memory) {
+    function playMarketGame(uint256 gameId, Trace memory d, Trace memory c)
+        internal
+        returns (Outcome memory)
+    {
         InferenceMarket.GameRef memory ref = market.getGame(gameId);
         InferenceMarket.Claim memory cl = market.getClaim(ref.claimId);
         InferenceMarket.Request memory r = market.getRequest(cl.requestId);
-        return play(game, gameId, actorFor(cl.submitter, d), actorFor(ref.challenger, c), r.initialState, cl.finalState);
+        return play(
+            game,
+            gameId,
+            actorFor(cl.submitter, d),
+            actorFor(ref.challenger, c),
+            r.initialState,
+            cl.finalState
+        );
     }
 
     function actorFor(address who, Trace memory t) internal pure returns (Actor memory a) {
@@ -194,7 +209,9 @@ abstract contract MarketFixture is GamePlayer {
         returns (Trace memory)
     {
         bytes32 evil = keccak256(abi.encode("evil", requestId, steps));
-        return withEnd(lyingTrace(seedFor(input), HALT, lieFrom, "liar"), steps, traceVm.stateHash(evil, steps, steps));
+        return withEnd(
+            lyingTrace(seedFor(input), HALT, lieFrom, "liar"), steps, traceVm.stateHash(evil, steps, steps)
+        );
     }
 
     function honestFor(bytes memory input) internal view returns (Trace memory) {

@@ -62,9 +62,8 @@ library ModelState {
         bytes32 region = _regionRoot(input, c.inputSize);
         bytes32 memRoot = _up(region, c.inputOffset / c.inputSize, inputSiblings);
         bytes32 locals = _tree(0x07, 0x08, c.entryLocals);
-        bytes32 frame = keccak256(
-            abi.encodePacked(bytes1(0x06), uint256(0), uint256(c.entryLocals), locals, bytes32(0))
-        );
+        bytes32 frame =
+            keccak256(abi.encodePacked(bytes1(0x06), uint256(0), uint256(c.entryLocals), locals, bytes32(0)));
         return keccak256(
             abi.encodePacked(
                 bytes1(0x0b),
@@ -89,7 +88,9 @@ library ModelState {
         bytes calldata output,
         bytes calldata outputProof
     ) internal pure returns (bool) {
-        if (output.length != c.outputSize || outputProof.length < HEADER_LEN) return false;
+        if (output.length != c.outputSize || outputProof.length < HEADER_LEN) {
+            return false;
+        }
         if ((outputProof.length - HEADER_LEN) % 32 != 0) return false;
         (bool ok, bytes32 memRoot) = _header(c, finalState, steps, outputProof[:HEADER_LEN]);
         if (!ok) return false;
@@ -116,7 +117,9 @@ library ModelState {
     }
 
     function _checkRegion(Commitment memory c, uint64 offset, uint64 size) private pure returns (uint256) {
-        if (size < 32 || size & (size - 1) != 0 || offset % size != 0 || uint256(offset) + size > c.memorySize) {
+        if (
+            size < 32 || size & (size - 1) != 0 || offset % size != 0 || uint256(offset) + size > c.memorySize
+        ) {
             revert RegionInvalid(offset, size, c.memorySize);
         }
         return _depth(c.memorySize / 32) - _log2(size / 32);

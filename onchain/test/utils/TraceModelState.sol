@@ -67,6 +67,8 @@ contract TraceModelState is IModelState {
     ) external view returns (bool) {
         if (outputProof.length != 32) return false;
         bytes32 seed = abi.decode(outputProof, (bytes32));
-        return finalState == traceVm.stateHash(seed, steps, steps) && keccak256(output) == keccak256(outputOf(seed));
+        return
+            finalState == traceVm.stateHash(seed, steps, steps)
+                && keccak256(output) == keccak256(outputOf(seed));
     }
 }
