@@ -149,7 +149,7 @@ abstract contract GamePlayer is TestBase {
             bool defenderMoves = g.toMove(id) == d.addr;
             Actor memory a = defenderMoves ? d : c;
             bool moved;
-            (moved, cur) = _move(g, id, a, cur, st, o);
+            (moved, cur) = playMove(g, id, a, cur, st, o);
             if (!moved) {
                 _timeOut(g, id);
                 o.byTimeout = true;
@@ -168,15 +168,16 @@ abstract contract GamePlayer is TestBase {
         assertEq(o.moves, g.game(id).moves, "driver and contract disagree on the move count");
     }
 
-    /// @dev One move of actor `a`; returns false when it does not move.
-    function _move(
+    /// @notice One move of actor `a` (the party to move) from the current dissection `cur`; returns
+    /// false when it does not move (stalls, too slow, or has nothing it can honestly dispute or prove).
+    function playMove(
         DisputeGame g,
         uint256 id,
         Actor memory a,
         bytes32[] memory cur,
         IDisputeGame.Status st,
         Outcome memory o
-    ) private returns (bool, bytes32[] memory) {
+    ) internal returns (bool, bytes32[] memory) {
         if (a.strategy == Strategy.Stall) return (false, cur);
         if (a.thinkTime != 0) {
             (uint256 dc, uint256 cc) = g.clocks(id);
@@ -262,7 +263,7 @@ abstract contract GamePlayer is TestBase {
         return (false, 0);
     }
 
-    function _timeOut(DisputeGame g, uint256 id) private {
+    function _timeOut(DisputeGame g, uint256 id) internal {
         (uint256 dc, uint256 cc) = g.clocks(id);
         uint256 left = g.toMove(id) == g.game(id).defender ? dc : cc;
         vm.warp(block.timestamp + left + 1);
