@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IOneStepVerifier} from "./interfaces/IOneStepVerifier.sol";
 import {IDisputeGame, IDisputeGameOwner} from "./interfaces/IDisputeGame.sol";
 
@@ -372,10 +373,10 @@ contract DisputeGame is IDisputeGame {
         uint256 elapsed = block.timestamp - g.lastMoveAt;
         if (defenderMoves) {
             if (elapsed > g.defenderClock) revert ClockExpired(gameId, g.defender);
-            g.defenderClock -= uint64(elapsed);
+            g.defenderClock -= SafeCast.toUint64(elapsed);
         } else {
             if (elapsed > g.challengerClock) revert ClockExpired(gameId, g.challenger);
-            g.challengerClock -= uint64(elapsed);
+            g.challengerClock -= SafeCast.toUint64(elapsed);
         }
         g.lastMoveAt = uint40(block.timestamp);
     }

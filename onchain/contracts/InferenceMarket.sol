@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ModelState} from "../test/utils/ModelState.sol"; // TEMPORARY path until main is merged
 import {IModelState} from "./interfaces/IModelState.sol";
 import {IOneStepVerifier} from "./interfaces/IOneStepVerifier.sol";
@@ -288,6 +289,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     function refund(uint256 requestId) external nonReentrant {
         Request storage r = _request(requestId);
         if (r.status != RequestStatus.Open) revert WrongRequestStatus(requestId, r.status);
+        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
         if (block.timestamp < r.deadline) revert RequestNotExpired(requestId, r.deadline);
         r.status = RequestStatus.Refunded;
         withdrawable[r.requester] += r.fee;
@@ -314,6 +316,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     ) external payable nonReentrant returns (uint256 claimId) {
         Request storage r = _request(requestId);
         if (r.status != RequestStatus.Open) revert WrongRequestStatus(requestId, r.status);
+        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
         if (block.timestamp >= r.deadline) revert RequestExpired(requestId, r.deadline);
         if (msg.value != submitterBond) revert WrongPayment(msg.value, submitterBond);
         _checkResult(r.modelId, output, finalState, steps, outputProof);
@@ -343,6 +346,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         if (r.status != RequestStatus.Claimed) revert WrongRequestStatus(requestId, r.status);
         uint256 claimId = r.activeClaim;
         Claim storage c = _claims[claimId];
+        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
         if (block.timestamp < c.challengeDeadline) revert ChallengeWindowOpen(c.challengeDeadline);
         if (c.openGames != 0) revert GamesOpen(c.openGames);
         c.status = ClaimStatus.Finalized;
@@ -377,6 +381,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
             revert ClaimNotPending(requestId, claimId);
         }
         Claim storage c = _claims[claimId];
+        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
         if (block.timestamp >= c.challengeDeadline) revert ChallengeWindowClosed(c.challengeDeadline);
         if (msg.value != challengerBond) revert WrongPayment(msg.value, challengerBond);
         if (msg.sender == c.submitter) revert SelfChallenge();
@@ -384,7 +389,8 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         _challenged[claimId][msg.sender] = true;
         ++c.openGames;
         gameId = disputeGame.create(c.submitter, msg.sender, r.initialState, c.finalState, c.steps);
-        _games[gameId] = GameRef({claimId: uint64(claimId), challenger: msg.sender, settled: false});
+        _games[gameId] =
+            GameRef({claimId: SafeCast.toUint64(claimId), challenger: msg.sender, settled: false});
         emit Challenged(requestId, claimId, gameId, msg.sender);
     }
 

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IERC7641} from "./interfaces/IERC7641.sol";
 import {IRevenueShare} from "./interfaces/IRevenueShare.sol";
@@ -146,6 +147,7 @@ contract RevenueShare is ERC20, ReentrancyGuardTransient, IRevenueShare {
     /// tokens exist, so snapshots cannot be spammed to make claiming expensive.
     function snapshot() external returns (uint256 snapshotId) {
         uint256 notBefore = lastSnapshotAt + snapshotInterval;
+        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
         if (block.timestamp < notBefore) revert SnapshotTooSoon(notBefore);
         uint256 revenue = pendingRevenue;
         if (revenue == 0) revert NoNewRevenue();
@@ -214,12 +216,12 @@ contract RevenueShare is ERC20, ReentrancyGuardTransient, IRevenueShare {
 
     /// @notice `account`'s balance at the end of block `blockNumber` (the current value for this block).
     function balanceAtBlock(address account, uint256 blockNumber) external view returns (uint256) {
-        return _balanceHistory[account].upperLookupRecent(uint48(blockNumber));
+        return _balanceHistory[account].upperLookupRecent(SafeCast.toUint48(blockNumber));
     }
 
     /// @notice The supply at the end of block `blockNumber` (the current value for this block).
     function supplyAtBlock(uint256 blockNumber) external view returns (uint256) {
-        return _supplyHistory.upperLookupRecent(uint48(blockNumber));
+        return _supplyHistory.upperLookupRecent(SafeCast.toUint48(blockNumber));
     }
 
     /// @notice `account`'s balance at snapshot `snapshotId`.

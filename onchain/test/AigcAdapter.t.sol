@@ -42,9 +42,9 @@ contract AigcAdapterTest is MarketFixture {
         market.finalize(requestId);
         bytes memory p = adapter.proofFor(requestId);
         assertFalse(adapter.verify("another prompt", output, p));
-        assertFalse(adapter.verify(PROMPT, abi.encode(bytes32("another output")), p));
+        assertFalse(adapter.verify(PROMPT, abi.encode(keccak256("another output")), p));
         assertFalse(adapter.verify(PROMPT, output, adapter.proofFor(requestId + 1)));
-        assertFalse(adapter.verify(PROMPT, output, abi.encodePacked(uint128(requestId))));
+        assertFalse(adapter.verify(PROMPT, output, new bytes(16)));
         assertFalse(adapter.verify(PROMPT, output, bytes.concat(p, hex"00")));
         assertFalse(adapter.verify(PROMPT, output, ""));
     }

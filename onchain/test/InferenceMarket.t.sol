@@ -44,6 +44,8 @@ contract Refuser {
 /// @notice Unit tests of every InferenceMarket function and revert path, and of the flows between them.
 contract InferenceMarketTest is MarketFixture {
     bytes internal constant INPUT = "an input of the model";
+    bytes32 internal constant NOPE = "nope";
+    bytes32 internal constant FUZZ_MODEL = "fuzz model";
 
     event Requested(
         uint256 indexed requestId,
@@ -211,8 +213,8 @@ contract InferenceMarketTest is MarketFixture {
 
     function test_request_revertsForUnknownModel() public {
         vm.prank(requester);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownModel.selector, bytes32("nope")));
-        market.request{value: FEE}(bytes32("nope"), INPUT);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownModel.selector, NOPE));
+        market.request{value: FEE}(NOPE, INPUT);
     }
 
     function testFuzz_request_revertsForWrongPayment(uint96 paid) public {
@@ -599,11 +601,11 @@ contract InferenceMarketTest is MarketFixture {
     function testFuzz_finalize_splitsAnyFee(uint96 fee, uint16 shareBps) public {
         shareBps = uint16(bound(shareBps, 0, 10_000));
         fee = uint96(bound(fee, 0, 1e30));
-        (bytes32 id2, RevenueShare t2) = registerModel("fuzz model", HALT, MAX_STEPS, fee, shareBps);
+        (bytes32 id2, RevenueShare t2) = registerModel(FUZZ_MODEL, HALT, MAX_STEPS, fee, shareBps);
         vm.deal(requester, fee);
         vm.prank(requester);
         uint256 rid = market.request{value: fee}(id2, INPUT);
-        bytes32 seed = keccak256(abi.encode(bytes32("fuzz model"), keccak256(INPUT)));
+        bytes32 seed = keccak256(abi.encode(FUZZ_MODEL, keccak256(INPUT)));
         bytes memory output = modelState.outputOf(seed);
         bytes32 finalState = traceVm.stateHash(seed, HALT, HALT);
         vm.prank(submitter);
@@ -762,7 +764,7 @@ contract InferenceMarketTest is MarketFixture {
         uint256 n = 40;
         uint256[] memory gs = new uint256[](n);
         for (uint256 i = 0; i < n; ++i) {
-            address c = address(uint160(0x1000 + i));
+            address c = makeAddr(string.concat("challenger ", vm.toString(i)));
             vm.deal(c, 1 ether);
             gs[i] = challengeAs(c, id, claimId);
         }

@@ -9,6 +9,9 @@ import {RevenueShare} from "../contracts/RevenueShare.sol";
 
 /// @notice Unit tests of every ModelRegistry function and revert path.
 contract ModelRegistryTest is MarketFixture {
+    bytes32 internal constant NOPE = "nope";
+    bytes32 internal constant TYPO = "typo";
+
     event FeeChanged(bytes32 indexed modelId, uint96 oldFee, uint96 newFee);
 
     function setUp() public {
@@ -79,10 +82,8 @@ contract ModelRegistryTest is MarketFixture {
         ModelState.Commitment memory c = makeCommitment("x", HALT);
         bytes32 computed = modelState.modelId(c);
         vm.prank(publisher);
-        vm.expectRevert(
-            abi.encodeWithSelector(ModelRegistry.ModelIdMismatch.selector, bytes32("typo"), computed)
-        );
-        registry.register("typo", c, new bytes32[](0), terms(10, 1, 0), shareTerms());
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.ModelIdMismatch.selector, TYPO, computed));
+        registry.register(TYPO, c, new bytes32[](0), terms(10, 1, 0), shareTerms());
     }
 
     function test_register_revertsForDuplicate() public {
@@ -225,13 +226,13 @@ contract ModelRegistryTest is MarketFixture {
 
     function test_setFee_revertsForUnknownModel() public {
         vm.prank(publisher);
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, bytes32("nope")));
-        registry.setFee("nope", 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, NOPE));
+        registry.setFee(NOPE, 1);
     }
 
     function test_model_revertsForUnknown() public {
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, bytes32("nope")));
-        registry.model("nope");
-        assertFalse(registry.exists("nope"));
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, NOPE));
+        registry.model(NOPE);
+        assertFalse(registry.exists(NOPE));
     }
 }

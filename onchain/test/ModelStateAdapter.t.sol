@@ -160,7 +160,7 @@ contract ModelStateAdapterTest is TestBase {
         vm.expectRevert();
         adapter.checkCommitment(m, inputSiblings);
         m = c;
-        m.outputOffset = uint32(MEM); // outside memory
+        m.outputOffset = 4096; // outside memory
         vm.expectRevert();
         adapter.checkCommitment(m, inputSiblings);
     }

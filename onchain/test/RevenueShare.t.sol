@@ -187,7 +187,7 @@ contract RevenueShareTest is TestBase {
 
     function test_claim_proRata() public {
         vm.prank(alice);
-        token.transfer(bob, SUPPLY / 4);
+        assertTrue(token.transfer(bob, SUPPLY / 4));
         skipTime(1);
         uint256 id = depositAndSnapshot(10 ether); // 8 ether to snapshots
         assertEq(token.claimableRevenue(alice, id), 6 ether);
@@ -241,15 +241,15 @@ contract RevenueShareTest is TestBase {
         deposit(10 ether);
         vm.warp(block.timestamp + INTERVAL);
         vm.prank(alice);
-        token.transfer(bob, SUPPLY / 2); // "borrowed"
+        assertTrue(token.transfer(bob, SUPPLY / 2)); // "borrowed"
         uint256 id = token.snapshot();
         vm.prank(bob);
-        token.transfer(alice, SUPPLY / 2); // "repaid" in the same block
+        assertTrue(token.transfer(alice, SUPPLY / 2)); // "repaid" in the same block
         skipTime(1);
         assertEq(token.claimableRevenue(bob, id), 0);
         assertEq(token.claimableRevenue(alice, id), 8 ether);
         vm.prank(alice);
-        token.transfer(carol, SUPPLY); // later moves do not matter
+        assertTrue(token.transfer(carol, SUPPLY)); // later moves do not matter
         assertEq(token.claimableRevenue(alice, id), 8 ether);
         assertEq(token.claimableRevenue(carol, id), 0);
     }
@@ -257,7 +257,7 @@ contract RevenueShareTest is TestBase {
     function test_claim_reentrancyIsBlocked() public {
         GreedyHolder g = new GreedyHolder(token);
         vm.prank(alice);
-        token.transfer(address(g), SUPPLY / 2);
+        assertTrue(token.transfer(address(g), SUPPLY / 2));
         skipTime(1);
         uint256 id = depositAndSnapshot(10 ether);
         g.claim(id);
@@ -271,7 +271,7 @@ contract RevenueShareTest is TestBase {
     function test_claim_revertsWhenReceiverRefuses() public {
         MuteHolder m = new MuteHolder();
         vm.prank(alice);
-        token.transfer(address(m), SUPPLY / 2);
+        assertTrue(token.transfer(address(m), SUPPLY / 2));
         skipTime(1);
         uint256 id = depositAndSnapshot(10 ether);
         vm.expectRevert(abi.encodeWithSelector(RevenueShare.TransferFailed.selector, address(m), 4 ether));
@@ -284,8 +284,8 @@ contract RevenueShareTest is TestBase {
         toBob = bound(toBob, 0, SUPPLY);
         toCarol = bound(toCarol, 0, SUPPLY - toBob);
         vm.startPrank(alice);
-        token.transfer(bob, toBob);
-        token.transfer(carol, toCarol);
+        assertTrue(token.transfer(bob, toBob));
+        assertTrue(token.transfer(carol, toCarol));
         vm.stopPrank();
         skipTime(1);
         rev = uint96(bound(rev, 2, type(uint96).max));
@@ -319,7 +319,7 @@ contract RevenueShareTest is TestBase {
 
     function test_burn_redeemsShareOfUnassignedPool() public {
         vm.prank(alice);
-        token.transfer(bob, SUPPLY / 4);
+        assertTrue(token.transfer(bob, SUPPLY / 4));
         deposit(10 ether); // 8 pending, 2 reserve
         assertEq(token.redeemableOnBurn(SUPPLY / 4), 2.5 ether);
         uint256 before = bob.balance;
@@ -341,7 +341,7 @@ contract RevenueShareTest is TestBase {
 
     function test_burn_sameBlockAsSnapshotNoDoubleDip() public {
         vm.prank(alice);
-        token.transfer(bob, SUPPLY / 2);
+        assertTrue(token.transfer(bob, SUPPLY / 2));
         deposit(10 ether);
         vm.warp(block.timestamp + INTERVAL);
         vm.prank(bob);
@@ -406,7 +406,7 @@ contract RevenueShareTest is TestBase {
         uint256 b0 = block.number;
         skipTime(1);
         vm.prank(alice);
-        token.transfer(bob, 10);
+        assertTrue(token.transfer(bob, 10));
         assertEq(token.balanceAtBlock(bob, b0), 0);
         assertEq(token.balanceAtBlock(bob, block.number), 10);
         assertEq(token.balanceAtBlock(alice, b0), SUPPLY);

@@ -45,7 +45,7 @@ contract MarketHandler is GamePlayer {
 
     /// How a claim was made: 0 honest, 1 another output (lying from `lieFrom`), 2 a wrong step count.
     struct ClaimPlan {
-        uint8 mode;
+        uint256 mode;
         uint64 lieFrom;
         bytes32 evil;
     }
@@ -90,10 +90,11 @@ contract MarketHandler is GamePlayer {
         );
         game = market.disputeGame();
         for (uint256 i = 0; i < 3; ++i) {
-            requesters.push(address(uint160(0xA000 + i)));
-            submitters.push(address(uint160(0xB000 + i)));
-            challengers.push(address(uint160(0xC000 + i)));
-            holders.push(address(uint160(0xD000 + i)));
+            string memory n = vm.toString(i);
+            requesters.push(makeAddr(string.concat("requester ", n)));
+            submitters.push(makeAddr(string.concat("submitter ", n)));
+            challengers.push(makeAddr(string.concat("challenger ", n)));
+            holders.push(makeAddr(string.concat("holder ", n)));
         }
         commitment.codeRoot = "invariant model";
         commitment.memorySize = 1 << 16;
@@ -160,7 +161,7 @@ contract MarketHandler is GamePlayer {
         ++calls["request"];
     }
 
-    function submit(uint256 reqSeed, uint256 who, uint8 mode, uint64 stepsSeed, uint64 lieSeed) public {
+    function submit(uint256 reqSeed, uint256 who, uint256 mode, uint256 stepsSeed, uint256 lieSeed) public {
         uint256 id = _find(reqSeed, InferenceMarket.RequestStatus.Open, true);
         if (id == 0) {
             if (requestIds.length >= MAX_REQUESTS) return;
@@ -195,10 +196,10 @@ contract MarketHandler is GamePlayer {
         ++calls["submit"];
     }
 
-    function challenge(uint256 reqSeed, uint256 who, bool honest, uint64 lieSeed) external {
+    function challenge(uint256 reqSeed, uint256 who, bool honest, uint256 lieSeed) external {
         uint256 id = _find(reqSeed, InferenceMarket.RequestStatus.Claimed, true);
         if (id == 0) {
-            submit(reqSeed, who, uint8(lieSeed), uint64(reqSeed >> 64), lieSeed);
+            submit(reqSeed, who, lieSeed, reqSeed >> 64, lieSeed);
             id = _find(reqSeed, InferenceMarket.RequestStatus.Claimed, true);
             if (id == 0) return;
         }
@@ -259,7 +260,7 @@ contract MarketHandler is GamePlayer {
         DisputeGame.Game memory gm = game.game(g);
         bool defenderMoves = game.toMove(g) == gm.defender;
         uint256 left = defenderMoves ? gm.defenderClock : gm.challengerClock;
-        if (block.timestamp - gm.lastMoveAt <= left) return;
+        if (now_() - gm.lastMoveAt <= left) return;
         game.timeout(g);
         ++calls["timeout"];
     }
@@ -285,7 +286,7 @@ contract MarketHandler is GamePlayer {
             InferenceMarket.Request memory r = market.getRequest(id);
             if (r.status != InferenceMarket.RequestStatus.Claimed) continue;
             InferenceMarket.Claim memory c = market.getClaim(r.activeClaim);
-            if (block.timestamp < c.challengeDeadline || c.openGames != 0) continue;
+            if (now_() < c.challengeDeadline || c.openGames != 0) continue;
             market.finalize(id);
             ++calls["finalize"];
             return;
@@ -294,7 +295,7 @@ contract MarketHandler is GamePlayer {
 
     function refund(uint256 reqSeed) external {
         uint256 id = _find(reqSeed, InferenceMarket.RequestStatus.Open, false);
-        if (id == 0 || block.timestamp < market.getRequest(id).deadline) return;
+        if (id == 0 || now_() < market.getRequest(id).deadline) return;
         market.refund(id);
         ++calls["refund"];
     }
@@ -321,9 +322,7 @@ contract MarketHandler is GamePlayer {
     }
 
     function snapshot() public {
-        if (
-            block.timestamp < token.lastSnapshotAt() + token.snapshotInterval() || token.pendingRevenue() == 0
-        ) {
+        if (now_() < token.lastSnapshotAt() + token.snapshotInterval() || token.pendingRevenue() == 0) {
             return;
         }
         if (token.totalSupply() == 0) return;
@@ -394,6 +393,11 @@ contract MarketHandler is GamePlayer {
     // internals
     // ---------------------------------------------------------------------------------------------
 
+    /// The handler's clock (the fuzzer moves it with `warp` and `timeout`).
+    function now_() internal view returns (uint256) {
+        return block.timestamp;
+    }
+
     /// The first request (from a random start) in `status`; for `live`, one still accepting its next
     /// step (submissions before the deadline, challenges within the window). 0 when none.
     function _find(uint256 seed, InferenceMarket.RequestStatus status, bool live)
@@ -406,12 +410,12 @@ contract MarketHandler is GamePlayer {
             uint256 id = requestIds[(seed + i) % n];
             InferenceMarket.Request memory r = market.getRequest(id);
             if (r.status != status) continue;
-            if (live && status == InferenceMarket.RequestStatus.Open && block.timestamp >= r.deadline) {
+            if (live && status == InferenceMarket.RequestStatus.Open && now_() >= r.deadline) {
                 continue;
             }
             if (
                 live && status == InferenceMarket.RequestStatus.Claimed
-                    && block.timestamp >= market.getClaim(r.activeClaim).challengeDeadline
+                    && now_() >= market.getClaim(r.activeClaim).challengeDeadline
             ) continue;
             return id;
         }
