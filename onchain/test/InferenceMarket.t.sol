@@ -796,6 +796,40 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(market.withdrawable(submitter), n * perGame + cut + SUBMITTER_BOND);
     }
 
+    /// Delay attack: Sybil challengers open games in the window's last second and never move. An honest
+    /// submitter that answers each game at once settles no later than the window plus one clock.
+    function testFuzz_parallelGamesDelaySettlementByAtMostOneClock(uint8 sybils, uint32 late) public {
+        uint256 n = bound(sybils, 1, 12);
+        (uint256 id, uint256 claimId) = claimed();
+        uint64 deadline = market.getClaim(claimId).challengeDeadline;
+        vm.warp(deadline - 1 - bound(late, 0, WINDOW - 1));
+        uint256[] memory gs = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            address c = makeAddr(string.concat("sybil ", vm.toString(i)));
+            vm.deal(c, 1 ether);
+            gs[i] = challengeAs(c, id, claimId);
+        }
+        bytes32 seed = seedFor(INPUT);
+        bytes32[] memory pts = new bytes32[](ARITY + 1);
+        for (uint256 j = 0; j <= ARITY; ++j) {
+            pts[j] = traceVm.stateHash(seed, game.boundary(0, HALT, j), HALT);
+        }
+        for (uint256 i = 0; i < n; ++i) {
+            vm.prank(submitter);
+            game.dissect(gs[i], pts);
+        }
+        uint256 settleBy = uint256(deadline) + CLOCK;
+        vm.warp(settleBy);
+        for (uint256 i = 0; i < n; ++i) {
+            game.timeout(gs[i]);
+        }
+        market.finalize(id);
+        assertEq(uint256(market.getRequest(id).status), uint256(InferenceMarket.RequestStatus.Finalized));
+        uint256 perGame = CHALLENGER_BOND - burnOf(CHALLENGER_BOND);
+        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
+        assertEq(market.withdrawable(submitter), n * perGame + cut + SUBMITTER_BOND);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // withdraw
     // ---------------------------------------------------------------------------------------------
