@@ -285,5 +285,10 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         uint256 g0 = gasleft();
         g.step(one, two, 0, proof);
         measure("step (game + TraceVM verifier + owner callback)", g0, 150_000);
+        uint256 idle = g.create(d, c, two[0], two[1], 1);
+        vm.warp(block.timestamp + 1 days + 1);
+        g0 = gasleft();
+        g.timeout(idle);
+        measure("timeout (game contract only)", g0, 150_000);
     }
 }
