@@ -3,7 +3,6 @@ pragma solidity 0.8.30;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {ModelState} from "../test/utils/ModelState.sol"; // TEMPORARY path until main is merged
 import {IModelState} from "./interfaces/IModelState.sol";
 import {IOneStepVerifier} from "./interfaces/IOneStepVerifier.sol";
 import {IDisputeGameOwner} from "./interfaces/IDisputeGame.sol";
