@@ -21,15 +21,14 @@ function sources(dir) {
 const wanted = new Map();
 for (const src of sources(path.join(root, "contracts"))) {
   const outDir = path.join(root, "out", path.basename(src));
-  if (!fs.existsSync(outDir)) {
-    console.error(`missing ${path.relative(root, outDir)}: run \`forge build\` first`);
-    process.exit(1);
-  }
+  // Files that declare only constants or free functions have no artifacts.
+  if (!fs.existsSync(outDir)) continue;
   for (const file of fs.readdirSync(outDir)) {
     const art = JSON.parse(fs.readFileSync(path.join(outDir, file), "utf8"));
     const bytecode = art.bytecode?.object ?? "0x";
-    // Interfaces have no code; libraries with only internal functions have no ABI.
-    if (bytecode === "0x" || art.abi.length === 0) continue;
+    // Interfaces have no code; libraries of internal functions have nothing to call.
+    const callable = art.abi.some((e) => e.type === "function" || e.type === "constructor");
+    if (bytecode === "0x" || !callable) continue;
     const name = path.basename(file, ".json");
     wanted.set(name, {
       contractName: name,

@@ -1,37 +1,113 @@
 //! Proof soundness on every opcode and edge case: small programs that use
 //! every lowered opcode (traps included) are stepped to the end, and every
 //! step's proof must verify to the next state's hash.
+//!
+//! The same steps are the golden vectors `{pre, proof, post}` that the
+//! Solidity verifier replays (`onchain/test/vectors/golden.json`), and this
+//! file also checks the generated Solidity constants. Both fail when stale;
+//! `OPML_BLESS=1` (set by `just contracts`) rewrites them.
 
-use opml_vm::machine::{Committer, Machine, Op, Status, Trap, lower, prove, verify_step};
+mod common;
+
+use common::check_generated;
+use opml_vm::machine::model::hex;
+use opml_vm::machine::solidity::{CONSTANTS_PATH, constants_sol};
+use opml_vm::machine::{
+    Committer, Instr, Machine, Op, Program, Status, Trap, lower, prove, verify_step,
+};
 use std::collections::BTreeSet;
 
-/// Runs `func(args)`, verifying every step's proof; returns the final machine.
-fn run_proving(wat: &str, func: &str, args: &[u64], seen: &mut BTreeSet<Op>) -> Machine {
-    let wasm = wat::parse_str(wat).unwrap();
-    let program = lower(&wasm).unwrap();
-    let mut m = Machine::call(&program, program.exports[func], args);
-    let mut c = Committer::new(&program.code);
+const VECTORS_PATH: &str = "onchain/test/vectors/golden.json";
+
+/// One golden vector.
+struct Vector {
+    name: String,
+    pre: String,
+    proof: String,
+    post: String,
+}
+
+/// What the runs collect: opcodes seen and the vectors kept.
+#[derive(Default)]
+struct Collected {
+    seen: BTreeSet<Op>,
+    vectors: Vec<Vector>,
+}
+
+/// Steps `m` to the end (and one step past it), verifying every step's proof.
+/// Keeps as vectors the first step of each variable access and constant, the
+/// first step at each pc of every other opcode (their operands differ), every
+/// trapping or halting step and the step of the final fixed point.
+fn run_machine(name: &str, mut m: Machine, code: &[Instr], out: &mut Collected) -> Machine {
+    let mut c = Committer::new(code);
     let mut pre = c.state_hash(&mut m);
+    let mut keys = BTreeSet::new();
     for _ in 0..200_000 {
         let running = m.is_running();
+        let op = m.code[m.pc as usize].op;
         if running {
-            seen.insert(m.code[m.pc as usize].op);
+            out.seen.insert(op);
         }
         let proof = prove(&mut c, &mut m).encode();
+        let pc = m.pc;
         m.step();
         let post = c.state_hash(&mut m);
         assert_eq!(
             verify_step(&pre, &proof),
             Ok(post),
-            "{func}: step {}",
+            "{name}: step {}",
             m.step
         );
+        let key = match op {
+            Op::LocalGet | Op::LocalSet | Op::LocalTee | Op::I32Const | Op::I64Const => {
+                u32::MAX - op as u32
+            }
+            _ => pc,
+        };
+        if keys.insert(key) || !m.is_running() {
+            let what = if running { op.name() } else { "fixed point" };
+            out.vectors.push(Vector {
+                name: format!("{name}: step {} {what}", m.step),
+                pre: hex(&pre),
+                proof: proof.iter().map(|b| format!("{b:02x}")).collect(),
+                post: hex(&post),
+            });
+        }
         if !running {
             return m;
         }
         pre = post;
     }
-    panic!("{func} did not finish");
+    panic!("{name} did not finish");
+}
+
+/// Runs `func(args)` of a WAT module.
+fn run_proving(wat: &str, func: &str, args: &[u64], out: &mut Collected) -> Machine {
+    let wasm = wat::parse_str(wat).unwrap();
+    let program = lower(&wasm).unwrap();
+    let m = Machine::call(&program, program.exports[func], args);
+    let name = format!(
+        "{func}({})",
+        args.iter()
+            .map(|a| format!("{a:#x}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    run_machine(&name, m, &program.code, out)
+}
+
+/// `nop` never survives lowering, so its vector comes from patched code:
+/// a function whose constant and drop are replaced by `nop`s.
+fn run_nops(out: &mut Collected) {
+    let wasm = wat::parse_str(r#"(module (func (export "f") (drop (i32.const 1))))"#).unwrap();
+    let mut program: Program = lower(&wasm).unwrap();
+    for ins in program.code.iter_mut() {
+        if matches!(ins.op, Op::I32Const | Op::Drop) {
+            *ins = Instr::op(Op::Nop);
+        }
+    }
+    let m = Machine::call(&program, program.exports["f"], &[]);
+    run_machine("nops", m, &program.code.clone(), out);
 }
 
 const ALU: &str = r#"
@@ -173,15 +249,15 @@ const ALU: &str = r#"
 
 #[test]
 fn every_opcode_and_edge_case_proves() {
-    let mut seen = BTreeSet::new();
-    let m = run_proving(ALU, "i32ops", &[0xfffffff3, 7], &mut seen);
+    let mut out = Collected::default();
+    let m = run_proving(ALU, "i32ops", &[0xfffffff3, 7], &mut out);
     assert_eq!(m.status, Status::Halted);
-    run_proving(ALU, "i32ops", &[0x80000000, 0xffffffff - 1], &mut seen);
-    run_proving(ALU, "i64ops", &[(-1234567i64) as u64, 77], &mut seen);
-    run_proving(ALU, "memory", &[0x8877_6655_4433_2211], &mut seen);
-    let m = run_proving(ALU, "control", &[1], &mut seen);
+    run_proving(ALU, "i32ops", &[0x80000000, 0xffffffff - 1], &mut out);
+    run_proving(ALU, "i64ops", &[(-1234567i64) as u64, 77], &mut out);
+    run_proving(ALU, "memory", &[0x8877_6655_4433_2211], &mut out);
+    let m = run_proving(ALU, "control", &[1], &mut out);
     assert_eq!(m.stack, vec![11 + 100 + 3 + 3_628_800]);
-    let m = run_proving(ALU, "control", &[0], &mut seen);
+    let m = run_proving(ALU, "control", &[0], &mut out);
     assert_eq!(m.stack, vec![-1i64 as u64]);
     for (f, args, trap) in [
         ("exhaust", vec![], Trap::CallStackExhausted),
@@ -194,15 +270,36 @@ fn every_opcode_and_edge_case_proves() {
         ("oob_store", vec![], Trap::OutOfBounds),
         ("oob_offset", vec![], Trap::OutOfBounds),
     ] {
-        let m = run_proving(ALU, f, &args, &mut seen);
+        let m = run_proving(ALU, f, &args, &mut out);
         assert_eq!(m.status, Status::Trapped(trap), "{f}");
     }
+    run_nops(&mut out);
     let missing: Vec<&str> = Op::ALL
         .iter()
-        .filter(|o| !seen.contains(o))
+        .filter(|o| !out.seen.contains(o))
         .map(|o| o.name())
         .collect();
-    println!("{} of {} opcodes proven", seen.len(), Op::ALL.len());
-    // nop is dropped by the lowering; every other opcode must appear
-    assert_eq!(missing, vec!["nop"], "opcodes never proven");
+    println!(
+        "{} of {} opcodes proven, {} golden vectors",
+        out.seen.len(),
+        Op::ALL.len(),
+        out.vectors.len()
+    );
+    assert!(missing.is_empty(), "opcodes never proven: {missing:?}");
+
+    let mut json = String::from("{\n  \"vectors\": [\n");
+    for (i, v) in out.vectors.iter().enumerate() {
+        let sep = if i + 1 < out.vectors.len() { "," } else { "" };
+        json += &format!(
+            "    {{\"name\": \"{}\", \"post\": \"0x{}\", \"pre\": \"0x{}\", \"proof\": \"0x{}\"}}{sep}\n",
+            v.name, v.post, v.pre, v.proof
+        );
+    }
+    json += "  ]\n}\n";
+    check_generated(VECTORS_PATH, &json);
+}
+
+#[test]
+fn generated_solidity_constants_are_up_to_date() {
+    check_generated(CONSTANTS_PATH, &constants_sol());
 }

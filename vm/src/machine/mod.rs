@@ -8,6 +8,7 @@ pub mod isa;
 pub mod lower;
 pub mod model;
 pub mod proof;
+pub mod solidity;
 pub mod state;
 
 pub use exec::{Frame, Machine, Status, Trap};

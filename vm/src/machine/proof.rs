@@ -131,7 +131,7 @@ pub struct StepProof {
 }
 
 /// What an opcode reveals: (stack values popped, frame, cell, memory).
-fn shape(op: Op) -> (usize, bool, Option<&'static str>, bool) {
+pub(crate) fn shape(op: Op) -> (usize, bool, Option<&'static str>, bool) {
     use Op::*;
     match op {
         Unreachable | Nop | Jump | Call | Halt | I32Const | I64Const => (0, false, None, false),
@@ -156,7 +156,7 @@ fn shape(op: Op) -> (usize, bool, Option<&'static str>, bool) {
 }
 
 /// Bytes a load or store touches.
-fn width(op: Op) -> u64 {
+pub(crate) fn width(op: Op) -> u64 {
     use Op::*;
     match op {
         I64Load | I64Store => 8,
@@ -432,14 +432,16 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
     {
         return Err(ProofError::Stack);
     }
+    // Counters wrap: only crafted headers reach the limits, and the Solidity
+    // verifier wraps the same way.
     let mut post = h;
-    post.step += 1;
+    post.step = h.step.wrapping_add(1);
     post.pc = h.pc + 1;
     post.stack = w.stack_below;
     let trap = || {
         let mut t = h;
         t.status = 2;
-        t.step += 1;
+        t.step = h.step.wrapping_add(1);
         Ok(t.hash())
     };
     let s = &w.stack;
@@ -458,7 +460,7 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
         Jump => post.pc = ins.a,
         JumpIfZero => post.pc = if s[0] as u32 == 0 { ins.a } else { h.pc + 1 },
         JumpIfNonZero => post.pc = if s[0] as u32 != 0 { ins.a } else { h.pc + 1 },
-        JumpTable => post.pc = h.pc + 1 + (s[0] as u32).min(ins.a),
+        JumpTable => post.pc = (h.pc + 1).wrapping_add((s[0] as u32).min(ins.a)),
         Call => {
             if h.frame_depth as usize >= MAX_FRAMES {
                 return trap();
@@ -475,7 +477,7 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
         Return => {
             let f = frame()?;
             post.frames = f.below;
-            post.frame_depth -= 1;
+            post.frame_depth = h.frame_depth.wrapping_sub(1);
             post.pc = f.ret;
         }
         Halt => {
@@ -522,11 +524,13 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
         I32Const | I64Const => push(&mut post, ins.b),
         op if shape(op).3 => {
             let is_store = shape(op).0 == 2;
-            let addr = s[if is_store { 1 } else { 0 }] as u32 as u64 + ins.b;
+            // u128: a crafted offset near u64::MAX must trap, not wrap.
+            let addr = s[if is_store { 1 } else { 0 }] as u32 as u128 + ins.b as u128;
             let wd = width(op);
-            if addr + wd > h.memory_size {
+            if addr + wd as u128 > h.memory_size as u128 {
                 return trap();
             }
+            let addr = addr as u64;
             let first = addr / 32;
             let last = (addr + wd - 1) / 32;
             let depth = memory_depth(h.memory_size) as usize;

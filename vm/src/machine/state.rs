@@ -14,6 +14,21 @@ use super::isa::Instr;
 /// Bytes of an encoded [`Header`].
 pub const HEADER_BYTES: usize = 1 + 4 + 8 + 32 + 8 + 32 + 32 + 32 + 32 + 4;
 
+/// The header's fields: (name, byte offset, byte length). Generated into the
+/// Solidity constants, and checked against [`Header::encode`] by a test.
+pub const HEADER_LAYOUT: &[(&str, usize, usize)] = &[
+    ("STATUS", 0, 1),
+    ("PC", 1, 4),
+    ("STEP", 5, 8),
+    ("CODE_ROOT", 13, 32),
+    ("MEMORY_SIZE", 45, 8),
+    ("MEMORY_ROOT", 53, 32),
+    ("GLOBALS_ROOT", 85, 32),
+    ("STACK", 117, 32),
+    ("FRAMES", 149, 32),
+    ("FRAME_DEPTH", 181, 4),
+];
+
 /// Everything the state hash commits to, with the big parts as roots and chains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
