@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {ModelState} from "../test/utils/ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "./vm/ModelState.sol";
 import {IModelState} from "./interfaces/IModelState.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 

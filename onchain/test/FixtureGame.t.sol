@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {GameVector} from "./utils/GameVector.sol";
 import {TraceVM} from "./utils/TraceVM.sol";
 import {Console} from "./utils/Console.sol";
-import {ModelState} from "./utils/ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "../contracts/vm/ModelState.sol";
 import {Vm} from "@prb/test/Vm.sol";
 import {DisputeGame} from "../contracts/DisputeGame.sol";
 import {InferenceMarket} from "../contracts/InferenceMarket.sol";
@@ -81,7 +81,10 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
             Console.log(string.concat("playing ", entries[i].path));
             IOneStepVerifier verifier = IOneStepVerifier(address(new OneStepVerifier()));
             checkVector(v, verifier);
-            if (v.hasMarket) _playThroughMarket(v, verifier);
+            if (v.hasMarket) {
+                _playThroughMarket(v, verifier);
+                Console.log("  and through the market with the real ModelState");
+            }
             ++played;
         }
         if (played == 0) {

@@ -4,8 +4,9 @@ pragma solidity 0.8.30;
 import {GamePlayer} from "./utils/GamePlayer.sol";
 import {TraceVM} from "./utils/TraceVM.sol";
 import {Console} from "./utils/Console.sol";
-import {ModelState} from "./utils/ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "../contracts/vm/ModelState.sol";
 import {DisputeGame} from "../contracts/DisputeGame.sol";
+import {OneStepVerifier} from "../contracts/vm/OneStepVerifier.sol";
 import {InferenceMarket} from "../contracts/InferenceMarket.sol";
 import {ModelRegistry} from "../contracts/ModelRegistry.sol";
 import {ModelStateAdapter} from "../contracts/ModelStateAdapter.sol";
@@ -290,5 +291,28 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         g0 = gasleft();
         g.timeout(idle);
         measure("timeout (game contract only)", g0, 150_000);
+        _realStepGas(d, c);
+    }
+
+    /// A step settled by the real OneStepVerifier on a real fixture's proof (908 bytes, local.get).
+    function _realStepGas(address d, address c) internal {
+        string memory json = vm.readFile("test/vectors/logreg_digits_step4321.game.json");
+        bytes memory proof = vm.parseJsonBytes(json, ".proof");
+        bytes32[] memory steps = vm.parseJsonBytes32Array(json, ".state_hashes");
+        uint256[] memory at = vm.parseJsonUintArray(json, ".state_steps");
+        bytes32 pre;
+        for (uint256 i = 0; i < at.length; ++i) {
+            if (at[i] == 4321) pre = steps[i];
+        }
+        DisputeGame g =
+            new DisputeGame(address(this), IOneStepVerifier(address(new OneStepVerifier())), 16, 1 days);
+        bytes32[] memory two = new bytes32[](2);
+        two[0] = pre;
+        two[1] = keccak256("lie");
+        uint256 one = g.create(d, c, two[0], two[1], 1);
+        vm.prank(c);
+        uint256 g0 = gasleft();
+        g.step(one, two, 0, proof);
+        measure("step with the real OneStepVerifier (908-byte proof)", g0, 400_000);
     }
 }

@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {MarketFixture} from "./utils/MarketFixture.sol";
-import {ModelState} from "./utils/ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "../contracts/vm/ModelState.sol";
 import {TraceModelState} from "./utils/TraceModelState.sol";
 import {ModelRegistry} from "../contracts/ModelRegistry.sol";
 import {RevenueShare} from "../contracts/RevenueShare.sol";

@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {TestBase} from "./utils/TestBase.sol";
-import {ModelState} from "./utils/ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "../contracts/vm/ModelState.sol";
 import {ModelStateAdapter} from "../contracts/ModelStateAdapter.sol";
 
 /// @notice The production IModelState against memory trees built here from docs/STATE.md: input region

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-// TEMPORARY import path until `main` (which owns contracts/vm/ModelState.sol) is merged.
-import {ModelState} from "../../test/utils/ModelState.sol";
+import {ModelState} from "../vm/ModelState.sol";
 
 /// @title Model commitments of the opML machine, behind an interface
 /// @notice The market and the registry reach the `ModelState` library through this interface so the

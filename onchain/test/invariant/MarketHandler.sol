@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {GamePlayer} from "../utils/GamePlayer.sol";
 import {TraceVM} from "../utils/TraceVM.sol";
 import {TraceModelState} from "../utils/TraceModelState.sol";
-import {ModelState} from "../utils/ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "../../contracts/vm/ModelState.sol";
 import {InferenceMarket} from "../../contracts/InferenceMarket.sol";
 import {ModelRegistry} from "../../contracts/ModelRegistry.sol";
 import {DisputeGame} from "../../contracts/DisputeGame.sol";

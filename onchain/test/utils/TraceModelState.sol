@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {ModelState} from "./ModelState.sol"; // TEMPORARY path until main is merged
+import {ModelState} from "../../contracts/vm/ModelState.sol";
 import {IModelState} from "../../contracts/interfaces/IModelState.sol";
 import {TraceVM} from "./TraceVM.sol";
 
