@@ -403,6 +403,31 @@ contract DisputeGameTest is GameHarness {
         game.respond(id, pts, 3, mine);
     }
 
+    function testFuzz_respond_partIndex(uint256 part) public {
+        (uint256 id, bytes32[] memory pts) = openDissected();
+        if (part >= 8) {
+            vm.prank(challenger);
+            vm.expectRevert(abi.encodeWithSelector(DisputeGame.PartOutOfRange.selector, part, 8));
+            game.respond(id, pts, part, new bytes32[](9));
+            return;
+        }
+        uint64 a = game.boundary(0, H, part);
+        uint64 b = game.boundary(0, H, part + 1);
+        bytes32[] memory mine = lies(pts[part], game.partCount(b - a) + 1, "fuzz");
+        vm.prank(challenger);
+        game.respond(id, pts, part, mine);
+        assertEq(uint256(game.game(id).lo), uint256(a));
+        assertEq(uint256(game.game(id).hi), uint256(b));
+    }
+
+    function testFuzz_unknownGameIdsRevert(uint256 id) public {
+        vm.assume(id != 0);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.UnknownGame.selector, id));
+        game.timeout(id);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.UnknownGame.selector, id));
+        game.cancel(id);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // step
     // ---------------------------------------------------------------------------------------------

@@ -830,6 +830,26 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(market.withdrawable(submitter), n * perGame + cut + SUBMITTER_BOND);
     }
 
+    /// Every id argument: unknown requests, claims and games revert with a clear error.
+    function testFuzz_unknownIdsRevert(uint256 requestId, uint256 claimId, uint256 gameId) public {
+        (uint256 id, uint256 claim) = claimed();
+        vm.assume(requestId != id && gameId != 0);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, requestId));
+        market.finalize(requestId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, requestId));
+        market.refund(requestId);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, requestId));
+        market.challenge{value: CHALLENGER_BOND}(requestId, claimId);
+        if (claimId != claim) {
+            vm.prank(challenger);
+            vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
+            market.challenge{value: CHALLENGER_BOND}(id, claimId);
+        }
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GameNotOpen.selector, gameId));
+        market.closeGame(gameId);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // withdraw
     // ---------------------------------------------------------------------------------------------

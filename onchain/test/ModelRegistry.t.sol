@@ -200,6 +200,41 @@ contract ModelRegistryTest is MarketFixture {
         );
     }
 
+    function testFuzz_register_snapshotInterval(uint32 interval) public {
+        ModelRegistry.ShareTerms memory s = shareTerms();
+        s.snapshotInterval = interval;
+        ModelState.Commitment memory c = makeCommitment("interval", HALT);
+        if (interval < 1 hours) {
+            tryRegister(
+                c,
+                terms(10, 1, 0),
+                s,
+                abi.encodeWithSelector(ModelRegistry.SnapshotIntervalTooShort.selector, interval)
+            );
+        } else if (interval > 365 days) {
+            tryRegister(
+                c,
+                terms(10, 1, 0),
+                s,
+                abi.encodeWithSelector(RevenueShare.SnapshotIntervalOutOfRange.selector, uint256(interval))
+            );
+        } else {
+            RevenueShare t = RevenueShare(payable(tryRegister(c, terms(10, 1, 0), s)));
+            assertEq(t.snapshotInterval(), interval);
+        }
+    }
+
+    function testFuzz_register_supplyAndClaimableShare(uint256 supply, uint16 claimableBps) public {
+        ModelRegistry.ShareTerms memory s = shareTerms();
+        s.supply = bound(supply, 1, type(uint208).max);
+        s.claimableBps = uint16(bound(claimableBps, 0, 10_000));
+        RevenueShare t =
+            RevenueShare(payable(tryRegister(makeCommitment("supply", HALT), terms(10, 1, 0), s)));
+        assertEq(t.totalSupply(), s.supply);
+        assertEq(t.balanceOf(holder), s.supply);
+        assertEq(t.claimableBps(), s.claimableBps);
+    }
+
     function testFuzz_register_anyTerms(uint64 maxSteps, uint96 fee, uint16 bps) public {
         maxSteps = uint64(bound(maxSteps, 1, type(uint64).max));
         bps = uint16(bound(bps, 0, 10_000));

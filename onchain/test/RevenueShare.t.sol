@@ -393,6 +393,42 @@ contract RevenueShareTest is TestBase {
         assertEq(token.snapshotInfo(id).revenue, 8 ether);
     }
 
+    function testFuzz_claim_unknownSnapshotIds(uint256 id) public {
+        depositAndSnapshot(1 ether);
+        vm.assume(id != 1);
+        vm.expectRevert(abi.encodeWithSelector(RevenueShare.UnknownSnapshot.selector, id));
+        token.claimableRevenue(alice, id);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(RevenueShare.UnknownSnapshot.selector, id));
+        token.claim(id);
+    }
+
+    function testFuzz_burn_paysExactlyRedeemable(uint96 rev, uint256 amount) public {
+        vm.deal(address(this), rev);
+        deposit(rev);
+        amount = bound(amount, 1, SUPPLY);
+        uint256 expected = token.redeemableOnBurn(amount);
+        uint256 reserves = token.redeemReserve() + token.pendingRevenue();
+        vm.prank(alice);
+        token.burn(amount);
+        assertEq(alice.balance, expected);
+        assertEq(token.redeemReserve() + token.pendingRevenue(), reserves - expected);
+        assertEq(token.totalSupply(), SUPPLY - amount);
+        assertEq(
+            address(token).balance, token.claimReserve() + token.redeemReserve() + token.pendingRevenue()
+        );
+    }
+
+    function testFuzz_constructor_supply(uint256 supply) public {
+        if (supply == 0 || supply > type(uint208).max) {
+            vm.expectRevert(abi.encodeWithSelector(RevenueShare.SupplyOutOfRange.selector, supply));
+            new RevenueShare("R", "R", alice, supply, address(this), BPS, INTERVAL);
+        } else {
+            RevenueShare t = new RevenueShare("R", "R", alice, supply, address(this), BPS, INTERVAL);
+            assertEq(t.totalSupply(), supply);
+        }
+    }
+
     function test_views_unknownSnapshot() public {
         vm.expectRevert(abi.encodeWithSelector(RevenueShare.UnknownSnapshot.selector, 3));
         token.snapshotInfo(3);
