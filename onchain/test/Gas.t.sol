@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {GamePlayer} from "./utils/GamePlayer.sol";
+import {TraceVM} from "./utils/TraceVM.sol";
+import {Console} from "./utils/Console.sol";
+import {ModelState} from "../contracts/vm/ModelState.sol";
+import {DisputeGame} from "../contracts/DisputeGame.sol";
+import {OneStepVerifier} from "../contracts/vm/OneStepVerifier.sol";
+import {InferenceMarket} from "../contracts/InferenceMarket.sol";
+import {ModelRegistry} from "../contracts/ModelRegistry.sol";
+import {ModelStateAdapter} from "../contracts/ModelStateAdapter.sol";
+import {RevenueShare} from "../contracts/RevenueShare.sol";
+import {IDisputeGameOwner} from "../contracts/interfaces/IDisputeGame.sol";
+import {IModelState} from "../contracts/interfaces/IModelState.sol";
+import {IOneStepVerifier} from "../contracts/interfaces/IOneStepVerifier.sol";
+
+/// @notice Gas of every protocol operation, printed with `-vv` and bounded by assertions. Run with
+/// `forge test --isolate --match-path test/Gas.t.sol -vv` for the numbers in docs/BENCHMARKS.md: each
+/// call is then its own transaction (base cost, calldata, cold storage included). The market uses the production ModelStateAdapter on a 64 KiB memory with a 1 KiB input
+/// region; the game runs on the TraceVM, so `step` shows the game's own cost plus a trivial verifier.
+contract GasTest is GamePlayer, IDisputeGameOwner {
+    uint64 internal constant MEM = 1 << 16; // 2048 leaves, depth 11
+    uint64 internal constant IN_SIZE = 1024; // 32 leaves
+    uint32 internal constant OUT_OFF = 4096;
+    uint64 internal constant OUT_SIZE = 64;
+
+    DisputeGame internal standalone;
+
+    function onGameEnded(uint256, bool) external {}
+
+    receive() external payable {}
+
+    function measure(string memory label, uint256 before, uint256 bound_)
+        internal
+        view
+        returns (uint256 used)
+    {
+        used = before - gasleft();
+        Console.log(label, used);
+        require(used <= bound_, string.concat(label, ": gas above its bound"));
+    }
+
+    // memory trees as in docs/STATE.md
+    function tree(bytes memory image) internal pure returns (bytes32[][] memory levels) {
+        uint256 n = image.length / 32;
+        uint256 depth;
+        while ((uint256(1) << depth) < n) ++depth;
+        levels = new bytes32[][](depth + 1);
+        levels[0] = new bytes32[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 w;
+            assembly {
+                w := mload(add(add(image, 32), mul(i, 32)))
+            }
+            levels[0][i] = keccak256(abi.encodePacked(bytes1(0x01), w));
+        }
+        for (uint256 d = 1; d <= depth; ++d) {
+            uint256 m = levels[d - 1].length / 2;
+            levels[d] = new bytes32[](m);
+            for (uint256 i = 0; i < m; ++i) {
+                levels[d][i] =
+                    keccak256(abi.encodePacked(bytes1(0x02), levels[d - 1][2 * i], levels[d - 1][2 * i + 1]));
+            }
+        }
+    }
+
+    function siblings(bytes32[][] memory levels, uint256 level, uint256 index)
+        internal
+        pure
+        returns (bytes32[] memory s)
+    {
+        s = new bytes32[](levels.length - 1 - level);
+        for (uint256 i = 0; i < s.length; ++i) {
+            s[i] = levels[level + i][(index >> i) ^ 1];
+        }
+    }
+
+    function commitment(bytes32 memRoot) internal pure returns (ModelState.Commitment memory c) {
+        c = ModelState.Commitment({
+            codeRoot: keccak256("code"),
+            memoryRoot: memRoot,
+            memorySize: MEM,
+            globalsRoot: keccak256("globals"),
+            entryPc: 1,
+            entryLocals: 4,
+            inputOffset: 0,
+            inputSize: IN_SIZE,
+            outputOffset: OUT_OFF,
+            outputSize: OUT_SIZE
+        });
+    }
+
+    /// A halted final state with `output`, and its output proof.
+    function finalState(ModelState.Commitment memory c, bytes memory output)
+        internal
+        pure
+        returns (bytes32 state, bytes memory proof)
+    {
+        bytes memory image = new bytes(MEM);
+        for (uint256 i = 0; i < output.length; ++i) {
+            image[OUT_OFF + i] = output[i];
+        }
+        bytes32[][] memory levels = tree(image);
+        bytes memory h = abi.encodePacked(
+            uint8(1),
+            uint32(0),
+            uint64(5000),
+            c.codeRoot,
+            c.memorySize,
+            levels[levels.length - 1][0],
+            c.globalsRoot,
+            bytes32(0),
+            bytes32(0),
+            uint32(0)
+        );
+        state = keccak256(abi.encodePacked(bytes1(0x0b), h));
+        proof = abi.encodePacked(h, siblings(levels, 1, OUT_OFF / OUT_SIZE));
+    }
+
+    InferenceMarket internal market;
+    ModelStateAdapter internal states;
+    RevenueShare internal token;
+    bytes32 internal modelId;
+    ModelState.Commitment internal com;
+
+    function test_gasTable() public {
+        traceVm = new TraceVM();
+        _register();
+        (uint256 rid, uint256 rid2) = _requestAndSubmit();
+        _challengeAndSettle(rid, rid2);
+        _revenue();
+        _gameMoves();
+    }
+
+    function _register() internal {
+        states = new ModelStateAdapter();
+        market = new InferenceMarket(
+            InferenceMarket.Config({
+                modelState: IModelState(address(states)),
+                verifier: IOneStepVerifier(address(traceVm)),
+                arity: 16,
+                clockBudget: 1 days,
+                challengeWindow: 1 days,
+                requestTimeout: 2 days,
+                submitterBond: 1 ether,
+                challengerBond: 1 ether,
+                burnBps: 1000
+            })
+        );
+        bytes32[][] memory levels = tree(new bytes(MEM));
+        com = commitment(levels[levels.length - 1][0]);
+        bytes32[] memory inSib = siblings(levels, 5, 0);
+        modelId = states.modelId(com);
+        ModelRegistry.Terms memory terms =
+            ModelRegistry.Terms({maxSteps: 1 << 40, fee: 1 ether, submitterShareBps: 2000});
+        ModelRegistry.ShareTerms memory share = ModelRegistry.ShareTerms({
+            name: "Gas",
+            symbol: "GAS",
+            holder: address(this),
+            supply: 1e24,
+            claimableBps: 8000,
+            snapshotInterval: 1 hours
+        });
+        ModelRegistry registry = market.registry();
+        uint256 g0 = gasleft();
+        token = RevenueShare(payable(registry.register(modelId, com, inSib, terms, share)));
+        measure("register (deploys the token)", g0, 2_500_000);
+    }
+
+    function _requestAndSubmit() internal returns (uint256 rid, uint256 rid2) {
+        vm.deal(address(this), 100 ether);
+        bytes memory input = new bytes(IN_SIZE);
+        for (uint256 i = 0; i < input.length; ++i) {
+            input[i] = keccak256(abi.encode(i))[0];
+        }
+        uint256 g0 = gasleft();
+        rid = market.request{value: 1 ether}(modelId, input);
+        measure("request (1 KiB input)", g0, 800_000);
+        g0 = gasleft();
+        rid2 = market.request{value: 1 ether}(modelId, hex"01");
+        measure("request (1-byte input)", g0, 400_000);
+        bytes memory output = abi.encodePacked(keccak256("out0"), keccak256("out1"));
+        (bytes32 fin, bytes memory proof) = finalState(com, output);
+        g0 = gasleft();
+        market.submit{value: 1 ether}(rid, output, fin, 5000, proof);
+        measure("submit", g0, 400_000);
+        market.submit{value: 1 ether}(rid2, output, fin, 5000, proof);
+    }
+
+    function _challengeAndSettle(uint256 rid, uint256 rid2) internal {
+        address ch = makeAddr("challenger");
+        vm.deal(ch, 10 ether);
+        vm.prank(ch);
+        uint256 g0 = gasleft();
+        uint256 gid = market.challenge{value: 1 ether}(rid2, 2);
+        measure("challenge (opens a game)", g0, 400_000);
+        // The defender never dissects: the game ends on time and the market settles the bonds.
+        DisputeGame game = market.disputeGame();
+        vm.warp(block.timestamp + 1 days + 1);
+        g0 = gasleft();
+        game.timeout(gid);
+        measure("timeout (ends the game, settles bonds)", g0, 200_000);
+        vm.warp(block.timestamp + 1 days);
+        g0 = gasleft();
+        market.finalize(rid);
+        measure("finalize", g0, 200_000);
+    }
+
+    function _revenue() internal {
+        vm.warp(block.timestamp + 1 hours);
+        uint256 g0 = gasleft();
+        uint256 snap = token.snapshot();
+        measure("snapshot", g0, 200_000);
+        vm.roll(block.number + 1);
+        g0 = gasleft();
+        token.claim(snap);
+        measure("claim", g0, 150_000);
+        g0 = gasleft();
+        token.burn(1e21);
+        measure("burn (redeem)", g0, 150_000);
+        g0 = gasleft();
+        market.withdraw();
+        measure("withdraw", g0, 150_000);
+    }
+
+    /// A whole game over 2^30 steps with k = 16 (a lying defender, an honest challenger), then the exact
+    /// gas of each kind of move.
+    function _gameMoves() internal {
+        standalone = new DisputeGame(address(this), IOneStepVerifier(address(traceVm)), 16, 1 days);
+        bytes32 seed = keccak256("gas run");
+        uint64 n = uint64(1) << 30;
+        Trace memory liar = withEnd(lyingTrace(seed, n, n / 3, "l"), n, keccak256("false end"));
+        Actor memory d;
+        d.addr = makeAddr("d");
+        d.trace = liar;
+        Actor memory c;
+        c.addr = makeAddr("c");
+        c.trace = honestTrace(seed, n);
+        bytes32 start = stateAt(c.trace, 0);
+        uint256 id = standalone.create(d.addr, c.addr, start, liar.endState, n);
+        Outcome memory o = play(standalone, id, d, c, start, liar.endState);
+        require(!o.defenderWon && o.moves <= 9, "2^30 steps, k = 16: honest challenger within 9 moves");
+        Console.log("moves of the 2^30-step game", o.moves);
+        _exactMoveGas();
+    }
+
+    /// Exact gas of dissect, respond and step calls, measured around the contract call only.
+    function _exactMoveGas() internal {
+        DisputeGame g = new DisputeGame(address(this), IOneStepVerifier(address(traceVm)), 16, 1 days);
+        bytes32 seed = keccak256("exact");
+        uint64 n = uint64(1) << 30;
+        address d = makeAddr("d");
+        address c = makeAddr("c");
+        uint256 id = g.create(d, c, traceVm.stateHash(seed, 0, n), keccak256("lie"), n);
+        bytes32[] memory pts = new bytes32[](17);
+        for (uint256 i = 0; i <= 16; ++i) {
+            pts[i] = traceVm.stateHash(seed, g.boundary(0, n, i), n);
+        }
+        pts[16] = keccak256("lie");
+        vm.prank(d);
+        uint256 g0 = gasleft();
+        g.dissect(id, pts);
+        measure("dissect (k = 16)", g0, 150_000);
+        uint64 a = g.boundary(0, n, 15);
+        uint64 b = n;
+        bytes32[] memory mine = new bytes32[](17);
+        for (uint256 i = 0; i <= 16; ++i) {
+            mine[i] = traceVm.stateHash(seed, g.boundary(a, b, i), n);
+        }
+        vm.prank(c);
+        g0 = gasleft();
+        g.respond(id, pts, 15, mine);
+        measure("respond (k = 16)", g0, 150_000);
+        _stepGas(g, seed, d, c);
+    }
+
+    function _stepGas(DisputeGame g, bytes32 seed, address d, address c) internal {
+        uint64 n = uint64(1) << 30;
+        bytes32[] memory two = new bytes32[](2);
+        two[0] = traceVm.stateHash(seed, 7, n);
+        two[1] = keccak256("lie");
+        uint256 one = g.create(d, c, two[0], two[1], 1);
+        bytes memory proof = abi.encode(seed, uint64(7), n);
+        vm.prank(c);
+        uint256 g0 = gasleft();
+        g.step(one, two, 0, proof);
+        measure("step (game + TraceVM verifier + owner callback)", g0, 150_000);
+        uint256 idle = g.create(d, c, two[0], two[1], 1);
+        vm.warp(block.timestamp + 1 days + 1);
+        g0 = gasleft();
+        g.timeout(idle);
+        measure("timeout (game contract only)", g0, 150_000);
+        _realStepGas(d, c);
+    }
+
+    /// A step settled by the real OneStepVerifier on a real fixture's proof (908 bytes, local.get).
+    function _realStepGas(address d, address c) internal {
+        string memory json = vm.readFile("test/vectors/logreg_digits_step4321.game.json");
+        bytes memory proof = vm.parseJsonBytes(json, ".proof");
+        bytes32[] memory steps = vm.parseJsonBytes32Array(json, ".state_hashes");
+        uint256[] memory at = vm.parseJsonUintArray(json, ".state_steps");
+        bytes32 pre;
+        for (uint256 i = 0; i < at.length; ++i) {
+            if (at[i] == 4321) pre = steps[i];
+        }
+        DisputeGame g =
+            new DisputeGame(address(this), IOneStepVerifier(address(new OneStepVerifier())), 16, 1 days);
+        bytes32[] memory two = new bytes32[](2);
+        two[0] = pre;
+        two[1] = keccak256("lie");
+        uint256 one = g.create(d, c, two[0], two[1], 1);
+        vm.prank(c);
+        uint256 g0 = gasleft();
+        g.step(one, two, 0, proof);
+        measure("step with the real OneStepVerifier (908-byte proof)", g0, 400_000);
+    }
+}

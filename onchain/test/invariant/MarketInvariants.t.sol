@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {TestBase} from "../utils/TestBase.sol";
+import {InvariantBase} from "../utils/InvariantBase.sol";
+import {MarketHandler} from "./MarketHandler.sol";
+import {Console} from "../utils/Console.sol";
+import {InferenceMarket} from "../../contracts/InferenceMarket.sol";
+import {DisputeGame} from "../../contracts/DisputeGame.sol";
+import {RevenueShare} from "../../contracts/RevenueShare.sol";
+
+/// @notice Invariants of the market, its games and the revenue-share token under random sequences of
+/// requests, honest and false claims, challenges by honest and lying challengers, moves, timeouts,
+/// settlements, withdrawals, snapshots, claims, burns, share transfers and force-sent ETH.
+contract MarketInvariantsTest is TestBase, InvariantBase {
+    MarketHandler internal handler;
+    InferenceMarket internal market;
+    DisputeGame internal game;
+    RevenueShare internal token;
+
+    function setUp() public {
+        handler = new MarketHandler();
+        market = handler.market();
+        game = handler.game();
+        token = handler.token();
+        targetContract(address(handler));
+        // Repeated selectors are drawn more often: moves, challenges and time drive the games.
+        bytes4[21] memory weighted = [
+            MarketHandler.request.selector,
+            MarketHandler.submit.selector,
+            MarketHandler.submit.selector,
+            MarketHandler.challenge.selector,
+            MarketHandler.challenge.selector,
+            MarketHandler.move.selector,
+            MarketHandler.move.selector,
+            MarketHandler.move.selector,
+            MarketHandler.move.selector,
+            MarketHandler.timeout.selector,
+            MarketHandler.closeGame.selector,
+            MarketHandler.finalize.selector,
+            MarketHandler.refund.selector,
+            MarketHandler.withdraw.selector,
+            MarketHandler.warp.selector,
+            MarketHandler.warp.selector,
+            MarketHandler.snapshot.selector,
+            MarketHandler.claim.selector,
+            MarketHandler.burn.selector,
+            MarketHandler.transferShares.selector,
+            MarketHandler.forceSend.selector
+        ];
+        bytes4[] memory sel = new bytes4[](weighted.length);
+        for (uint256 i = 0; i < weighted.length; ++i) {
+            sel[i] = weighted[i];
+        }
+        targetSelector(FuzzSelector({addr: address(handler), selectors: sel}));
+    }
+
+    /// The market holds exactly the escrowed fees, the bonds at stake and the pending withdrawals (plus
+    /// whatever was forced in, which no one can take); the token holds exactly its unclaimed revenue.
+    function invariant_balancesEqualLiabilities() public {
+        uint256 fees;
+        uint256 n = market.requestCount();
+        for (uint256 id = 1; id <= n; ++id) {
+            InferenceMarket.Request memory r = market.getRequest(id);
+            if (
+                r.status == InferenceMarket.RequestStatus.Open
+                    || r.status == InferenceMarket.RequestStatus.Claimed
+            ) {
+                fees += r.fee;
+            }
+        }
+        uint256 bonds;
+        uint256 claims = market.claimCount();
+        for (uint256 c = 1; c <= claims; ++c) {
+            if (market.getClaim(c).status == InferenceMarket.ClaimStatus.Pending) {
+                bonds += market.submitterBond();
+            }
+        }
+        uint256 games = game.gameCount();
+        for (uint256 g = 1; g <= games; ++g) {
+            if (!market.getGame(g).settled) bonds += market.challengerBond();
+        }
+        uint256 pending;
+        address[] memory all = handler.actors();
+        for (uint256 i = 0; i < all.length; ++i) {
+            pending += market.withdrawable(all[i]);
+        }
+        assertEq(address(market).balance, fees + bonds + pending + handler.forcedToMarket(), "market balance");
+        assertEq(
+            address(token).balance,
+            token.pendingRevenue() + token.redeemReserve() + token.claimReserve() + handler.forcedToToken(),
+            "token balance"
+        );
+    }
+
+    /// Every wei that came in is held, was paid out, or was burnt.
+    function invariant_conservation() public {
+        assertEq(
+            handler.ethIn(),
+            address(market).balance + address(token).balance + handler.withdrawn() + handler.tokenPaidOut()
+                + market.totalBurned(),
+            "conservation"
+        );
+    }
+
+    /// Revenue deposited equals the fees of finalized requests minus the submitters' shares, and the
+    /// token never paid out more than it received.
+    function invariant_revenueEqualsFinalizedFeesMinusShares() public {
+        uint256 expected;
+        uint256 n = market.requestCount();
+        for (uint256 id = 1; id <= n; ++id) {
+            InferenceMarket.Request memory r = market.getRequest(id);
+            if (r.status == InferenceMarket.RequestStatus.Finalized) {
+                expected += r.fee - (uint256(r.fee) * r.submitterShareBps) / 10_000;
+            }
+        }
+        assertEq(token.totalDeposited(), expected, "revenue");
+        assertLte(handler.tokenPaidOut(), token.totalDeposited(), "paid out more than deposited");
+    }
+
+    /// Nobody claims more than their share of a snapshot, and claims never exceed its revenue.
+    function invariant_noClaimAboveShare() public {
+        uint256 snaps = token.snapshotCount();
+        address[] memory hs = handler.holderList();
+        for (uint256 s = 1; s <= snaps; ++s) {
+            uint256 revenue = token.snapshotInfo(s).revenue;
+            uint256 supply = token.totalSupplyAt(s);
+            uint256 total;
+            for (uint256 i = 0; i < hs.length; ++i) {
+                uint256 got = handler.claimedBy(s, hs[i]);
+                assertLte(got, (token.balanceOfAt(hs[i], s) * revenue) / supply, "claimed above share");
+                total += got;
+            }
+            assertEq(total, handler.claimedAt(s));
+            assertLte(total, revenue, "claims above snapshot revenue");
+        }
+    }
+
+    /// Every game stays within ceil(log_k N) + 1 moves.
+    function invariant_gamesWithinMoveBound() public {
+        uint256 games = game.gameCount();
+        for (uint256 g = 1; g <= games; ++g) {
+            uint64 steps = market.getClaim(market.getGame(g).claimId).steps;
+            assertLte(game.game(g).moves, game.maxMoves(steps), "move bound");
+        }
+    }
+
+    /// An honest party never loses a game on the merits (only by running out of time).
+    function invariant_honestNeverLosesAVerifiedStep() public {
+        assertEq(handler.honestLostOnTheMerits(), 0);
+    }
+
+    /// Settled and live games agree between the market and the game contract.
+    function invariant_gameBookkeeping() public {
+        uint256 games = game.gameCount();
+        for (uint256 g = 1; g <= games; ++g) {
+            InferenceMarket.GameRef memory ref = market.getGame(g);
+            uint8 st = uint8(game.status(g));
+            bool live = st == 1 || st == 2;
+            assertEq(ref.settled, !live, "settled flag");
+        }
+        uint256 claims = market.claimCount();
+        for (uint256 c = 1; c <= claims; ++c) {
+            InferenceMarket.Claim memory cl = market.getClaim(c);
+            if (cl.status == InferenceMarket.ClaimStatus.Finalized) assertEq(uint256(cl.openGames), 0);
+        }
+    }
+
+    /// Reports how much each run exercised (shown with -vv), so a weak handler is noticed.
+    function afterInvariant() public view {
+        string[13] memory names = [
+            "request",
+            "submit",
+            "challenge",
+            "move",
+            "timeout",
+            "closeGame",
+            "finalize",
+            "refund",
+            "withdraw",
+            "snapshot",
+            "claim",
+            "burn",
+            "forceSend"
+        ];
+        for (uint256 i = 0; i < names.length; ++i) {
+            Console.log(names[i], handler.calls(bytes32(bytes(names[i]))));
+        }
+        Console.log("steppedGames", handler.steppedGames());
+    }
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {GamePlayer} from "./GamePlayer.sol";
+import {TraceVM} from "./TraceVM.sol";
+import {TraceModelState} from "./TraceModelState.sol";
+import {ModelState} from "../../contracts/vm/ModelState.sol";
+import {InferenceMarket} from "../../contracts/InferenceMarket.sol";
+import {ModelRegistry} from "../../contracts/ModelRegistry.sol";
+import {DisputeGame} from "../../contracts/DisputeGame.sol";
+import {RevenueShare} from "../../contracts/RevenueShare.sol";
+import {IModelState} from "../../contracts/interfaces/IModelState.sol";
+import {IOneStepVerifier} from "../../contracts/interfaces/IOneStepVerifier.sol";
+
+/// @title A market over the TraceVM with one registered model and named actors
+abstract contract MarketFixture is GamePlayer {
+    uint256 internal constant ARITY = 8;
+    uint64 internal constant CLOCK = 1 days;
+    uint64 internal constant WINDOW = 2 days;
+    uint64 internal constant TIMEOUT = 7 days;
+    uint96 internal constant SUBMITTER_BOND = 1 ether;
+    uint96 internal constant CHALLENGER_BOND = 0.5 ether;
+    uint16 internal constant BURN_BPS = 2000;
+
+    uint64 internal constant HALT = 1000; // honest step count of the model's runs
+    uint64 internal constant MAX_STEPS = 1 << 20;
+    uint96 internal constant FEE = 0.1 ether;
+    uint16 internal constant SHARE_BPS = 3000;
+    uint64 internal constant INPUT_SIZE = 256;
+
+    TraceModelState internal modelState;
+    InferenceMarket internal market;
+    ModelRegistry internal registry;
+    DisputeGame internal game;
+
+    bytes32 internal modelId;
+    RevenueShare internal token;
+    ModelState.Commitment internal commitment;
+
+    address internal publisher;
+    address internal holder;
+    address internal requester;
+    address internal submitter;
+    address internal submitter2;
+    address internal challenger;
+    address internal challenger2;
+
+    function defaultConfig() internal view returns (InferenceMarket.Config memory cfg) {
+        cfg = InferenceMarket.Config({
+            modelState: IModelState(address(modelState)),
+            verifier: IOneStepVerifier(address(traceVm)),
+            arity: ARITY,
+            clockBudget: CLOCK,
+            challengeWindow: WINDOW,
+            requestTimeout: TIMEOUT,
+            submitterBond: SUBMITTER_BOND,
+            challengerBond: CHALLENGER_BOND,
+            burnBps: BURN_BPS
+        });
+    }
+
+    function setUpMarket() internal {
+        traceVm = new TraceVM();
+        modelState = new TraceModelState(traceVm);
+        deployMarket(defaultConfig());
+        publisher = makeAddr("publisher");
+        holder = makeAddr("holder");
+        requester = makeAddr("requester");
+        submitter = makeAddr("submitter");
+        submitter2 = makeAddr("submitter2");
+        challenger = makeAddr("challenger");
+        challenger2 = makeAddr("challenger2");
+        vm.deal(requester, 1000 ether);
+        vm.deal(submitter, 1000 ether);
+        vm.deal(submitter2, 1000 ether);
+        vm.deal(challenger, 1000 ether);
+        vm.deal(challenger2, 1000 ether);
+        (modelId, token) = registerModel("model", HALT, MAX_STEPS, FEE, SHARE_BPS);
+        commitment = makeCommitment("model", HALT);
+    }
+
+    function deployMarket(InferenceMarket.Config memory cfg) internal {
+        market = new InferenceMarket(cfg);
+        registry = market.registry();
+        game = market.disputeGame();
+    }
+
+    function makeCommitment(bytes32 code, uint64 halt)
+        internal
+        pure
+        returns (ModelState.Commitment memory c)
+    {
+        c.codeRoot = code;
+        c.memoryRoot = keccak256(abi.encode("memory", code));
+        c.memorySize = 1 << 16;
+        c.globalsRoot = bytes32(uint256(halt)); // TraceModelState: the halting step
+        c.inputOffset = 0;
+        c.inputSize = INPUT_SIZE;
+        c.outputOffset = 1024;
+        c.outputSize = 32;
+    }
+
+    function shareTerms() internal view returns (ModelRegistry.ShareTerms memory) {
+        return ModelRegistry.ShareTerms({
+            name: "Model Revenue",
+            symbol: "MREV",
+            holder: holder,
+            supply: 1_000_000e18,
+            claimableBps: 8000,
+            snapshotInterval: 1 days
+        });
+    }
+
+    function registerModel(bytes32 code, uint64 halt, uint64 maxSteps, uint96 fee, uint16 shareBps)
+        internal
+        returns (bytes32 id, RevenueShare t)
+    {
+        ModelState.Commitment memory c = makeCommitment(code, halt);
+        id = modelState.modelId(c);
+        vm.prank(publisher);
+        t = RevenueShare(
+            payable(registry.register(
+                    id,
+                    c,
+                    new bytes32[](0),
+                    ModelRegistry.Terms({maxSteps: maxSteps, fee: fee, submitterShareBps: shareBps}),
+                    shareTerms()
+                ))
+        );
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // flows
+    // ---------------------------------------------------------------------------------------------
+
+    function requestAs(address who, bytes memory input) internal returns (uint256 id) {
+        vm.prank(who);
+        id = market.request{value: FEE}(modelId, input);
+    }
+
+    function seedFor(bytes memory input) internal view returns (bytes32) {
+        return modelState.seedOf(commitment, input);
+    }
+
+    /// The honest result of the model on `input`.
+    function honestResult(bytes memory input)
+        internal
+        view
+        returns (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof)
+    {
+        bytes32 seed = seedFor(input);
+        output = modelState.outputOf(seed);
+        finalState = traceVm.stateHash(seed, HALT, HALT);
+        steps = HALT;
+        proof = abi.encode(seed);
+    }
+
+    function submitHonest(address who, uint256 requestId, bytes memory input)
+        internal
+        returns (uint256 claimId)
+    {
+        (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(input);
+        vm.prank(who);
+        claimId = market.submit{value: SUBMITTER_BOND}(requestId, output, finalState, steps, proof);
+    }
+
+    /// A false claim: another run's output, halted at `steps`.
+    function submitFalse(address who, uint256 requestId, uint64 steps) internal returns (uint256 claimId) {
+        bytes32 evil = keccak256(abi.encode("evil", requestId, steps));
+        bytes memory output = modelState.outputOf(evil);
+        bytes32 finalState = traceVm.stateHash(evil, steps, steps);
+        vm.prank(who);
+        claimId = market.submit{value: SUBMITTER_BOND}(requestId, output, finalState, steps, abi.encode(evil));
+    }
+
+    function challengeAs(address who, uint256 requestId, uint256 claimId) internal returns (uint256 gameId) {
+        vm.prank(who);
+        gameId = market.challenge{value: CHALLENGER_BOND}(requestId, claimId);
+    }
+
+    /// Plays a market game: the defender follows `d`, the challenger `c`.
+    function playMarketGame(uint256 gameId, Trace memory d, Trace memory c)
+        internal
+        returns (Outcome memory)
+    {
+        InferenceMarket.GameRef memory ref = market.getGame(gameId);
+        InferenceMarket.Claim memory cl = market.getClaim(ref.claimId);
+        InferenceMarket.Request memory r = market.getRequest(cl.requestId);
+        return play(
+            game,
+            gameId,
+            actorFor(cl.submitter, d),
+            actorFor(ref.challenger, c),
+            r.initialState,
+            cl.finalState
+        );
+    }
+
+    function actorFor(address who, Trace memory t) internal pure returns (Actor memory a) {
+        a.addr = who;
+        a.trace = t;
+        a.strategy = Strategy.Follow;
+    }
+
+    /// The trace behind a submitted false claim (honest before `lieFrom`).
+    function falseTrace(uint256 requestId, bytes memory input, uint64 steps, uint64 lieFrom)
+        internal
+        view
+        returns (Trace memory)
+    {
+        bytes32 evil = keccak256(abi.encode("evil", requestId, steps));
+        return withEnd(
+            lyingTrace(seedFor(input), HALT, lieFrom, "liar"), steps, traceVm.stateHash(evil, steps, steps)
+        );
+    }
+
+    function honestFor(bytes memory input) internal view returns (Trace memory) {
+        return honestTrace(seedFor(input), HALT);
+    }
+}
