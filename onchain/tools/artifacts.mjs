@@ -21,8 +21,12 @@ function sources(dir) {
 const wanted = new Map();
 for (const src of sources(path.join(root, "contracts"))) {
   const outDir = path.join(root, "out", path.basename(src));
-  // Files that declare only constants or free functions have no artifacts.
-  if (!fs.existsSync(outDir)) continue;
+  if (!fs.existsSync(outDir)) {
+    // Files that declare only constants or free functions have no artifacts.
+    if (!/^\s*(abstract\s+)?(contract|library|interface)\s/m.test(fs.readFileSync(src, "utf8"))) continue;
+    console.error(`missing ${path.relative(root, outDir)}: run \`forge build\` first (did it fail?)`);
+    process.exit(1);
+  }
   for (const file of fs.readdirSync(outDir)) {
     const art = JSON.parse(fs.readFileSync(path.join(outDir, file), "utf8"));
     const bytecode = art.bytecode?.object ?? "0x";

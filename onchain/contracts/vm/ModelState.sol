@@ -6,6 +6,7 @@ import {
     HEADER_BYTES,
     HEADER_STATUS_AT,
     HEADER_STEP_AT,
+    HEADER_CODE_ROOT_AT,
     HEADER_MEMORY_SIZE_AT,
     HEADER_MEMORY_ROOT_AT,
     STATUS_HALTED,
@@ -149,7 +150,8 @@ library ModelState {
 
     /// @notice True when `outputProof` = state header (185 bytes) || output
     /// region siblings (32 bytes each, bottom up) shows that `finalState` is
-    /// halted at step `steps` and its output region holds exactly `output`.
+    /// halted at step `steps` with the model's code and memory size, and that
+    /// its output region holds exactly `output`.
     function outputMatches(
         Commitment memory c,
         bytes32 finalState,
@@ -182,7 +184,7 @@ library ModelState {
     }
 
     /// @dev Whether `header` is `finalState`, halted at `steps` with the model's
-    /// memory size; and its memory root.
+    /// code and memory size; and its memory root.
     function _finalHeader(Commitment memory c, bytes32 finalState, uint64 steps, bytes calldata header)
         private
         pure
@@ -190,6 +192,7 @@ library ModelState {
     {
         bool ok = VmHash.headerHash(header) == finalState && uint8(header[HEADER_STATUS_AT]) == STATUS_HALTED
             && uint64(bytes8(header[HEADER_STEP_AT:HEADER_STEP_AT + 8])) == steps
+            && bytes32(header[HEADER_CODE_ROOT_AT:HEADER_CODE_ROOT_AT + 32]) == c.codeRoot
             && uint64(bytes8(header[HEADER_MEMORY_SIZE_AT:HEADER_MEMORY_SIZE_AT + 8])) == c.memorySize;
         return (ok, bytes32(header[HEADER_MEMORY_ROOT_AT:HEADER_MEMORY_ROOT_AT + 32]));
     }
