@@ -14,6 +14,7 @@ import {RevenueShare} from "../contracts/RevenueShare.sol";
 import {IDisputeGameOwner} from "../contracts/interfaces/IDisputeGame.sol";
 import {IModelState} from "../contracts/interfaces/IModelState.sol";
 import {IOneStepVerifier} from "../contracts/interfaces/IOneStepVerifier.sol";
+import {MemoryTree} from "./utils/MemoryTree.sol";
 
 /// @notice Gas of every protocol operation, printed with `-vv` and bounded by assertions. Run with
 /// `forge test --isolate --match-path test/Gas.t.sol -vv` for the numbers in docs/BENCHMARKS.md: each
@@ -41,41 +42,6 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         require(used <= bound_, string.concat(label, ": gas above its bound"));
     }
 
-    // memory trees as in docs/STATE.md
-    function tree(bytes memory image) internal pure returns (bytes32[][] memory levels) {
-        uint256 n = image.length / 32;
-        uint256 depth;
-        while ((uint256(1) << depth) < n) ++depth;
-        levels = new bytes32[][](depth + 1);
-        levels[0] = new bytes32[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            bytes32 w;
-            assembly {
-                w := mload(add(add(image, 32), mul(i, 32)))
-            }
-            levels[0][i] = keccak256(abi.encodePacked(bytes1(0x01), w));
-        }
-        for (uint256 d = 1; d <= depth; ++d) {
-            uint256 m = levels[d - 1].length / 2;
-            levels[d] = new bytes32[](m);
-            for (uint256 i = 0; i < m; ++i) {
-                levels[d][i] =
-                    keccak256(abi.encodePacked(bytes1(0x02), levels[d - 1][2 * i], levels[d - 1][2 * i + 1]));
-            }
-        }
-    }
-
-    function siblings(bytes32[][] memory levels, uint256 level, uint256 index)
-        internal
-        pure
-        returns (bytes32[] memory s)
-    {
-        s = new bytes32[](levels.length - 1 - level);
-        for (uint256 i = 0; i < s.length; ++i) {
-            s[i] = levels[level + i][(index >> i) ^ 1];
-        }
-    }
-
     function commitment(bytes32 memRoot) internal pure returns (ModelState.Commitment memory c) {
         c = ModelState.Commitment({
             codeRoot: keccak256("code"),
@@ -101,7 +67,7 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         for (uint256 i = 0; i < output.length; ++i) {
             image[OUT_OFF + i] = output[i];
         }
-        bytes32[][] memory levels = tree(image);
+        bytes32[][] memory levels = MemoryTree.tree(image);
         bytes memory h = abi.encodePacked(
             uint8(1),
             uint32(0),
@@ -115,7 +81,7 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
             uint32(0)
         );
         state = keccak256(abi.encodePacked(bytes1(0x0b), h));
-        proof = abi.encodePacked(h, siblings(levels, 1, OUT_OFF / OUT_SIZE));
+        proof = abi.encodePacked(h, MemoryTree.siblings(levels, 1, OUT_OFF / OUT_SIZE));
     }
 
     InferenceMarket internal market;
@@ -148,9 +114,9 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
                 burnBps: 1000
             })
         );
-        bytes32[][] memory levels = tree(new bytes(MEM));
+        bytes32[][] memory levels = MemoryTree.tree(new bytes(MEM));
         com = commitment(levels[levels.length - 1][0]);
-        bytes32[] memory inSib = siblings(levels, 5, 0);
+        bytes32[] memory inSib = MemoryTree.siblings(levels, 5, 0);
         modelId = states.modelId(com);
         ModelRegistry.Terms memory terms =
             ModelRegistry.Terms({maxSteps: 1 << 40, fee: 1 ether, submitterShareBps: 2000});

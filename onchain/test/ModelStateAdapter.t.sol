@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {TestBase} from "./utils/TestBase.sol";
 import {ModelState} from "../contracts/vm/ModelState.sol";
 import {ModelStateAdapter} from "../contracts/ModelStateAdapter.sol";
+import {MemoryTree} from "./utils/MemoryTree.sol";
 
 /// @notice The production IModelState against memory trees built here from docs/STATE.md: input region
 /// siblings, zero padding of inputs, and output proofs (state header + output region siblings).
@@ -23,7 +24,7 @@ contract ModelStateAdapterTest is TestBase {
         bytes memory image = new bytes(MEM);
         image[2048] = 0x2a; // some initialized data outside the IO regions
         image[4095] = 0x07;
-        bytes32[][] memory levels = tree(image);
+        bytes32[][] memory levels = MemoryTree.tree(image);
         c = ModelState.Commitment({
             codeRoot: keccak256("code"),
             memoryRoot: levels[7][0],
@@ -36,45 +37,7 @@ contract ModelStateAdapterTest is TestBase {
             outputOffset: OUT_OFF,
             outputSize: OUT_SIZE
         });
-        inputSiblings = siblings(levels, 3, IN_OFF / IN_SIZE);
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // memory trees (docs/STATE.md: leaf = keccak(0x01 || 32 bytes), node = keccak(0x02 || l || r))
-    // ---------------------------------------------------------------------------------------------
-
-    function tree(bytes memory image) internal pure returns (bytes32[][] memory levels) {
-        uint256 n = image.length / 32;
-        uint256 depth;
-        while ((uint256(1) << depth) < n) ++depth;
-        levels = new bytes32[][](depth + 1);
-        levels[0] = new bytes32[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            bytes32 w;
-            assembly {
-                w := mload(add(add(image, 32), mul(i, 32)))
-            }
-            levels[0][i] = keccak256(abi.encodePacked(bytes1(0x01), w));
-        }
-        for (uint256 d = 1; d <= depth; ++d) {
-            uint256 m = levels[d - 1].length / 2;
-            levels[d] = new bytes32[](m);
-            for (uint256 i = 0; i < m; ++i) {
-                levels[d][i] =
-                    keccak256(abi.encodePacked(bytes1(0x02), levels[d - 1][2 * i], levels[d - 1][2 * i + 1]));
-            }
-        }
-    }
-
-    function siblings(bytes32[][] memory levels, uint256 level, uint256 index)
-        internal
-        pure
-        returns (bytes32[] memory s)
-    {
-        s = new bytes32[](levels.length - 1 - level);
-        for (uint256 i = 0; i < s.length; ++i) {
-            s[i] = levels[level + i][(index >> i) ^ 1];
-        }
+        inputSiblings = MemoryTree.siblings(levels, 3, IN_OFF / IN_SIZE);
     }
 
     function header(uint8 status, uint64 steps, bytes32 memRoot) internal view returns (bytes memory) {
@@ -102,11 +65,11 @@ contract ModelStateAdapterTest is TestBase {
         for (uint256 i = 0; i < output.length; ++i) {
             image[OUT_OFF + i] = output[i];
         }
-        bytes32[][] memory levels = tree(image);
+        bytes32[][] memory levels = MemoryTree.tree(image);
         bytes memory h = header(status, steps, levels[7][0]);
         assertEq(h.length, 185);
         state = keccak256(abi.encodePacked(bytes1(0x0b), h));
-        proof = abi.encodePacked(h, siblings(levels, 1, OUT_OFF / OUT_SIZE));
+        proof = abi.encodePacked(h, MemoryTree.siblings(levels, 1, OUT_OFF / OUT_SIZE));
     }
 
     function output64(bytes32 seed) internal pure returns (bytes memory) {
