@@ -4,6 +4,11 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
 forge := "node_modules/.bin/forge"
+target := env_var_or_default("CARGO_TARGET_DIR", justfile_directory() / "target")
+built := target / "opml-built.json"
+phase_log := target / "opml-phases.txt"
+# Prints the path of a built executable: `{{exe}} bench inference`, `{{exe}} example gas`.
+exe := "python3 .ci/built.py " + quote(built)
 
 # List the recipes.
 default:
@@ -29,13 +34,22 @@ lint: node-setup
     cargo clippy --workspace --all-targets --quiet -- -D warnings
     cd onchain && {{forge}} fmt --check
 
-# The whole test suite: lints, every test, and the benchmarks on CI-sized inputs.
-test: lint
+# The whole test suite: lints, one build of every target, every test, and the
+# benchmarks on CI-sized inputs. Prints how long each phase took.
+test: (phase "lint") (phase "build") (phase "test-rust") (phase "test-contracts")
+    @cat "{{phase_log}}"
+
+# Build every workspace target (libs, bins, tests, benches, examples) once, in
+# one profile with one feature set, and record where the executables are.
+build:
+    cargo test --workspace --all-targets --no-run --quiet --message-format=json-render-diagnostics > "{{built}}"
+
+# The Rust tests, doc tests and the quick benchmarks, all from the binaries of `build`.
+test-rust: build
     cargo test --workspace --doc --quiet
-    cargo bench --profile dev -p opml-vm --bench inference -- --quick > /dev/null
-    cargo run --quiet -p opml-onchain --example gas -- --quick > /dev/null
-    cargo nextest run --workspace --lib --bins --tests --no-fail-fast
-    just test-contracts
+    "$({{exe}} bench inference)" --quick > /dev/null
+    "$({{exe}} example gas)" --quick > /dev/null
+    cargo nextest run --workspace --all-targets --no-fail-fast
 
 # Build the contracts and regenerate what is committed for them: the Solidity
 # constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
@@ -78,3 +92,15 @@ fuzz-osp n="1000" seed="1":
 # Random in-profile programs stepped in wasmtime and the stepper; reports mismatches.
 fuzz-diff n="10000" seed="1":
     cargo run --release -p opml-vm --example fuzz_diff -- {{n}} {{seed}}
+
+# Run one recipe and append how long it took to the phase log (used by `test`).
+[private]
+phase recipe:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p "{{target}}"
+    [ "{{recipe}}" != lint ] || : > "{{phase_log}}"
+    start=$(date +%s)
+    {{just_executable()}} {{recipe}}
+    line="phase {{recipe}}: $(( $(date +%s) - start )) s"
+    echo "$line" | tee -a "{{phase_log}}"
