@@ -19,9 +19,10 @@ setup: node-setup
     test -x {{venv}}/bin/python || python3 -m venv {{venv}}
     {{venv}}/bin/pip install --quiet -r fixtures/requirements.txt
 
-# Install the Solidity toolchain pinned by onchain/package-lock.json: forge, anvil, cast, solcjs, OpenZeppelin.
+# Install the Solidity toolchain pinned by onchain/package-lock.json: forge, anvil, cast, solcjs,
+# OpenZeppelin (`npm ci`: exactly the lock file; skipped while node_modules matches it).
 node-setup:
-    cd onchain && npm install --no-audit --no-fund --loglevel=error
+    cd onchain && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
 # The main job: compile a fixture model, run it, print the prediction.
 demo model="mlp784":
