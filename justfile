@@ -9,6 +9,8 @@ built := target / "opml-built.json"
 phase_log := target / "opml-phases.txt"
 # Prints the path of a built executable: `{{exe}} bench inference`, `{{exe}} example gas`.
 exe := "python3 .ci/built.py " + quote(built)
+# The environment of `build` and of everything that reuses its artifacts.
+lint_env := "RUSTC_WORKSPACE_WRAPPER=clippy-driver RUSTFLAGS='-D warnings'"
 
 # List the recipes.
 default:
@@ -19,8 +21,8 @@ setup: node-setup
     test -x {{venv}}/bin/python || python3 -m venv {{venv}}
     {{venv}}/bin/pip install --quiet -r fixtures/requirements.txt
 
-# Install the Solidity toolchain pinned by onchain/package-lock.json: forge, anvil, cast, solcjs,
-# OpenZeppelin (`npm ci`: exactly the lock file; skipped while node_modules matches it).
+# `npm ci` installs exactly the lock file; skipped while node_modules matches it.
+# Install the Solidity toolchain pinned by onchain/package-lock.json (forge, anvil, cast, solcjs, OpenZeppelin).
 node-setup:
     cd onchain && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
@@ -30,36 +32,41 @@ demo model="mlp784":
     cargo run --release --quiet --bin opml -- run out/{{model}} --input fixtures/{{model}}/input.npy
 
 # Formatting and lints (rustfmt, clippy -D warnings, forge fmt).
-lint: node-setup
-    cargo fmt --all -- --check
+lint: fmt-check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# Formatting only (rustfmt, forge fmt).
+fmt-check: node-setup
+    cargo fmt --all -- --check
     cd onchain && {{forge}} fmt --check
 
-# The whole test suite: lints, one build of every target, every test, and the
-# benchmarks on CI-sized inputs. Prints how long each phase took.
-test: (phase "lint") (phase "build") (phase "test-rust") (phase "test-contracts")
+# Formatting, one build of every target (which is also the clippy run), every test, and the
+# benchmarks on CI-sized inputs; prints how long each phase took.
+# The whole test suite (what CI runs).
+test: (phase "fmt-check") (phase "build") (phase "test-rust") (phase "test-contracts")
     @cat "{{phase_log}}"
 
-# Build every workspace target (libs, bins, tests, benches, examples) once, in
-# one profile with one feature set, and record where the executables are.
+# Clippy is the compiler of the workspace's own crates and warnings are errors, so this build is
+# also the lint run, without a second check build of every dependency. Records where the executables are.
+# Build every target (libs, bins, tests, benches, examples) once, in one profile and feature set.
 build:
-    cargo test --workspace --all-targets --no-run --quiet --message-format=json-render-diagnostics > "{{built}}"
+    {{lint_env}} cargo test --workspace --all-targets --no-run --quiet --message-format=json-render-diagnostics > "{{built}}"
 
 # The Rust tests, doc tests and the quick benchmarks, all from the binaries of `build`.
 test-rust: build
-    cargo test --workspace --doc --quiet
+    {{lint_env}} cargo test --workspace --doc --quiet
     "$({{exe}} bench inference)" --quick > /dev/null
     "$({{exe}} example gas)" --quick > /dev/null
-    cargo nextest run --workspace --all-targets --no-fail-fast
+    {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast
 
-# Build the contracts and regenerate what is committed for them: the Solidity
-# constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
+# The Solidity constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
+# Build the contracts and regenerate everything committed for them.
 contracts: node-setup
     OPML_BLESS=1 cargo test --quiet -p opml-vm --test opcodes --test chain_vectors
     cd onchain && {{forge}} build && node tools/artifacts.mjs
 
-# The forge suite (fuzz 256 runs, invariants 256 runs at depth 50); fails when
-# onchain/artifacts is stale.
+# Fails when onchain/artifacts is stale.
+# The forge suite (fuzz 256 runs, invariants 256 runs at depth 50).
 test-contracts: node-setup
     cd onchain && {{forge}} build --quiet && node tools/artifacts.mjs --check
     cd onchain && {{forge}} test
@@ -100,7 +107,7 @@ phase recipe:
     #!/usr/bin/env bash
     set -euo pipefail
     mkdir -p "{{target}}"
-    [ "{{recipe}}" != lint ] || : > "{{phase_log}}"
+    [ "{{recipe}}" != fmt-check ] || : > "{{phase_log}}"
     start=$(date +%s)
     {{just_executable()}} {{recipe}}
     line="phase {{recipe}}: $(( $(date +%s) - start )) s"
