@@ -109,9 +109,12 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
                 clockBudget: 1 days,
                 challengeWindow: 1 days,
                 requestTimeout: 2 days,
+                topUpPeriod: 6 hours,
                 submitterBond: 1 ether,
                 challengerBond: 1 ether,
-                burnBps: 1000
+                moveAllowance: 0.001 ether,
+                burnBps: 5000,
+                challengerBurnBps: 1000
             })
         );
         bytes32[][] memory levels = MemoryTree.tree(new bytes(MEM));
@@ -148,10 +151,18 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         measure("request (1-byte input)", g0, 400_000);
         bytes memory output = abi.encodePacked(keccak256("out0"), keccak256("out1"));
         (bytes32 fin, bytes memory proof) = finalState(com, output);
+        uint256 value = 1 ether + 4 * market.gameStakeFor(5000);
         g0 = gasleft();
-        market.submit{value: 1 ether}(rid, output, fin, 5000, proof);
+        market.submit{value: value}(rid, output, fin, 5000, proof);
         measure("submit", g0, 400_000);
-        market.submit{value: 1 ether}(rid2, output, fin, 5000, proof);
+        market.submit{value: value}(rid2, output, fin, 5000, proof);
+        g0 = gasleft();
+        market.topUp{value: market.gameStakeFor(5000)}(1);
+        measure("topUp", g0, 100_000);
+        uint256 rid3 = market.request{value: 1 ether}(modelId, hex"02");
+        g0 = gasleft();
+        market.cancel(rid3);
+        measure("cancel", g0, 100_000);
     }
 
     function _challengeAndSettle(uint256 rid, uint256 rid2) internal {
@@ -169,7 +180,7 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         measure("timeout (ends the game, settles bonds)", g0, 200_000);
         vm.warp(block.timestamp + 1 days);
         g0 = gasleft();
-        market.finalize(rid);
+        market.finalize(1);
         measure("finalize", g0, 200_000);
     }
 
