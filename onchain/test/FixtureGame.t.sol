@@ -177,7 +177,8 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
                 holder: address(this),
                 supply: 1e18,
                 claimableBps: 10_000,
-                snapshotInterval: 1 hours
+                snapshotInterval: 1 hours,
+                claimWindow: 30 days
             })
             );
     }

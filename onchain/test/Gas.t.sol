@@ -129,12 +129,19 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
             holder: address(this),
             supply: 1e24,
             claimableBps: 8000,
-            snapshotInterval: 1 hours
+            snapshotInterval: 1 hours,
+            claimWindow: 30 days
         });
         ModelRegistry registry = market.registry();
         uint256 g0 = gasleft();
         token = RevenueShare(payable(registry.register(modelId, com, inSib, terms, share)));
         measure("register (deploys the token)", g0, 2_500_000);
+        // Two more holders: one paid through claimFor (a fresh account: the 25k new-account charge), one
+        // through claimTo by this contract as its claimer.
+        require(token.transfer(makeAddr("holder for"), 1e21), "transfer");
+        require(token.transfer(makeAddr("holder to"), 1e21), "transfer");
+        vm.prank(makeAddr("holder to"));
+        token.setClaimer(address(this));
     }
 
     function _requestAndSubmit() internal returns (uint256 rid, uint256 rid2) {
@@ -194,8 +201,18 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         token.claim(snap);
         measure("claim", g0, 150_000);
         g0 = gasleft();
+        token.claimFor(makeAddr("holder for"), snap);
+        measure("claimFor", g0, 150_000);
+        g0 = gasleft();
+        token.claimTo(makeAddr("holder to"), snap, address(this));
+        measure("claimTo", g0, 150_000);
+        g0 = gasleft();
         token.burn(1e21);
         measure("burn (redeem)", g0, 150_000);
+        vm.warp(block.timestamp + token.claimWindow() + 1);
+        g0 = gasleft();
+        token.expire(snap);
+        measure("expire", g0, 100_000);
         g0 = gasleft();
         market.withdraw();
         measure("withdraw", g0, 150_000);

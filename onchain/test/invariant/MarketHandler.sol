@@ -13,11 +13,17 @@ import {IDisputeGame} from "../../contracts/interfaces/IDisputeGame.sol";
 import {IModelState} from "../../contracts/interfaces/IModelState.sol";
 import {IOneStepVerifier} from "../../contracts/interfaces/IOneStepVerifier.sol";
 
+/// A revenue-share holder that can neither call nor receive ETH (an AMM pair): only {RevenueShare.expire}
+/// gets its share of a snapshot back to the other holders.
+contract StuckHolder {}
+
 /// @title Random actors on one market: requests, honest and false claims, honest and lying challengers,
-/// game moves, timeouts, top-ups, settlement, cancellations, withdrawals, revenue snapshots, claims,
-/// burns and forced ETH
+/// game moves, timeouts, top-ups, settlement, cancellations, withdrawals, revenue snapshots, claims (own,
+/// for others, to others by a claimer), expiries, burns and forced ETH
 /// @notice Every action picks its actor and target from the fuzzer's numbers and skips what cannot
-/// apply, so most calls do something. Ghost variables record what left or entered the system.
+/// apply, so most calls do something. Ghost variables record what left or entered the system. Checks
+/// inside actions count {violations} instead of reverting (a reverting action is discarded by the
+/// invariant runner, so a `require` there could never fail a run); an invariant asserts there are none.
 ///
 /// Two actors always play correctly and on time, as the protocol asks of honest parties: the `server`
 /// (an honest submitter that claims every request with stake for every possible game, defends its
@@ -39,6 +45,7 @@ contract MarketHandler is GamePlayer {
     uint16 public constant BURN_BPS = 6000;
     uint16 public constant CHALLENGER_BURN_BPS = 1500;
     uint256 public constant MAX_REQUESTS = 12;
+    uint32 public constant CLAIM_WINDOW = 7 days;
 
     InferenceMarket public market;
     DisputeGame public game;
@@ -50,7 +57,9 @@ contract MarketHandler is GamePlayer {
     address[] public requesters;
     address[] public submitters;
     address[] public challengers;
-    address[] public holders;
+    address[] public holders; // three accounts, then a StuckHolder
+    address[] public claimers; // whom holders may name with setClaimer
+    address public payee; // receives what claimers claim with claimTo
     address public server;
     address public watcher;
 
@@ -87,6 +96,9 @@ contract MarketHandler is GamePlayer {
     uint256 public expectedBounties; // unburnt parts of voided bonds
     mapping(uint256 snapshotId => uint256) public claimedAt;
     mapping(uint256 snapshotId => mapping(address holder => uint256)) public claimedBy;
+    mapping(uint256 snapshotId => uint256) public expiredRemainder;
+    uint256 public violations; // failed checks inside actions (see the contract's notice)
+    string public lastViolation;
     mapping(bytes32 action => uint256) public calls;
 
     /// The server's claim of each request and when it was posted.
@@ -123,6 +135,10 @@ contract MarketHandler is GamePlayer {
             challengers.push(makeAddr(string.concat("challenger ", n)));
             holders.push(makeAddr(string.concat("holder ", n)));
         }
+        holders.push(address(new StuckHolder()));
+        claimers.push(makeAddr("claimer 0"));
+        claimers.push(makeAddr("claimer 1"));
+        payee = makeAddr("payee");
         server = makeAddr("server");
         watcher = makeAddr("watcher");
         commitment.codeRoot = "invariant model";
@@ -145,10 +161,14 @@ contract MarketHandler is GamePlayer {
                         holder: holders[0],
                         supply: 1000e18,
                         claimableBps: 7000,
-                        snapshotInterval: 1 hours
+                        snapshotInterval: 1 hours,
+                        claimWindow: CLAIM_WINDOW
                     })
                     ))
         );
+        // A quarter of the shares sits in a contract that can neither claim nor be paid, as in a pair.
+        vm.prank(holders[0]);
+        require(token.transfer(holders[3], 250e18), "transfer");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -238,6 +258,30 @@ contract MarketHandler is GamePlayer {
         uint256 claimId = market.submit{value: value}(id, output, finalState, steps, abi.encode(runSeed));
         plans[claimId] = p;
         ++calls["submit"];
+    }
+
+    /// A new request served honestly and settled unchallenged after the window: revenue for the token
+    /// in most runs (through the other actions alone it arrives in few).
+    function earn(uint256 who, uint256 inputSeed) external {
+        if (requestIds.length >= MAX_REQUESTS) return;
+        request(who, inputSeed | 1);
+        uint256 id = requestIds[requestIds.length - 1];
+        bytes32 seed = modelState.seedOf(commitment, inputOf[id]);
+        uint256 value = SUBMITTER_BOND + market.gameStakeFor(HALT);
+        address s = submitters[who % 3];
+        vm.deal(s, value);
+        ethIn += value;
+        vm.prank(s);
+        uint256 claimId = market.submit{value: value}(
+            id, modelState.outputOf(seed), traceVm.stateHash(seed, HALT, HALT), HALT, abi.encode(seed)
+        ); // plan: honest
+        _duties();
+        skipTime(WINDOW);
+        _duties();
+        if (!_survived(claimId)) return;
+        if (market.getRequest(id).status != InferenceMarket.RequestStatus.Open) return;
+        market.finalize(claimId);
+        ++calls["earn"];
     }
 
     function challenge(uint256 claimSeed, uint256 who, bool honest, uint256 lieSeed) external {
@@ -364,7 +408,7 @@ contract MarketHandler is GamePlayer {
             uint256 before = a.balance;
             vm.prank(a);
             market.withdraw();
-            require(a.balance - before == amount, "withdraw paid a different amount");
+            _check(a.balance - before == amount, "withdraw paid a different amount");
             withdrawn += amount;
             withdrawnBy[a] += amount;
             ++calls["withdraw"];
@@ -393,23 +437,105 @@ contract MarketHandler is GamePlayer {
     /// Claims something claimable (scanning holders and snapshots), snapshotting first when possible.
     function claim(uint256 who, uint256 snapSeed) external {
         snapshot();
+        (uint256 id, address h, uint256 amount) = _findClaimable(who, snapSeed, 3);
+        if (amount == 0) return;
+        uint256 before = h.balance;
+        vm.prank(h);
+        token.claim(id);
+        _check(h.balance - before == amount, "claim paid a different amount");
+        _booked(id, h, amount);
+        ++calls["claim"];
+    }
+
+    /// A stranger claims for a holder, the StuckHolder included: paid to the holder, or reverted with
+    /// nothing booked when the holder refuses ETH.
+    function claimFor(uint256 who, uint256 snapSeed, uint256 callerSeed) external {
+        snapshot();
+        (uint256 id, address h, uint256 amount) = _findClaimable(who, snapSeed, holders.length);
+        if (amount == 0) return;
+        address caller = challengers[callerSeed % 3];
+        uint256 before = h.balance;
+        uint256 reserve = token.claimReserve();
+        vm.prank(caller);
+        try token.claimFor(h, id) {
+            _check(h.code.length == 0, "claimFor paid a holder that refuses ETH");
+            _check(h.balance - before == amount, "claimFor paid a different amount");
+            _booked(id, h, amount);
+            ++calls["claimFor"];
+        } catch (bytes memory err) {
+            _check(
+                keccak256(err)
+                    == keccak256(abi.encodeWithSelector(RevenueShare.TransferFailed.selector, h, amount)),
+                "claimFor reverted for another reason"
+            );
+            _check(
+                !token.hasClaimed(h, id) && token.claimReserve() == reserve, "refused claimFor booked a claim"
+            );
+            ++calls["claimForRefused"];
+        }
+    }
+
+    /// A holder names one of the claimers, or nobody.
+    function setClaimer(uint256 who, uint256 claimerSeed) external {
+        address h = holders[who % 3];
+        address c = claimerSeed % 3 == 2 ? address(0) : claimers[claimerSeed % 2];
+        vm.prank(h);
+        token.setClaimer(c);
+        ++calls["setClaimer"];
+    }
+
+    /// A claimer (its holder's, or the wrong one, which must be refused) claims a holder's share to the
+    /// payee.
+    function claimTo(uint256 who, uint256 snapSeed, uint256 callerSeed) external {
+        snapshot();
+        (uint256 id, address h, uint256 amount) = _findClaimable(who, snapSeed, 3);
+        if (amount == 0) return;
+        address caller = claimers[callerSeed % 2];
+        uint256 before = payee.balance;
+        vm.prank(caller);
+        try token.claimTo(h, id, payee) {
+            _check(token.claimerOf(h) == caller, "claimTo by a non-claimer");
+            _check(payee.balance - before == amount, "claimTo paid a different amount");
+            _booked(id, h, amount);
+            ++calls["claimTo"];
+        } catch (bytes memory err) {
+            _check(token.claimerOf(h) != caller, "claimTo refused to the claimer");
+            _check(
+                keccak256(err)
+                    == keccak256(abi.encodeWithSelector(RevenueShare.NotClaimer.selector, caller, h)),
+                "claimTo reverted for another reason"
+            );
+            ++calls["claimToRefused"];
+        }
+    }
+
+    /// Waits until a snapshot not yet expired is past its deadline (at most a claim window), checks that
+    /// it can no longer be claimed, and expires it: exactly its unclaimed rest returns to pendingRevenue.
+    function expire(uint256 snapSeed) external {
         uint256 count = token.snapshotCount();
         for (uint256 j = 0; j < count; ++j) {
-            uint256 id = 1 + ((snapSeed + j) % count);
-            for (uint256 i = 0; i < 3; ++i) {
-                address h = holders[(who + i) % 3];
-                uint256 amount = token.claimableRevenue(h, id);
-                if (amount == 0) continue;
-                uint256 before = h.balance;
-                vm.prank(h);
-                token.claim(id);
-                require(h.balance - before == amount, "claim paid a different amount");
-                claimedAt[id] += amount;
-                claimedBy[id][h] += amount;
-                tokenPaidOut += amount;
-                ++calls["claim"];
-                return;
+            uint256 id = 1 + ((snapSeed % count + j) % count);
+            (uint256 deadline, uint256 unclaimed, bool expired) = token.claimStatus(id);
+            if (expired) continue;
+            if (now_() <= deadline) {
+                _duties();
+                skipTime(deadline + 1 - now_());
+                _duties();
             }
+            _checkClaimsClosed(id, deadline);
+            uint256 pending = token.pendingRevenue();
+            uint256 remainder = token.expire(id);
+            _check(remainder == unclaimed, "expire returned another amount than claimStatus");
+            _check(
+                remainder == token.snapshotInfo(id).revenue - claimedAt[id], "expire returned a claimed part"
+            );
+            _check(token.pendingRevenue() == pending + remainder, "expire did not refill pendingRevenue");
+            expiredRemainder[id] = remainder;
+            try token.expire(id) {
+                _check(false, "expired twice");
+            } catch {}
+            ++calls["expire"];
+            return;
         }
     }
 
@@ -422,18 +548,18 @@ contract MarketHandler is GamePlayer {
         uint256 before = h.balance;
         vm.prank(h);
         token.burn(amount);
-        require(h.balance - before == expected, "burn paid a different amount");
+        _check(h.balance - before == expected, "burn paid a different amount");
         tokenPaidOut += expected;
         ++calls["burn"];
     }
 
     function transferShares(uint256 from, uint256 to, uint256 amount) external {
-        address f = holders[from % 3];
+        address f = holders[from % holders.length];
         uint256 bal = token.balanceOf(f);
         if (bal == 0) return;
         amount = bound(amount, 1, bal);
-        vm.prank(f);
-        require(token.transfer(holders[to % 3], amount), "transfer");
+        vm.prank(f); // the StuckHolder trades too (a pair's shares move with swaps)
+        require(token.transfer(holders[to % holders.length], amount), "transfer");
         ++calls["transfer"];
     }
 
@@ -502,6 +628,62 @@ contract MarketHandler is GamePlayer {
     /// The handler's clock (the fuzzer moves it with `warp` and `timeout`).
     function now_() internal view returns (uint256) {
         return block.timestamp;
+    }
+
+    /// Counts a failed check (see the contract's notice).
+    function _check(bool ok, string memory what) private {
+        if (ok) return;
+        ++violations;
+        lastViolation = what;
+    }
+
+    /// Books a claim of `amount` for `h` at snapshot `id` in the ghosts.
+    function _booked(uint256 id, address h, uint256 amount) private {
+        claimedAt[id] += amount;
+        claimedBy[id][h] += amount;
+        tokenPaidOut += amount;
+    }
+
+    /// A snapshot (from a random start) and one of the first `n` holders (from a random start) with
+    /// something to claim now; amount 0 when none.
+    function _findClaimable(uint256 who, uint256 snapSeed, uint256 n)
+        private
+        view
+        returns (uint256 id, address h, uint256 amount)
+    {
+        uint256 count = token.snapshotCount();
+        for (uint256 j = 0; j < count; ++j) {
+            id = 1 + ((snapSeed % count + j) % count);
+            for (uint256 i = 0; i < n; ++i) {
+                h = holders[(who % n + i) % n];
+                amount = token.claimableRevenue(h, id);
+                if (amount != 0) return (id, h, amount);
+            }
+        }
+        return (0, address(0), 0);
+    }
+
+    /// Past snapshot `id`'s deadline, a holder with an unclaimed share must be refused.
+    function _checkClaimsClosed(uint256 id, uint256 deadline) private {
+        _check(now_() > deadline, "not past the deadline");
+        for (uint256 i = 0; i < 3; ++i) {
+            address h = holders[i];
+            if (token.hasClaimed(h, id) || token.balanceOfAt(h, id) == 0) continue;
+            _check(token.claimableRevenue(h, id) == 0, "claimable after the deadline");
+            vm.prank(h);
+            try token.claim(id) {
+                _check(false, "claimed after the deadline");
+            } catch (bytes memory err) {
+                _check(
+                    keccak256(err)
+                        == keccak256(
+                            abi.encodeWithSelector(RevenueShare.ClaimWindowClosed.selector, id, deadline)
+                        ),
+                    "late claim reverted for another reason"
+                );
+            }
+            return;
+        }
     }
 
     function _challengeAs(address ch, uint256 claimId) internal returns (uint256 g) {

@@ -11,7 +11,9 @@ import {RevenueShare} from "../../contracts/RevenueShare.sol";
 
 /// @notice Invariants of the market, its games and the revenue-share token under random sequences of
 /// requests, honest and false claims, challenges by honest and lying challengers, moves, timeouts,
-/// settlements, withdrawals, snapshots, claims, burns, share transfers and force-sent ETH.
+/// settlements, withdrawals, snapshots, claims (own, for others, to others by a claimer), expiries of
+/// snapshots past their claim deadline, burns, share transfers (also to a holder that can neither call
+/// nor receive ETH) and force-sent ETH.
 contract MarketInvariantsTest is TestBase, InvariantBase {
     MarketHandler internal handler;
     InferenceMarket internal market;
@@ -25,7 +27,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         token = handler.token();
         targetContract(address(handler));
         // Repeated selectors are drawn more often: moves, challenges and time drive the games.
-        bytes4[26] memory weighted = [
+        bytes4[31] memory weighted = [
             MarketHandler.request.selector,
             MarketHandler.submit.selector,
             MarketHandler.submit.selector,
@@ -43,12 +45,17 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             MarketHandler.timeout.selector,
             MarketHandler.closeGame.selector,
             MarketHandler.finalize.selector,
+            MarketHandler.earn.selector,
             MarketHandler.refund.selector,
             MarketHandler.withdraw.selector,
             MarketHandler.warp.selector,
             MarketHandler.warp.selector,
             MarketHandler.snapshot.selector,
             MarketHandler.claim.selector,
+            MarketHandler.claimFor.selector,
+            MarketHandler.setClaimer.selector,
+            MarketHandler.claimTo.selector,
+            MarketHandler.expire.selector,
             MarketHandler.burn.selector,
             MarketHandler.transferShares.selector,
             MarketHandler.forceSend.selector
@@ -63,13 +70,16 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
     // One campaign per group (forge runs a campaign per invariant function); every check runs after
     // every call of every run.
 
-    /// Money: balances, conservation, revenue, snapshot claims, slashed bonds.
+    /// Money: balances, conservation, revenue, snapshot claims and expiries, slashed bonds, the
+    /// handler's own checks.
     function invariant_accounting() public {
         check_balancesEqualLiabilities();
         check_conservation();
         check_revenueEqualsFinalizedFeesMinusShares();
         check_noClaimAboveShare();
         check_slashedBondsAreBurntOrPaid();
+        check_snapshotsAccountedFor();
+        check_handlerChecksHeld();
     }
 
     /// Games: the move bound, the merits of verified steps, the market's and the games' bookkeeping.
@@ -216,6 +226,33 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         }
     }
 
+    /// Each snapshot's books: its `claimed` is what the handler saw paid out of it; an expired one
+    /// returned exactly the rest; the claim reserve is exactly what the snapshots not expired still owe.
+    function check_snapshotsAccountedFor() internal {
+        uint256 snaps = token.snapshotCount();
+        uint256 owed;
+        for (uint256 s = 1; s <= snaps; ++s) {
+            RevenueShare.Snapshot memory info = token.snapshotInfo(s);
+            assertEq(uint256(info.claimed), handler.claimedAt(s), "claimed");
+            (, uint256 unclaimed, bool expired) = token.claimStatus(s);
+            assertEq(expired, info.expired);
+            if (expired) {
+                assertEq(unclaimed, 0);
+                assertEq(handler.claimedAt(s) + handler.expiredRemainder(s), info.revenue, "expired rest");
+            } else {
+                assertEq(unclaimed, info.revenue - info.claimed);
+                owed += unclaimed;
+            }
+        }
+        assertEq(token.claimReserve(), owed, "claim reserve");
+    }
+
+    /// No check inside the handler's actions failed (claims paid exactly, refused claims booked nothing,
+    /// no claim after a deadline, no second expiry).
+    function check_handlerChecksHeld() internal {
+        assertEq(handler.violations(), 0, handler.lastViolation());
+    }
+
     /// Every game stays within ceil(log_k N) + 1 moves.
     function check_gamesWithinMoveBound() internal {
         uint256 games = game.gameCount();
@@ -253,7 +290,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
 
     /// Reports how much each run exercised (shown with -vv), so a weak handler is noticed.
     function afterInvariant() public view {
-        string[19] memory names = [
+        string[26] memory names = [
             "request",
             "serverSubmit",
             "submit",
@@ -267,10 +304,17 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             "timeout",
             "closeGame",
             "finalize",
+            "earn",
             "refund",
             "withdraw",
             "snapshot",
             "claim",
+            "claimFor",
+            "claimForRefused",
+            "setClaimer",
+            "claimTo",
+            "claimToRefused",
+            "expire",
             "burn",
             "forceSend"
         ];

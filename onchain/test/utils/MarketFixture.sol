@@ -115,7 +115,8 @@ abstract contract MarketFixture is GamePlayer {
             holder: holder,
             supply: 1_000_000e18,
             claimableBps: 8000,
-            snapshotInterval: 1 days
+            snapshotInterval: 1 days,
+            claimWindow: 30 days
         });
     }
 
