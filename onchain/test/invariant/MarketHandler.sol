@@ -297,7 +297,7 @@ contract MarketHandler is GamePlayer {
     function watch(uint256 claimSeed) external {
         uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((claimSeed + i) % n);
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
             if (plans[claimId].mode == 0 || _challengeable(claimId - 1, watcher) != claimId) continue;
             uint256 g = _challengeAs(watcher, claimId);
             gamePlans[g] = GamePlan({challengerHonest: true, lieFrom: 0});
@@ -328,7 +328,7 @@ contract MarketHandler is GamePlayer {
     function closeGame(uint256 gameSeed) external {
         uint256 n = game.gameCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 g = 1 + ((gameSeed + i) % n);
+            uint256 g = 1 + ((gameSeed % n + i) % n);
             if (_closeIfVoided(g)) {
                 ++calls["closeGame"];
                 return;
@@ -339,7 +339,7 @@ contract MarketHandler is GamePlayer {
     function topUp(uint256 claimSeed, uint96 amount) external {
         uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((claimSeed + i) % n);
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
             InferenceMarket.Claim memory c = market.getClaim(claimId);
             if (c.status != InferenceMarket.ClaimStatus.Pending) continue;
             uint256 value = bound(amount, 1, 2 * c.gameStake);
@@ -355,7 +355,7 @@ contract MarketHandler is GamePlayer {
     function voidExhausted(uint256 claimSeed, uint256 who) external {
         uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((claimSeed + i) % n);
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
             InferenceMarket.Claim memory c = market.getClaim(claimId);
             if (c.status != InferenceMarket.ClaimStatus.Pending || c.exhaustedSince == 0) continue;
             if (now_() < c.exhaustedSince + TOP_UP) continue;
@@ -370,7 +370,7 @@ contract MarketHandler is GamePlayer {
     function finalize(uint256 claimSeed) external {
         uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((claimSeed + i) % n);
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
             if (!_survived(claimId)) continue;
             InferenceMarket.Claim memory c = market.getClaim(claimId);
             if (market.getRequest(c.requestId).status == InferenceMarket.RequestStatus.Open) {
@@ -402,7 +402,7 @@ contract MarketHandler is GamePlayer {
     function withdraw(uint256 who) external {
         address[] memory all = this.actors();
         for (uint256 i = 0; i < all.length; ++i) {
-            address a = all[(who + i) % all.length];
+            address a = all[(who % all.length + i) % all.length];
             uint256 amount = market.withdrawable(a);
             if (amount == 0) continue;
             uint256 before = a.balance;
@@ -700,7 +700,7 @@ contract MarketHandler is GamePlayer {
     function _challengeable(uint256 seed, address ch) internal view returns (uint256) {
         uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((seed + i) % n);
+            uint256 claimId = 1 + ((seed % n + i) % n);
             InferenceMarket.Claim memory c = market.getClaim(claimId);
             if (c.status != InferenceMarket.ClaimStatus.Pending || now_() >= c.challengeDeadline) continue;
             if (c.freeStake < c.gameStake || c.submitter == ch || market.hasChallenged(claimId, ch)) {
@@ -793,7 +793,7 @@ contract MarketHandler is GamePlayer {
     function _openRequest(uint256 seed) private view returns (uint256) {
         uint256 n = requestIds.length;
         for (uint256 i = 0; i < n; ++i) {
-            uint256 id = requestIds[(seed + i) % n];
+            uint256 id = requestIds[(seed % n + i) % n];
             InferenceMarket.Request memory r = market.getRequest(id);
             if (r.status == InferenceMarket.RequestStatus.Open && now_() < r.deadline) return id;
         }
@@ -804,7 +804,7 @@ contract MarketHandler is GamePlayer {
     function _requestWithoutClaims(uint256 seed) private view returns (uint256) {
         uint256 n = requestIds.length;
         for (uint256 i = 0; i < n; ++i) {
-            uint256 id = requestIds[(seed + i) % n];
+            uint256 id = requestIds[(seed % n + i) % n];
             InferenceMarket.Request memory r = market.getRequest(id);
             if (r.status == InferenceMarket.RequestStatus.Open && r.liveClaims == 0) return id;
         }
@@ -815,7 +815,7 @@ contract MarketHandler is GamePlayer {
     function _liveGame(uint256 seed) private view returns (uint256) {
         uint256 n = game.gameCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 g = 1 + ((seed + i) % n);
+            uint256 g = 1 + ((seed % n + i) % n);
             IDisputeGame.Status st = game.status(g);
             if (st == IDisputeGame.Status.AwaitingDissection || st == IDisputeGame.Status.AwaitingResponse) {
                 return g;
