@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {MarketFixture} from "./utils/MarketFixture.sol";
 import {InferenceMarket} from "../contracts/InferenceMarket.sol";
 import {DisputeGame} from "../contracts/DisputeGame.sol";
+import {IDisputeGame} from "../contracts/interfaces/IDisputeGame.sol";
 
 /// An account of the liar's that only forwards calls: the liar's Sybil challenger.
 contract Puppet {
@@ -218,6 +219,90 @@ contract EconomicsTest is MarketFixture {
         uint256 g2 = challengeAs(watcher, id, liarClaim2);
         playMarketGame(g2, falseTrace(id, INPUT, HALT, 10), honestFor(INPUT));
         assertEq(uint256(market.getClaim(liarClaim2).status), uint256(InferenceMarket.ClaimStatus.Voided));
+    }
+
+    /// The liar's last move and its next false claim in one transaction: its Sybil's winning `step`
+    /// voids the claim and the rig resubmits at once. The honest watcher's game is still paid in full,
+    /// and the honest claim posted meanwhile settles on time.
+    function test_voidAndResubmitInOneTransaction() public {
+        (uint256 id, uint256 liarClaim) = requestAndFalseClaim(2);
+        uint256 honestClaim = submitHonest(server, id, INPUT);
+        uint256 hGame = challengeAs(watcher, id, liarClaim);
+        run(one(challengeCall(0, id, liarClaim)));
+        uint256 g = game.gameCount();
+        // Play the Sybil game up to the Sybil's winning step.
+        Actor[2] memory sides = [
+            actorFor(address(rig), falseTrace(id, INPUT, HALT, 329)), // a lie the Sybil settles by `step`
+            actorFor(address(puppet(0)), honestFor(INPUT))
+        ];
+        bytes32[] memory cur = new bytes32[](2);
+        cur[0] = market.getRequest(id).initialState;
+        cur[1] = market.getClaim(liarClaim).finalState;
+        uint256 part;
+        bytes memory proof;
+        (cur, part, proof) = playUntilStep(g, sides, cur);
+        LiarRig.Call[] memory calls = new LiarRig.Call[](2);
+        calls[0].puppet = puppet(0);
+        calls[0].target = address(game);
+        calls[0].data = abi.encodeCall(DisputeGame.step, (g, cur, part, proof));
+        calls[1] = submitCall(id, 2);
+        run(calls);
+        assertEq(uint256(market.getClaim(liarClaim).status), uint256(InferenceMarket.ClaimStatus.Voided));
+        assertEq(
+            uint256(market.getClaim(market.claimCount()).status), uint256(InferenceMarket.ClaimStatus.Pending)
+        );
+        market.closeGame(hGame);
+        assertEq(market.withdrawable(watcher), CHALLENGER_BOND + stakeOf(HALT));
+        vm.warp(market.getClaim(honestClaim).challengeDeadline);
+        market.finalize(honestClaim);
+        assertEq(market.getRequest(id).settledClaim, honestClaim);
+    }
+
+    /// Plays game `g` until its challenger (sides[1], following its trace) is to settle a one-step part;
+    /// returns the dissection then, the part and its proof.
+    function playUntilStep(uint256 g, Actor[2] memory sides, bytes32[] memory cur)
+        internal
+        returns (bytes32[] memory, uint256 part, bytes memory proof)
+    {
+        for (uint256 i = 0; i < 2 * game.maxMoves(HALT); ++i) {
+            uint256 side = game.toMove(g) == sides[0].addr ? 0 : 1;
+            if (side == 1) {
+                bool found;
+                (found, part, proof) = singleStepPart(g, sides[1].trace, cur);
+                if (found) return (cur, part, proof);
+            }
+            cur = moveOnce(g, sides[side], cur);
+        }
+        revert("no step reached");
+    }
+
+    function moveOnce(uint256 g, Actor memory a, bytes32[] memory cur)
+        internal
+        returns (bytes32[] memory next)
+    {
+        Outcome memory o;
+        bool moved;
+        (moved, next) = playMove(game, g, a, cur, game.status(g), o);
+        require(moved, "both sides move");
+    }
+
+    /// The first part of `cur` that trace `t` disputes, if it is a single step, with its proof.
+    function singleStepPart(uint256 g, Trace memory t, bytes32[] memory cur)
+        internal
+        view
+        returns (bool, uint256 part, bytes memory proof)
+    {
+        if (game.status(g) != IDisputeGame.Status.AwaitingResponse) return (false, 0, "");
+        DisputeGame.Game memory gm = game.game(g);
+        while (part + 1 < cur.length && cur[part + 1] == stateAt(t, game.boundary(gm.lo, gm.hi, part + 1))) {
+            ++part;
+        }
+        uint64 lo = game.boundary(gm.lo, gm.hi, part);
+        if (game.boundary(gm.lo, gm.hi, part + 1) - lo != 1) return (false, 0, "");
+        bool ok;
+        (ok, proof) = proofAt(t, cur[part], lo);
+        require(ok, "the honest trace has the proof");
+        return (true, part, proof);
     }
 
     /// With a long clock a single false claim used to block a request outright; now claims run side by
