@@ -54,6 +54,7 @@ contract DisputeGame is IDisputeGame {
         Status status;
         bool defenderAsserts; // who posted the current dissection
         uint16 moves;
+        uint16 defenderTxs; // the defender's moves, plus its timeout call when it wins on time
         bytes32 points; // keccak256 of the current dissection (boundary hashes, both ends included)
     }
 
@@ -174,6 +175,7 @@ contract DisputeGame is IDisputeGame {
             status: steps == 1 ? Status.AwaitingResponse : Status.AwaitingDissection,
             defenderAsserts: true,
             moves: 0,
+            defenderTxs: 0,
             points: _commit2(start, end)
         });
         emit GameCreated(gameId, defender, challenger, start, end, steps);
@@ -208,6 +210,7 @@ contract DisputeGame is IDisputeGame {
         g.status = Status.AwaitingResponse;
         // g.defenderAsserts is already true
         ++g.moves;
+        ++g.defenderTxs;
         emit Dissected(gameId, msg.sender, type(uint256).max, g.lo, g.hi, points);
     }
 
@@ -233,7 +236,6 @@ contract DisputeGame is IDisputeGame {
         g.hi = b;
         g.points = keccak256(abi.encodePacked(newPoints));
         g.defenderAsserts = !g.defenderAsserts;
-        ++g.moves;
         emit Dissected(gameId, msg.sender, part, a, b, newPoints);
     }
 
@@ -253,7 +255,6 @@ contract DisputeGame is IDisputeGame {
         bytes32 pre = points[part];
         bytes32 asserted = points[part + 1];
         bytes32 verified = verifier.step(pre, proof);
-        ++g.moves;
         emit StepVerified(gameId, msg.sender, a, pre, asserted, verified);
         bool responderWins = verified != asserted;
         // The responder is the challenger exactly when the defender asserts.
@@ -269,6 +270,8 @@ contract DisputeGame is IDisputeGame {
         uint256 elapsed = block.timestamp - g.lastMoveAt;
         uint256 left = defenderToMove ? g.defenderClock : g.challengerClock;
         if (elapsed <= left) revert ClockRunning(gameId, left - elapsed);
+        // The winner is expected to send the timeout; its allowance counts it.
+        if (!defenderToMove) ++g.defenderTxs;
         _end(gameId, g, !defenderToMove, true);
     }
 
@@ -347,7 +350,7 @@ contract DisputeGame is IDisputeGame {
         return g.status == Status.AwaitingDissection || !g.defenderAsserts;
     }
 
-    /// Checks a response's common preconditions and returns the bounds of the named part.
+    /// Checks a response's common preconditions, counts the move and returns the bounds of the named part.
     function _enterResponse(uint256 gameId, Game storage g, bytes32[] calldata points, uint256 part)
         private
         returns (uint64 a, uint64 b)
@@ -357,6 +360,8 @@ contract DisputeGame is IDisputeGame {
         address mover = defenderMoves ? g.defender : g.challenger;
         if (msg.sender != mover) revert NotYourMove(msg.sender, mover);
         _tick(gameId, g, defenderMoves);
+        ++g.moves;
+        if (defenderMoves) ++g.defenderTxs;
         uint64 lo = g.lo;
         uint64 hi = g.hi;
         uint256 m = partCount(hi - lo);

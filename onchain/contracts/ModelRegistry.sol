@@ -29,6 +29,7 @@ contract ModelRegistry {
         uint256 supply;
         uint16 claimableBps; // part of revenue distributed through snapshots (rest: burn redemptions)
         uint32 snapshotInterval; // seconds between snapshots, at least 1 hour
+        uint32 claimWindow; // seconds a snapshot can be claimed before it expires, 7 to 365 days
     }
 
     /// @notice A model's economic terms chosen by the publisher.
@@ -51,6 +52,10 @@ contract ModelRegistry {
 
     /// @notice Minimum snapshot interval a publisher may choose.
     uint32 public constant MIN_SNAPSHOT_INTERVAL = 1 hours;
+    /// @notice Shortest claim window a publisher may choose (the token's own lower bound).
+    uint32 public constant MIN_CLAIM_WINDOW = 7 days;
+    /// @notice Longest claim window a publisher may choose (the token's own upper bound).
+    uint32 public constant MAX_CLAIM_WINDOW = 365 days;
 
     /// @notice The commitment scheme (the `ModelState` library behind {IModelState}).
     IModelState public immutable modelState;
@@ -89,6 +94,8 @@ contract ModelRegistry {
     error TooManySiblings(uint256 count);
     /// @notice The snapshot interval is below {MIN_SNAPSHOT_INTERVAL}.
     error SnapshotIntervalTooShort(uint32 interval);
+    /// @notice The claim window `window` is outside [`min`, `max`] ({MIN_CLAIM_WINDOW}, {MAX_CLAIM_WINDOW}).
+    error ClaimWindowOutOfRange(uint32 window, uint32 min, uint32 max);
 
     /// @param modelState_ The commitment scheme.
     /// @param market_ The market (deploys this registry).
@@ -122,6 +129,9 @@ contract ModelRegistry {
         if (share.snapshotInterval < MIN_SNAPSHOT_INTERVAL) {
             revert SnapshotIntervalTooShort(share.snapshotInterval);
         }
+        if (share.claimWindow < MIN_CLAIM_WINDOW || share.claimWindow > MAX_CLAIM_WINDOW) {
+            revert ClaimWindowOutOfRange(share.claimWindow, MIN_CLAIM_WINDOW, MAX_CLAIM_WINDOW);
+        }
         modelState.checkCommitment(commitment, inputSiblings);
 
         revenueShare = address(
@@ -132,7 +142,8 @@ contract ModelRegistry {
                 share.supply,
                 market,
                 share.claimableBps,
-                share.snapshotInterval
+                share.snapshotInterval,
+                share.claimWindow
             )
         );
         Model storage m = _models[modelId];

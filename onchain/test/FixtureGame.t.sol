@@ -118,7 +118,7 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
         (uint256 rid, uint256 gid) = _claimAndChallenge(market, modelId, v, json);
         _playMarketGame(market, gid, v);
         vm.warp(block.timestamp + 1 days);
-        market.finalize(rid);
+        market.finalize(market.getGame(gid).claimId);
         assertEq(uint256(market.getRequest(rid).status), uint256(InferenceMarket.RequestStatus.Finalized));
     }
 
@@ -145,9 +145,12 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
                 clockBudget: 1 days,
                 challengeWindow: 1 days,
                 requestTimeout: 2 days,
+                topUpPeriod: 6 hours,
                 submitterBond: 1 ether,
                 challengerBond: 1 ether,
-                burnBps: 1000
+                moveAllowance: 0.001 ether,
+                burnBps: 5000,
+                challengerBurnBps: 1000
             })
         );
     }
@@ -174,7 +177,8 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
                 holder: address(this),
                 supply: 1e18,
                 claimableBps: 10_000,
-                snapshotInterval: 1 hours
+                snapshotInterval: 1 hours,
+                claimWindow: 30 days
             })
             );
     }
@@ -189,8 +193,9 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
         bytes memory output = vm.parseJsonBytes(json, ".market.output");
         bytes memory outputProof = vm.parseJsonBytes(json, ".market.output_proof");
         vm.deal(defender, 10 ether);
+        uint256 value = 1 ether + market.gameStakeFor(v.steps);
         vm.prank(defender);
-        uint256 claimId = market.submit{value: 1 ether}(rid, output, v.end, v.steps, outputProof);
+        uint256 claimId = market.submit{value: value}(rid, output, v.end, v.steps, outputProof);
         vm.deal(challenger, 10 ether);
         vm.prank(challenger);
         gid = market.challenge{value: 1 ether}(rid, claimId);

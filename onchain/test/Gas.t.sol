@@ -109,9 +109,12 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
                 clockBudget: 1 days,
                 challengeWindow: 1 days,
                 requestTimeout: 2 days,
+                topUpPeriod: 6 hours,
                 submitterBond: 1 ether,
                 challengerBond: 1 ether,
-                burnBps: 1000
+                moveAllowance: 0.001 ether,
+                burnBps: 5000,
+                challengerBurnBps: 1000
             })
         );
         bytes32[][] memory levels = MemoryTree.tree(new bytes(MEM));
@@ -126,12 +129,19 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
             holder: address(this),
             supply: 1e24,
             claimableBps: 8000,
-            snapshotInterval: 1 hours
+            snapshotInterval: 1 hours,
+            claimWindow: 30 days
         });
         ModelRegistry registry = market.registry();
         uint256 g0 = gasleft();
         token = RevenueShare(payable(registry.register(modelId, com, inSib, terms, share)));
         measure("register (deploys the token)", g0, 2_500_000);
+        // Two more holders: one paid through claimFor (a fresh account: the 25k new-account charge), one
+        // through claimTo by this contract as its claimer.
+        require(token.transfer(makeAddr("holder for"), 1e21), "transfer");
+        require(token.transfer(makeAddr("holder to"), 1e21), "transfer");
+        vm.prank(makeAddr("holder to"));
+        token.setClaimer(address(this));
     }
 
     function _requestAndSubmit() internal returns (uint256 rid, uint256 rid2) {
@@ -148,10 +158,18 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         measure("request (1-byte input)", g0, 400_000);
         bytes memory output = abi.encodePacked(keccak256("out0"), keccak256("out1"));
         (bytes32 fin, bytes memory proof) = finalState(com, output);
+        uint256 value = 1 ether + 4 * market.gameStakeFor(5000);
         g0 = gasleft();
-        market.submit{value: 1 ether}(rid, output, fin, 5000, proof);
+        market.submit{value: value}(rid, output, fin, 5000, proof);
         measure("submit", g0, 400_000);
-        market.submit{value: 1 ether}(rid2, output, fin, 5000, proof);
+        market.submit{value: value}(rid2, output, fin, 5000, proof);
+        g0 = gasleft();
+        market.topUp{value: market.gameStakeFor(5000)}(1);
+        measure("topUp", g0, 100_000);
+        uint256 rid3 = market.request{value: 1 ether}(modelId, hex"02");
+        g0 = gasleft();
+        market.cancel(rid3);
+        measure("cancel", g0, 100_000);
     }
 
     function _challengeAndSettle(uint256 rid, uint256 rid2) internal {
@@ -169,7 +187,7 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         measure("timeout (ends the game, settles bonds)", g0, 200_000);
         vm.warp(block.timestamp + 1 days);
         g0 = gasleft();
-        market.finalize(rid);
+        market.finalize(1);
         measure("finalize", g0, 200_000);
     }
 
@@ -183,8 +201,18 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         token.claim(snap);
         measure("claim", g0, 150_000);
         g0 = gasleft();
+        token.claimFor(makeAddr("holder for"), snap);
+        measure("claimFor", g0, 150_000);
+        g0 = gasleft();
+        token.claimTo(makeAddr("holder to"), snap, address(this));
+        measure("claimTo", g0, 150_000);
+        g0 = gasleft();
         token.burn(1e21);
         measure("burn (redeem)", g0, 150_000);
+        vm.warp(block.timestamp + token.claimWindow() + 1);
+        g0 = gasleft();
+        token.expire(snap);
+        measure("expire", g0, 100_000);
         g0 = gasleft();
         market.withdraw();
         measure("withdraw", g0, 150_000);

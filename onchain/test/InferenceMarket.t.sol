@@ -63,8 +63,12 @@ contract InferenceMarketTest is MarketFixture {
         bytes32 finalState,
         uint64 steps,
         uint64 challengeDeadline,
+        uint256 stake,
         bytes output
     );
+    event ToppedUp(uint256 indexed claimId, address indexed from, uint256 amount, uint256 freeStake);
+    event Exhausted(uint256 indexed claimId, uint256 freeStake);
+    event Restored(uint256 indexed claimId, uint64 challengeDeadline);
     event Challenged(
         uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId, address challenger
     );
@@ -76,8 +80,19 @@ contract InferenceMarketTest is MarketFixture {
         uint256 payout,
         uint256 burned
     );
-    event GameClosed(uint256 indexed gameId, uint256 indexed claimId, address challenger);
-    event ClaimVoided(uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId);
+    event GameClosed(uint256 indexed gameId, uint256 indexed claimId, address challenger, uint256 payout);
+    event ClaimVoided(
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        uint256 indexed gameId,
+        address beneficiary,
+        uint256 bounty,
+        uint256 burned
+    );
+    event Released(
+        uint256 indexed requestId, uint256 indexed claimId, address indexed submitter, uint256 amount
+    );
+    event Cancelled(uint256 indexed requestId, address indexed requester, uint256 fee);
     event Finalized(
         uint256 indexed requestId,
         uint256 indexed claimId,
@@ -94,6 +109,37 @@ contract InferenceMarketTest is MarketFixture {
 
     function burnOf(uint256 amount) internal pure returns (uint256) {
         return (amount * BURN_BPS) / 10_000;
+    }
+
+    /// What a defender that won with `txs` transactions gets from the challenger's bond.
+    function defenderPayout(uint256 txs) internal pure returns (uint256) {
+        uint256 allowance = txs * ALLOWANCE;
+        return CHALLENGER_BOND - ((CHALLENGER_BOND - allowance) * CHALLENGER_BURN_BPS) / 10_000;
+    }
+
+    function stake() internal view returns (uint256) {
+        return stakeOf(HALT);
+    }
+
+    function cut() internal pure returns (uint256) {
+        return (uint256(FEE) * SHARE_BPS) / 10_000;
+    }
+
+    function finalPoints(bytes memory input) internal view returns (bytes32[] memory pts) {
+        bytes32 seed = seedFor(input);
+        pts = new bytes32[](ARITY + 1);
+        for (uint256 j = 0; j <= ARITY; ++j) {
+            pts[j] = traceVm.stateHash(seed, game.boundary(0, HALT, j), HALT);
+        }
+    }
+
+    /// request + honest submission staked for `games` games
+    function claimedWithStake(uint256 games) internal returns (uint256 requestId, uint256 claimId) {
+        requestId = requestAs(requester, INPUT);
+        (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, games);
+        vm.prank(submitter);
+        claimId = market.submit{value: value}(requestId, output, finalState, steps, proof);
     }
 
     /// request + honest submission
@@ -115,9 +161,14 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(uint256(game.clockBudget()), uint256(CLOCK));
         assertEq(uint256(market.challengeWindow()), uint256(WINDOW));
         assertEq(uint256(market.requestTimeout()), uint256(TIMEOUT));
+        assertEq(uint256(market.topUpPeriod()), uint256(TOP_UP));
         assertEq(uint256(market.submitterBond()), uint256(SUBMITTER_BOND));
         assertEq(uint256(market.challengerBond()), uint256(CHALLENGER_BOND));
+        assertEq(uint256(market.moveAllowance()), uint256(ALLOWANCE));
         assertEq(uint256(market.burnBps()), uint256(BURN_BPS));
+        assertEq(uint256(market.challengerBurnBps()), uint256(CHALLENGER_BURN_BPS));
+        // HALT = 1000 steps at k = 8: at most 5 moves, plus the challenge and a timeout or close.
+        assertEq(stake(), 7 * uint256(ALLOWANCE));
     }
 
     function expectBadConfig(InferenceMarket.Config memory cfg, string memory field) internal {
@@ -143,16 +194,30 @@ contract InferenceMarketTest is MarketFixture {
         cfg.requestTimeout = 365 days + 1;
         expectBadConfig(cfg, "requestTimeout");
         cfg = defaultConfig();
+        cfg.topUpPeriod = 0;
+        expectBadConfig(cfg, "topUpPeriod");
+        cfg.topUpPeriod = 365 days + 1;
+        expectBadConfig(cfg, "topUpPeriod");
+        cfg = defaultConfig();
         cfg.submitterBond = 0;
         expectBadConfig(cfg, "submitterBond");
         cfg = defaultConfig();
-        cfg.challengerBond = 0;
-        expectBadConfig(cfg, "challengerBond");
+        cfg.moveAllowance = 0;
+        expectBadConfig(cfg, "moveAllowance");
         cfg = defaultConfig();
-        cfg.burnBps = 0;
+        // k = 8: a game over 2^64 - 1 steps has at most 23 moves, so the bond must cover 25 allowances.
+        cfg.challengerBond = 25 * ALLOWANCE - 1;
+        expectBadConfig(cfg, "challengerBond");
+        cfg.challengerBond = 25 * ALLOWANCE;
+        new InferenceMarket(cfg);
+        cfg = defaultConfig();
+        cfg.burnBps = 4999; // a liar would recover more than half of its bond
         expectBadConfig(cfg, "burnBps");
         cfg.burnBps = 10_001;
         expectBadConfig(cfg, "burnBps");
+        cfg = defaultConfig();
+        cfg.challengerBurnBps = 10_001;
+        expectBadConfig(cfg, "challengerBurnBps");
         cfg = defaultConfig();
         cfg.arity = 7;
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.ArityOutOfRange.selector, 7));
@@ -167,22 +232,25 @@ contract InferenceMarketTest is MarketFixture {
         uint8 arity,
         uint64 clock,
         uint64 window,
-        uint64 timeout,
-        uint96 sb,
+        uint64 topUp,
+        uint96 allowance,
         uint96 cb,
-        uint16 burn
+        uint16 burn,
+        uint16 cburn
     ) public {
         InferenceMarket.Config memory cfg = defaultConfig();
         cfg.arity = bound(arity, 8, 32);
         cfg.clockBudget = uint64(bound(clock, 1, type(uint40).max));
         cfg.challengeWindow = uint64(bound(window, 1, 365 days));
-        cfg.requestTimeout = uint64(bound(timeout, 1, 365 days));
-        cfg.submitterBond = uint96(bound(sb, 1, type(uint96).max));
-        cfg.challengerBond = uint96(bound(cb, 1, type(uint96).max));
-        cfg.burnBps = uint16(bound(burn, 1, 10_000));
+        cfg.topUpPeriod = uint64(bound(topUp, 1, 365 days));
+        cfg.moveAllowance = uint96(bound(allowance, 1, 1e24));
+        cfg.challengerBond = uint96(bound(cb, 25 * uint256(cfg.moveAllowance), type(uint96).max));
+        cfg.burnBps = uint16(bound(burn, 5000, 10_000));
+        cfg.challengerBurnBps = uint16(bound(cburn, 0, 10_000));
         InferenceMarket m = new InferenceMarket(cfg);
         assertEq(m.disputeGame().arity(), cfg.arity);
         assertEq(uint256(m.burnBps()), uint256(cfg.burnBps));
+        assertLte(m.gameStakeFor(type(uint64).max), uint256(cfg.challengerBond));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -208,7 +276,8 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(r.modelId, modelId);
         assertEq(r.inputHash, keccak256(INPUT));
         assertEq(r.initialState, init);
-        assertEq(r.activeClaim, 0);
+        assertEq(uint256(r.liveClaims), 0);
+        assertEq(r.settledClaim, 0);
     }
 
     function test_request_revertsForUnknownModel() public {
@@ -256,8 +325,75 @@ contract InferenceMarketTest is MarketFixture {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // refund
+    // cancel and refund
     // ---------------------------------------------------------------------------------------------
+
+    function test_cancel_unclaimedRequestRefundsAtOnce() public {
+        uint256 id = requestAs(requester, INPUT);
+        vm.expectEmit(address(market));
+        emit Cancelled(id, requester, FEE);
+        vm.prank(requester);
+        market.cancel(id);
+        assertEq(market.withdrawable(requester), FEE);
+        assertEq(uint256(market.getRequest(id).status), uint256(InferenceMarket.RequestStatus.Cancelled));
+        // Nothing more can happen to it.
+        (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, 1);
+        vm.prank(submitter);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Cancelled
+            )
+        );
+        market.submit{value: value}(id, output, finalState, steps, proof);
+        vm.prank(requester);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Cancelled
+            )
+        );
+        market.cancel(id);
+    }
+
+    function test_cancel_onlyByTheRequester() public {
+        uint256 id = requestAs(requester, INPUT);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotRequester.selector, challenger, requester));
+        market.cancel(id);
+    }
+
+    function test_cancel_revertsWhileAClaimIsPending() public {
+        (uint256 id,) = claimed();
+        vm.prank(requester);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimsPending.selector, 1));
+        market.cancel(id);
+    }
+
+    function test_cancel_afterTheOnlyClaimWasVoided() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalse(submitter, id, HALT);
+        uint256 g = challengeAs(challenger, id, claimId);
+        vm.warp(block.timestamp + CLOCK + 1);
+        game.timeout(g); // the liar never dissected
+        vm.prank(requester);
+        market.cancel(id);
+        assertEq(market.withdrawable(requester), FEE);
+    }
+
+    function test_cancel_revertsForUnknownOrSettledRequest() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, 3));
+        market.cancel(3);
+        (uint256 id, uint256 claimId) = claimed();
+        vm.warp(block.timestamp + WINDOW);
+        market.finalize(claimId);
+        vm.prank(requester);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Finalized
+            )
+        );
+        market.cancel(id);
+    }
 
     function test_refund_afterDeadlineCreditsRequester() public {
         uint256 id = requestAs(requester, INPUT);
@@ -289,14 +425,10 @@ contract InferenceMarketTest is MarketFixture {
         market.refund(1);
     }
 
-    function test_refund_revertsWhileClaimed() public {
+    function test_refund_revertsWhileAClaimIsPending() public {
         (uint256 id,) = claimed();
         vm.warp(block.timestamp + TIMEOUT);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Claimed
-            )
-        );
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimsPending.selector, 1));
         market.refund(id);
     }
 
@@ -312,17 +444,18 @@ contract InferenceMarketTest is MarketFixture {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // submit
+    // submit and topUp
     // ---------------------------------------------------------------------------------------------
 
     function test_submit_recordsClaim() public {
         uint256 id = requestAs(requester, INPUT);
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
         uint64 deadline = uint64(block.timestamp) + WINDOW;
+        uint256 value = claimValue(HALT, 3);
         vm.expectEmit(address(market));
-        emit Submitted(id, 1, submitter, finalState, steps, deadline, output);
+        emit Submitted(id, 1, submitter, finalState, steps, deadline, 3 * stake(), output);
         vm.prank(submitter);
-        uint256 claimId = market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, proof);
+        uint256 claimId = market.submit{value: value}(id, output, finalState, steps, proof);
         assertEq(claimId, 1);
         InferenceMarket.Claim memory c = market.getClaim(claimId);
         assertEq(c.submitter, submitter);
@@ -333,29 +466,31 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(c.requestId, id);
         assertEq(c.finalState, finalState);
         assertEq(c.outputHash, keccak256(output));
+        assertEq(c.freeStake, 3 * stake());
+        assertEq(uint256(c.gameStake), stake());
+        assertEq(uint256(c.exhaustedSince), 0);
         InferenceMarket.Request memory r = market.getRequest(id);
-        assertEq(uint256(r.status), uint256(InferenceMarket.RequestStatus.Claimed));
-        assertEq(r.activeClaim, claimId);
-        assertEq(address(market).balance, FEE + SUBMITTER_BOND);
+        assertEq(uint256(r.status), uint256(InferenceMarket.RequestStatus.Open));
+        assertEq(uint256(r.liveClaims), 1);
+        assertEq(address(market).balance, FEE + value);
+    }
+
+    /// Several claims, identical or not, may be pending on one request at once.
+    function test_submit_severalClaimsPerRequest() public {
+        (uint256 id, uint256 first) = claimed();
+        uint256 second = submitHonest(submitter2, id, INPUT);
+        uint256 third = submitFalse(submitter2, id, HALT);
+        assertEq(second, first + 1);
+        assertEq(third, first + 2);
+        assertEq(uint256(market.getRequest(id).liveClaims), 3);
     }
 
     function test_submit_revertsForUnknownRequest() public {
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, 1);
         vm.prank(submitter);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, 5));
-        market.submit{value: SUBMITTER_BOND}(5, output, finalState, steps, proof);
-    }
-
-    function test_submit_revertsWhenAlreadyClaimed() public {
-        (uint256 id,) = claimed();
-        (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
-        vm.prank(submitter2);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Claimed
-            )
-        );
-        market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, proof);
+        market.submit{value: value}(5, output, finalState, steps, proof);
     }
 
     function test_submit_revertsAfterDeadline() public {
@@ -363,19 +498,41 @@ contract InferenceMarketTest is MarketFixture {
         uint64 deadline = uint64(block.timestamp) + TIMEOUT;
         vm.warp(deadline);
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, 1);
         vm.prank(submitter);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.RequestExpired.selector, id, deadline));
-        market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, proof);
+        market.submit{value: value}(id, output, finalState, steps, proof);
     }
 
-    function testFuzz_submit_revertsForWrongBond(uint96 bond) public {
-        vm.assume(bond != SUBMITTER_BOND);
+    function test_submit_revertsOnceSettled() public {
+        (uint256 id, uint256 claimId) = claimed();
+        vm.warp(block.timestamp + WINDOW);
+        market.finalize(claimId);
+        (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, 1);
+        vm.prank(submitter2);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Finalized
+            )
+        );
+        market.submit{value: value}(id, output, finalState, steps, proof);
+    }
+
+    function testFuzz_submit_needsBondPlusOneGameStake(uint96 paid) public {
+        uint256 min = claimValue(HALT, 1);
+        paid = uint96(bound(paid, 0, min + 10 ether));
         uint256 id = requestAs(requester, INPUT);
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
-        vm.deal(submitter, bond);
+        vm.deal(submitter, paid);
         vm.prank(submitter);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongPayment.selector, bond, SUBMITTER_BOND));
-        market.submit{value: bond}(id, output, finalState, steps, proof);
+        if (paid < min) {
+            vm.expectRevert(abi.encodeWithSelector(InferenceMarket.StakeTooLow.selector, paid, min));
+            market.submit{value: paid}(id, output, finalState, steps, proof);
+        } else {
+            uint256 claimId = market.submit{value: paid}(id, output, finalState, steps, proof);
+            assertEq(market.getClaim(claimId).freeStake, paid - SUBMITTER_BOND);
+        }
     }
 
     function testFuzz_submit_stepRange(uint64 steps) public {
@@ -383,14 +540,16 @@ contract InferenceMarketTest is MarketFixture {
         bytes32 seed = seedFor(INPUT);
         bytes memory output = modelState.outputOf(seed);
         bytes32 finalState = traceVm.stateHash(seed, steps, steps);
+        uint256 value = claimValue(type(uint64).max, 1);
         vm.prank(submitter);
         if (steps == 0 || steps > MAX_STEPS) {
             vm.expectRevert(
                 abi.encodeWithSelector(InferenceMarket.StepsOutOfRange.selector, steps, MAX_STEPS)
             );
-            market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, abi.encode(seed));
+            market.submit{value: value}(id, output, finalState, steps, abi.encode(seed));
         } else {
-            market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, abi.encode(seed));
+            uint256 claimId = market.submit{value: value}(id, output, finalState, steps, abi.encode(seed));
+            assertEq(uint256(market.getClaim(claimId).gameStake), stakeOf(steps));
         }
     }
 
@@ -398,41 +557,65 @@ contract InferenceMarketTest is MarketFixture {
         vm.assume(len != 32);
         uint256 id = requestAs(requester, INPUT);
         (, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, 1);
         vm.prank(submitter);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.OutputLength.selector, len, 32));
-        market.submit{value: SUBMITTER_BOND}(id, new bytes(len), finalState, steps, proof);
+        market.submit{value: value}(id, new bytes(len), finalState, steps, proof);
     }
 
     function test_submit_revertsForTooLongOutputProof() public {
         uint256 id = requestAs(requester, INPUT);
         (bytes memory output, bytes32 finalState, uint64 steps,) = honestResult(INPUT);
         uint256 len = market.MAX_OUTPUT_PROOF_BYTES() + 1;
+        uint256 value = claimValue(HALT, 1);
         vm.prank(submitter);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.OutputProofTooLong.selector, len));
-        market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, new bytes(len));
+        market.submit{value: value}(id, output, finalState, steps, new bytes(len));
     }
 
     function test_submit_revertsForOutputMismatch() public {
         uint256 id = requestAs(requester, INPUT);
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(INPUT);
+        uint256 value = claimValue(HALT, 1);
         output[0] ^= 0x01;
-        vm.prank(submitter);
+        vm.startPrank(submitter);
         vm.expectRevert(InferenceMarket.OutputMismatch.selector);
-        market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, proof);
+        market.submit{value: value}(id, output, finalState, steps, proof);
         output[0] ^= 0x01;
-        vm.prank(submitter);
         vm.expectRevert(InferenceMarket.OutputMismatch.selector);
-        market.submit{value: SUBMITTER_BOND}(id, output, bytes32(uint256(finalState) ^ 1), steps, proof);
-        vm.prank(submitter);
+        market.submit{value: value}(id, output, bytes32(uint256(finalState) ^ 1), steps, proof);
         vm.expectRevert(InferenceMarket.OutputMismatch.selector);
-        market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps - 1, proof);
+        market.submit{value: value}(id, output, finalState, steps - 1, proof);
+        vm.stopPrank();
+    }
+
+    function test_topUp_addsFreeStake() public {
+        (, uint256 claimId) = claimed();
+        uint256 before = market.getClaim(claimId).freeStake;
+        vm.expectEmit(address(market));
+        emit ToppedUp(claimId, challenger, 1 ether, before + 1 ether);
+        vm.prank(challenger); // anyone
+        market.topUp{value: 1 ether}(claimId);
+        assertEq(market.getClaim(claimId).freeStake, before + 1 ether);
+    }
+
+    function test_topUp_reverts() public {
+        (, uint256 claimId) = claimed();
+        vm.expectRevert(InferenceMarket.ZeroTopUp.selector);
+        market.topUp(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, 99));
+        market.topUp{value: 1}(99);
+        vm.warp(block.timestamp + WINDOW);
+        market.finalize(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 1, claimId));
+        market.topUp{value: 1}(claimId);
     }
 
     // ---------------------------------------------------------------------------------------------
-    // challenge
+    // challenge and stake exhaustion
     // ---------------------------------------------------------------------------------------------
 
-    function test_challenge_opensGame() public {
+    function test_challenge_opensGameAndReservesStake() public {
         (uint256 id, uint256 claimId) = claimed();
         vm.expectEmit(address(market));
         emit Challenged(id, claimId, 1, challenger);
@@ -443,14 +626,16 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(ref.challenger, challenger);
         assertFalse(ref.settled);
         assertTrue(market.hasChallenged(claimId, challenger));
-        assertEq(uint256(market.getClaim(claimId).openGames), 1);
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        assertEq(uint256(c.openGames), 1);
+        assertEq(c.freeStake, (STAKED_GAMES - 1) * stake());
         DisputeGame.Game memory dg = game.game(g);
         assertEq(dg.defender, submitter);
         assertEq(dg.challenger, challenger);
         assertEq(uint256(dg.hi), uint256(HALT));
         InferenceMarket.Request memory r = market.getRequest(id);
-        assertEq(dg.points, keccak256(abi.encodePacked(r.initialState, market.getClaim(claimId).finalState)));
-        assertEq(address(market).balance, FEE + SUBMITTER_BOND + CHALLENGER_BOND);
+        assertEq(dg.points, keccak256(abi.encodePacked(r.initialState, c.finalState)));
+        assertEq(address(market).balance, FEE + claimValue(HALT, STAKED_GAMES) + CHALLENGER_BOND);
     }
 
     function test_challenge_parallelGames() public {
@@ -466,19 +651,9 @@ contract InferenceMarketTest is MarketFixture {
         vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId + 1));
         market.challenge{value: CHALLENGER_BOND}(id, claimId + 1);
-    }
-
-    function test_challenge_revertsForOpenRequest() public {
-        uint256 id = requestAs(requester, INPUT);
         vm.prank(challenger);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, 0));
-        market.challenge{value: CHALLENGER_BOND}(id, 0);
-    }
-
-    function test_challenge_revertsForUnknownRequest() public {
-        vm.prank(challenger);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, 77));
-        market.challenge{value: CHALLENGER_BOND}(77, 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id + 1, claimId));
+        market.challenge{value: CHALLENGER_BOND}(id + 1, claimId);
     }
 
     function test_challenge_revertsAfterWindow() public {
@@ -501,7 +676,6 @@ contract InferenceMarketTest is MarketFixture {
 
     function test_challenge_revertsForSelfChallenge() public {
         (uint256 id, uint256 claimId) = claimed();
-        vm.deal(submitter, 10 ether);
         vm.prank(submitter);
         vm.expectRevert(InferenceMarket.SelfChallenge.selector);
         market.challenge{value: CHALLENGER_BOND}(id, claimId);
@@ -517,8 +691,7 @@ contract InferenceMarketTest is MarketFixture {
         market.challenge{value: CHALLENGER_BOND}(id, claimId);
     }
 
-    /// Bond theft by claim swapping: a liar voids its own claim with a Sybil game and resubmits; a
-    /// challenge aimed at the old claim must not land on the new one.
+    /// A challenge aimed at a voided claim never lands on a later claim of the same request.
     function test_challenge_cannotLandOnAReplacementClaim() public {
         uint256 id = requestAs(requester, INPUT);
         uint256 oldClaim = submitFalse(submitter, id, HALT);
@@ -532,23 +705,114 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(uint256(market.getClaim(newClaim).openGames), 0);
     }
 
+    function exhaust(uint256 id, uint256 claimId, uint256 games) internal returns (uint256[] memory gs) {
+        gs = new uint256[](games);
+        for (uint256 i = 0; i < games; ++i) {
+            address c = makeAddr(string.concat("sybil ", vm.toString(i)));
+            vm.deal(c, CHALLENGER_BOND);
+            gs[i] = challengeAs(c, id, claimId);
+        }
+    }
+
+    function test_exhaustedClaim_refusesChallengesAndFinalization() public {
+        (uint256 id, uint256 claimId) = claimed();
+        exhaust(id, claimId, STAKED_GAMES - 1);
+        vm.expectEmit(address(market));
+        emit Exhausted(claimId, 0);
+        challengeAs(challenger, id, claimId);
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        assertEq(uint256(c.exhaustedSince), block.timestamp);
+        vm.prank(challenger2);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.StakeExhausted.selector, claimId, 0, stake()));
+        market.challenge{value: CHALLENGER_BOND}(id, claimId);
+    }
+
+    function test_topUp_restoresAndExtendsTheWindowByTheTimeExhausted() public {
+        (uint256 id, uint256 claimId) = claimed();
+        uint64 deadline = market.getClaim(claimId).challengeDeadline;
+        vm.warp(block.timestamp + 1 hours);
+        exhaust(id, claimId, STAKED_GAMES);
+        vm.warp(block.timestamp + 2 hours);
+        uint256 gs = stake();
+        // A top-up below one game's stake leaves the claim exhausted.
+        market.topUp{value: gs - 1}(claimId);
+        assertGt(uint256(market.getClaim(claimId).exhaustedSince), 0);
+        vm.expectEmit(address(market));
+        emit Restored(claimId, deadline + 2 hours);
+        vm.prank(submitter);
+        market.topUp{value: 1}(claimId);
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        assertEq(uint256(c.exhaustedSince), 0);
+        assertEq(uint256(c.challengeDeadline), uint256(deadline) + 2 hours);
+        challengeAs(challenger, id, claimId);
+    }
+
+    function test_gameEnd_restoresStake() public {
+        (uint256 id, uint256 claimId) = claimed();
+        uint64 deadline = market.getClaim(claimId).challengeDeadline;
+        uint256[] memory gs = exhaust(id, claimId, STAKED_GAMES);
+        bytes32[] memory pts = finalPoints(INPUT);
+        vm.prank(submitter);
+        game.dissect(gs[0], pts);
+        vm.warp(block.timestamp + CLOCK + 1);
+        game.timeout(gs[0]); // the Sybil never answered: its stake comes back to the claim
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        assertEq(uint256(c.exhaustedSince), 0);
+        assertEq(uint256(c.challengeDeadline), uint256(deadline) + CLOCK + 1);
+        assertEq(c.freeStake, stake());
+    }
+
+    function test_voidExhausted_afterTheTopUpPeriod() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 g = challengeAs(challenger2, id, claimId); // exhausts the claim
+        uint64 until = uint64(block.timestamp) + TOP_UP;
+        vm.warp(until - 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.TopUpPeriodRunning.selector, until));
+        market.voidExhausted(claimId);
+        vm.warp(until);
+        uint256 burned = burnOf(SUBMITTER_BOND);
+        vm.expectEmit(address(market));
+        emit ClaimVoided(id, claimId, 0, challenger, SUBMITTER_BOND - burned, burned);
+        vm.prank(challenger);
+        market.voidExhausted(claimId);
+        assertEq(market.withdrawable(challenger), SUBMITTER_BOND - burned);
+        assertEq(uint256(market.getClaim(claimId).status), uint256(InferenceMarket.ClaimStatus.Voided));
+        // Its game closes with the challenger's bond and the game's stake.
+        market.closeGame(g);
+        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + stake());
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
+        market.voidExhausted(claimId);
+    }
+
+    function test_voidExhausted_revertsWhenNotExhausted() public {
+        (, uint256 claimId) = claimed();
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotExhausted.selector, claimId));
+        market.voidExhausted(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, 5));
+        market.voidExhausted(5);
+    }
+
     // ---------------------------------------------------------------------------------------------
-    // finalize
+    // finalize and release
     // ---------------------------------------------------------------------------------------------
 
     function test_finalize_unchallengedPaysSubmitterAndRevenue() public {
         (uint256 id, uint256 claimId) = claimed();
         vm.warp(block.timestamp + WINDOW);
-        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
         vm.expectEmit(address(market));
-        emit Finalized(id, claimId, submitter, cut, FEE - cut);
+        emit Finalized(id, claimId, submitter, cut(), FEE - cut());
         vm.prank(challenger); // anyone
-        market.finalize(id);
-        assertEq(market.withdrawable(submitter), cut + SUBMITTER_BOND);
-        assertEq(token.totalDeposited(), FEE - cut);
-        assertEq(address(token).balance, FEE - cut);
-        assertEq(address(market).balance, cut + SUBMITTER_BOND);
-        assertEq(uint256(market.getRequest(id).status), uint256(InferenceMarket.RequestStatus.Finalized));
+        market.finalize(claimId);
+        uint256 back = cut() + claimValue(HALT, STAKED_GAMES);
+        assertEq(market.withdrawable(submitter), back);
+        assertEq(token.totalDeposited(), FEE - cut());
+        assertEq(address(token).balance, FEE - cut());
+        assertEq(address(market).balance, back);
+        InferenceMarket.Request memory r = market.getRequest(id);
+        assertEq(uint256(r.status), uint256(InferenceMarket.RequestStatus.Finalized));
+        assertEq(r.settledClaim, claimId);
+        assertEq(uint256(r.liveClaims), 0);
         assertEq(uint256(market.getClaim(claimId).status), uint256(InferenceMarket.ClaimStatus.Finalized));
         (bool fin,, bytes32 inputHash, bytes32 outputHash) = market.result(id);
         assertTrue(fin);
@@ -558,11 +822,11 @@ contract InferenceMarketTest is MarketFixture {
     }
 
     function test_finalize_revertsDuringWindow() public {
-        (uint256 id, uint256 claimId) = claimed();
+        (, uint256 claimId) = claimed();
         uint64 deadline = market.getClaim(claimId).challengeDeadline;
         vm.warp(deadline - 1);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ChallengeWindowOpen.selector, deadline));
-        market.finalize(id);
+        market.finalize(claimId);
     }
 
     function test_finalize_revertsWithOpenGames() public {
@@ -571,31 +835,20 @@ contract InferenceMarketTest is MarketFixture {
         challengeAs(challenger2, id, claimId);
         vm.warp(block.timestamp + WINDOW);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GamesOpen.selector, 2));
-        market.finalize(id);
+        market.finalize(claimId);
     }
 
-    function test_finalize_revertsForOpenOrUnknownRequest() public {
-        uint256 id = requestAs(requester, INPUT);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Open
-            )
-        );
-        market.finalize(id);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, 9));
+    function test_finalize_revertsForUnknownClaim() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, 9));
         market.finalize(9);
     }
 
     function test_finalize_revertsTwice() public {
-        (uint256 id,) = claimed();
+        (, uint256 claimId) = claimed();
         vm.warp(block.timestamp + WINDOW);
-        market.finalize(id);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Finalized
-            )
-        );
-        market.finalize(id);
+        market.finalize(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 1, claimId));
+        market.finalize(claimId);
     }
 
     function testFuzz_finalize_splitsAnyFee(uint96 fee, uint16 shareBps) public {
@@ -608,36 +861,80 @@ contract InferenceMarketTest is MarketFixture {
         bytes32 seed = keccak256(abi.encode(FUZZ_MODEL, keccak256(INPUT)));
         bytes memory output = modelState.outputOf(seed);
         bytes32 finalState = traceVm.stateHash(seed, HALT, HALT);
+        uint256 value = claimValue(HALT, 1);
         vm.prank(submitter);
-        market.submit{value: SUBMITTER_BOND}(rid, output, finalState, HALT, abi.encode(seed));
+        uint256 claimId = market.submit{value: value}(rid, output, finalState, HALT, abi.encode(seed));
         vm.warp(block.timestamp + WINDOW);
-        market.finalize(rid);
-        uint256 cut = (uint256(fee) * shareBps) / 10_000;
-        assertEq(market.withdrawable(submitter), cut + SUBMITTER_BOND);
-        assertEq(t2.totalDeposited(), fee - cut);
-        assertEq(address(t2).balance, fee - cut);
+        market.finalize(claimId);
+        uint256 c = (uint256(fee) * shareBps) / 10_000;
+        assertEq(market.withdrawable(submitter), c + value);
+        assertEq(t2.totalDeposited(), fee - c);
+        assertEq(address(t2).balance, fee - c);
+    }
+
+    /// The first claim to finalize settles the request; the others are released or fight on.
+    function test_release_survivorOfASettledRequest() public {
+        (uint256 id, uint256 first) = claimed();
+        vm.warp(block.timestamp + 1);
+        uint256 second = submitHonest(submitter2, id, INPUT);
+        vm.warp(block.timestamp + WINDOW - 1);
+        market.finalize(first);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.ChallengeWindowOpen.selector, market.getClaim(second).challengeDeadline
+            )
+        );
+        market.release(second);
+        vm.warp(block.timestamp + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Finalized
+            )
+        );
+        market.finalize(second);
+        vm.expectEmit(address(market));
+        emit Released(id, second, submitter2, claimValue(HALT, STAKED_GAMES));
+        market.release(second);
+        assertEq(market.withdrawable(submitter2), claimValue(HALT, STAKED_GAMES));
+        assertEq(uint256(market.getClaim(second).status), uint256(InferenceMarket.ClaimStatus.Released));
+        assertEq(uint256(market.getRequest(id).liveClaims), 0);
+        assertEq(market.getRequest(id).settledClaim, first);
+    }
+
+    function test_release_revertsWhileTheRequestIsOpen() public {
+        (uint256 id, uint256 claimId) = claimed();
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.WrongRequestStatus.selector, id, InferenceMarket.RequestStatus.Open
+            )
+        );
+        market.release(claimId);
     }
 
     // ---------------------------------------------------------------------------------------------
     // games and their settlement
     // ---------------------------------------------------------------------------------------------
 
-    function test_honestSubmitterWinsGame_getsChallengerBondMinusBurn() public {
+    function test_honestSubmitterWinsGame_getsAllowanceAndChallengerBondMinusBurn() public {
         (uint256 id, uint256 claimId) = claimed();
         uint256 g = challengeAs(challenger, id, claimId);
         uint256 burnBefore = address(0).balance;
         Outcome memory o = playMarketGame(g, honestFor(INPUT), lyingTrace(seedFor(INPUT), HALT, 500, "c"));
         assertTrue(o.defenderWon);
-        uint256 burned = burnOf(CHALLENGER_BOND);
-        assertEq(market.withdrawable(submitter), CHALLENGER_BOND - burned);
-        assertEq(market.totalBurned(), burned);
-        assertEq(address(0).balance - burnBefore, burned);
+        uint256 txs = game.game(g).defenderTxs;
+        assertEq(txs, o.defenderMoves + (o.byTimeout ? 1 : 0));
+        uint256 payout = defenderPayout(txs);
+        assertEq(market.withdrawable(submitter), payout);
+        assertEq(market.totalBurned(), CHALLENGER_BOND - payout);
+        assertEq(address(0).balance - burnBefore, CHALLENGER_BOND - payout);
         assertTrue(market.getGame(g).settled);
-        assertEq(uint256(market.getClaim(claimId).openGames), 0);
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        assertEq(uint256(c.openGames), 0);
+        assertEq(c.freeStake, STAKED_GAMES * stake());
         vm.warp(block.timestamp + WINDOW);
-        market.finalize(id);
-        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
-        assertEq(market.withdrawable(submitter), CHALLENGER_BOND - burned + cut + SUBMITTER_BOND);
+        market.finalize(claimId);
+        assertEq(market.withdrawable(submitter), payout + cut() + claimValue(HALT, STAKED_GAMES));
     }
 
     function test_finalize_waitsForEveryGame() public {
@@ -648,13 +945,13 @@ contract InferenceMarketTest is MarketFixture {
         uint256 g2 = challengeAs(challenger2, id, claimId); // in the window's last second
         vm.warp(block.timestamp + 1);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GamesOpen.selector, 1));
-        market.finalize(id);
+        market.finalize(claimId);
         playMarketGame(g2, honestFor(INPUT), lyingTrace(seedFor(INPUT), HALT, 900, "c2"));
-        market.finalize(id);
+        market.finalize(claimId);
         assertEq(uint256(market.getRequest(id).status), uint256(InferenceMarket.RequestStatus.Finalized));
     }
 
-    function test_challengerWins_voidsClaimAndReopensRequest() public {
+    function test_challengerWins_voidsClaimAndPaysBondStakeAndBounty() public {
         uint256 id = requestAs(requester, INPUT);
         uint256 claimId = submitFalse(submitter, id, HALT);
         uint256 g = challengeAs(challenger, id, claimId);
@@ -662,20 +959,21 @@ contract InferenceMarketTest is MarketFixture {
         Outcome memory o = playMarketGame(g, falseTrace(id, INPUT, HALT, 321), honestFor(INPUT));
         assertFalse(o.defenderWon);
         assertEq(uint256(o.decisiveStep), 320);
-        assertEq(market.withdrawable(challenger), CHALLENGER_BOND + SUBMITTER_BOND - burned);
-        assertEq(market.withdrawable(submitter), 0);
+        assertEq(market.withdrawable(challenger), CHALLENGER_BOND + stake() + SUBMITTER_BOND - burned);
+        // The unreserved stake goes back to the submitter; the reserved one went to the challenger.
+        assertEq(market.withdrawable(submitter), (STAKED_GAMES - 1) * stake());
         assertEq(market.totalBurned(), burned);
+        assertEq(market.totalSlashed(), SUBMITTER_BOND);
         assertEq(uint256(market.getClaim(claimId).status), uint256(InferenceMarket.ClaimStatus.Voided));
         InferenceMarket.Request memory r = market.getRequest(id);
         assertEq(uint256(r.status), uint256(InferenceMarket.RequestStatus.Open));
-        assertEq(r.activeClaim, 0);
+        assertEq(uint256(r.liveClaims), 0);
         // Another submitter serves the request.
         uint256 claim2 = submitHonest(submitter2, id, INPUT);
         vm.warp(block.timestamp + WINDOW);
-        market.finalize(id);
-        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
-        assertEq(market.withdrawable(submitter2), cut + SUBMITTER_BOND);
-        assertEq(market.getRequest(id).activeClaim, claim2);
+        market.finalize(claim2);
+        assertEq(market.withdrawable(submitter2), cut() + claimValue(HALT, STAKED_GAMES));
+        assertEq(market.getRequest(id).settledClaim, claim2);
     }
 
     function test_wrongStepCount_voided() public {
@@ -685,8 +983,9 @@ contract InferenceMarketTest is MarketFixture {
         uint64 n = HALT + 5;
         bytes memory output = modelState.outputOf(seed);
         bytes32 finalState = traceVm.stateHash(seed, n, n);
+        uint256 value = claimValue(n, 1);
         vm.prank(submitter);
-        uint256 claimId = market.submit{value: SUBMITTER_BOND}(id, output, finalState, n, abi.encode(seed));
+        uint256 claimId = market.submit{value: value}(id, output, finalState, n, abi.encode(seed));
         uint256 g = challengeAs(challenger, id, claimId);
         Trace memory liar = withEnd(honestTrace(seed, HALT), n, traceVm.stateHash(seed, n, n));
         Outcome memory o = playMarketGame(g, liar, honestFor(INPUT));
@@ -694,7 +993,7 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(uint256(o.decisiveStep), n - 1);
     }
 
-    function test_voidedClaim_otherGamesClosedWithFullRefund() public {
+    function test_voidedClaim_otherGamesClosedWithBondAndStake() public {
         uint256 id = requestAs(requester, INPUT);
         uint256 claimId = submitFalse(submitter, id, HALT);
         uint256 g1 = challengeAs(challenger, id, claimId);
@@ -702,26 +1001,26 @@ contract InferenceMarketTest is MarketFixture {
         playMarketGame(g1, falseTrace(id, INPUT, HALT, 1), honestFor(INPUT));
         // g2 is still live in the game contract; anyone closes it.
         vm.expectEmit(address(market));
-        emit GameClosed(g2, claimId, challenger2);
+        emit GameClosed(g2, claimId, challenger2, CHALLENGER_BOND + stake());
         market.closeGame(g2);
-        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND);
+        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + stake());
         assertEq(uint256(game.status(g2)), uint256(IDisputeGame.Status.Cancelled));
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GameNotOpen.selector, g2));
         market.closeGame(g2);
     }
 
-    function test_voidedClaim_gameEndingLaterOnlyRefunds() public {
+    function test_voidedClaim_gameEndingLaterOnlyCloses() public {
         uint256 id = requestAs(requester, INPUT);
         uint256 claimId = submitFalse(submitter, id, HALT);
         uint256 g1 = challengeAs(challenger, id, claimId);
         uint256 g2 = challengeAs(challenger2, id, claimId);
         playMarketGame(g1, falseTrace(id, INPUT, HALT, 1), honestFor(INPUT));
-        // g2 ends on time (the submitter never dissected) after the void: only the bond comes back.
+        // g2 ends on time (the submitter never dissected) after the void: bond and stake, no bounty.
         vm.warp(block.timestamp + CLOCK + 1);
         vm.expectEmit(address(market));
-        emit GameClosed(g2, claimId, challenger2);
+        emit GameClosed(g2, claimId, challenger2, CHALLENGER_BOND + stake());
         game.timeout(g2);
-        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND);
+        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + stake());
         assertEq(market.totalBurned(), burnOf(SUBMITTER_BOND));
     }
 
@@ -745,35 +1044,13 @@ contract InferenceMarketTest is MarketFixture {
         market.onGameEnded(42, true);
     }
 
-    /// Self-challenge through a Sybil costs the burn share of the submitter's bond.
-    function test_selfChallengeCostsTheBurnShare() public {
-        uint256 id = requestAs(requester, INPUT);
-        uint256 claimId = submitFalse(submitter, id, HALT);
-        uint256 g = challengeAs(challenger2, id, claimId); // challenger2 is the submitter's Sybil
-        vm.warp(block.timestamp + CLOCK + 1);
-        game.timeout(g);
-        uint256 back = market.withdrawable(challenger2);
-        assertEq(back, CHALLENGER_BOND + SUBMITTER_BOND - burnOf(SUBMITTER_BOND));
-        // Together, submitter and Sybil paid SUBMITTER_BOND + CHALLENGER_BOND and got back less.
-        assertEq(SUBMITTER_BOND + CHALLENGER_BOND - back, burnOf(SUBMITTER_BOND));
-    }
-
     /// Many parallel games settle one by one; finalize does not loop over them.
     function test_manyParallelGames_boundedSettlement() public {
-        (uint256 id, uint256 claimId) = claimed();
         uint256 n = 40;
-        uint256[] memory gs = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            address c = makeAddr(string.concat("challenger ", vm.toString(i)));
-            vm.deal(c, 1 ether);
-            gs[i] = challengeAs(c, id, claimId);
-        }
+        (uint256 id, uint256 claimId) = claimedWithStake(n);
+        uint256[] memory gs = exhaust(id, claimId, n);
         // The honest submitter dissects each game; every challenger then times out.
-        bytes32[] memory pts = new bytes32[](ARITY + 1);
-        bytes32 seed = seedFor(INPUT);
-        for (uint256 j = 0; j <= ARITY; ++j) {
-            pts[j] = traceVm.stateHash(seed, game.boundary(0, HALT, j), HALT);
-        }
+        bytes32[] memory pts = finalPoints(INPUT);
         for (uint256 i = 0; i < n; ++i) {
             vm.prank(submitter);
             game.dissect(gs[i], pts);
@@ -786,66 +1063,33 @@ contract InferenceMarketTest is MarketFixture {
             uint256 used = before - gasleft();
             if (used > maxGas) maxGas = used;
         }
-        assertLt(maxGas, 100_000);
-        vm.warp(block.timestamp + WINDOW);
+        assertLt(maxGas, 120_000);
+        vm.warp(market.getClaim(claimId).challengeDeadline);
         uint256 g0 = gasleft();
-        market.finalize(id);
+        market.finalize(claimId);
         assertLt(g0 - gasleft(), 150_000);
-        uint256 perGame = CHALLENGER_BOND - burnOf(CHALLENGER_BOND);
-        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
-        assertEq(market.withdrawable(submitter), n * perGame + cut + SUBMITTER_BOND);
-    }
-
-    /// Delay attack: Sybil challengers open games in the window's last second and never move. An honest
-    /// submitter that answers each game at once settles no later than the window plus one clock.
-    function testFuzz_parallelGamesDelaySettlementByAtMostOneClock(uint8 sybils, uint32 late) public {
-        uint256 n = bound(sybils, 1, 12);
-        (uint256 id, uint256 claimId) = claimed();
-        uint64 deadline = market.getClaim(claimId).challengeDeadline;
-        vm.warp(deadline - 1 - bound(late, 0, WINDOW - 1));
-        uint256[] memory gs = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            address c = makeAddr(string.concat("sybil ", vm.toString(i)));
-            vm.deal(c, 1 ether);
-            gs[i] = challengeAs(c, id, claimId);
-        }
-        bytes32 seed = seedFor(INPUT);
-        bytes32[] memory pts = new bytes32[](ARITY + 1);
-        for (uint256 j = 0; j <= ARITY; ++j) {
-            pts[j] = traceVm.stateHash(seed, game.boundary(0, HALT, j), HALT);
-        }
-        for (uint256 i = 0; i < n; ++i) {
-            vm.prank(submitter);
-            game.dissect(gs[i], pts);
-        }
-        uint256 settleBy = uint256(deadline) + CLOCK;
-        vm.warp(settleBy);
-        for (uint256 i = 0; i < n; ++i) {
-            game.timeout(gs[i]);
-        }
-        market.finalize(id);
-        assertEq(uint256(market.getRequest(id).status), uint256(InferenceMarket.RequestStatus.Finalized));
-        uint256 perGame = CHALLENGER_BOND - burnOf(CHALLENGER_BOND);
-        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
-        assertEq(market.withdrawable(submitter), n * perGame + cut + SUBMITTER_BOND);
+        // Each game: the dissection and the timeout were the defender's transactions.
+        assertEq(market.withdrawable(submitter), n * defenderPayout(2) + cut() + claimValue(HALT, n));
     }
 
     /// Every id argument: unknown requests, claims and games revert with a clear error.
     function testFuzz_unknownIdsRevert(uint256 requestId, uint256 claimId, uint256 gameId) public {
         (uint256 id, uint256 claim) = claimed();
-        vm.assume(requestId != id && gameId != 0);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, requestId));
-        market.finalize(requestId);
+        vm.assume(requestId != id && requestId != 0 && gameId != 0 && claimId != claim);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, requestId));
         market.refund(requestId);
-        vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, requestId));
-        market.challenge{value: CHALLENGER_BOND}(requestId, claimId);
-        if (claimId != claim) {
-            vm.prank(challenger);
-            vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
-            market.challenge{value: CHALLENGER_BOND}(id, claimId);
-        }
+        market.cancel(requestId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, claimId));
+        market.finalize(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, claimId));
+        market.release(claimId);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, requestId, claim));
+        market.challenge{value: CHALLENGER_BOND}(requestId, claim);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
+        market.challenge{value: CHALLENGER_BOND}(id, claimId);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GameNotOpen.selector, gameId));
         market.closeGame(gameId);
     }
@@ -854,11 +1098,15 @@ contract InferenceMarketTest is MarketFixture {
     // withdraw
     // ---------------------------------------------------------------------------------------------
 
-    function test_withdraw_paysOut() public {
-        (uint256 id,) = claimed();
+    function settledOnce() internal returns (uint256 amount) {
+        (, uint256 claimId) = claimed();
         vm.warp(block.timestamp + WINDOW);
-        market.finalize(id);
-        uint256 amount = market.withdrawable(submitter);
+        market.finalize(claimId);
+        amount = market.withdrawable(submitter);
+    }
+
+    function test_withdraw_paysOut() public {
+        uint256 amount = settledOnce();
         uint256 before = submitter.balance;
         vm.expectEmit(address(market));
         emit Withdrawn(submitter, submitter, amount);
@@ -872,10 +1120,7 @@ contract InferenceMarketTest is MarketFixture {
     }
 
     function test_withdrawTo_paysAnotherAddress() public {
-        (uint256 id,) = claimed();
-        vm.warp(block.timestamp + WINDOW);
-        market.finalize(id);
-        uint256 amount = market.withdrawable(submitter);
+        uint256 amount = settledOnce();
         address payable to = payable(makeAddr("cold wallet"));
         vm.prank(submitter);
         market.withdrawTo(to);
@@ -883,16 +1128,12 @@ contract InferenceMarketTest is MarketFixture {
     }
 
     function test_withdraw_revertsWhenReceiverRefuses() public {
-        uint256 id = requestAs(requester, INPUT);
-        vm.warp(block.timestamp + TIMEOUT);
-        market.refund(id);
-        // Move the credit to a contract without receive by letting it be the requester of another run.
         Refuser r = new Refuser();
         vm.deal(address(r), FEE);
         vm.prank(address(r));
-        uint256 id2 = market.request{value: FEE}(modelId, INPUT);
+        uint256 id = market.request{value: FEE}(modelId, INPUT);
         vm.warp(block.timestamp + TIMEOUT);
-        market.refund(id2);
+        market.refund(id);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.TransferFailed.selector, address(r), FEE));
         r.withdraw(market);
         assertEq(market.withdrawable(address(r)), FEE);
@@ -922,14 +1163,13 @@ contract InferenceMarketTest is MarketFixture {
 
     /// ETH forced into the market (selfdestruct, coinbase) is never paid out as fees or revenue.
     function test_forceSentEth_isIgnored() public {
-        (uint256 id,) = claimed();
+        (, uint256 claimId) = claimed();
         vm.deal(address(market), address(market).balance + 7 ether);
         vm.deal(address(token), 3 ether);
         vm.warp(block.timestamp + WINDOW);
-        market.finalize(id);
-        uint256 cut = (uint256(FEE) * SHARE_BPS) / 10_000;
-        assertEq(market.withdrawable(submitter), cut + SUBMITTER_BOND);
-        assertEq(token.totalDeposited(), FEE - cut);
+        market.finalize(claimId);
+        assertEq(market.withdrawable(submitter), cut() + claimValue(HALT, STAKED_GAMES));
+        assertEq(token.totalDeposited(), FEE - cut());
         vm.prank(submitter);
         market.withdraw();
         assertEq(address(market).balance, 7 ether);

@@ -64,6 +64,7 @@ contract ModelRegistryTest is MarketFixture {
         assertEq(token.symbol(), "MREV");
         assertEq(token.claimableBps(), 8000);
         assertEq(token.snapshotInterval(), 1 days);
+        assertEq(token.claimWindow(), 30 days);
     }
 
     function test_register_keepsInputSiblings() public {
@@ -155,6 +156,43 @@ contract ModelRegistryTest is MarketFixture {
             s,
             abi.encodeWithSelector(ModelRegistry.SnapshotIntervalTooShort.selector, s.snapshotInterval)
         );
+    }
+
+    function test_register_revertsForClaimWindowOutOfRange() public {
+        uint32[3] memory bad = [uint32(0), uint32(7 days - 1), uint32(365 days + 1)];
+        for (uint256 i = 0; i < bad.length; ++i) {
+            ModelRegistry.ShareTerms memory s = shareTerms();
+            s.claimWindow = bad[i];
+            tryRegister(
+                makeCommitment("window", HALT),
+                terms(10, 1, 0),
+                s,
+                abi.encodeWithSelector(ModelRegistry.ClaimWindowOutOfRange.selector, bad[i], 7 days, 365 days)
+            );
+        }
+    }
+
+    function testFuzz_register_claimWindow(uint32 window) public {
+        ModelRegistry.ShareTerms memory s = shareTerms();
+        s.claimWindow = window;
+        ModelState.Commitment memory c = makeCommitment("window", HALT);
+        if (window < 7 days || window > 365 days) {
+            tryRegister(
+                c,
+                terms(10, 1, 0),
+                s,
+                abi.encodeWithSelector(ModelRegistry.ClaimWindowOutOfRange.selector, window, 7 days, 365 days)
+            );
+        } else {
+            RevenueShare t = RevenueShare(payable(tryRegister(c, terms(10, 1, 0), s)));
+            assertEq(t.claimWindow(), window);
+        }
+    }
+
+    /// The registry's bounds are the token's, so every window it accepts deploys.
+    function test_claimWindowBounds_matchTheToken() public {
+        assertEq(uint256(registry.MIN_CLAIM_WINDOW()), token.MIN_CLAIM_WINDOW());
+        assertEq(uint256(registry.MAX_CLAIM_WINDOW()), token.MAX_CLAIM_WINDOW());
     }
 
     function test_register_bubblesCommitmentCheck() public {

@@ -13,10 +13,24 @@ import {IDisputeGame} from "../../contracts/interfaces/IDisputeGame.sol";
 import {IModelState} from "../../contracts/interfaces/IModelState.sol";
 import {IOneStepVerifier} from "../../contracts/interfaces/IOneStepVerifier.sol";
 
+/// A revenue-share holder that can neither call nor receive ETH (an AMM pair): only {RevenueShare.expire}
+/// gets its share of a snapshot back to the other holders.
+contract StuckHolder {}
+
 /// @title Random actors on one market: requests, honest and false claims, honest and lying challengers,
-/// game moves, timeouts, settlement, withdrawals, revenue snapshots, claims, burns and forced ETH
+/// game moves, timeouts, top-ups, settlement, cancellations, withdrawals, revenue snapshots, claims (own,
+/// for others, to others by a claimer), expiries, burns and forced ETH
 /// @notice Every action picks its actor and target from the fuzzer's numbers and skips what cannot
-/// apply, so most calls do something. Ghost variables record what left or entered the system.
+/// apply, so most calls do something. Ghost variables record what left or entered the system. Checks
+/// inside actions count {violations} instead of reverting (a reverting action is discarded by the
+/// invariant runner, so a `require` there could never fail a run); an invariant asserts there are none.
+///
+/// Two actors always play correctly and on time, as the protocol asks of honest parties: the `server`
+/// (an honest submitter that claims every request with stake for every possible game, defends its
+/// games and tops up when exhausted) and the `watcher` (an honest challenger of every false claim it can
+/// challenge). Their duties run before time moves, and after it for timeouts, so they never miss a
+/// clock. The invariants check that the server's requests settle in time and that the watcher never
+/// loses money.
 contract MarketHandler is GamePlayer {
     uint64 public constant HALT = 200;
     uint64 public constant MAX_STEPS = 1000;
@@ -24,9 +38,14 @@ contract MarketHandler is GamePlayer {
     uint16 public constant SHARE_BPS = 2500;
     uint64 public constant CLOCK = 1 days;
     uint64 public constant WINDOW = 2 days;
+    uint64 public constant TOP_UP = 6 hours;
     uint96 public constant SUBMITTER_BOND = 3 ether;
     uint96 public constant CHALLENGER_BOND = 2 ether;
+    uint96 public constant ALLOWANCE = 0.01 ether;
+    uint16 public constant BURN_BPS = 6000;
+    uint16 public constant CHALLENGER_BURN_BPS = 1500;
     uint256 public constant MAX_REQUESTS = 12;
+    uint32 public constant CLAIM_WINDOW = 7 days;
 
     InferenceMarket public market;
     DisputeGame public game;
@@ -38,7 +57,11 @@ contract MarketHandler is GamePlayer {
     address[] public requesters;
     address[] public submitters;
     address[] public challengers;
-    address[] public holders;
+    address[] public holders; // three accounts, then a StuckHolder
+    address[] public claimers; // whom holders may name with setClaimer
+    address public payee; // receives what claimers claim with claimTo
+    address public server;
+    address public watcher;
 
     uint256[] public requestIds;
     mapping(uint256 requestId => bytes) internal inputOf;
@@ -61,16 +84,29 @@ contract MarketHandler is GamePlayer {
     mapping(uint256 gameId => bytes32[]) internal points;
 
     // ghosts
-    uint256 public ethIn; // fees, bonds and forced ETH sent in
+    uint256 public ethIn; // fees, bonds, stakes and forced ETH sent in
     uint256 public withdrawn; // pulled from the market
+    mapping(address account => uint256) public withdrawnBy;
     uint256 public tokenPaidOut; // claims and redemptions paid by the token
     uint256 public forcedToMarket;
     uint256 public forcedToToken;
     uint256 public honestLostOnTheMerits; // games an honest party lost by a verified step
     uint256 public steppedGames;
+    uint256 public expectedBurn; // burns predicted from each settlement, checked against the market
+    uint256 public expectedBounties; // unburnt parts of voided bonds
     mapping(uint256 snapshotId => uint256) public claimedAt;
     mapping(uint256 snapshotId => mapping(address holder => uint256)) public claimedBy;
+    mapping(uint256 snapshotId => uint256) public expiredRemainder;
+    uint256 public violations; // failed checks inside actions (see the contract's notice)
+    string public lastViolation;
     mapping(bytes32 action => uint256) public calls;
+
+    /// The server's claim of each request and when it was posted.
+    mapping(uint256 requestId => uint256) public serverClaim;
+    mapping(uint256 requestId => uint256) public serverPostedAt;
+    /// The watcher's games and its transactions in each (challenge, moves, and one timeout or close).
+    uint256[] public watcherGames;
+    mapping(uint256 gameId => uint256) public watcherTxs;
 
     constructor() {
         traceVm = new TraceVM();
@@ -83,9 +119,12 @@ contract MarketHandler is GamePlayer {
                 clockBudget: CLOCK,
                 challengeWindow: WINDOW,
                 requestTimeout: 4 days,
+                topUpPeriod: TOP_UP,
                 submitterBond: SUBMITTER_BOND,
                 challengerBond: CHALLENGER_BOND,
-                burnBps: 1500
+                moveAllowance: ALLOWANCE,
+                burnBps: BURN_BPS,
+                challengerBurnBps: CHALLENGER_BURN_BPS
             })
         );
         game = market.disputeGame();
@@ -96,6 +135,12 @@ contract MarketHandler is GamePlayer {
             challengers.push(makeAddr(string.concat("challenger ", n)));
             holders.push(makeAddr(string.concat("holder ", n)));
         }
+        holders.push(address(new StuckHolder()));
+        claimers.push(makeAddr("claimer 0"));
+        claimers.push(makeAddr("claimer 1"));
+        payee = makeAddr("payee");
+        server = makeAddr("server");
+        watcher = makeAddr("watcher");
         commitment.codeRoot = "invariant model";
         commitment.memorySize = 1 << 16;
         commitment.globalsRoot = bytes32(uint256(HALT));
@@ -116,10 +161,14 @@ contract MarketHandler is GamePlayer {
                         holder: holders[0],
                         supply: 1000e18,
                         claimableBps: 7000,
-                        snapshotInterval: 1 hours
+                        snapshotInterval: 1 hours,
+                        claimWindow: CLAIM_WINDOW
                     })
                     ))
         );
+        // A quarter of the shares sits in a contract that can neither claim nor be paid, as in a pair.
+        vm.prank(holders[0]);
+        require(token.transfer(holders[3], 250e18), "transfer");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -131,17 +180,29 @@ contract MarketHandler is GamePlayer {
     }
 
     function actors() external view returns (address[] memory all) {
-        all = new address[](12);
+        all = new address[](14);
         for (uint256 i = 0; i < 3; ++i) {
             all[i] = requesters[i];
             all[3 + i] = submitters[i];
             all[6 + i] = challengers[i];
             all[9 + i] = holders[i];
         }
+        all[12] = server;
+        all[13] = watcher;
     }
 
     function holderList() external view returns (address[] memory) {
         return holders;
+    }
+
+    function watcherGameCount() external view returns (uint256) {
+        return watcherGames.length;
+    }
+
+    /// The latest moment the server's claim of `requestId` may still be unsettleable: its window plus
+    /// the longest game (both clocks) for a game opened in the window's last second.
+    function serverBound(uint256 requestId) external view returns (uint256) {
+        return serverPostedAt[requestId] + WINDOW + 2 * CLOCK;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -159,13 +220,15 @@ contract MarketHandler is GamePlayer {
         requestIds.push(id);
         inputOf[id] = input;
         ++calls["request"];
+        // The server claims every other request at once, staked for every game anyone can open.
+        if (inputSeed % 2 == 0) _serverSubmit(id);
     }
 
     function submit(uint256 reqSeed, uint256 who, uint256 mode, uint256 stepsSeed, uint256 lieSeed) public {
-        uint256 id = _find(reqSeed, InferenceMarket.RequestStatus.Open, true);
+        uint256 id = _openRequest(reqSeed);
         if (id == 0) {
             if (requestIds.length >= MAX_REQUESTS) return;
-            request(who, reqSeed);
+            request(who, reqSeed | 1);
             id = requestIds[requestIds.length - 1];
         }
         mode = mode % 3;
@@ -184,140 +247,179 @@ contract MarketHandler is GamePlayer {
             if (steps == HALT) steps = HALT + 1;
             p.lieFrom = steps;
         }
+        // 1 to 3 games of stake: small stakes exhaust, which the fuzzer then tops up or voids.
+        uint256 value = SUBMITTER_BOND + (1 + (lieSeed >> 128) % 3) * market.gameStakeFor(steps);
         address s = submitters[who % 3];
-        vm.deal(s, SUBMITTER_BOND);
-        ethIn += SUBMITTER_BOND;
+        vm.deal(s, value);
+        ethIn += value;
         bytes memory output = modelState.outputOf(runSeed);
         bytes32 finalState = traceVm.stateHash(runSeed, steps, steps);
         vm.prank(s);
-        uint256 claimId =
-            market.submit{value: SUBMITTER_BOND}(id, output, finalState, steps, abi.encode(runSeed));
+        uint256 claimId = market.submit{value: value}(id, output, finalState, steps, abi.encode(runSeed));
         plans[claimId] = p;
         ++calls["submit"];
     }
 
-    function challenge(uint256 reqSeed, uint256 who, bool honest, uint256 lieSeed) external {
-        uint256 id = _find(reqSeed, InferenceMarket.RequestStatus.Claimed, true);
-        if (id == 0) {
-            submit(reqSeed, who, lieSeed, reqSeed >> 64, lieSeed);
-            id = _find(reqSeed, InferenceMarket.RequestStatus.Claimed, true);
-            if (id == 0) return;
-        }
-        InferenceMarket.Request memory r = market.getRequest(id);
-        InferenceMarket.Claim memory c = market.getClaim(r.activeClaim);
-        address ch = challengers[who % 3];
-        if (market.hasChallenged(r.activeClaim, ch)) return;
-        vm.deal(ch, CHALLENGER_BOND);
-        ethIn += CHALLENGER_BOND;
-        vm.prank(ch);
-        uint256 g = market.challenge{value: CHALLENGER_BOND}(id, r.activeClaim);
+    /// A new request served honestly and settled unchallenged after the window: revenue for the token
+    /// in most runs (through the other actions alone it arrives in few).
+    function earn(uint256 who, uint256 inputSeed) external {
+        if (requestIds.length >= MAX_REQUESTS) return;
+        request(who, inputSeed | 1);
+        uint256 id = requestIds[requestIds.length - 1];
+        bytes32 seed = modelState.seedOf(commitment, inputOf[id]);
+        uint256 value = SUBMITTER_BOND + market.gameStakeFor(HALT);
+        address s = submitters[who % 3];
+        vm.deal(s, value);
+        ethIn += value;
+        vm.prank(s);
+        uint256 claimId = market.submit{value: value}(
+            id, modelState.outputOf(seed), traceVm.stateHash(seed, HALT, HALT), HALT, abi.encode(seed)
+        ); // plan: honest
+        _duties();
+        skipTime(WINDOW);
+        _duties();
+        if (!_survived(claimId)) return;
+        if (market.getRequest(id).status != InferenceMarket.RequestStatus.Open) return;
+        market.finalize(claimId);
+        ++calls["earn"];
+    }
+
+    function challenge(uint256 claimSeed, uint256 who, bool honest, uint256 lieSeed) external {
+        uint256 claimId = _challengeable(claimSeed, challengers[who % 3]);
+        if (claimId == 0) return;
+        uint256 g = _challengeAs(challengers[who % 3], claimId);
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
         gamePlans[g] = GamePlan({challengerHonest: honest, lieFrom: uint64(bound(lieSeed, 1, c.steps))});
-        points[g].push(r.initialState);
-        points[g].push(c.finalState);
         ++calls["challenge"];
+    }
+
+    /// The watcher challenges a false claim it has not challenged yet.
+    function watch(uint256 claimSeed) external {
+        uint256 n = market.claimCount();
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
+            if (plans[claimId].mode == 0 || _challengeable(claimId - 1, watcher) != claimId) continue;
+            uint256 g = _challengeAs(watcher, claimId);
+            gamePlans[g] = GamePlan({challengerHonest: true, lieFrom: 0});
+            watcherGames.push(g);
+            watcherTxs[g] = 2; // the challenge, and the timeout or close that ends its part
+            ++calls["watch"];
+            return;
+        }
     }
 
     /// The party to move in a random live game moves by its plan.
     function move(uint256 gameSeed) external {
         uint256 g = _liveGame(gameSeed);
         if (g == 0) return;
-        IDisputeGame.Status st = game.status(g);
-        bool defenderMoves = game.toMove(g) == game.game(g).defender;
-        (uint256 dc, uint256 cc) = game.clocks(g);
-        if ((defenderMoves ? dc : cc) == 0) return; // out of time: only a timeout helps
-        (bool moved, bool stepped) = _playOne(g, defenderMoves, st);
-        if (!moved) return;
-        ++calls["move"];
-        if (stepped) _checkMerits(g, defenderMoves);
-    }
-
-    function _playOne(uint256 g, bool defenderMoves, IDisputeGame.Status st)
-        private
-        returns (bool moved, bool stepped)
-    {
-        (Actor memory mover,) = _actorFor(g, defenderMoves);
-        Outcome memory o;
-        bytes32[] memory next;
-        (moved, next) = playMove(game, g, mover, points[g], st, o);
-        if (moved) points[g] = next;
-        stepped = o.stepped;
-    }
-
-    /// After a verified step: the honest side (if any) must have won.
-    function _checkMerits(uint256 g, bool defenderMoved) private {
-        ++steppedGames;
-        bool defenderWon = game.status(g) == IDisputeGame.Status.DefenderWon;
-        (, bool defenderHonest) = _actorFor(g, true);
-        (, bool challengerHonest) = _actorFor(g, false);
-        if ((defenderHonest && !defenderWon) || (challengerHonest && defenderWon)) ++honestLostOnTheMerits;
-        defenderMoved; // the responder may be either side
+        if (_moveIfAble(g)) ++calls["move"];
     }
 
     function timeout(uint256 gameSeed, uint256 wait) external {
+        _duties();
         uint256 g = _liveGame(gameSeed);
         if (g == 0) return;
         skipTime(bound(wait, 0, CLOCK));
-        DisputeGame.Game memory gm = game.game(g);
-        bool defenderMoves = game.toMove(g) == gm.defender;
-        uint256 left = defenderMoves ? gm.defenderClock : gm.challengerClock;
-        if (now_() - gm.lastMoveAt <= left) return;
-        game.timeout(g);
-        ++calls["timeout"];
+        _duties();
+        if (market.getGame(g).settled) return; // a duty ended it
+        if (_timeoutIfDue(g)) ++calls["timeout"];
     }
 
     function closeGame(uint256 gameSeed) external {
         uint256 n = game.gameCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 g = 1 + ((gameSeed + i) % n);
-            InferenceMarket.GameRef memory ref = market.getGame(g);
-            if (ref.settled || market.getClaim(ref.claimId).status != InferenceMarket.ClaimStatus.Voided) {
-                continue;
+            uint256 g = 1 + ((gameSeed % n + i) % n);
+            if (_closeIfVoided(g)) {
+                ++calls["closeGame"];
+                return;
             }
-            market.closeGame(g);
-            ++calls["closeGame"];
+        }
+    }
+
+    function topUp(uint256 claimSeed, uint96 amount) external {
+        uint256 n = market.claimCount();
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
+            InferenceMarket.Claim memory c = market.getClaim(claimId);
+            if (c.status != InferenceMarket.ClaimStatus.Pending) continue;
+            uint256 value = bound(amount, 1, 2 * c.gameStake);
+            vm.deal(c.submitter, value);
+            ethIn += value;
+            vm.prank(c.submitter);
+            market.topUp{value: value}(claimId);
+            ++calls["topUp"];
             return;
         }
     }
 
-    function finalize(uint256 reqSeed) external {
-        uint256 n = requestIds.length;
+    function voidExhausted(uint256 claimSeed, uint256 who) external {
+        uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 id = requestIds[(reqSeed + i) % n];
-            InferenceMarket.Request memory r = market.getRequest(id);
-            if (r.status != InferenceMarket.RequestStatus.Claimed) continue;
-            InferenceMarket.Claim memory c = market.getClaim(r.activeClaim);
-            if (now_() < c.challengeDeadline || c.openGames != 0) continue;
-            market.finalize(id);
-            ++calls["finalize"];
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
+            InferenceMarket.Claim memory c = market.getClaim(claimId);
+            if (c.status != InferenceMarket.ClaimStatus.Pending || c.exhaustedSince == 0) continue;
+            if (now_() < c.exhaustedSince + TOP_UP) continue;
+            _expectVoid();
+            vm.prank(challengers[who % 3]);
+            market.voidExhausted(claimId);
+            ++calls["voidExhausted"];
+            return;
+        }
+    }
+
+    function finalize(uint256 claimSeed) external {
+        uint256 n = market.claimCount();
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 claimId = 1 + ((claimSeed % n + i) % n);
+            if (!_survived(claimId)) continue;
+            InferenceMarket.Claim memory c = market.getClaim(claimId);
+            if (market.getRequest(c.requestId).status == InferenceMarket.RequestStatus.Open) {
+                market.finalize(claimId);
+                ++calls["finalize"];
+            } else {
+                market.release(claimId);
+                ++calls["release"];
+            }
             return;
         }
     }
 
     function refund(uint256 reqSeed) external {
-        uint256 id = _find(reqSeed, InferenceMarket.RequestStatus.Open, false);
+        uint256 id = _requestWithoutClaims(reqSeed);
         if (id == 0 || now_() < market.getRequest(id).deadline) return;
         market.refund(id);
         ++calls["refund"];
     }
 
+    function cancel(uint256 reqSeed) external {
+        uint256 id = _requestWithoutClaims(reqSeed);
+        if (id == 0) return;
+        vm.prank(market.getRequest(id).requester);
+        market.cancel(id);
+        ++calls["cancel"];
+    }
+
     function withdraw(uint256 who) external {
         address[] memory all = this.actors();
         for (uint256 i = 0; i < all.length; ++i) {
-            address a = all[(who + i) % all.length];
+            address a = all[(who % all.length + i) % all.length];
             uint256 amount = market.withdrawable(a);
             if (amount == 0) continue;
             uint256 before = a.balance;
             vm.prank(a);
             market.withdraw();
-            require(a.balance - before == amount, "withdraw paid a different amount");
+            _check(a.balance - before == amount, "withdraw paid a different amount");
             withdrawn += amount;
+            withdrawnBy[a] += amount;
             ++calls["withdraw"];
             return;
         }
     }
 
     function warp(uint256 secs) external {
+        _duties();
         skipTime(bound(secs, 1, 2 days));
+        _duties();
         ++calls["warp"];
     }
 
@@ -327,6 +429,7 @@ contract MarketHandler is GamePlayer {
         }
         if (token.totalSupply() == 0) return;
         token.snapshot();
+        _duties();
         skipTime(1);
         ++calls["snapshot"];
     }
@@ -334,23 +437,105 @@ contract MarketHandler is GamePlayer {
     /// Claims something claimable (scanning holders and snapshots), snapshotting first when possible.
     function claim(uint256 who, uint256 snapSeed) external {
         snapshot();
+        (uint256 id, address h, uint256 amount) = _findClaimable(who, snapSeed, 3);
+        if (amount == 0) return;
+        uint256 before = h.balance;
+        vm.prank(h);
+        token.claim(id);
+        _check(h.balance - before == amount, "claim paid a different amount");
+        _booked(id, h, amount);
+        ++calls["claim"];
+    }
+
+    /// A stranger claims for a holder, the StuckHolder included: paid to the holder, or reverted with
+    /// nothing booked when the holder refuses ETH.
+    function claimFor(uint256 who, uint256 snapSeed, uint256 callerSeed) external {
+        snapshot();
+        (uint256 id, address h, uint256 amount) = _findClaimable(who, snapSeed, holders.length);
+        if (amount == 0) return;
+        address caller = challengers[callerSeed % 3];
+        uint256 before = h.balance;
+        uint256 reserve = token.claimReserve();
+        vm.prank(caller);
+        try token.claimFor(h, id) {
+            _check(h.code.length == 0, "claimFor paid a holder that refuses ETH");
+            _check(h.balance - before == amount, "claimFor paid a different amount");
+            _booked(id, h, amount);
+            ++calls["claimFor"];
+        } catch (bytes memory err) {
+            _check(
+                keccak256(err)
+                    == keccak256(abi.encodeWithSelector(RevenueShare.TransferFailed.selector, h, amount)),
+                "claimFor reverted for another reason"
+            );
+            _check(
+                !token.hasClaimed(h, id) && token.claimReserve() == reserve, "refused claimFor booked a claim"
+            );
+            ++calls["claimForRefused"];
+        }
+    }
+
+    /// A holder names one of the claimers, or nobody.
+    function setClaimer(uint256 who, uint256 claimerSeed) external {
+        address h = holders[who % 3];
+        address c = claimerSeed % 3 == 2 ? address(0) : claimers[claimerSeed % 2];
+        vm.prank(h);
+        token.setClaimer(c);
+        ++calls["setClaimer"];
+    }
+
+    /// A claimer (its holder's, or the wrong one, which must be refused) claims a holder's share to the
+    /// payee.
+    function claimTo(uint256 who, uint256 snapSeed, uint256 callerSeed) external {
+        snapshot();
+        (uint256 id, address h, uint256 amount) = _findClaimable(who, snapSeed, 3);
+        if (amount == 0) return;
+        address caller = claimers[callerSeed % 2];
+        uint256 before = payee.balance;
+        vm.prank(caller);
+        try token.claimTo(h, id, payee) {
+            _check(token.claimerOf(h) == caller, "claimTo by a non-claimer");
+            _check(payee.balance - before == amount, "claimTo paid a different amount");
+            _booked(id, h, amount);
+            ++calls["claimTo"];
+        } catch (bytes memory err) {
+            _check(token.claimerOf(h) != caller, "claimTo refused to the claimer");
+            _check(
+                keccak256(err)
+                    == keccak256(abi.encodeWithSelector(RevenueShare.NotClaimer.selector, caller, h)),
+                "claimTo reverted for another reason"
+            );
+            ++calls["claimToRefused"];
+        }
+    }
+
+    /// Waits until a snapshot not yet expired is past its deadline (at most a claim window), checks that
+    /// it can no longer be claimed, and expires it: exactly its unclaimed rest returns to pendingRevenue.
+    function expire(uint256 snapSeed) external {
         uint256 count = token.snapshotCount();
         for (uint256 j = 0; j < count; ++j) {
-            uint256 id = 1 + ((snapSeed + j) % count);
-            for (uint256 i = 0; i < 3; ++i) {
-                address h = holders[(who + i) % 3];
-                uint256 amount = token.claimableRevenue(h, id);
-                if (amount == 0) continue;
-                uint256 before = h.balance;
-                vm.prank(h);
-                token.claim(id);
-                require(h.balance - before == amount, "claim paid a different amount");
-                claimedAt[id] += amount;
-                claimedBy[id][h] += amount;
-                tokenPaidOut += amount;
-                ++calls["claim"];
-                return;
+            uint256 id = 1 + ((snapSeed % count + j) % count);
+            (uint256 deadline, uint256 unclaimed, bool expired) = token.claimStatus(id);
+            if (expired) continue;
+            if (now_() <= deadline) {
+                _duties();
+                skipTime(deadline + 1 - now_());
+                _duties();
             }
+            _checkClaimsClosed(id, deadline);
+            uint256 pending = token.pendingRevenue();
+            uint256 remainder = token.expire(id);
+            _check(remainder == unclaimed, "expire returned another amount than claimStatus");
+            _check(
+                remainder == token.snapshotInfo(id).revenue - claimedAt[id], "expire returned a claimed part"
+            );
+            _check(token.pendingRevenue() == pending + remainder, "expire did not refill pendingRevenue");
+            expiredRemainder[id] = remainder;
+            try token.expire(id) {
+                _check(false, "expired twice");
+            } catch {}
+            ++calls["expire"];
+            return;
         }
     }
 
@@ -363,18 +548,18 @@ contract MarketHandler is GamePlayer {
         uint256 before = h.balance;
         vm.prank(h);
         token.burn(amount);
-        require(h.balance - before == expected, "burn paid a different amount");
+        _check(h.balance - before == expected, "burn paid a different amount");
         tokenPaidOut += expected;
         ++calls["burn"];
     }
 
     function transferShares(uint256 from, uint256 to, uint256 amount) external {
-        address f = holders[from % 3];
+        address f = holders[from % holders.length];
         uint256 bal = token.balanceOf(f);
         if (bal == 0) return;
         amount = bound(amount, 1, bal);
-        vm.prank(f);
-        require(token.transfer(holders[to % 3], amount), "transfer");
+        vm.prank(f); // the StuckHolder trades too (a pair's shares move with swaps)
+        require(token.transfer(holders[to % holders.length], amount), "transfer");
         ++calls["transfer"];
     }
 
@@ -390,6 +575,53 @@ contract MarketHandler is GamePlayer {
     }
 
     // ---------------------------------------------------------------------------------------------
+    // the honest actors' duties
+    // ---------------------------------------------------------------------------------------------
+
+    /// What the server and the watcher do whenever they look: move in their games when it is their
+    /// turn, time out opponents that ran out, close their games of voided claims, top up exhausted
+    /// claims (server), finalize their settleable claims.
+    function _duties() internal {
+        uint256 n = game.gameCount();
+        for (uint256 g = 1; g <= n; ++g) {
+            InferenceMarket.GameRef memory ref = market.getGame(g);
+            if (ref.settled) continue;
+            bool mine = ref.challenger == watcher || market.getClaim(ref.claimId).submitter == server;
+            if (!mine) continue;
+            if (_closeIfVoided(g)) continue;
+            if (_timeoutIfDue(g)) continue;
+            address toMove = game.toMove(g);
+            if (toMove == watcher || toMove == server) _moveIfAble(g);
+        }
+        uint256 claims = market.claimCount();
+        for (uint256 c = 1; c <= claims; ++c) {
+            InferenceMarket.Claim memory cl = market.getClaim(c);
+            if (cl.submitter != server || cl.status != InferenceMarket.ClaimStatus.Pending) continue;
+            if (cl.exhaustedSince != 0) {
+                vm.deal(server, cl.gameStake);
+                ethIn += cl.gameStake;
+                vm.prank(server);
+                market.topUp{value: cl.gameStake}(c);
+            }
+        }
+    }
+
+    function _serverSubmit(uint256 id) internal {
+        bytes32 seed = modelState.seedOf(commitment, inputOf[id]);
+        // Every account that could challenge, plus one.
+        uint256 value = SUBMITTER_BOND + 6 * market.gameStakeFor(HALT);
+        vm.deal(server, value);
+        ethIn += value;
+        bytes memory output = modelState.outputOf(seed);
+        bytes32 finalState = traceVm.stateHash(seed, HALT, HALT);
+        vm.prank(server);
+        uint256 claimId = market.submit{value: value}(id, output, finalState, HALT, abi.encode(seed));
+        serverClaim[id] = claimId;
+        serverPostedAt[id] = now_();
+        ++calls["serverSubmit"];
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // internals
     // ---------------------------------------------------------------------------------------------
 
@@ -398,26 +630,183 @@ contract MarketHandler is GamePlayer {
         return block.timestamp;
     }
 
-    /// The first request (from a random start) in `status`; for `live`, one still accepting its next
-    /// step (submissions before the deadline, challenges within the window). 0 when none.
-    function _find(uint256 seed, InferenceMarket.RequestStatus status, bool live)
+    /// Counts a failed check (see the contract's notice).
+    function _check(bool ok, string memory what) private {
+        if (ok) return;
+        ++violations;
+        lastViolation = what;
+    }
+
+    /// Books a claim of `amount` for `h` at snapshot `id` in the ghosts.
+    function _booked(uint256 id, address h, uint256 amount) private {
+        claimedAt[id] += amount;
+        claimedBy[id][h] += amount;
+        tokenPaidOut += amount;
+    }
+
+    /// A snapshot (from a random start) and one of the first `n` holders (from a random start) with
+    /// something to claim now; amount 0 when none.
+    function _findClaimable(uint256 who, uint256 snapSeed, uint256 n)
         private
         view
-        returns (uint256)
+        returns (uint256 id, address h, uint256 amount)
     {
-        uint256 n = requestIds.length;
+        uint256 count = token.snapshotCount();
+        for (uint256 j = 0; j < count; ++j) {
+            id = 1 + ((snapSeed % count + j) % count);
+            for (uint256 i = 0; i < n; ++i) {
+                h = holders[(who % n + i) % n];
+                amount = token.claimableRevenue(h, id);
+                if (amount != 0) return (id, h, amount);
+            }
+        }
+        return (0, address(0), 0);
+    }
+
+    /// Past snapshot `id`'s deadline, a holder with an unclaimed share must be refused.
+    function _checkClaimsClosed(uint256 id, uint256 deadline) private {
+        _check(now_() > deadline, "not past the deadline");
+        for (uint256 i = 0; i < 3; ++i) {
+            address h = holders[i];
+            if (token.hasClaimed(h, id) || token.balanceOfAt(h, id) == 0) continue;
+            _check(token.claimableRevenue(h, id) == 0, "claimable after the deadline");
+            vm.prank(h);
+            try token.claim(id) {
+                _check(false, "claimed after the deadline");
+            } catch (bytes memory err) {
+                _check(
+                    keccak256(err)
+                        == keccak256(
+                            abi.encodeWithSelector(RevenueShare.ClaimWindowClosed.selector, id, deadline)
+                        ),
+                    "late claim reverted for another reason"
+                );
+            }
+            return;
+        }
+    }
+
+    function _challengeAs(address ch, uint256 claimId) internal returns (uint256 g) {
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        vm.deal(ch, CHALLENGER_BOND);
+        ethIn += CHALLENGER_BOND;
+        vm.prank(ch);
+        g = market.challenge{value: CHALLENGER_BOND}(c.requestId, claimId);
+        points[g].push(market.getRequest(c.requestId).initialState);
+        points[g].push(c.finalState);
+    }
+
+    /// A pending claim (from a random start) that `ch` may challenge now, 0 when none.
+    function _challengeable(uint256 seed, address ch) internal view returns (uint256) {
+        uint256 n = market.claimCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 id = requestIds[(seed + i) % n];
-            InferenceMarket.Request memory r = market.getRequest(id);
-            if (r.status != status) continue;
-            if (live && status == InferenceMarket.RequestStatus.Open && now_() >= r.deadline) {
+            uint256 claimId = 1 + ((seed % n + i) % n);
+            InferenceMarket.Claim memory c = market.getClaim(claimId);
+            if (c.status != InferenceMarket.ClaimStatus.Pending || now_() >= c.challengeDeadline) continue;
+            if (c.freeStake < c.gameStake || c.submitter == ch || market.hasChallenged(claimId, ch)) {
                 continue;
             }
-            if (
-                live && status == InferenceMarket.RequestStatus.Claimed
-                    && now_() >= market.getClaim(r.activeClaim).challengeDeadline
-            ) continue;
-            return id;
+            return claimId;
+        }
+        return 0;
+    }
+
+    function _survived(uint256 claimId) internal view returns (bool) {
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        return
+            c.status == InferenceMarket.ClaimStatus.Pending && now_() >= c.challengeDeadline
+                && c.openGames == 0;
+    }
+
+    /// Moves for the party to move in `g` if its clock allows; predicts what a game-ending step settles.
+    function _moveIfAble(uint256 g) internal returns (bool moved) {
+        IDisputeGame.Status st = game.status(g);
+        bool defenderMoves = game.toMove(g) == game.game(g).defender;
+        (uint256 dc, uint256 cc) = game.clocks(g);
+        if ((defenderMoves ? dc : cc) == 0) return false; // out of time: only a timeout helps
+        (Actor memory mover,) = _actorFor(g, defenderMoves);
+        bool wasPending = _claimPending(g);
+        Outcome memory o;
+        bytes32[] memory next;
+        (moved, next) = playMove(game, g, mover, points[g], st, o);
+        if (!moved) return false;
+        points[g] = next;
+        _expectSettlement(g, wasPending);
+        if (mover.addr == watcher) ++watcherTxs[g];
+        if (o.stepped) _checkMerits(g);
+    }
+
+    function _timeoutIfDue(uint256 g) internal returns (bool) {
+        DisputeGame.Game memory gm = game.game(g);
+        bool defenderMoves = game.toMove(g) == gm.defender;
+        uint256 left = defenderMoves ? gm.defenderClock : gm.challengerClock;
+        if (now_() - gm.lastMoveAt <= left) return false;
+        bool wasPending = _claimPending(g);
+        game.timeout(g);
+        _expectSettlement(g, wasPending);
+        return true;
+    }
+
+    function _closeIfVoided(uint256 g) internal returns (bool) {
+        InferenceMarket.GameRef memory ref = market.getGame(g);
+        if (ref.settled || market.getClaim(ref.claimId).status != InferenceMarket.ClaimStatus.Voided) {
+            return false;
+        }
+        market.closeGame(g);
+        return true;
+    }
+
+    /// Whether `g`'s claim is pending, read before a call that may end the game.
+    function _claimPending(uint256 g) internal view returns (bool) {
+        return market.getClaim(market.getGame(g).claimId).status == InferenceMarket.ClaimStatus.Pending;
+    }
+
+    /// Predicts, independently of the market, what the call that just ended `g` (if it did) burnt and
+    /// paid as a bounty; the invariants compare the sums with the market's.
+    function _expectSettlement(uint256 g, bool wasPending) internal {
+        if (!wasPending || !market.getGame(g).settled) return;
+        if (game.status(g) == IDisputeGame.Status.DefenderWon) {
+            uint256 allowance = uint256(game.game(g).defenderTxs) * ALLOWANCE;
+            if (allowance > CHALLENGER_BOND) allowance = CHALLENGER_BOND;
+            expectedBurn += ((CHALLENGER_BOND - allowance) * CHALLENGER_BURN_BPS) / 10_000;
+        } else {
+            _expectVoid();
+        }
+    }
+
+    function _expectVoid() internal {
+        uint256 burned = (uint256(SUBMITTER_BOND) * BURN_BPS) / 10_000;
+        expectedBurn += burned;
+        expectedBounties += SUBMITTER_BOND - burned;
+    }
+
+    /// After a verified step: the honest side (if any) must have won.
+    function _checkMerits(uint256 g) private {
+        ++steppedGames;
+        bool defenderWon = game.status(g) == IDisputeGame.Status.DefenderWon;
+        (, bool defenderHonest) = _actorFor(g, true);
+        (, bool challengerHonest) = _actorFor(g, false);
+        if ((defenderHonest && !defenderWon) || (challengerHonest && defenderWon)) ++honestLostOnTheMerits;
+    }
+
+    /// An open request (from a random start) still accepting claims, 0 when none.
+    function _openRequest(uint256 seed) private view returns (uint256) {
+        uint256 n = requestIds.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 id = requestIds[(seed % n + i) % n];
+            InferenceMarket.Request memory r = market.getRequest(id);
+            if (r.status == InferenceMarket.RequestStatus.Open && now_() < r.deadline) return id;
+        }
+        return 0;
+    }
+
+    /// An open request (from a random start) without pending claims, 0 when none.
+    function _requestWithoutClaims(uint256 seed) private view returns (uint256) {
+        uint256 n = requestIds.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 id = requestIds[(seed % n + i) % n];
+            InferenceMarket.Request memory r = market.getRequest(id);
+            if (r.status == InferenceMarket.RequestStatus.Open && r.liveClaims == 0) return id;
         }
         return 0;
     }
@@ -426,7 +815,7 @@ contract MarketHandler is GamePlayer {
     function _liveGame(uint256 seed) private view returns (uint256) {
         uint256 n = game.gameCount();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 g = 1 + ((seed + i) % n);
+            uint256 g = 1 + ((seed % n + i) % n);
             IDisputeGame.Status st = game.status(g);
             if (st == IDisputeGame.Status.AwaitingDissection || st == IDisputeGame.Status.AwaitingResponse) {
                 return g;

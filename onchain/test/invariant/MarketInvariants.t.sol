@@ -11,7 +11,9 @@ import {RevenueShare} from "../../contracts/RevenueShare.sol";
 
 /// @notice Invariants of the market, its games and the revenue-share token under random sequences of
 /// requests, honest and false claims, challenges by honest and lying challengers, moves, timeouts,
-/// settlements, withdrawals, snapshots, claims, burns, share transfers and force-sent ETH.
+/// settlements, withdrawals, snapshots, claims (own, for others, to others by a claimer), expiries of
+/// snapshots past their claim deadline, burns, share transfers (also to a holder that can neither call
+/// nor receive ETH) and force-sent ETH.
 contract MarketInvariantsTest is TestBase, InvariantBase {
     MarketHandler internal handler;
     InferenceMarket internal market;
@@ -25,12 +27,17 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         token = handler.token();
         targetContract(address(handler));
         // Repeated selectors are drawn more often: moves, challenges and time drive the games.
-        bytes4[21] memory weighted = [
+        bytes4[31] memory weighted = [
             MarketHandler.request.selector,
             MarketHandler.submit.selector,
             MarketHandler.submit.selector,
             MarketHandler.challenge.selector,
             MarketHandler.challenge.selector,
+            MarketHandler.watch.selector,
+            MarketHandler.watch.selector,
+            MarketHandler.topUp.selector,
+            MarketHandler.voidExhausted.selector,
+            MarketHandler.cancel.selector,
             MarketHandler.move.selector,
             MarketHandler.move.selector,
             MarketHandler.move.selector,
@@ -38,12 +45,17 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             MarketHandler.timeout.selector,
             MarketHandler.closeGame.selector,
             MarketHandler.finalize.selector,
+            MarketHandler.earn.selector,
             MarketHandler.refund.selector,
             MarketHandler.withdraw.selector,
             MarketHandler.warp.selector,
             MarketHandler.warp.selector,
             MarketHandler.snapshot.selector,
             MarketHandler.claim.selector,
+            MarketHandler.claimFor.selector,
+            MarketHandler.setClaimer.selector,
+            MarketHandler.claimTo.selector,
+            MarketHandler.expire.selector,
             MarketHandler.burn.selector,
             MarketHandler.transferShares.selector,
             MarketHandler.forceSend.selector
@@ -55,37 +67,63 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         targetSelector(FuzzSelector({addr: address(handler), selectors: sel}));
     }
 
-    /// The market holds exactly the escrowed fees, the bonds at stake and the pending withdrawals (plus
-    /// whatever was forced in, which no one can take); the token holds exactly its unclaimed revenue.
-    function invariant_balancesEqualLiabilities() public {
-        uint256 fees;
+    // One campaign per group (forge runs a campaign per invariant function); every check runs after
+    // every call of every run.
+
+    /// Money: balances, conservation, revenue, snapshot claims and expiries, slashed bonds, the
+    /// handler's own checks.
+    function invariant_accounting() public {
+        check_balancesEqualLiabilities();
+        check_conservation();
+        check_revenueEqualsFinalizedFeesMinusShares();
+        check_noClaimAboveShare();
+        check_slashedBondsAreBurntOrPaid();
+        check_snapshotsAccountedFor();
+        check_handlerChecksHeld();
+    }
+
+    /// Games: the move bound, the merits of verified steps, the market's and the games' bookkeeping.
+    function invariant_games() public {
+        check_gamesWithinMoveBound();
+        check_honestNeverLosesAVerifiedStep();
+        check_gameBookkeeping();
+    }
+
+    /// The honest actors: the watcher never loses money, the server's claims settle in time.
+    function invariant_honestActors() public {
+        check_honestChallengerNeverLosesMoney();
+        check_serverClaimsSettleInTime();
+    }
+
+    /// The market holds exactly the escrowed fees, the bonds and stakes of pending claims and live games,
+    /// and the pending withdrawals (plus whatever was forced in, which no one can take); the token holds
+    /// exactly its unclaimed revenue.
+    function check_balancesEqualLiabilities() internal {
+        uint256 owed;
         uint256 n = market.requestCount();
         for (uint256 id = 1; id <= n; ++id) {
             InferenceMarket.Request memory r = market.getRequest(id);
-            if (
-                r.status == InferenceMarket.RequestStatus.Open
-                    || r.status == InferenceMarket.RequestStatus.Claimed
-            ) {
-                fees += r.fee;
-            }
+            if (r.status == InferenceMarket.RequestStatus.Open) owed += r.fee;
         }
-        uint256 bonds;
         uint256 claims = market.claimCount();
         for (uint256 c = 1; c <= claims; ++c) {
-            if (market.getClaim(c).status == InferenceMarket.ClaimStatus.Pending) {
-                bonds += market.submitterBond();
+            InferenceMarket.Claim memory cl = market.getClaim(c);
+            if (cl.status == InferenceMarket.ClaimStatus.Pending) {
+                owed += market.submitterBond() + cl.freeStake;
+            } else {
+                assertEq(cl.freeStake, 0, "stake left on a closed claim");
             }
         }
         uint256 games = game.gameCount();
         for (uint256 g = 1; g <= games; ++g) {
-            if (!market.getGame(g).settled) bonds += market.challengerBond();
+            InferenceMarket.GameRef memory ref = market.getGame(g);
+            if (!ref.settled) owed += market.challengerBond() + market.getClaim(ref.claimId).gameStake;
         }
-        uint256 pending;
         address[] memory all = handler.actors();
         for (uint256 i = 0; i < all.length; ++i) {
-            pending += market.withdrawable(all[i]);
+            owed += market.withdrawable(all[i]);
         }
-        assertEq(address(market).balance, fees + bonds + pending + handler.forcedToMarket(), "market balance");
+        assertEq(address(market).balance, owed + handler.forcedToMarket(), "market balance");
         assertEq(
             address(token).balance,
             token.pendingRevenue() + token.redeemReserve() + token.claimReserve() + handler.forcedToToken(),
@@ -93,8 +131,60 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         );
     }
 
+    /// Burns and bounties are what each settlement should have caused, and every slashed bond was split
+    /// exactly into its burnt part and its bounty.
+    function check_slashedBondsAreBurntOrPaid() internal {
+        uint256 voided;
+        uint256 claims = market.claimCount();
+        for (uint256 c = 1; c <= claims; ++c) {
+            if (market.getClaim(c).status == InferenceMarket.ClaimStatus.Voided) ++voided;
+        }
+        uint256 bond = market.submitterBond();
+        uint256 bondBurn = (bond * market.burnBps()) / 10_000;
+        assertEq(market.totalSlashed(), voided * bond, "slashed bonds");
+        assertEq(
+            market.totalSlashed(),
+            handler.expectedBounties() + voided * bondBurn,
+            "slashed = bounties + burnt"
+        );
+        assertEq(market.totalBurned(), handler.expectedBurn(), "burnt");
+    }
+
+    /// The honest watcher, which challenges false claims and plays on time, got back at least its bond
+    /// and one allowance per transaction in every game that ended.
+    function check_honestChallengerNeverLosesMoney() internal {
+        uint256 spent;
+        uint256 n = handler.watcherGameCount();
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 g = handler.watcherGames(i);
+            if (!market.getGame(g).settled) continue;
+            spent += market.challengerBond() + handler.watcherTxs(g) * market.moveAllowance();
+        }
+        address w = handler.watcher();
+        assertGte(handler.withdrawnBy(w) + market.withdrawable(w), spent, "watcher lost money");
+    }
+
+    /// A request the honest server claimed can be settled (its claim finalized, or released when another
+    /// claim settled first) once the window and the longest game have passed; the claim is never voided.
+    function check_serverClaimsSettleInTime() internal {
+        uint256 n = handler.requestCount();
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 id = handler.requestIds(i);
+            uint256 c = handler.serverClaim(id);
+            if (c == 0) continue;
+            InferenceMarket.Claim memory cl = market.getClaim(c);
+            assertTrue(cl.status != InferenceMarket.ClaimStatus.Voided, "honest server's claim voided");
+            if (cl.status != InferenceMarket.ClaimStatus.Pending || block.timestamp < handler.serverBound(id))
+            {
+                continue;
+            }
+            assertEq(uint256(cl.openGames), 0, "server claim still in games past its bound");
+            assertGte(block.timestamp, uint256(cl.challengeDeadline), "server claim window past its bound");
+        }
+    }
+
     /// Every wei that came in is held, was paid out, or was burnt.
-    function invariant_conservation() public {
+    function check_conservation() internal {
         assertEq(
             handler.ethIn(),
             address(market).balance + address(token).balance + handler.withdrawn() + handler.tokenPaidOut()
@@ -105,7 +195,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
 
     /// Revenue deposited equals the fees of finalized requests minus the submitters' shares, and the
     /// token never paid out more than it received.
-    function invariant_revenueEqualsFinalizedFeesMinusShares() public {
+    function check_revenueEqualsFinalizedFeesMinusShares() internal {
         uint256 expected;
         uint256 n = market.requestCount();
         for (uint256 id = 1; id <= n; ++id) {
@@ -119,7 +209,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
     }
 
     /// Nobody claims more than their share of a snapshot, and claims never exceed its revenue.
-    function invariant_noClaimAboveShare() public {
+    function check_noClaimAboveShare() internal {
         uint256 snaps = token.snapshotCount();
         address[] memory hs = handler.holderList();
         for (uint256 s = 1; s <= snaps; ++s) {
@@ -136,8 +226,35 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         }
     }
 
+    /// Each snapshot's books: its `claimed` is what the handler saw paid out of it; an expired one
+    /// returned exactly the rest; the claim reserve is exactly what the snapshots not expired still owe.
+    function check_snapshotsAccountedFor() internal {
+        uint256 snaps = token.snapshotCount();
+        uint256 owed;
+        for (uint256 s = 1; s <= snaps; ++s) {
+            RevenueShare.Snapshot memory info = token.snapshotInfo(s);
+            assertEq(uint256(info.claimed), handler.claimedAt(s), "claimed");
+            (, uint256 unclaimed, bool expired) = token.claimStatus(s);
+            assertEq(expired, info.expired);
+            if (expired) {
+                assertEq(unclaimed, 0);
+                assertEq(handler.claimedAt(s) + handler.expiredRemainder(s), info.revenue, "expired rest");
+            } else {
+                assertEq(unclaimed, info.revenue - info.claimed);
+                owed += unclaimed;
+            }
+        }
+        assertEq(token.claimReserve(), owed, "claim reserve");
+    }
+
+    /// No check inside the handler's actions failed (claims paid exactly, refused claims booked nothing,
+    /// no claim after a deadline, no second expiry).
+    function check_handlerChecksHeld() internal {
+        assertEq(handler.violations(), 0, handler.lastViolation());
+    }
+
     /// Every game stays within ceil(log_k N) + 1 moves.
-    function invariant_gamesWithinMoveBound() public {
+    function check_gamesWithinMoveBound() internal {
         uint256 games = game.gameCount();
         for (uint256 g = 1; g <= games; ++g) {
             uint64 steps = market.getClaim(market.getGame(g).claimId).steps;
@@ -146,12 +263,12 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
     }
 
     /// An honest party never loses a game on the merits (only by running out of time).
-    function invariant_honestNeverLosesAVerifiedStep() public {
+    function check_honestNeverLosesAVerifiedStep() internal {
         assertEq(handler.honestLostOnTheMerits(), 0);
     }
 
     /// Settled and live games agree between the market and the game contract.
-    function invariant_gameBookkeeping() public {
+    function check_gameBookkeeping() internal {
         uint256 games = game.gameCount();
         for (uint256 g = 1; g <= games; ++g) {
             InferenceMarket.GameRef memory ref = market.getGame(g);
@@ -160,26 +277,44 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             assertEq(ref.settled, !live, "settled flag");
         }
         uint256 claims = market.claimCount();
+        uint256[] memory pending = new uint256[](market.requestCount() + 1);
         for (uint256 c = 1; c <= claims; ++c) {
             InferenceMarket.Claim memory cl = market.getClaim(c);
             if (cl.status == InferenceMarket.ClaimStatus.Finalized) assertEq(uint256(cl.openGames), 0);
+            if (cl.status == InferenceMarket.ClaimStatus.Pending) ++pending[cl.requestId];
+        }
+        for (uint256 id = 1; id < pending.length; ++id) {
+            assertEq(uint256(market.getRequest(id).liveClaims), pending[id], "live claims");
         }
     }
 
     /// Reports how much each run exercised (shown with -vv), so a weak handler is noticed.
     function afterInvariant() public view {
-        string[13] memory names = [
+        string[26] memory names = [
             "request",
+            "serverSubmit",
             "submit",
             "challenge",
+            "watch",
+            "topUp",
+            "voidExhausted",
+            "cancel",
+            "release",
             "move",
             "timeout",
             "closeGame",
             "finalize",
+            "earn",
             "refund",
             "withdraw",
             "snapshot",
             "claim",
+            "claimFor",
+            "claimForRefused",
+            "setClaimer",
+            "claimTo",
+            "claimToRefused",
+            "expire",
             "burn",
             "forceSend"
         ];

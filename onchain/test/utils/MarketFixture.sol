@@ -18,9 +18,14 @@ abstract contract MarketFixture is GamePlayer {
     uint64 internal constant CLOCK = 1 days;
     uint64 internal constant WINDOW = 2 days;
     uint64 internal constant TIMEOUT = 7 days;
+    uint64 internal constant TOP_UP = 6 hours;
     uint96 internal constant SUBMITTER_BOND = 1 ether;
     uint96 internal constant CHALLENGER_BOND = 0.5 ether;
-    uint16 internal constant BURN_BPS = 2000;
+    uint96 internal constant ALLOWANCE = 0.001 ether;
+    uint16 internal constant BURN_BPS = 5000;
+    uint16 internal constant CHALLENGER_BURN_BPS = 2000;
+    /// Games the fixture's submissions pre-fund.
+    uint256 internal constant STAKED_GAMES = 4;
 
     uint64 internal constant HALT = 1000; // honest step count of the model's runs
     uint64 internal constant MAX_STEPS = 1 << 20;
@@ -53,9 +58,12 @@ abstract contract MarketFixture is GamePlayer {
             clockBudget: CLOCK,
             challengeWindow: WINDOW,
             requestTimeout: TIMEOUT,
+            topUpPeriod: TOP_UP,
             submitterBond: SUBMITTER_BOND,
             challengerBond: CHALLENGER_BOND,
-            burnBps: BURN_BPS
+            moveAllowance: ALLOWANCE,
+            burnBps: BURN_BPS,
+            challengerBurnBps: CHALLENGER_BURN_BPS
         });
     }
 
@@ -107,7 +115,8 @@ abstract contract MarketFixture is GamePlayer {
             holder: holder,
             supply: 1_000_000e18,
             claimableBps: 8000,
-            snapshotInterval: 1 days
+            snapshotInterval: 1 days,
+            claimWindow: 30 days
         });
     }
 
@@ -155,22 +164,41 @@ abstract contract MarketFixture is GamePlayer {
         proof = abi.encode(seed);
     }
 
+    /// One game's stake of a claim of `steps` steps.
+    function stakeOf(uint64 steps) internal view returns (uint256) {
+        return market.gameStakeFor(steps);
+    }
+
+    /// What a submission of `steps` steps pays: the bond and the stake of `games` games.
+    function claimValue(uint64 steps, uint256 games) internal view returns (uint256) {
+        return SUBMITTER_BOND + games * stakeOf(steps);
+    }
+
     function submitHonest(address who, uint256 requestId, bytes memory input)
         internal
         returns (uint256 claimId)
     {
         (bytes memory output, bytes32 finalState, uint64 steps, bytes memory proof) = honestResult(input);
+        uint256 value = claimValue(steps, STAKED_GAMES);
         vm.prank(who);
-        claimId = market.submit{value: SUBMITTER_BOND}(requestId, output, finalState, steps, proof);
+        claimId = market.submit{value: value}(requestId, output, finalState, steps, proof);
     }
 
-    /// A false claim: another run's output, halted at `steps`.
-    function submitFalse(address who, uint256 requestId, uint64 steps) internal returns (uint256 claimId) {
+    /// A false claim: another run's output, halted at `steps`, staked for `games` games.
+    function submitFalseStaked(address who, uint256 requestId, uint64 steps, uint256 games)
+        internal
+        returns (uint256 claimId)
+    {
         bytes32 evil = keccak256(abi.encode("evil", requestId, steps));
         bytes memory output = modelState.outputOf(evil);
         bytes32 finalState = traceVm.stateHash(evil, steps, steps);
+        uint256 value = claimValue(steps, games);
         vm.prank(who);
-        claimId = market.submit{value: SUBMITTER_BOND}(requestId, output, finalState, steps, abi.encode(evil));
+        claimId = market.submit{value: value}(requestId, output, finalState, steps, abi.encode(evil));
+    }
+
+    function submitFalse(address who, uint256 requestId, uint64 steps) internal returns (uint256 claimId) {
+        return submitFalseStaked(who, requestId, steps, STAKED_GAMES);
     }
 
     function challengeAs(address who, uint256 requestId, uint256 claimId) internal returns (uint256 gameId) {
