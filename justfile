@@ -104,3 +104,7 @@ phase recipe:
     {{just_executable()}} {{recipe}}
     line="phase {{recipe}}: $(( $(date +%s) - start )) s"
     echo "$line" | tee -a "{{phase_log}}"
+
+# Crafted code and states (any instructions, stacks, frames, pcs) stepped in Rust, every proof checked by the Rust and the Solidity verifier (revm); exits 1 on a panic or a disagreement.
+fuzz-traps n="10000" seed="1":
+    cargo run --release -p opml-onchain --example fuzz_traps -- {{n}} {{seed}}
