@@ -62,7 +62,7 @@ test-rust: build
 # The Solidity constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
 # Build the contracts and regenerate everything committed for them.
 contracts: node-setup
-    OPML_BLESS=1 cargo test --quiet -p opml-vm --test opcodes --test chain_vectors
+    OPML_BLESS=1 cargo test --quiet --workspace --test opcodes --test chain_vectors
     cd onchain && {{forge}} build && node tools/artifacts.mjs
 
 # Fails when onchain/artifacts is stale.
@@ -112,3 +112,7 @@ phase recipe:
     {{just_executable()}} {{recipe}}
     line="phase {{recipe}}: $(( $(date +%s) - start )) s"
     echo "$line" | tee -a "{{phase_log}}"
+
+# Crafted code and states (any instructions, stacks, frames, pcs) stepped in Rust, every proof checked by the Rust and the Solidity verifier (revm); exits 1 on a panic or a disagreement.
+fuzz-traps n="10000" seed="1":
+    cargo run --release -p opml-onchain --example fuzz_traps -- {{n}} {{seed}}

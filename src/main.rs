@@ -250,7 +250,7 @@ fn real_main() -> Result<()> {
         } => {
             let (vm, mut m, mut c) = seek(&artifact, &input, step)?;
             let h = c.header(&mut m);
-            let ins = m.is_running().then(|| m.code[m.pc as usize]);
+            let ins = m.code.get(m.pc as usize).filter(|_| m.is_running());
             let layer = vm
                 .artifact()
                 .manifest

@@ -40,8 +40,8 @@ import {DisputeGame} from "./DisputeGame.sol";
 contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     /// @notice Basis points denominator.
     uint256 public constant BPS = 10_000;
-    /// @notice Longest output proof: the 185-byte state header and 64 siblings.
-    uint256 public constant MAX_OUTPUT_PROOF_BYTES = 185 + 64 * 32;
+    /// @notice Longest output proof: the 189-byte state header and 64 siblings.
+    uint256 public constant MAX_OUTPUT_PROOF_BYTES = 189 + 64 * 32;
     /// @notice Where burnt bond shares go.
     address public constant BURN_ADDRESS = address(0);
     /// @notice Longest challenge window, request lifetime or top-up period.

@@ -78,7 +78,8 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
             c.globalsRoot,
             bytes32(0),
             bytes32(0),
-            uint32(0)
+            uint32(0), // frame depth
+            uint32(0) // stack depth
         );
         state = keccak256(abi.encodePacked(bytes1(0x0b), h));
         proof = abi.encodePacked(h, MemoryTree.siblings(levels, 1, OUT_OFF / OUT_SIZE));

@@ -51,6 +51,7 @@ contract ModelStateAdapterTest is TestBase {
             c.globalsRoot,
             keccak256("values"),
             keccak256("frames"),
+            uint32(0),
             uint32(0)
         );
     }
@@ -67,7 +68,7 @@ contract ModelStateAdapterTest is TestBase {
         }
         bytes32[][] memory levels = MemoryTree.tree(image);
         bytes memory h = header(status, steps, levels[7][0]);
-        assertEq(h.length, 185);
+        assertEq(h.length, 189);
         state = keccak256(abi.encodePacked(bytes1(0x0b), h));
         proof = abi.encodePacked(h, MemoryTree.siblings(levels, 1, OUT_OFF / OUT_SIZE));
     }

@@ -3,6 +3,13 @@ pragma solidity 0.8.30;
 
 import {PRBTest} from "@prb/test/PRBTest.sol";
 import {OneStepVerifier} from "../contracts/vm/OneStepVerifier.sol";
+import {
+    HEADER_BYTES,
+    HEADER_STATUS_AT,
+    HEADER_STEP_AT,
+    STATUS_TRAPPED,
+    TAG_STATE
+} from "../contracts/vm/generated/VmConstants.sol";
 
 /// Replays the golden vectors written by the Rust stepper (vm/tests/opcodes.rs)
 /// and checks that malformed proofs fail the way the Rust verifier fails them.
@@ -69,6 +76,59 @@ contract OneStepVerifierTest is PRBTest {
         assertEq(verifier.step(trapped.pre, trapped.proof), trapped.pre);
     }
 
+    /// The state a trap leads to: the proof's header with status trapped and step + 1.
+    function _trapped(bytes memory proof) internal pure returns (bytes32) {
+        bytes memory header = new bytes(HEADER_BYTES);
+        for (uint256 i = 0; i < HEADER_BYTES; i++) {
+            header[i] = proof[i + 1];
+        }
+        header[HEADER_STATUS_AT] = bytes1(STATUS_TRAPPED);
+        uint64 step;
+        for (uint256 i = 0; i < 8; i++) {
+            step = (step << 8) | uint8(header[HEADER_STEP_AT + i]);
+        }
+        unchecked {
+            step += 1;
+        }
+        bytes8 next = bytes8(step);
+        for (uint256 i = 0; i < 8; i++) {
+            header[HEADER_STEP_AT + i] = next[i];
+        }
+        return keccak256(abi.encodePacked(TAG_STATE, header));
+    }
+
+    /// Crafted code and states (vm/tests/opcodes.rs) reach every limit of the
+    /// machine; each one traps: the pre-state with status trapped and step + 1.
+    function test_everyLimitOfTheMachineTraps() public {
+        string[2][17] memory traps = [
+            ["trap: pc in the code padding:", "step 2 pc past the code"],
+            ["trap: pc past the code tree:", "step 2 pc past the code"],
+            ["trap: pc u32::MAX:", "step 2 pc past the code"],
+            ["trap: return past the code:", "step 2 pc past the code"],
+            ["trap: return at frame depth 0:", "step 1 return"],
+            ["trap: local.get at frame depth 0:", "step 1 local.get"],
+            ["trap: local.set at frame depth 0:", "step 2 local.set"],
+            ["trap: local.get past the local count:", "step 2 local.get"],
+            ["trap: local.set past the local count:", "step 1 local.set"],
+            ["trap: local.tee in a frame without locals:", "step 1 local.tee"],
+            ["trap: globals padding then past the tree:", "step 5 global.get"],
+            ["trap: global.set past the tree:", "step 1 global.set"],
+            ["trap: stack underflow popping 1:", "step 1 drop"],
+            ["trap: stack underflow popping 2:", "step 1 i64.store"],
+            ["trap: stack underflow popping 3:", "step 1 select"],
+            ["trap: stack overflow:", "step 2 i64.const"],
+            ["trap: too many locals:", "step 5 call"]
+        ];
+        for (uint256 i = 0; i < traps.length; i++) {
+            Vector memory v = _find(traps[i][0], traps[i][1]);
+            assertEq(verifier.step(v.pre, v.proof), v.post, v.name);
+            assertEq(v.post, _trapped(v.proof), v.name);
+        }
+        // the padding of the globals tree reads zero and takes writes
+        Vector memory padding = _find("trap: globals padding then past the tree:", "step 4 global.get");
+        assertTrue(padding.post != _trapped(padding.proof), "a global in the padding does not trap");
+    }
+
     // ------------------------------------------------------------ failure paths
 
     function _copy(bytes memory b) internal pure returns (bytes memory c) {
@@ -93,14 +153,14 @@ contract OneStepVerifierTest is PRBTest {
     function test_RevertWhen_VersionIsUnknown() public {
         Vector memory v = vectors[0];
         bytes memory p = _copy(v.proof);
-        p[0] = 0x02;
-        vm.expectRevert(abi.encodeWithSelector(OneStepVerifier.ProofVersion.selector, uint8(2)));
+        p[0] = 0x01; // the version before the stack depth joined the header
+        vm.expectRevert(abi.encodeWithSelector(OneStepVerifier.ProofVersion.selector, uint8(1)));
         verifier.step(v.pre, p);
     }
 
     function test_RevertWhen_HeaderIsTruncated() public {
         Vector memory v = vectors[0];
-        vm.expectRevert(abi.encodeWithSelector(OneStepVerifier.ProofTruncated.selector, 1, 85));
+        vm.expectRevert(abi.encodeWithSelector(OneStepVerifier.ProofTruncated.selector, 1, 89));
         verifier.step(v.pre, _slice(v.proof, 101));
     }
 
@@ -133,11 +193,11 @@ contract OneStepVerifierTest is PRBTest {
     function test_RevertWhen_InstructionIsMalformed() public {
         Vector memory v = vectors[0];
         bytes memory p = _copy(v.proof);
-        p[186 + 5] = 0x01; // padding byte of the instruction
+        p[190 + 5] = 0x01; // padding byte of the instruction
         vm.expectRevert(OneStepVerifier.BadInstruction.selector);
         verifier.step(v.pre, p);
         p = _copy(v.proof);
-        p[186] = 0xff; // no such opcode
+        p[190] = 0xff; // no such opcode
         vm.expectRevert(OneStepVerifier.BadInstruction.selector);
         verifier.step(v.pre, p);
     }
@@ -145,27 +205,27 @@ contract OneStepVerifierTest is PRBTest {
     function test_RevertWhen_InstructionIsNotTheCommittedCode() public {
         Vector memory v = _find("i32.add");
         bytes memory p = _copy(v.proof);
-        p[186] = 0x6b; // i32.sub: same shape, different code
+        p[190] = 0x6b; // i32.sub: same shape, different code
         vm.expectRevert(OneStepVerifier.CodeMismatch.selector);
         verifier.step(v.pre, p);
         p = _copy(v.proof);
-        p[186 + 32 + 1] ^= 0x01; // first code-path sibling
+        p[190 + 32 + 1] ^= 0x01; // first code-path sibling
         vm.expectRevert(OneStepVerifier.CodeMismatch.selector);
         verifier.step(v.pre, p);
     }
 
     function test_RevertWhen_StackValueIsWrong() public {
         Vector memory v = _find("i32.add");
-        uint256 pathLen = uint8(v.proof[186 + 32]);
+        uint256 pathLen = uint8(v.proof[190 + 32]);
         bytes memory p = _copy(v.proof);
-        p[186 + 32 + 1 + 32 * pathLen + 7] ^= 0x01; // low byte of the top value
+        p[190 + 32 + 1 + 32 * pathLen + 7] ^= 0x01; // low byte of the top value
         vm.expectRevert(OneStepVerifier.StackMismatch.selector);
         verifier.step(v.pre, p);
     }
 
     /// Offset of the witness part after the code path and `pops` stack values.
     function _afterStack(bytes memory proof, uint256 pops) internal pure returns (uint256) {
-        return 186 + 32 + 1 + 32 * uint256(uint8(proof[186 + 32])) + 8 * pops + 32;
+        return 190 + 32 + 1 + 32 * uint256(uint8(proof[190 + 32])) + 8 * pops + 32;
     }
 
     function test_RevertWhen_FrameIsWrong() public {
@@ -237,9 +297,10 @@ contract OneStepVerifierTest is PRBTest {
         public
     {
         Vector memory v = vectors[which % vectors.length];
-        if (v.proof.length <= 186 + 33) return; // a fixed point: no witness
+        if (v.proof.length <= 190 + 33) return; // a fixed point: no witness
         bytes memory p = _copy(v.proof);
-        uint256 start = 186 + 33 + 32 * uint256(uint8(p[186 + 32]));
+        uint256 start = 190 + 33 + 32 * uint256(uint8(p[190 + 32]));
+        if (start >= p.length) return; // a trap at the fetch or the stack bounds: nothing executed
         uint256 at = start + position % (p.length - start);
         for (uint256 i = 0; i < 8 && at + i < p.length; i++) {
             p[at + i] = bytes1(uint8(p[at + i]) ^ uint8(noise[i]));

@@ -1,6 +1,9 @@
 //! Proof soundness on every opcode and edge case: small programs that use
 //! every lowered opcode (traps included) are stepped to the end, and every
-//! step's proof must verify to the next state's hash.
+//! step's proof must verify to the next state's hash. Crafted code and states
+//! (which no lowered module reaches) cover the traps of the machine's limits:
+//! a pc past the code, `return` and local ops without a frame, local and global
+//! indexes out of range, stack underflow and overflow, too many locals.
 //!
 //! The same steps are the golden vectors `{pre, proof, post}` that the
 //! Solidity verifier replays (`onchain/test/vectors/golden.json`), and this
@@ -10,10 +13,11 @@
 mod common;
 
 use common::check_generated;
+use opml_vm::machine::exec::{MAX_LOCALS, MAX_STACK};
 use opml_vm::machine::model::hex;
 use opml_vm::machine::solidity::{CONSTANTS_PATH, constants_sol};
 use opml_vm::machine::{
-    Committer, Instr, Machine, Op, Program, Status, Trap, lower, prove, verify_step,
+    Committer, Instr, Machine, Op, Program, Status, StepProof, Trap, lower, prove, verify_step,
 };
 use std::collections::BTreeSet;
 
@@ -44,11 +48,20 @@ fn run_machine(name: &str, mut m: Machine, code: &[Instr], out: &mut Collected) 
     let mut keys = BTreeSet::new();
     for _ in 0..200_000 {
         let running = m.is_running();
-        let op = m.code[m.pc as usize].op;
-        if running {
+        let proof = prove(&mut c, &mut m);
+        // the revealed instruction (a pc past the code reveals a padding leaf
+        // or the leaf at pc mod 2^depth)
+        let op = proof.witness.as_ref().map_or(Op::Halt, |w| w.instr.op);
+        if running && m.code.get(m.pc as usize).is_some() {
             out.seen.insert(op);
         }
-        let proof = prove(&mut c, &mut m).encode();
+        let proof = proof.encode();
+        assert_eq!(
+            StepProof::decode(&proof).map(|p| p.encode()),
+            Ok(proof.clone()),
+            "{name}: step {}: the proof does not decode to itself",
+            m.step
+        );
         let pc = m.pc;
         m.step();
         let post = c.state_hash(&mut m);
@@ -65,7 +78,11 @@ fn run_machine(name: &str, mut m: Machine, code: &[Instr], out: &mut Collected) 
             _ => pc,
         };
         if keys.insert(key) || !m.is_running() {
-            let what = if running { op.name() } else { "fixed point" };
+            let what = match (running, m.code.get(pc as usize)) {
+                (false, _) => "fixed point",
+                (true, None) => "pc past the code",
+                (true, Some(_)) => op.name(),
+            };
             out.vectors.push(Vector {
                 name: format!("{name}: step {} {what}", m.step),
                 pre: hex(&pre),
@@ -94,6 +111,197 @@ fn run_proving(wat: &str, func: &str, args: &[u64], out: &mut Collected) -> Mach
             .join(", ")
     );
     run_machine(&name, m, &program.code, out)
+}
+
+/// One crafted run from pc 1: code, globals, frames (return pc and locals,
+/// outermost first), initial stack, and the trap it must end with.
+struct Crafted {
+    name: &'static str,
+    code: Vec<Instr>,
+    globals: Vec<u64>,
+    frames: Vec<(u32, Vec<u64>)>,
+    stack: Vec<u64>,
+    trap: Trap,
+}
+
+/// Code and states a malicious publisher could craft: each run ends in one of
+/// the traps of the machine's limits (and passes the globals' padding).
+fn run_crafted(out: &mut Collected) {
+    use Op::*;
+    let i = |op, a: u32, b: u64| Instr { op, a, b };
+    // code entered at pc 1 in a frame without locals, no globals; cases change what they need
+    let case = |name, code: &[(Op, u32, u64)], stack: Vec<u64>, trap| Crafted {
+        name,
+        code: code.iter().map(|&(op, a, b)| i(op, a, b)).collect(),
+        globals: vec![],
+        frames: vec![(0, vec![])],
+        stack,
+        trap,
+    };
+    let mut full: Vec<u64> = (0..MAX_STACK as u64 - 1).collect();
+    full[0] = u64::MAX;
+    let last_local = MAX_LOCALS as u32 - 1;
+    let cases = vec![
+        case(
+            "pc in the code padding",
+            &[(Halt, 0, 0), (Jump, 3, 0), (Nop, 0, 0)],
+            vec![],
+            Trap::PcOutOfCode,
+        ),
+        case(
+            "pc past the code tree",
+            &[(Halt, 0, 0), (JumpIfNonZero, 9, 0), (Nop, 0, 0)],
+            vec![1],
+            Trap::PcOutOfCode,
+        ),
+        case(
+            "pc u32::MAX",
+            &[(Halt, 0, 0), (Jump, u32::MAX, 0)],
+            vec![],
+            Trap::PcOutOfCode,
+        ),
+        Crafted {
+            frames: vec![(1000, vec![5])],
+            ..case(
+                "return past the code",
+                &[(Halt, 0, 0), (Return, 0, 0)],
+                vec![],
+                Trap::PcOutOfCode,
+            )
+        },
+        Crafted {
+            frames: vec![],
+            ..case(
+                "return at frame depth 0",
+                &[(Halt, 0, 0), (Return, 0, 0)],
+                vec![3],
+                Trap::NoFrame,
+            )
+        },
+        Crafted {
+            frames: vec![],
+            ..case(
+                "local.get at frame depth 0",
+                &[(Halt, 0, 0), (LocalGet, 0, 0)],
+                vec![],
+                Trap::NoFrame,
+            )
+        },
+        Crafted {
+            frames: vec![],
+            ..case(
+                "local.set at frame depth 0",
+                &[(Halt, 0, 0), (I32Const, 0, 5), (LocalSet, 0, 0)],
+                vec![],
+                Trap::NoFrame,
+            )
+        },
+        Crafted {
+            frames: vec![(0, vec![7, 8])],
+            ..case(
+                "local.get past the local count",
+                &[(Halt, 0, 0), (LocalGet, 1, 0), (LocalGet, 2, 0)],
+                vec![],
+                Trap::LocalOutOfRange,
+            )
+        },
+        Crafted {
+            frames: vec![(0, vec![7, 8, 9])],
+            ..case(
+                "local.set past the local count",
+                &[(Halt, 0, 0), (LocalSet, u32::MAX, 0)],
+                vec![4],
+                Trap::LocalOutOfRange,
+            )
+        },
+        Crafted {
+            frames: vec![(0, vec![1]), (0, vec![])],
+            ..case(
+                "local.tee in a frame without locals",
+                &[(Halt, 0, 0), (LocalTee, 0, 0)],
+                vec![4],
+                Trap::LocalOutOfRange,
+            )
+        },
+        Crafted {
+            globals: vec![10, 20, 30],
+            ..case(
+                "globals padding then past the tree",
+                &[
+                    (Halt, 0, 0),
+                    (GlobalGet, 3, 0),
+                    (I32Const, 0, 99),
+                    (GlobalSet, 3, 0),
+                    (GlobalGet, 3, 0),
+                    (GlobalGet, 4, 0),
+                ],
+                vec![],
+                Trap::GlobalOutOfRange,
+            )
+        },
+        Crafted {
+            globals: vec![10, 20, 30],
+            ..case(
+                "global.set past the tree",
+                &[(Halt, 0, 0), (GlobalSet, 9, 0)],
+                vec![1],
+                Trap::GlobalOutOfRange,
+            )
+        },
+        case(
+            "no globals",
+            &[(Halt, 0, 0), (GlobalGet, 0, 0), (GlobalSet, 1, 0)],
+            vec![],
+            Trap::GlobalOutOfRange,
+        ),
+        case(
+            "stack underflow popping 1",
+            &[(Halt, 0, 0), (Drop, 0, 0)],
+            vec![],
+            Trap::StackUnderflow,
+        ),
+        case(
+            "stack underflow popping 2",
+            &[(Halt, 0, 0), (I64Store, 0, 0)],
+            vec![8],
+            Trap::StackUnderflow,
+        ),
+        case(
+            "stack underflow popping 3",
+            &[(Halt, 0, 0), (Select, 0, 0)],
+            vec![1, 2],
+            Trap::StackUnderflow,
+        ),
+        case(
+            "stack overflow",
+            &[(Halt, 0, 0), (I32Const, 0, 1), (I64Const, 0, 2)],
+            full,
+            Trap::StackOverflow,
+        ),
+        case(
+            "too many locals",
+            &[
+                (Halt, 0, 0),
+                (Call, 3, MAX_LOCALS),
+                (Call, 0, MAX_LOCALS + 1),
+                (LocalGet, last_local, 0),
+                (Drop, 0, 0),
+                (Return, 0, 0),
+            ],
+            vec![],
+            Trap::TooManyLocals,
+        ),
+    ];
+    for case in cases {
+        let mut m = Machine::with_code(case.code.clone().into(), vec![0; 64], case.globals);
+        for (ret, locals) in &case.frames {
+            m.push_frame(*ret, locals);
+        }
+        m.stack = case.stack;
+        m.pc = 1;
+        let m = run_machine(&format!("trap: {}", case.name), m, &case.code, out);
+        assert_eq!(m.status, Status::Trapped(case.trap), "{}", case.name);
+    }
 }
 
 /// `nop` never survives lowering, so its vector comes from patched code:
@@ -274,6 +482,7 @@ fn every_opcode_and_edge_case_proves() {
         assert_eq!(m.status, Status::Trapped(trap), "{f}");
     }
     run_nops(&mut out);
+    run_crafted(&mut out);
     let missing: Vec<&str> = Op::ALL
         .iter()
         .filter(|o| !out.seen.contains(o))

@@ -118,7 +118,8 @@ library ModelState {
                 c.globalsRoot,
                 bytes32(0), // empty value stack
                 frames,
-                uint32(1) // frame depth
+                uint32(1), // frame depth
+                uint32(0) // stack depth
             )
         );
     }
@@ -148,7 +149,7 @@ library ModelState {
         return level[0];
     }
 
-    /// @notice True when `outputProof` = state header (185 bytes) || output
+    /// @notice True when `outputProof` = state header (189 bytes) || output
     /// region siblings (32 bytes each, bottom up) shows that `finalState` is
     /// halted at step `steps` with the model's code and memory size, and that
     /// its output region holds exactly `output`.

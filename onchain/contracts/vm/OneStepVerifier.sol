@@ -12,12 +12,17 @@ import "./generated/VmConstants.sol";
 /// error a malformed proof gets: a proof is first decoded in full (truncation,
 /// version, instruction encoding, trailing bytes), then checked against the
 /// pre-state, then executed. Golden vectors and differential tests from Rust
-/// keep the two in step.
-/// @dev Proof layout (docs/STATE.md): version (1) | header (185) | when running:
-/// instruction (32) | code path | popped values (8 each, top first) | stack
-/// below (32) | [frame: ret 4, count 4, locals root 32, below 32] | [cell:
-/// value 8, path] | [memory: count 1, count x (leaf 32, path)]; a path is a
-/// length byte n and n siblings of 32 bytes, bottom up.
+/// keep the two in step. Every state any code can reach has a proof: a pc past
+/// the code, a stack underflow or overflow, a `return` or local op without a
+/// frame, a local index past the frame's count, a global index past the globals
+/// tree and a `call` with too many locals all trap.
+/// @dev Proof layout v2 (docs/STATE.md): version (1) | header (189) | when running:
+/// instruction (32, the code leaf at pc mod 2^n) | code path (n siblings) | unless
+/// the fetch (pc >= 2^n) or the stack bounds trap: popped values (8 each, top
+/// first) | stack below (32) | [frame: ret 4, count 4, locals root 32, below 32;
+/// at frame depth > 0] | [cell: value 8, path; locals below the frame's count,
+/// globals at index mod 2^n] | [memory: count 1, count x (leaf 32, path)]; a path
+/// is a length byte n and n siblings of 32 bytes, bottom up.
 contract OneStepVerifier is IOneStepVerifier {
     /// @notice The proof ends early: `needed` more bytes at offset `at`.
     error ProofTruncated(uint256 at, uint256 needed);
@@ -57,6 +62,7 @@ contract OneStepVerifier is IOneStepVerifier {
         bytes32 stack;
         bytes32 frames;
         uint256 frameDepth;
+        uint256 stackDepth;
     }
 
     /// @dev What a running step reveals; paths are absolute calldata offsets.
@@ -67,6 +73,8 @@ contract OneStepVerifier is IOneStepVerifier {
         uint256 codePath;
         uint256 codePathLen;
         uint256 pops;
+        bool reachesStack;
+        bool hasFrame;
         uint256[3] s;
         bytes32 stackBelow;
         uint256 frameRet;
@@ -96,9 +104,10 @@ contract OneStepVerifier is IOneStepVerifier {
             if (VmHash.headerHash(proof[1:at]) != preState) revert PreStateMismatch();
             return preState; // halted and trapped states are fixed points
         }
-        Witness memory w = _decode(proof, at);
+        Witness memory w = _decode(proof, at, h);
         if (VmHash.headerHash(proof[1:at]) != preState) revert PreStateMismatch();
         _checkCode(h, w);
+        if (!w.reachesStack) return _trap(_offset(proof) + 1); // pc past the code tree, stack bounds
         _checkStack(h, w);
         return _execute(h, w, _offset(proof) + 1);
     }
@@ -145,6 +154,18 @@ contract OneStepVerifier is IOneStepVerifier {
         h.stack = bytes32(_word(base + HEADER_STACK_AT));
         h.frames = bytes32(_word(base + HEADER_FRAMES_AT));
         h.frameDepth = _uint(base + HEADER_FRAME_DEPTH_AT, HEADER_FRAME_DEPTH_LEN);
+        h.stackDepth = _uint(base + HEADER_STACK_DEPTH_AT, HEADER_STACK_DEPTH_LEN);
+    }
+
+    /// @dev Whether `index` lies past a tree whose paths have `depth` siblings
+    /// (deeper paths are rejected, so they never trap here).
+    function _pastTree(uint256 index, uint256 depth) private pure returns (bool) {
+        return depth <= MAX_TREE_DEPTH && index >> depth != 0;
+    }
+
+    /// @dev Whether `op` pops more values than a stack of `depth` holds, or adds one to a full stack.
+    function _stackTraps(uint256 op, uint256 pops, uint256 depth) private pure returns (bool) {
+        return depth < pops || ((OPS_GROWS >> op) & 1 == 1 && depth >= MAX_STACK);
     }
 
     /// @dev Reads a path at `at`; returns (absolute offset, length, next `at`).
@@ -156,7 +177,13 @@ contract OneStepVerifier is IOneStepVerifier {
         return (_offset(proof) + at + 1, n, at + 1 + 32 * n);
     }
 
-    function _decode(bytes calldata proof, uint256 at) private pure returns (Witness memory w) {
+    /// @dev What follows the code path depends on the header, the instruction,
+    /// the path's length and the frame's local count, all read before it.
+    function _decode(bytes calldata proof, uint256 at, Header memory h)
+        private
+        pure
+        returns (Witness memory w)
+    {
         uint256 len = proof.length;
         uint256 base = _offset(proof);
         _need(at, INSTR_BYTES, len);
@@ -169,6 +196,19 @@ contract OneStepVerifier is IOneStepVerifier {
         (w.codePath, w.codePathLen, at) = _path(proof, at);
 
         w.pops = ((OPS_POPS_1 >> w.op) & 1) + 2 * ((OPS_POPS_2 >> w.op) & 1);
+        w.reachesStack = !_pastTree(h.pc, w.codePathLen) && !_stackTraps(w.op, w.pops, h.stackDepth);
+        if (w.reachesStack) at = _decodeParts(proof, at, h, w);
+        if (len != at) revert ProofTrailing(len - at);
+    }
+
+    /// @dev The parts after the code path: stack, frame, cell, memory; returns the next `at`.
+    function _decodeParts(bytes calldata proof, uint256 at, Header memory h, Witness memory w)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 len = proof.length;
+        uint256 base = _offset(proof);
         _needItems(at, w.pops, 8, len);
         for (uint256 i = 0; i < w.pops; i++) {
             w.s[i] = _uint(base + at, 8);
@@ -178,7 +218,8 @@ contract OneStepVerifier is IOneStepVerifier {
         w.stackBelow = bytes32(_word(base + at));
         at += 32;
 
-        if ((OPS_FRAME >> w.op) & 1 == 1) {
+        if ((OPS_FRAME >> w.op) & 1 == 1 && h.frameDepth != 0) {
+            w.hasFrame = true;
             _need(at, 4, len);
             w.frameRet = _uint(base + at, 4);
             _need(at + 4, 4, len);
@@ -189,7 +230,8 @@ contract OneStepVerifier is IOneStepVerifier {
             w.framesBelow = bytes32(_word(base + at + 40));
             at += 72;
         }
-        if (((OPS_LOCAL | OPS_GLOBAL) >> w.op) & 1 == 1) {
+        bool localCell = (OPS_LOCAL >> w.op) & 1 == 1 && w.hasFrame && w.a < w.frameCount;
+        if (localCell || (OPS_GLOBAL >> w.op) & 1 == 1) {
             _need(at, 8, len);
             w.cellValue = _uint(base + at, 8);
             (w.cellPath, w.cellPathLen, at) = _path(proof, at + 8);
@@ -205,7 +247,7 @@ contract OneStepVerifier is IOneStepVerifier {
                 (w.leafPath[k], w.leafPathLen[k], at) = _path(proof, at + 32);
             }
         }
-        if (len != at) revert ProofTrailing(len - at);
+        return at;
     }
 
     // ---------------------------------------------------------------- checks
@@ -213,7 +255,7 @@ contract OneStepVerifier is IOneStepVerifier {
     function _checkCode(Header memory h, Witness memory w) private pure {
         bytes32 instr = bytes32((w.op << 248) | (w.a << 64) | w.b);
         if (
-            w.codePathLen >= 32 || h.pc >> w.codePathLen != 0
+            w.codePathLen > MAX_TREE_DEPTH
                 || VmHash.rootFromCalldata(
                         TAG_CODE_LEAF, TAG_CODE_NODE, h.pc, instr, w.codePath, w.codePathLen
                     ) != h.codeRoot
@@ -249,7 +291,8 @@ contract OneStepVerifier is IOneStepVerifier {
                 p.globalsRoot,
                 p.stack,
                 p.frames,
-                uint32(p.frameDepth)
+                uint32(p.frameDepth),
+                uint32(p.stackDepth)
             )
         );
     }
@@ -272,8 +315,9 @@ contract OneStepVerifier is IOneStepVerifier {
         Header memory post = _readHeader(headerAt);
         // Counters wrap, as in Rust; only crafted headers reach the limits.
         post.step = (h.step + 1) & M64;
-        post.pc = h.pc + 1; // pc < 2^31: the code path check bounds it
+        post.pc = h.pc + 1; // pc < 2^31: it is inside the code tree
         post.stack = w.stackBelow;
+        post.stackDepth = h.stackDepth - w.pops + ((OPS_PUSHES >> op) & 1); // the stack bounds hold
 
         if (op <= OP_HALT) {
             if (op == OP_UNREACHABLE) return _trap(headerAt);
@@ -287,17 +331,16 @@ contract OneStepVerifier is IOneStepVerifier {
                 uint256 index = w.s[0] & M32;
                 post.pc = (h.pc + 1 + (index < w.a ? index : w.a)) & M32;
             } else if (op == OP_CALL) {
-                if (h.frameDepth >= MAX_FRAMES) return _trap(headerAt);
-                uint256 count = w.b & M32;
+                if (h.frameDepth >= MAX_FRAMES || w.b > MAX_LOCALS) return _trap(headerAt);
+                uint256 count = w.b;
                 post.frames = VmHash.frameEntry(h.pc + 1, count, VmHash.emptyLocalsRoot(count), h.frames);
                 post.frameDepth = h.frameDepth + 1;
                 post.pc = w.a;
             } else if (op == OP_RETURN) {
+                if (h.frameDepth == 0) return _trap(headerAt);
                 _checkFrame(h, w);
                 post.frames = w.framesBelow;
-                unchecked {
-                    post.frameDepth = (h.frameDepth - 1) & M32;
-                }
+                post.frameDepth = h.frameDepth - 1;
                 post.pc = w.frameRet;
             } else if (op == OP_HALT) {
                 post.status = STATUS_HALTED;
@@ -309,9 +352,9 @@ contract OneStepVerifier is IOneStepVerifier {
         } else if (op == OP_SELECT) {
             _push(post, w.s[0] & M32 != 0 ? w.s[2] : w.s[1]);
         } else if ((OPS_LOCAL >> op) & 1 == 1) {
-            _local(h, w, post);
+            if (!_local(h, w, post)) return _trap(headerAt);
         } else if ((OPS_GLOBAL >> op) & 1 == 1) {
-            _global(h, w, post);
+            if (!_global(h, w, post)) return _trap(headerAt);
         } else if ((OPS_MEMORY >> op) & 1 == 1) {
             if (!_memory(h, w, post)) return _trap(headerAt);
         } else if (op == OP_I32_CONST || op == OP_I64_CONST) {
@@ -324,28 +367,34 @@ contract OneStepVerifier is IOneStepVerifier {
         return _hash(post);
     }
 
-    function _local(Header memory h, Witness memory w, Header memory post) private pure {
+    /// @dev Local ops; false when they trap (no frame, or an index past the frame's count).
+    function _local(Header memory h, Witness memory w, Header memory post) private pure returns (bool) {
+        if (h.frameDepth == 0) return false;
         _checkFrame(h, w);
+        if (w.a >= w.frameCount) return false;
         if (
-            w.a >= w.frameCount || w.cellPathLen != VmHash.depthFor(w.frameCount)
+            w.cellPathLen != VmHash.depthFor(w.frameCount)
                 || VmHash.rootFromCalldata(
                         TAG_LOCALS_LEAF, TAG_LOCALS_NODE, w.a, bytes32(w.cellValue), w.cellPath, w.cellPathLen
                     ) != w.localsRoot
         ) revert LocalMismatch();
         if (w.op == OP_LOCAL_GET) {
             _push(post, w.cellValue);
-            return;
+            return true;
         }
         bytes32 root = VmHash.rootFromCalldata(
             TAG_LOCALS_LEAF, TAG_LOCALS_NODE, w.a, bytes32(w.s[0]), w.cellPath, w.cellPathLen
         );
         post.frames = VmHash.frameEntry(w.frameRet, w.frameCount, root, w.framesBelow);
         if (w.op == OP_LOCAL_TEE) _push(post, w.s[0]);
+        return true;
     }
 
-    function _global(Header memory h, Witness memory w, Header memory post) private pure {
+    /// @dev Global ops; false when they trap (an index past the globals tree,
+    /// whose depth the cell path proves; the path is the leaf at index mod 2^n).
+    function _global(Header memory h, Witness memory w, Header memory post) private pure returns (bool) {
         if (
-            w.cellPathLen >= 32 || w.a >> w.cellPathLen != 0
+            w.cellPathLen > MAX_TREE_DEPTH
                 || VmHash.rootFromCalldata(
                         TAG_GLOBALS_LEAF,
                         TAG_GLOBALS_NODE,
@@ -355,6 +404,7 @@ contract OneStepVerifier is IOneStepVerifier {
                         w.cellPathLen
                     ) != h.globalsRoot
         ) revert GlobalMismatch();
+        if (_pastTree(w.a, w.cellPathLen)) return false;
         if (w.op == OP_GLOBAL_GET) {
             _push(post, w.cellValue);
         } else {
@@ -362,6 +412,7 @@ contract OneStepVerifier is IOneStepVerifier {
                 TAG_GLOBALS_LEAF, TAG_GLOBALS_NODE, w.a, bytes32(w.s[0]), w.cellPath, w.cellPathLen
             );
         }
+        return true;
     }
 
     /// @dev Loads and stores; false when the access is out of bounds (a trap).

@@ -128,7 +128,7 @@ library VmHash {
         return h;
     }
 
-    /// @notice The state hash of an encoded 185-byte header in calldata.
+    /// @notice The state hash of an encoded 189-byte header in calldata.
     function headerHash(bytes calldata header) internal pure returns (bytes32 h) {
         assembly ("memory-safe") {
             let p := mload(0x40)

@@ -6,6 +6,7 @@
 #[path = "../../../vm/tests/common/mod.rs"]
 mod fixtures;
 
+#[allow(unused_imports)] // the crafted-state fuzzer needs no fixture
 pub(crate) use fixtures::fixture_vm;
 
 use opml_onchain::verifier::{EvmVerifier, VerifierError, rust_step};

@@ -1,5 +1,7 @@
 //! The stepper: WebAssembly semantics for every lowered instruction, one
-//! instruction per step. Traps are states, not panics.
+//! instruction per step. Traps are states, not panics: whatever the code (any
+//! instruction array, not only lowered modules) and whatever the state, a step
+//! either executes or traps, and never panics (`docs/STATE.md`, "Steps").
 
 use super::isa::{Instr, Op};
 use super::lower::Program;
@@ -7,6 +9,28 @@ use std::sync::Arc;
 
 /// Deepest call stack; one more call traps (deterministically, unlike a native stack).
 pub const MAX_FRAMES: usize = 1024;
+
+/// Most values the value stack holds: an instruction that adds a value
+/// (`local.get`, `global.get`, a constant) to a stack of this many traps. The
+/// lowering rejects functions that could reach it (a function's operand
+/// stack times [`MAX_FRAMES`] stays below it), so it only stops crafted code.
+pub const MAX_STACK: usize = 65_536;
+
+/// Most locals of one frame: a `call` with a larger local count traps. The
+/// lowering rejects functions with more (WebAssembly's own limit is 50,000).
+/// With [`MAX_FRAMES`] it bounds the stepper's locals to 32 MiB.
+pub const MAX_LOCALS: u64 = 4_096;
+
+/// Values each opcode pops, by opcode byte (0 for bytes that are no opcode).
+const POPS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < Op::ALL.len() {
+        t[Op::ALL[i] as usize] = Op::ALL[i].shape().pops;
+        i += 1;
+    }
+    t
+};
 
 /// Why execution trapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -22,6 +46,20 @@ pub enum Trap {
     OutOfBounds,
     /// More than [`MAX_FRAMES`] nested calls.
     CallStackExhausted,
+    /// The pc is past the end of the code (a jump or return to nowhere).
+    PcOutOfCode,
+    /// An instruction pops more values than the stack holds.
+    StackUnderflow,
+    /// An instruction adds a value to a stack of [`MAX_STACK`] values.
+    StackOverflow,
+    /// `return` or a local op with no frame.
+    NoFrame,
+    /// A local index at or past the frame's local count.
+    LocalOutOfRange,
+    /// A global index past the globals tree (see [`Machine::globals`]).
+    GlobalOutOfRange,
+    /// A `call` with more than [`MAX_LOCALS`] locals.
+    TooManyLocals,
 }
 
 /// Machine status; halted and trapped states are fixed points of `step`.
@@ -75,7 +113,9 @@ pub struct Machine {
     pub frames: Vec<Frame>,
     /// Locals of all frames, back to back.
     pub locals: Vec<u64>,
-    /// Globals.
+    /// Globals. Like the globals tree they behave as if padded with zeros to
+    /// a power of two (at least one): an index in the padding reads 0 and a
+    /// write there extends the vector; an index past it traps.
     pub globals: Vec<u64>,
     /// Linear memory.
     pub memory: Vec<u8>,
@@ -84,6 +124,8 @@ pub struct Machine {
     /// Base of the innermost frame's locals, cached for the hot loop; set from
     /// `frames` on entry to `step`/`run` and kept by `call`/`return`.
     fp: u32,
+    /// Local count of the innermost frame (0 without a frame), cached like `fp`.
+    fcount: u32,
 }
 
 impl Machine {
@@ -120,7 +162,20 @@ impl Machine {
             memory,
             dirty: vec![!0u64; leaves.div_ceil(64)],
             fp: 0,
+            fcount: 0,
         }
+    }
+
+    /// Pushes a frame that returns to `ret` with the given locals (for crafted
+    /// states; `call` pushes frames of zeroed locals).
+    pub fn push_frame(&mut self, ret: u32, locals: &[u64]) {
+        let base = self.locals.len() as u32;
+        self.frames.push(Frame {
+            ret,
+            base,
+            count: locals.len() as u32,
+        });
+        self.locals.extend_from_slice(locals);
     }
 
     /// Marks every memory leaf dirty (after memory was replaced wholesale).
@@ -145,11 +200,14 @@ impl Machine {
             return;
         }
         self.sync_fp();
-        let ins = self.code[self.pc as usize];
-        if let Err(t) = self.exec(ins) {
+        let r = match self.code.get(self.pc as usize) {
+            Some(&ins) => self.exec(ins),
+            None => Err(Trap::PcOutOfCode),
+        };
+        if let Err(t) = r {
             self.status = Status::Trapped(t);
         }
-        self.step += 1;
+        self.step = self.step.wrapping_add(1);
     }
 
     /// Runs until halted, trapped, or `max_steps` more steps; returns steps taken.
@@ -159,8 +217,11 @@ impl Machine {
         let code = self.code.clone();
         let limit = start.saturating_add(max_steps);
         while self.status == Status::Running && self.step < limit {
-            let ins = code[self.pc as usize];
-            if let Err(t) = self.exec(ins) {
+            let r = match code.get(self.pc as usize) {
+                Some(&ins) => self.exec(ins),
+                None => Err(Trap::PcOutOfCode),
+            };
+            if let Err(t) = r {
                 self.status = Status::Trapped(t);
             }
             self.step += 1;
@@ -168,11 +229,19 @@ impl Machine {
         self.step - start
     }
 
+    /// Pops a value; `exec` checked the stack depth first, so the stack is never empty here.
     #[inline(always)]
     fn pop(&mut self) -> u64 {
-        self.stack
-            .pop()
-            .expect("validated code never underflows the stack")
+        self.stack.pop().unwrap_or(0)
+    }
+
+    /// Traps when the stack is full (before an instruction that adds a value).
+    #[inline(always)]
+    fn room(&self) -> Result<(), Trap> {
+        if self.stack.len() >= MAX_STACK {
+            return Err(Trap::StackOverflow);
+        }
+        Ok(())
     }
 
     #[inline(always)]
@@ -195,21 +264,36 @@ impl Machine {
         self.push(b as u64);
     }
 
+    /// Where local `i` of the innermost frame lives in [`Machine::locals`];
+    /// traps without a frame or past its local count.
     #[inline(always)]
-    fn local_index(&self, i: u32) -> usize {
-        (self.fp + i) as usize
+    fn local_index(&self, i: u32) -> Result<usize, Trap> {
+        if i >= self.fcount {
+            return Err(if self.frames.is_empty() {
+                Trap::NoFrame
+            } else {
+                Trap::LocalOutOfRange
+            });
+        }
+        Ok(self.fp as usize + i as usize)
     }
 
     fn sync_fp(&mut self) {
-        self.fp = self.frames.last().map_or(0, |f| f.base);
+        (self.fp, self.fcount) = self.frames.last().map_or((0, 0), |f| (f.base, f.count));
+    }
+
+    /// The globals' length padded like the globals tree: a power of two, at least 1.
+    fn globals_padded(&self) -> usize {
+        self.globals.len().max(1).next_power_of_two()
     }
 
     #[inline(always)]
     fn addr(&mut self, offset: u64, width: u64) -> Result<usize, Trap> {
-        let raw = self.pop32();
-        let a = raw as u64 + offset;
-        if a + width > self.memory.len() as u64 {
-            self.push32(raw);
+        // the whole value is restored on a trap: a crafted i32 may have high bits
+        let raw = self.pop();
+        let a = (raw as u32 as u64).saturating_add(offset);
+        if a.saturating_add(width) > self.memory.len() as u64 {
+            self.push(raw);
             return Err(Trap::OutOfBounds);
         }
         Ok(a as usize)
@@ -236,7 +320,10 @@ impl Machine {
     /// the status, so a trap's post-state is the pre-state with `Trapped` status.
     #[inline(always)]
     fn exec(&mut self, ins: Instr) -> Result<(), Trap> {
-        let mut next = self.pc + 1;
+        if self.stack.len() < POPS[ins.op as usize] as usize {
+            return Err(Trap::StackUnderflow);
+        }
+        let mut next = self.pc.wrapping_add(1);
         macro_rules! bin32 {
             ($f:expr) => {{
                 let b = self.pop32();
@@ -283,16 +370,17 @@ impl Machine {
                 self.push(f(a));
             }};
         }
+        // a trap restores the whole values: a crafted i32 may have high bits
         macro_rules! divop {
-            ($pop:ident, $push:ident, $t:ty, $s:ty, $f:expr) => {{
-                let b = self.$pop();
-                let a = self.$pop();
+            ($push:ident, $t:ty, $f:expr) => {{
+                let b = self.pop();
+                let a = self.pop();
                 let f: fn($t, $t) -> Result<$t, Trap> = $f;
                 match f(a as $t, b as $t) {
                     Ok(v) => self.$push(v),
                     Err(t) => {
-                        self.$push(a);
-                        self.$push(b);
+                        self.push(a);
+                        self.push(b);
                         return Err(t);
                     }
                 }
@@ -314,24 +402,29 @@ impl Machine {
             }
             Op::JumpTable => {
                 let i = self.pop32().min(ins.a);
-                next = self.pc + 1 + i;
+                next = next.wrapping_add(i);
             }
             Op::Call => {
                 if self.frames.len() >= MAX_FRAMES {
                     return Err(Trap::CallStackExhausted);
                 }
+                if ins.b > MAX_LOCALS {
+                    return Err(Trap::TooManyLocals);
+                }
                 let base = self.locals.len() as u32;
                 self.frames.push(Frame {
-                    ret: self.pc + 1,
+                    ret: next,
                     base,
                     count: ins.b as u32,
                 });
                 self.locals.resize(self.locals.len() + ins.b as usize, 0);
-                self.fp = base;
+                (self.fp, self.fcount) = (base, ins.b as u32);
                 next = ins.a;
             }
             Op::Return => {
-                let f = self.frames.pop().expect("return needs a frame");
+                let Some(f) = self.frames.pop() else {
+                    return Err(Trap::NoFrame);
+                };
                 self.locals.truncate(f.base as usize);
                 self.sync_fp();
                 next = f.ret;
@@ -355,19 +448,43 @@ impl Machine {
                 self.push(if c != 0 { a } else { b });
             }
             Op::LocalGet => {
-                let i = self.local_index(ins.a);
-                self.push(self.locals[i]);
+                self.room()?;
+                let i = self.local_index(ins.a)?;
+                let v = *self.locals.get(i).ok_or(Trap::LocalOutOfRange)?;
+                self.push(v);
             }
             Op::LocalSet => {
-                let i = self.local_index(ins.a);
-                self.locals[i] = self.pop();
+                let i = self.local_index(ins.a)?;
+                let v = self.stack.last().copied().unwrap_or(0);
+                *self.locals.get_mut(i).ok_or(Trap::LocalOutOfRange)? = v;
+                self.stack.pop();
             }
             Op::LocalTee => {
-                let i = self.local_index(ins.a);
-                self.locals[i] = *self.stack.last().expect("tee needs a value");
+                let i = self.local_index(ins.a)?;
+                let v = self.stack.last().copied().unwrap_or(0);
+                *self.locals.get_mut(i).ok_or(Trap::LocalOutOfRange)? = v;
             }
-            Op::GlobalGet => self.push(self.globals[ins.a as usize]),
-            Op::GlobalSet => self.globals[ins.a as usize] = self.pop(),
+            Op::GlobalGet => {
+                self.room()?;
+                let i = ins.a as usize;
+                let v = match self.globals.get(i) {
+                    Some(&v) => v,
+                    None if i < self.globals_padded() => 0,
+                    None => return Err(Trap::GlobalOutOfRange),
+                };
+                self.push(v);
+            }
+            Op::GlobalSet => {
+                let i = ins.a as usize;
+                if i >= self.globals.len() {
+                    if i >= self.globals_padded() {
+                        return Err(Trap::GlobalOutOfRange);
+                    }
+                    let n = self.globals_padded();
+                    self.globals.resize(n, 0);
+                }
+                self.globals[i] = self.pop();
+            }
             Op::I32Load => {
                 let b = self.load::<4>(ins.b)?;
                 self.push32(u32::from_le_bytes(b));
@@ -437,7 +554,10 @@ impl Machine {
                     return Err(t);
                 }
             }
-            Op::I32Const | Op::I64Const => self.push(ins.b),
+            Op::I32Const | Op::I64Const => {
+                self.room()?;
+                self.push(ins.b);
+            }
             Op::I32Eqz => {
                 let a = self.pop32();
                 self.push_bool(a == 0);
@@ -472,7 +592,7 @@ impl Machine {
             Op::I32Add => bin32!(|a, b| a.wrapping_add(b)),
             Op::I32Sub => bin32!(|a, b| a.wrapping_sub(b)),
             Op::I32Mul => bin32!(|a, b| a.wrapping_mul(b)),
-            Op::I32DivS => divop!(pop32, push32, u32, i32, |a, b| {
+            Op::I32DivS => divop!(push32, u32, |a, b| {
                 let (a, b) = (a as i32, b as i32);
                 if b == 0 {
                     Err(Trap::DivisionByZero)
@@ -482,17 +602,17 @@ impl Machine {
                     Ok((a / b) as u32)
                 }
             }),
-            Op::I32DivU => divop!(pop32, push32, u32, u32, |a, b| a
+            Op::I32DivU => divop!(push32, u32, |a, b| a
                 .checked_div(b)
                 .ok_or(Trap::DivisionByZero)),
-            Op::I32RemS => divop!(pop32, push32, u32, i32, |a, b| {
+            Op::I32RemS => divop!(push32, u32, |a, b| {
                 if b == 0 {
                     Err(Trap::DivisionByZero)
                 } else {
                     Ok((a as i32).wrapping_rem(b as i32) as u32)
                 }
             }),
-            Op::I32RemU => divop!(pop32, push32, u32, u32, |a, b| if b == 0 {
+            Op::I32RemU => divop!(push32, u32, |a, b| if b == 0 {
                 Err(Trap::DivisionByZero)
             } else {
                 Ok(a % b)
@@ -511,7 +631,7 @@ impl Machine {
             Op::I64Add => bin64!(|a, b| a.wrapping_add(b)),
             Op::I64Sub => bin64!(|a, b| a.wrapping_sub(b)),
             Op::I64Mul => bin64!(|a, b| a.wrapping_mul(b)),
-            Op::I64DivS => divop!(pop, push, u64, i64, |a, b| {
+            Op::I64DivS => divop!(push, u64, |a, b| {
                 let (a, b) = (a as i64, b as i64);
                 if b == 0 {
                     Err(Trap::DivisionByZero)
@@ -521,17 +641,17 @@ impl Machine {
                     Ok((a / b) as u64)
                 }
             }),
-            Op::I64DivU => divop!(pop, push, u64, u64, |a, b| a
+            Op::I64DivU => divop!(push, u64, |a, b| a
                 .checked_div(b)
                 .ok_or(Trap::DivisionByZero)),
-            Op::I64RemS => divop!(pop, push, u64, i64, |a, b| {
+            Op::I64RemS => divop!(push, u64, |a, b| {
                 if b == 0 {
                     Err(Trap::DivisionByZero)
                 } else {
                     Ok((a as i64).wrapping_rem(b as i64) as u64)
                 }
             }),
-            Op::I64RemU => divop!(pop, push, u64, u64, |a, b| if b == 0 {
+            Op::I64RemU => divop!(push, u64, |a, b| if b == 0 {
                 Err(Trap::DivisionByZero)
             } else {
                 Ok(a % b)

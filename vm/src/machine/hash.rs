@@ -128,7 +128,8 @@ impl TreeKind {
     pub fn root_from(&self, index: u64, leaf: &H256, path: &[H256]) -> H256 {
         let mut h = self.leaf(leaf);
         for (k, sib) in path.iter().enumerate() {
-            h = if (index >> k) & 1 == 0 {
+            // bits past 63 are zero (a crafted path may be longer than 64)
+            h = if index.checked_shr(k as u32).unwrap_or(0) & 1 == 0 {
                 self.node(&h, sib)
             } else {
                 self.node(sib, &h)

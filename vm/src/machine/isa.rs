@@ -150,6 +150,108 @@ opcodes! {
     I64Extend32S = 0xc4, "i64.extend32_s";
 }
 
+/// The variable an instruction reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    /// A local of the innermost frame.
+    Local,
+    /// A global.
+    Global,
+}
+
+impl Var {
+    /// `"local"` or `"global"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Var::Local => "local",
+            Var::Global => "global",
+        }
+    }
+}
+
+/// What one instruction does to the value stack and what its proof reveals
+/// besides the popped values (`docs/STATE.md`, "One-step proof").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Values popped (the stack underflows when it holds fewer).
+    pub pops: u8,
+    /// Values pushed (0 or 1).
+    pub pushes: u8,
+    /// Reads the innermost frame (`return` and the local ops).
+    pub frame: bool,
+    /// Reads or writes a local or a global.
+    pub var: Option<Var>,
+    /// Loads or stores memory.
+    pub memory: bool,
+}
+
+impl Shape {
+    const fn stack(pops: u8, pushes: u8) -> Shape {
+        Shape {
+            pops,
+            pushes,
+            frame: false,
+            var: None,
+            memory: false,
+        }
+    }
+
+    const fn var(pops: u8, pushes: u8, var: Var) -> Shape {
+        Shape {
+            pops,
+            pushes,
+            frame: matches!(var, Var::Local),
+            var: Some(var),
+            memory: false,
+        }
+    }
+
+    const fn memory(pops: u8, pushes: u8) -> Shape {
+        Shape {
+            memory: true,
+            ..Shape::stack(pops, pushes)
+        }
+    }
+
+    /// Whether the instruction leaves one more value on the stack than it
+    /// found (`local.get`, `global.get`, the constants): it overflows a full stack.
+    pub const fn grows(self) -> bool {
+        self.pushes > self.pops
+    }
+}
+
+impl Op {
+    /// The opcode's [`Shape`].
+    pub const fn shape(self) -> Shape {
+        use Op::*;
+        match self {
+            Unreachable | Nop | Jump | Call | Halt => Shape::stack(0, 0),
+            Return => Shape {
+                frame: true,
+                ..Shape::stack(0, 0)
+            },
+            I32Const | I64Const => Shape::stack(0, 1),
+            JumpIfZero | JumpIfNonZero | JumpTable | Drop => Shape::stack(1, 0),
+            DropUnder => Shape::stack(2, 1),
+            Select => Shape::stack(3, 1),
+            LocalGet => Shape::var(0, 1, Var::Local),
+            LocalSet => Shape::var(1, 0, Var::Local),
+            LocalTee => Shape::var(1, 1, Var::Local),
+            GlobalGet => Shape::var(0, 1, Var::Global),
+            GlobalSet => Shape::var(1, 0, Var::Global),
+            I32Load | I64Load | I32Load8S | I32Load8U | I32Load16S | I32Load16U | I64Load8S
+            | I64Load8U | I64Load16S | I64Load16U | I64Load32S | I64Load32U => Shape::memory(1, 1),
+            I32Store | I64Store | I32Store8 | I32Store16 | I64Store8 | I64Store16 | I64Store32 => {
+                Shape::memory(2, 0)
+            }
+            I32Eqz | I64Eqz | I32Clz | I32Ctz | I32Popcnt | I64Clz | I64Ctz | I64Popcnt
+            | I32WrapI64 | I64ExtendI32S | I64ExtendI32U | I32Extend8S | I32Extend16S
+            | I64Extend8S | I64Extend16S | I64Extend32S => Shape::stack(1, 1),
+            _ => Shape::stack(2, 1),
+        }
+    }
+}
+
 /// One lowered instruction: an opcode and two immediates.
 ///
 /// | op | `a` | `b` |

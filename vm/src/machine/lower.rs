@@ -6,12 +6,22 @@
 //! Each function starts with a prologue of `local.set` steps that move its
 //! parameters from the value stack into its locals. `code[0]` is `halt`: the
 //! outermost frame returns there.
+//!
+//! Functions the stepper's limits could stop are rejected: more than
+//! [`MAX_LOCALS`] locals, or an operand stack deeper than
+//! [`MAX_FUNCTION_STACK`] values (so that even [`MAX_FRAMES`] nested calls stay
+//! within [`MAX_STACK`]). Lowered code never traps on those limits.
 
+use super::exec::{MAX_FRAMES, MAX_LOCALS, MAX_STACK};
 use super::isa::{Instr, Op};
 use std::collections::HashMap;
 use wasmparser::{
     BlockType, DataKind, ExternalKind, FunctionBody, Operator, Parser, Payload, TypeRef, ValType,
 };
+
+/// Deepest operand stack of one function the lowering accepts: [`MAX_FRAMES`]
+/// frames of it fill the stepper's stack of [`MAX_STACK`] values.
+pub const MAX_FUNCTION_STACK: u32 = (MAX_STACK / MAX_FRAMES) as u32;
 
 /// A lowered function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -603,7 +613,17 @@ fn lower_with(wasm: &[u8], lenient: bool) -> Result<Program, LowerError> {
             } else {
                 val_ok(t)?;
             }
-            locals += n;
+            locals = locals.saturating_add(n);
+        }
+        if locals as u64 > MAX_LOCALS {
+            let why = format!(
+                "function {i} has {locals} locals, more than the stepper's limit of {MAX_LOCALS}; \
+                 reuse locals or split the function"
+            );
+            if !lenient {
+                return err(why);
+            }
+            ok = false;
         }
         let entry = code.len() as u32;
         if ok {
@@ -690,9 +710,18 @@ fn lower_body(
         dead_depth: 0,
     };
     let mut reader = body.get_operators_reader().map_err(e)?;
+    let mut deepest = 0;
     while !reader.eof() {
         let op = reader.read().map_err(e)?;
         fl.lower(&op)?;
+        deepest = deepest.max(fl.height);
+    }
+    if deepest > MAX_FUNCTION_STACK {
+        return err(format!(
+            "a function needs {deepest} operand stack slots, more than the {MAX_FUNCTION_STACK} \
+             the stepper allows per function ({MAX_STACK} values over {MAX_FRAMES} frames); \
+             split the expression with locals"
+        ));
     }
     Ok(())
 }

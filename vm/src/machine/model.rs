@@ -188,7 +188,8 @@ impl ModelVm {
         let mut m = self.initial(&[]);
         let mut starts = vec![];
         while m.is_running() {
-            if m.frames.len() == 1 && m.code[m.pc as usize].op == super::isa::Op::Call {
+            let call = m.code.get(m.pc as usize).map(|i| i.op) == Some(super::isa::Op::Call);
+            if m.frames.len() == 1 && call {
                 starts.push(m.step);
             }
             m.step();
@@ -268,6 +269,7 @@ impl ModelVm {
                     &ZERO,
                 ),
                 frame_depth: 1,
+                stack_depth: 0,
             }
             .hash(),
         )

@@ -2,34 +2,43 @@
 //! touches; [`verify_step`] trusts nothing in the proof, recomputes the
 //! pre-state hash from the revealed parts and derives the post-state hash.
 //!
-//! Byte layout (version 1, integers big-endian; `docs/STATE.md` has the table):
+//! Byte layout (version 2, integers big-endian; `docs/STATE.md` has the table):
 //!
 //! ```text
-//! version u8 = 1
-//! header  185 bytes                      (state::Header::encode)
+//! version u8 = 2
+//! header  189 bytes                      (state::Header::encode)
 //! -- only when header.status == 0 (running) --
-//! instr   32 bytes                       (isa::Instr::encode)
-//! n u8, code path n x 32                 (siblings of leaf pc, bottom up)
+//! instr   32 bytes                       (isa::Instr::encode of code leaf pc mod 2^n)
+//! n u8, code path n x 32                 (siblings of that leaf, bottom up)
+//! -- only when the fetch and the stack bounds do not trap (see `reaches_stack`) --
 //! k x u64 stack values, top first        (k fixed by the opcode)
 //! stack below 32                         (chain under those values)
-//! [frame: ret u32, count u32, locals root 32, frames below 32]   local ops, return
-//! [cell: value u64, n u8, path n x 32]                           local and global ops
+//! [frame: ret u32, count u32, locals root 32, frames below 32]   local ops, return; frame depth > 0
+//! [cell: value u64, n u8, path n x 32]                           local ops below the count; global ops
 //! [memory: m u8 (0, 1 or 2), m x (leaf 32, n u8, path n x 32)]   loads and stores
 //! ```
 //!
-//! The size is bounded: a header, one code path, at most three stack values,
-//! one frame, one locals or globals path and two memory paths.
+//! What is present follows from the header, the instruction, the code path's
+//! length and the frame's local count, all read before it; a trapping step
+//! reveals only what shows that it traps. The size is bounded: a header, one
+//! code path, at most three stack values, one frame, one locals or globals
+//! path and two memory paths.
 
-use super::exec::{MAX_FRAMES, Machine, Status};
-use super::hash::{GLOBALS, H256, LOCALS, MEMORY, Tree, depth_for, values_root, word};
-use super::isa::{INSTR_BYTES, Instr, Op};
+use super::exec::{Frame, MAX_FRAMES, MAX_LOCALS, MAX_STACK, Machine, Status};
+use super::hash::{CODE, GLOBALS, H256, LOCALS, MEMORY, Tree, ZERO, depth_for, values_root, word};
+use super::isa::{INSTR_BYTES, Instr, Op, Var};
 use super::state::{
     Committer, HEADER_BYTES, Header, empty_locals_root, frame_entry, memory_depth, stack_chain,
     stack_entry,
 };
 
 /// Version byte of the proof encoding.
-pub const PROOF_VERSION: u8 = 1;
+pub const PROOF_VERSION: u8 = 2;
+
+/// Trees of this depth or deeper (2^31 leaves and more) are not supported: a
+/// code or globals path this long is rejected, so every pc and global index
+/// (a u32) compares with `2^depth` without overflow.
+pub const MAX_TREE_DEPTH: usize = 31;
 
 /// Why a proof is rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,23 +111,45 @@ pub struct LeafWitness {
     pub path: Vec<H256>,
 }
 
+/// The popped values and the chain below them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackWitness {
+    /// Popped values, top first.
+    pub values: Vec<u64>,
+    /// Chain below them.
+    pub below: H256,
+}
+
 /// What a running step reveals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Witness {
-    /// The instruction at pc.
+    /// The code leaf at `pc mod 2^n` (n the code path's length), as an
+    /// instruction; a padding leaf is `unreachable`.
     pub instr: Instr,
     /// Its code path.
     pub code_path: Vec<H256>,
-    /// Popped values, top first.
-    pub stack: Vec<u64>,
-    /// Chain below them.
-    pub stack_below: H256,
-    /// Innermost frame (local ops, return).
+    /// Absent when the step traps on the fetch or the stack bounds.
+    pub stack: Option<StackWitness>,
+    /// Innermost frame (local ops, return; absent at frame depth 0).
     pub frame: Option<FrameWitness>,
-    /// Local or global (variable ops).
+    /// Local (below the frame's count) or global (the leaf at `index mod 2^n`).
     pub cell: Option<CellWitness>,
-    /// Memory leaves (loads and stores; empty when out of bounds).
-    pub memory: Vec<LeafWitness>,
+    /// Memory leaves of loads and stores (empty when out of bounds).
+    pub memory: Option<Vec<LeafWitness>>,
+}
+
+impl Witness {
+    /// The instruction and its code path, nothing revealed after them yet.
+    fn fetched(instr: Instr, code_path: Vec<H256>) -> Witness {
+        Witness {
+            instr,
+            code_path,
+            stack: None,
+            frame: None,
+            cell: None,
+            memory: None,
+        }
+    }
 }
 
 /// A proof of one step.
@@ -128,31 +159,6 @@ pub struct StepProof {
     pub header: Header,
     /// Present when the pre-state is running.
     pub witness: Option<Witness>,
-}
-
-/// What an opcode reveals: (stack values popped, frame, cell, memory).
-pub(crate) fn shape(op: Op) -> (usize, bool, Option<&'static str>, bool) {
-    use Op::*;
-    match op {
-        Unreachable | Nop | Jump | Call | Halt | I32Const | I64Const => (0, false, None, false),
-        Return => (0, true, None, false),
-        JumpIfZero | JumpIfNonZero | JumpTable | Drop => (1, false, None, false),
-        DropUnder => (2, false, None, false),
-        Select => (3, false, None, false),
-        LocalGet => (0, true, Some("local"), false),
-        LocalSet | LocalTee => (1, true, Some("local"), false),
-        GlobalGet => (0, false, Some("global"), false),
-        GlobalSet => (1, false, Some("global"), false),
-        I32Load | I64Load | I32Load8S | I32Load8U | I32Load16S | I32Load16U | I64Load8S
-        | I64Load8U | I64Load16S | I64Load16U | I64Load32S | I64Load32U => (1, false, None, true),
-        I32Store | I64Store | I32Store8 | I32Store16 | I64Store8 | I64Store16 | I64Store32 => {
-            (2, false, None, true)
-        }
-        I32Eqz | I64Eqz | I32Clz | I32Ctz | I32Popcnt | I64Clz | I64Ctz | I64Popcnt
-        | I32WrapI64 | I64ExtendI32S | I64ExtendI32U | I32Extend8S | I32Extend16S | I64Extend8S
-        | I64Extend16S | I64Extend32S => (1, false, None, false),
-        _ => (2, false, None, false),
-    }
 }
 
 /// Bytes a load or store touches.
@@ -166,6 +172,42 @@ pub(crate) fn width(op: Op) -> u64 {
     }
 }
 
+/// Whether `index` lies past a tree whose paths have `depth` siblings (the
+/// fetch or the global access traps). Paths of more than [`MAX_TREE_DEPTH`]
+/// siblings are rejected, so they never trap here.
+pub fn past_tree(index: u32, depth: usize) -> bool {
+    depth <= MAX_TREE_DEPTH && index >> depth != 0
+}
+
+/// Whether `op` traps on the stack bounds of a stack of `depth` values: it
+/// pops more than there are, or it adds a value to [`MAX_STACK`] of them.
+pub fn stack_traps(op: Op, depth: u32) -> bool {
+    let s = op.shape();
+    (depth as usize) < s.pops as usize || (s.grows() && depth as usize >= MAX_STACK)
+}
+
+/// Whether a proof of a running state goes on past the code path: the fetch
+/// does not trap (`pc` inside the code tree proven by the path) and neither
+/// do the stack bounds.
+pub fn reaches_stack(h: &Header, op: Op, code_path_len: usize) -> bool {
+    !past_tree(h.pc, code_path_len) && !stack_traps(op, h.stack_depth)
+}
+
+/// The lowest `depth` bits of `index`: the leaf a path of `depth` siblings from
+/// `index` starts at.
+fn leaf_index(index: u32, depth: u32) -> u32 {
+    if depth >= 32 {
+        index
+    } else {
+        index & ((1u32 << depth) - 1)
+    }
+}
+
+/// The locals of frame `f`.
+fn locals_of<'m>(m: &'m Machine, f: &Frame) -> &'m [u64] {
+    &m.locals[f.base as usize..(f.base + f.count) as usize]
+}
+
 /// Builds the proof of the step from `m`'s current state.
 pub fn prove(c: &mut Committer, m: &mut Machine) -> StepProof {
     let header = c.header(m);
@@ -175,90 +217,86 @@ pub fn prove(c: &mut Committer, m: &mut Machine) -> StepProof {
             witness: None,
         };
     }
-    let instr = m.code[m.pc as usize];
-    let (pops, frame, cell, mem) = shape(instr.op);
+    let leaf = leaf_index(m.pc, c.code_depth());
+    let instr = m
+        .code
+        .get(leaf as usize)
+        .copied()
+        .unwrap_or(Instr::op(Op::Unreachable)); // a padding leaf: all zero
+    let mut w = Witness::fetched(instr, c.code_path(leaf));
+    if !reaches_stack(&header, instr.op, w.code_path.len()) {
+        return StepProof {
+            header,
+            witness: Some(w),
+        };
+    }
+    let shape = instr.op.shape();
+    let pops = shape.pops as usize;
     let n = m.stack.len();
-    let stack: Vec<u64> = m.stack[n - pops..].iter().rev().copied().collect();
-    let stack_below = stack_chain(&m.stack[..n - pops]);
-    let top = m.frames.last().copied();
-    let frame = frame.then(|| {
-        let f = top.expect("local ops run in a frame");
-        let below = m.frames[..m.frames.len() - 1]
-            .iter()
-            .fold(super::hash::ZERO, |h, g| {
-                frame_entry(
-                    g.ret,
-                    g.count,
-                    &values_root(
-                        LOCALS,
-                        &m.locals[g.base as usize..(g.base + g.count) as usize],
-                    ),
-                    &h,
-                )
-            });
-        let locals = &m.locals[f.base as usize..(f.base + f.count) as usize];
-        FrameWitness {
+    let values: Vec<u64> = m.stack[n - pops..].iter().rev().copied().collect();
+    let below = stack_chain(&m.stack[..n - pops]);
+    let top = m.frames.last().copied().filter(|_| shape.frame);
+    if let Some(f) = top {
+        let below = m.frames[..m.frames.len() - 1].iter().fold(ZERO, |h, g| {
+            frame_entry(g.ret, g.count, &values_root(LOCALS, locals_of(m, g)), &h)
+        });
+        w.frame = Some(FrameWitness {
             ret: f.ret,
             count: f.count,
-            locals_root: values_root(LOCALS, locals),
+            locals_root: values_root(LOCALS, locals_of(m, &f)),
             below,
+        });
+    }
+    let cell = match shape.var {
+        Some(Var::Local) => top
+            .filter(|f| instr.a < f.count)
+            .map(|f| (locals_of(m, &f), LOCALS, instr.a)),
+        Some(Var::Global) => {
+            let d = depth_for(m.globals.len() as u64);
+            Some((&m.globals[..], GLOBALS, leaf_index(instr.a, d)))
         }
-    });
-    let cell = cell.map(|kind| {
-        let (values, tree_kind): (&[u64], _) = if kind == "local" {
-            let f = top.unwrap();
-            (
-                &m.locals[f.base as usize..(f.base + f.count) as usize],
-                LOCALS,
-            )
-        } else {
-            (&m.globals, GLOBALS)
-        };
+        None => None,
+    };
+    w.cell = cell.map(|(values, kind, at)| {
         let tree = Tree::new(
-            tree_kind,
+            kind,
             depth_for(values.len() as u64),
             values.iter().map(|&v| word(v)),
         );
         CellWitness {
-            value: values[instr.a as usize],
-            path: tree.path(instr.a as u64),
+            value: values.get(at as usize).copied().unwrap_or(0),
+            path: tree.path(at as u64),
         }
     });
-    let mut memory = vec![];
-    if mem {
-        let addr = stack[pops - 1] as u32 as u64 + instr.b;
-        let w = width(instr.op);
-        if addr + w <= m.memory.len() as u64 {
+    if shape.memory {
+        let mut leaves = vec![];
+        let wd = width(instr.op);
+        let addr = (values[pops - 1] as u32 as u64).checked_add(instr.b);
+        let end = addr.and_then(|a| a.checked_add(wd));
+        if let (Some(addr), true) = (addr, end.is_some_and(|e| e <= m.memory.len() as u64)) {
             let tree = c.memory_tree(m);
-            for leaf in addr / 32..=(addr + w - 1) / 32 {
+            for leaf in addr / 32..=(addr + wd - 1) / 32 {
                 let mut data = [0u8; 32];
                 let start = leaf as usize * 32;
                 let end = (start + 32).min(m.memory.len());
                 data[..end - start].copy_from_slice(&m.memory[start..end]);
-                memory.push(LeafWitness {
+                leaves.push(LeafWitness {
                     data,
                     path: tree.path(leaf),
                 });
             }
         }
+        w.memory = Some(leaves);
     }
-    let code_path = c.code_path(m.pc);
+    w.stack = Some(StackWitness { values, below });
     StepProof {
         header,
-        witness: Some(Witness {
-            instr,
-            code_path,
-            stack,
-            stack_below,
-            frame,
-            cell,
-            memory,
-        }),
+        witness: Some(w),
     }
 }
 
 impl StepProof {
-    /// The byte encoding (see the module docs).
+    /// The byte encoding (see the module docs): the parts that are present, in order.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![PROOF_VERSION];
         out.extend_from_slice(&self.header.encode());
@@ -269,10 +307,12 @@ impl StepProof {
         };
         out.extend_from_slice(&w.instr.encode());
         path(&mut out, &w.code_path);
-        w.stack
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
-        out.extend_from_slice(&w.stack_below);
+        if let Some(s) = &w.stack {
+            s.values
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_be_bytes()));
+            out.extend_from_slice(&s.below);
+        }
         if let Some(f) = &w.frame {
             out.extend_from_slice(&f.ret.to_be_bytes());
             out.extend_from_slice(&f.count.to_be_bytes());
@@ -283,9 +323,9 @@ impl StepProof {
             out.extend_from_slice(&c.value.to_be_bytes());
             path(&mut out, &c.path);
         }
-        if shape(w.instr.op).3 {
-            out.push(w.memory.len() as u8);
-            for l in &w.memory {
+        if let Some(leaves) = &w.memory {
+            out.push(leaves.len() as u8);
+            for l in leaves {
                 out.extend_from_slice(&l.data);
                 path(&mut out, &l.path);
             }
@@ -310,53 +350,54 @@ impl StepProof {
         }
         let instr = Instr::decode(r.take(INSTR_BYTES)?.try_into().unwrap())
             .ok_or(ProofError::Instruction)?;
-        let code_path = r.path()?;
-        let (pops, frame, cell, mem) = shape(instr.op);
-        let stack = (0..pops).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
-        let stack_below = r.h256()?;
-        let frame = if frame {
-            Some(FrameWitness {
-                ret: r.u32()?,
-                count: r.u32()?,
-                locals_root: r.h256()?,
+        let mut w = Witness::fetched(instr, r.path()?);
+        if reaches_stack(&header, instr.op, w.code_path.len()) {
+            let shape = instr.op.shape();
+            let values = (0..shape.pops)
+                .map(|_| r.u64())
+                .collect::<Result<Vec<_>, _>>()?;
+            w.stack = Some(StackWitness {
+                values,
                 below: r.h256()?,
-            })
-        } else {
-            None
-        };
-        let cell = if cell.is_some() {
-            Some(CellWitness {
-                value: r.u64()?,
-                path: r.path()?,
-            })
-        } else {
-            None
-        };
-        let mut memory = vec![];
-        if mem {
-            let n = r.take(1)?[0];
-            if n > 2 {
-                return Err(ProofError::Memory);
+            });
+            if shape.frame && header.frame_depth != 0 {
+                w.frame = Some(FrameWitness {
+                    ret: r.u32()?,
+                    count: r.u32()?,
+                    locals_root: r.h256()?,
+                    below: r.h256()?,
+                });
             }
-            for _ in 0..n {
-                memory.push(LeafWitness {
-                    data: r.h256()?,
+            let cell = match shape.var {
+                Some(Var::Local) => w.frame.as_ref().is_some_and(|f| instr.a < f.count),
+                Some(Var::Global) => true,
+                None => false,
+            };
+            if cell {
+                w.cell = Some(CellWitness {
+                    value: r.u64()?,
                     path: r.path()?,
                 });
+            }
+            if shape.memory {
+                let n = r.take(1)?[0];
+                if n > 2 {
+                    return Err(ProofError::Memory);
+                }
+                let mut leaves = vec![];
+                for _ in 0..n {
+                    leaves.push(LeafWitness {
+                        data: r.h256()?,
+                        path: r.path()?,
+                    });
+                }
+                w.memory = Some(leaves);
             }
         }
         r.end()?;
         Ok(StepProof {
             header,
-            witness: Some(Witness {
-                instr,
-                code_path,
-                stack,
-                stack_below,
-                frame,
-                cell,
-                memory,
-            }),
+            witness: Some(w),
         })
     }
 }
@@ -404,47 +445,61 @@ pub fn verify_step(pre: &H256, proof: &[u8]) -> Result<H256, ProofError> {
 }
 
 /// Verifies a decoded proof against `pre` and returns the post-state hash.
+///
+/// The checks run in the order of `docs/STATE.md`: the pre-state, the code
+/// (which proves the code tree's depth), the traps of the fetch and of the
+/// stack bounds, the stack, then the frame, cell or memory the instruction
+/// touches. Each trap is decided as soon as the parts that show it are checked.
 pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
     let h = p.header;
     if &h.hash() != pre {
         return Err(ProofError::PreState);
     }
     let Some(w) = &p.witness else {
+        if h.status == 0 {
+            return Err(ProofError::PreState); // a running state has a witness
+        }
         return Ok(*pre); // halted and trapped states are fixed points
     };
     if h.status != 0 {
         return Err(ProofError::PreState);
     }
     let ins = w.instr;
-    if w.code_path.len() >= 32
-        || (h.pc as u64) >> w.code_path.len() != 0
-        || super::hash::CODE.root_from(h.pc as u64, &ins.encode(), &w.code_path) != h.code_root
+    if w.code_path.len() > MAX_TREE_DEPTH
+        || CODE.root_from(h.pc as u64, &ins.encode(), &w.code_path) != h.code_root
     {
         return Err(ProofError::Code);
     }
-    let (pops, _, _, _) = shape(ins.op);
-    if w.stack.len() != pops
-        || w.stack
-            .iter()
-            .rev()
-            .fold(w.stack_below, |b, &v| stack_entry(v, &b))
-            != h.stack
-    {
-        return Err(ProofError::Stack);
-    }
-    // Counters wrap: only crafted headers reach the limits, and the Solidity
-    // verifier wraps the same way.
-    let mut post = h;
-    post.step = h.step.wrapping_add(1);
-    post.pc = h.pc + 1;
-    post.stack = w.stack_below;
     let trap = || {
         let mut t = h;
         t.status = 2;
         t.step = h.step.wrapping_add(1);
         Ok(t.hash())
     };
-    let s = &w.stack;
+    if !reaches_stack(&h, ins.op, w.code_path.len()) {
+        return trap();
+    }
+    let shape = ins.op.shape();
+    let st = w.stack.as_ref().ok_or(ProofError::Stack)?;
+    if st.values.len() != shape.pops as usize
+        || st
+            .values
+            .iter()
+            .rev()
+            .fold(st.below, |b, &v| stack_entry(v, &b))
+            != h.stack
+    {
+        return Err(ProofError::Stack);
+    }
+    // Counters wrap: only crafted headers reach the limits, and the Solidity
+    // verifier wraps the same way. The pc is below 2^31 (it is inside the
+    // code tree), and the stack bounds hold.
+    let mut post = h;
+    post.step = h.step.wrapping_add(1);
+    post.pc = h.pc + 1;
+    post.stack = st.below;
+    post.stack_depth = h.stack_depth - shape.pops as u32 + shape.pushes as u32;
+    let s = &st.values;
     let push = |post: &mut Header, v: u64| post.stack = stack_entry(v, &post.stack);
     let frame = || -> Result<&FrameWitness, ProofError> {
         let f = w.frame.as_ref().ok_or(ProofError::Frame)?;
@@ -462,22 +517,21 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
         JumpIfNonZero => post.pc = if s[0] as u32 != 0 { ins.a } else { h.pc + 1 },
         JumpTable => post.pc = (h.pc + 1).wrapping_add((s[0] as u32).min(ins.a)),
         Call => {
-            if h.frame_depth as usize >= MAX_FRAMES {
+            if h.frame_depth as usize >= MAX_FRAMES || ins.b > MAX_LOCALS {
                 return trap();
             }
-            post.frames = frame_entry(
-                h.pc + 1,
-                ins.b as u32,
-                &empty_locals_root(ins.b as u32),
-                &h.frames,
-            );
-            post.frame_depth += 1;
+            let count = ins.b as u32;
+            post.frames = frame_entry(h.pc + 1, count, &empty_locals_root(count), &h.frames);
+            post.frame_depth = h.frame_depth + 1;
             post.pc = ins.a;
         }
         Return => {
+            if h.frame_depth == 0 {
+                return trap();
+            }
             let f = frame()?;
             post.frames = f.below;
-            post.frame_depth = h.frame_depth.wrapping_sub(1);
+            post.frame_depth = h.frame_depth - 1;
             post.pc = f.ret;
         }
         Halt => {
@@ -488,11 +542,16 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
         DropUnder => push(&mut post, s[0]),
         Select => push(&mut post, if s[0] as u32 != 0 { s[2] } else { s[1] }),
         LocalGet | LocalSet | LocalTee => {
+            if h.frame_depth == 0 {
+                return trap();
+            }
             let f = frame()?;
+            if ins.a >= f.count {
+                return trap();
+            }
             let c = w.cell.as_ref().ok_or(ProofError::Cell("local"))?;
             let depth = depth_for(f.count as u64) as usize;
-            if ins.a >= f.count
-                || c.path.len() != depth
+            if c.path.len() != depth
                 || LOCALS.root_from(ins.a as u64, &word(c.value), &c.path) != f.locals_root
             {
                 return Err(ProofError::Cell("local"));
@@ -509,11 +568,13 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
         }
         GlobalGet | GlobalSet => {
             let c = w.cell.as_ref().ok_or(ProofError::Cell("global"))?;
-            if c.path.len() >= 32
-                || (ins.a as u64) >> c.path.len() != 0
+            if c.path.len() > MAX_TREE_DEPTH
                 || GLOBALS.root_from(ins.a as u64, &word(c.value), &c.path) != h.globals_root
             {
                 return Err(ProofError::Cell("global"));
+            }
+            if past_tree(ins.a, c.path.len()) {
+                return trap();
             }
             if ins.op == GlobalGet {
                 push(&mut post, c.value);
@@ -522,22 +583,23 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
             }
         }
         I32Const | I64Const => push(&mut post, ins.b),
-        op if shape(op).3 => {
-            let is_store = shape(op).0 == 2;
+        op if shape.memory => {
+            let is_store = shape.pops == 2;
             // u128: a crafted offset near u64::MAX must trap, not wrap.
             let addr = s[if is_store { 1 } else { 0 }] as u32 as u128 + ins.b as u128;
             let wd = width(op);
             if addr + wd as u128 > h.memory_size as u128 {
                 return trap();
             }
+            let leaves = w.memory.as_deref().ok_or(ProofError::Memory)?;
             let addr = addr as u64;
             let first = addr / 32;
             let last = (addr + wd - 1) / 32;
             let depth = memory_depth(h.memory_size) as usize;
-            if w.memory.len() as u64 != last - first + 1 {
+            if leaves.len() as u64 != last - first + 1 {
                 return Err(ProofError::Memory);
             }
-            for (k, l) in w.memory.iter().enumerate() {
+            for (k, l) in leaves.iter().enumerate() {
                 if l.path.len() != depth
                     || MEMORY.root_from(first + k as u64, &l.data, &l.path) != h.memory_root
                 {
@@ -545,25 +607,19 @@ pub fn verify(pre: &H256, p: &StepProof) -> Result<H256, ProofError> {
                 }
             }
             let mut bytes = [0u8; 64];
-            for (k, l) in w.memory.iter().enumerate() {
+            for (k, l) in leaves.iter().enumerate() {
                 bytes[32 * k..32 * k + 32].copy_from_slice(&l.data);
             }
             let off = (addr % 32) as usize;
             if is_store {
                 bytes[off..off + wd as usize].copy_from_slice(&s[0].to_le_bytes()[..wd as usize]);
-                let new: Vec<H256> = (0..w.memory.len())
+                let new: Vec<H256> = (0..leaves.len())
                     .map(|k| bytes[32 * k..32 * k + 32].try_into().unwrap())
                     .collect();
                 post.memory_root = if new.len() == 1 {
-                    MEMORY.root_from(first, &new[0], &w.memory[0].path)
+                    MEMORY.root_from(first, &new[0], &leaves[0].path)
                 } else {
-                    update_two(
-                        first,
-                        &new[0],
-                        &w.memory[0].path,
-                        &new[1],
-                        &w.memory[1].path,
-                    )
+                    update_two(first, &new[0], &leaves[0].path, &new[1], &leaves[1].path)
                 };
             } else {
                 let mut le = [0u8; 8];

@@ -6,10 +6,10 @@
 //! `vm/tests/opcodes.rs` fails when the committed file is stale and rewrites
 //! it under `OPML_BLESS=1` (which `just contracts` sets).
 
-use super::exec::MAX_FRAMES;
+use super::exec::{MAX_FRAMES, MAX_LOCALS, MAX_STACK};
 use super::hash::TAGS;
-use super::isa::{INSTR_BYTES, Op};
-use super::proof::{PROOF_VERSION, shape, width};
+use super::isa::{INSTR_BYTES, Op, Var};
+use super::proof::{MAX_TREE_DEPTH, PROOF_VERSION, width};
 use super::state::{HEADER_BYTES, HEADER_LAYOUT};
 use std::fmt::Write;
 
@@ -69,7 +69,12 @@ pub fn constants_sol() -> String {
     let _ = writeln!(w, "uint8 constant PROOF_VERSION = {PROOF_VERSION};");
     let _ = writeln!(w, "uint256 constant HEADER_BYTES = {HEADER_BYTES};");
     let _ = writeln!(w, "uint256 constant INSTR_BYTES = {INSTR_BYTES};");
-    let _ = writeln!(w, "uint256 constant MAX_FRAMES = {MAX_FRAMES};\n");
+    let _ = writeln!(w, "uint256 constant MAX_TREE_DEPTH = {MAX_TREE_DEPTH};\n");
+
+    let _ = writeln!(w, "// Machine limits: a step past them traps.");
+    let _ = writeln!(w, "uint256 constant MAX_FRAMES = {MAX_FRAMES};");
+    let _ = writeln!(w, "uint256 constant MAX_STACK = {MAX_STACK};");
+    let _ = writeln!(w, "uint256 constant MAX_LOCALS = {MAX_LOCALS};\n");
 
     let _ = writeln!(w, "// State header: byte offset and length of each field.");
     for (name, at, len) in HEADER_LAYOUT {
@@ -101,21 +106,24 @@ pub fn constants_sol() -> String {
     let _ = writeln!(
         w,
         "// What a proof reveals per opcode: bit `op` of each bitmap. Stack values\n\
-         // popped = POPS_1 + 2 * POPS_2; memory access width = 1 << (WIDTH_2 + 2 * WIDTH_4)."
+         // popped = POPS_1 + 2 * POPS_2, pushed = PUSHES; GROWS: pushes more than it\n\
+         // pops (overflows a full stack); memory access width = 1 << (WIDTH_2 + 2 * WIDTH_4)."
     );
-    let maps: [(&str, OpPredicate); 9] = [
+    let maps: [(&str, OpPredicate); 11] = [
         ("OPS_VALID", |_| true),
-        ("OPS_POPS_1", |op| shape(op).0 & 1 == 1),
-        ("OPS_POPS_2", |op| shape(op).0 & 2 == 2),
-        ("OPS_FRAME", |op| shape(op).1),
-        ("OPS_LOCAL", |op| shape(op).2 == Some("local")),
-        ("OPS_GLOBAL", |op| shape(op).2 == Some("global")),
-        ("OPS_MEMORY", |op| shape(op).3),
+        ("OPS_POPS_1", |op| op.shape().pops & 1 == 1),
+        ("OPS_POPS_2", |op| op.shape().pops & 2 == 2),
+        ("OPS_PUSHES", |op| op.shape().pushes == 1),
+        ("OPS_GROWS", |op| op.shape().grows()),
+        ("OPS_FRAME", |op| op.shape().frame),
+        ("OPS_LOCAL", |op| op.shape().var == Some(Var::Local)),
+        ("OPS_GLOBAL", |op| op.shape().var == Some(Var::Global)),
+        ("OPS_MEMORY", |op| op.shape().memory),
         ("OPS_WIDTH_2", |op| {
-            shape(op).3 && width(op).trailing_zeros() & 1 == 1
+            op.shape().memory && width(op).trailing_zeros() & 1 == 1
         }),
         ("OPS_WIDTH_4", |op| {
-            shape(op).3 && width(op).trailing_zeros() & 2 == 2
+            op.shape().memory && width(op).trailing_zeros() & 2 == 2
         }),
     ];
     for (name, f) in maps {
@@ -149,6 +157,7 @@ mod tests {
             stack: [0xa8; 32],
             frames: [0xa9; 32],
             frame_depth: 0xaaaa_aaaa,
+            stack_depth: 0xabab_abab,
         };
         let bytes = h.encode();
         let mut covered = 0;

@@ -1,7 +1,7 @@
 //! State commitments (byte-exact spec: `docs/STATE.md`).
 //!
 //! The state hash is `keccak256(STATE ‖ header)` where the header is the
-//! 185-byte encoding of [`Header`]. Memory, code, locals and globals are Merkle
+//! 189-byte encoding of [`Header`]. Memory, code, locals and globals are Merkle
 //! roots; the value stack and the frame stack are hash chains, so a step reveals
 //! only the entries it touches.
 
@@ -12,7 +12,7 @@ use super::hash::{
 use super::isa::Instr;
 
 /// Bytes of an encoded [`Header`].
-pub const HEADER_BYTES: usize = 1 + 4 + 8 + 32 + 8 + 32 + 32 + 32 + 32 + 4;
+pub const HEADER_BYTES: usize = 1 + 4 + 8 + 32 + 8 + 32 + 32 + 32 + 32 + 4 + 4;
 
 /// The header's fields: (name, byte offset, byte length). Generated into the
 /// Solidity constants, and checked against [`Header::encode`] by a test.
@@ -27,6 +27,7 @@ pub const HEADER_LAYOUT: &[(&str, usize, usize)] = &[
     ("STACK", 117, 32),
     ("FRAMES", 149, 32),
     ("FRAME_DEPTH", 181, 4),
+    ("STACK_DEPTH", 185, 4),
 ];
 
 /// Everything the state hash commits to, with the big parts as roots and chains.
@@ -52,10 +53,12 @@ pub struct Header {
     pub frames: H256,
     /// Number of frames.
     pub frame_depth: u32,
+    /// Number of values on the value stack (the length of the `stack` chain).
+    pub stack_depth: u32,
 }
 
 impl Header {
-    /// The 185-byte encoding: fields in declaration order, integers big-endian.
+    /// The 189-byte encoding: fields in declaration order, integers big-endian.
     pub fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut out = [0u8; HEADER_BYTES];
         let mut w = Writer {
@@ -72,6 +75,7 @@ impl Header {
         w.put(&self.stack);
         w.put(&self.frames);
         w.put(&self.frame_depth.to_be_bytes());
+        w.put(&self.stack_depth.to_be_bytes());
         out
     }
 
@@ -89,6 +93,7 @@ impl Header {
             stack: h32(117),
             frames: h32(149),
             frame_depth: u32::from_be_bytes(b[181..185].try_into().unwrap()),
+            stack_depth: u32::from_be_bytes(b[185..189].try_into().unwrap()),
         }
     }
 
@@ -161,9 +166,14 @@ impl Committer {
         self.code.root()
     }
 
-    /// Siblings of instruction `pc`.
-    pub fn code_path(&self, pc: u32) -> Vec<H256> {
-        self.code.path(pc as u64)
+    /// Depth of the code tree.
+    pub fn code_depth(&self) -> u32 {
+        self.code.depth()
+    }
+
+    /// Siblings of code leaf `leaf` (below `2^code_depth`).
+    pub fn code_path(&self, leaf: u32) -> Vec<H256> {
+        self.code.path(leaf as u64)
     }
 
     /// Brings the memory tree up to date with `m` and returns it.
@@ -212,6 +222,7 @@ impl Committer {
             stack: stack_chain(&m.stack),
             frames,
             frame_depth: m.frames.len() as u32,
+            stack_depth: m.stack.len() as u32,
         }
     }
 

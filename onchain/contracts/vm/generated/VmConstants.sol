@@ -4,10 +4,15 @@
 pragma solidity 0.8.30;
 
 // Proof encoding (docs/STATE.md).
-uint8 constant PROOF_VERSION = 1;
-uint256 constant HEADER_BYTES = 185;
+uint8 constant PROOF_VERSION = 2;
+uint256 constant HEADER_BYTES = 189;
 uint256 constant INSTR_BYTES = 32;
+uint256 constant MAX_TREE_DEPTH = 31;
+
+// Machine limits: a step past them traps.
 uint256 constant MAX_FRAMES = 1024;
+uint256 constant MAX_STACK = 65536;
+uint256 constant MAX_LOCALS = 4096;
 
 // State header: byte offset and length of each field.
 uint256 constant HEADER_STATUS_AT = 0;
@@ -30,6 +35,8 @@ uint256 constant HEADER_FRAMES_AT = 149;
 uint256 constant HEADER_FRAMES_LEN = 32;
 uint256 constant HEADER_FRAME_DEPTH_AT = 181;
 uint256 constant HEADER_FRAME_DEPTH_LEN = 4;
+uint256 constant HEADER_STACK_DEPTH_AT = 185;
+uint256 constant HEADER_STACK_DEPTH_LEN = 4;
 uint8 constant STATUS_RUNNING = 0;
 uint8 constant STATUS_HALTED = 1;
 uint8 constant STATUS_TRAPPED = 2;
@@ -154,10 +161,13 @@ uint8 constant OP_I64_EXTEND16_S = 0xc3; // i64.extend16_s
 uint8 constant OP_I64_EXTEND32_S = 0xc4; // i64.extend32_s
 
 // What a proof reveals per opcode: bit `op` of each bitmap. Stack values
-// popped = POPS_1 + 2 * POPS_2; memory access width = 1 << (WIDTH_2 + 2 * WIDTH_4).
+// popped = POPS_1 + 2 * POPS_2, pushed = PUSHES; GROWS: pushes more than it
+// pops (overflows a full stack); memory access width = 1 << (WIDTH_2 + 2 * WIDTH_4).
 uint256 constant OPS_VALID = 0x000000000000001f00003080000007ffffffff8007ffffe67cfff31f000701ff;
 uint256 constant OPS_POPS_1 = 0x000000000000001f00003080000000000e00038000010020003ff31600050038;
 uint256 constant OPS_POPS_2 = 0x000000000000000000000000000007fff1fffc0007feffc07cc0000000060000;
+uint256 constant OPS_PUSHES = 0x000000000000001f00003080000007ffffffff8007ffffe6003ff30d00060000;
+uint256 constant OPS_GROWS = 0x0000000000000000000000000000000000000000000000060000000900000000;
 uint256 constant OPS_FRAME = 0x0000000000000000000000000000000000000000000000000000000700000080;
 uint256 constant OPS_LOCAL = 0x0000000000000000000000000000000000000000000000000000000700000000;
 uint256 constant OPS_GLOBAL = 0x0000000000000000000000000000000000000000000000000000001800000000;
