@@ -10,7 +10,7 @@ phase_log := target / "opml-phases.txt"
 # Prints the path of a built executable: `{{exe}} bench inference`, `{{exe}} example gas`.
 exe := "python3 .ci/built.py " + quote(built)
 # The environment of `build` and of everything that reuses its artifacts.
-lint_env := "RUSTC_WORKSPACE_WRAPPER=clippy-driver RUSTFLAGS='-D warnings'"
+lint_env := "RUSTC_WORKSPACE_WRAPPER=" + quote(justfile_directory() / ".ci/clippy-deny-warnings")
 
 # List the recipes.
 default:
