@@ -117,6 +117,11 @@ fn thousands(n: u64) -> String {
 }
 
 fn main() -> ExitCode {
+    // `just build` compiles every target for testing; test runners (nextest) ask this harness-less
+    // example for its tests with `--list`: there are none.
+    if std::env::args().any(|a| a == "--list") {
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
