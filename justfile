@@ -26,8 +26,14 @@ setup: node-setup
 node-setup:
     cd onchain && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
-# The main job: compile a fixture model, run it, print the prediction.
-demo model="mlp784":
+# The main job: the protocol end to end on a local anvil (two models, an honest and a lying
+# submitter, a challenger as real processes); exits 0 when the lies are voided, the honest results
+# finalized and revenue claimed. The first build shows cargo's progress.
+demo: node-setup
+    cargo run --release --bin opml -- demo --out out/demo
+
+# Compile a fixture model, run it locally, print the prediction (no chain).
+run-model model="mlp784":
     cargo run --release --quiet --bin opml -- compile fixtures/{{model}}/model.onnx -o out/{{model}}
     cargo run --release --quiet --bin opml -- run out/{{model}} --input fixtures/{{model}}/input.npy
 

@@ -1,6 +1,348 @@
-//! opML challenger.
+//! The opML challenger (watcher): re-executes every claim on the models it
+//! holds and disputes the ones that differ.
 //!
-//! The challenger service: re-executes every posted claim, challenges mismatches, plays the bisection game and collects bounties.
-//!
-//! This crate is a placeholder: it lands with its milestone (see the project
-//! issues). The compiler and runtime it builds on live in `opml-vm`.
+//! It follows `Submitted` events, re-runs the request, and challenges when the
+//! output, the final state or the step count differ and the policy finds it
+//! worth it; it plays every game it opened to the end, closes its games of
+//! claims another game voided, and withdraws its winnings. Like the submitter
+//! it re-reads the chain before every action (see `docs/AGENTS.md`).
+
+use alloy::primitives::{B256, U256};
+use alloy::sol_types::{SolCall, SolEvent};
+use opml_onchain::agent::{
+    Agent, AgentConfig, AgentError, Pass, Shutdown, claim_difference, play_game, run_passes,
+    send_logged, withdraw_if_owed,
+};
+use opml_onchain::bindings::InferenceMarket;
+use opml_onchain::client::ChainError;
+use opml_onchain::faults::{ChallengerFaults, LyingTrace};
+use opml_onchain::protocol::{contract_error, format_ether, market, parse_amount};
+use opml_onchain::store::ClaimRow;
+use opml_vm::trace::TraceProvider;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The challenger's `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Model ids (0x-hex) to watch; empty: every model in the models directory.
+    pub models: Vec<String>,
+    /// Challenge only when the expected gain (the bounty share of the bond
+    /// plus the game allowance, against the estimated gas) reaches this (wei or "0.01 ether").
+    pub min_profit: String,
+    /// Join a claim that others already challenge (their game may void it first,
+    /// and then only the first winner takes the bounty).
+    pub join_challenged: bool,
+    /// Gas price (wei) assumed for the profit estimate; 0: the node's current price.
+    pub gas_price: u128,
+    /// Gas assumed per game transaction for the estimate.
+    pub gas_per_move: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            models: vec![],
+            min_profit: "0".into(),
+            join_challenged: true,
+            gas_price: 0,
+            gas_per_move: 400_000,
+        }
+    }
+}
+
+/// The challenger's configuration file.
+pub type Config = AgentConfig<Policy, ChallengerFaults>;
+
+/// The running challenger.
+pub struct Challenger {
+    agent: Agent,
+    policy: Policy,
+    watched: Vec<B256>,
+    min_profit: U256,
+    faults: Option<ChallengerFaults>,
+}
+
+impl Challenger {
+    /// Starts from a configuration; `allow_faults` must be set for a `[faults]` section.
+    pub async fn start(cfg: &Config, allow_faults: bool) -> Result<Challenger, AgentError> {
+        if cfg.faults.is_some() && !allow_faults {
+            return Err(AgentError::Config(
+                "the config has a [faults] section, which makes this challenger lie; it is for tests only and needs --allow-faults".into(),
+            ));
+        }
+        let watched = cfg
+            .policy
+            .models
+            .iter()
+            .map(|s| {
+                s.parse::<B256>().map_err(|_| {
+                    AgentError::Config(format!(
+                        "policy.models: `{s}` is not a 32-byte hex model id"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let min_profit = parse_amount(&cfg.policy.min_profit)
+            .map_err(|e| AgentError::Config(format!("policy.min_profit: {e}")))?;
+        if cfg.faults.is_some() {
+            tracing::warn!(faults = ?cfg.faults, "FAULT INJECTION: this challenger lies on purpose");
+        }
+        Ok(Challenger {
+            agent: Agent::start(cfg).await?,
+            policy: cfg.policy.clone(),
+            watched,
+            min_profit,
+            faults: cfg.faults.clone(),
+        })
+    }
+
+    /// The agent (chain, store, models).
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// Runs passes until a stop is asked for.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), AgentError> {
+        run_passes(self, shutdown, "challenger").await
+    }
+
+    /// One pass: sync, judge new claims, challenge, play, close, withdraw.
+    pub async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        self.agent.sync().await?;
+        self.judge_and_challenge(shutdown).await?;
+        self.play(shutdown).await?;
+        self.close_voided().await?;
+        withdraw_if_owed(&self.agent, U256::ZERO).await
+    }
+
+    fn watches(&self, model: &B256) -> bool {
+        self.agent.models.get(model).is_some()
+            && (self.watched.is_empty() || self.watched.contains(model))
+    }
+
+    async fn trace_for(&self, request: u64) -> Result<Arc<dyn TraceProvider>, String> {
+        let r = self
+            .agent
+            .store
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("request {request} not seen yet"))?;
+        let honest = self.agent.trace(&r).await?;
+        if let Some(f) = &self.faults
+            && let Some(lie) = LyingTrace::challenger(honest.clone(), f)
+        {
+            return Ok(Arc::new(lie));
+        }
+        Ok(honest)
+    }
+
+    async fn judge_and_challenge(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        let me = self.agent.chain.address();
+        for c in self.agent.store.claims(None, true).await? {
+            if shutdown.requested() {
+                break;
+            }
+            if c.submitter == me {
+                continue;
+            }
+            let verdict = match &c.verdict {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.judge(&c).await?;
+                    self.agent.store.set_verdict(c.id, &v).await?;
+                    v
+                }
+            };
+            let dispute = verdict.starts_with("differs")
+                || (verdict == "agrees" && self.faults.as_ref().is_some_and(|f| f.dispute_correct));
+            if dispute {
+                self.challenge(&c).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn judge(&self, c: &ClaimRow) -> Result<String, AgentError> {
+        let Some(r) = self.agent.store.request(c.request_id).await? else {
+            return Ok("skipped: its request was not seen".into());
+        };
+        if !self.watches(&r.model_id) {
+            return Ok(format!("skipped: model {} not watched", r.model_id));
+        }
+        let honest = match self.agent.trace(&r).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(claim = c.id, error = %e, "cannot re-execute; skipped");
+                return Ok(format!("skipped: {e}"));
+            }
+        };
+        let v = match claim_difference(honest.as_ref(), &c.output, &c.final_state, c.steps) {
+            None => "agrees".to_string(),
+            Some(d) => format!("differs: {d}"),
+        };
+        tracing::info!(claim = c.id, request = c.request_id, submitter = %c.submitter, verdict = v, "claim re-executed");
+        Ok(v)
+    }
+
+    async fn challenge(&self, c: &ClaimRow) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let me = a.chain.address();
+        let m = market(&a.chain, &a.deployment);
+        let id = U256::from(c.id);
+        if m.hasChallenged(id, me)
+            .call()
+            .await
+            .map_err(contract_error("hasChallenged"))?
+        {
+            return Ok(());
+        }
+        let purpose = format!("challenge claim {}", c.id);
+        if !a.store.sent_for(&purpose).await?.is_empty() {
+            return Ok(());
+        }
+        let on_chain = m
+            .getClaim(id)
+            .call()
+            .await
+            .map_err(contract_error("getClaim"))?;
+        let now = a.chain.now().await?;
+        if on_chain.status as u8 != 1 || now >= on_chain.challengeDeadline {
+            return Ok(());
+        }
+        if on_chain.openGames > 0 && !self.policy.join_challenged {
+            tracing::info!(
+                claim = c.id,
+                games = on_chain.openGames,
+                "already challenged by others; policy says not to join"
+            );
+            return Ok(());
+        }
+        // Expected gain: the bounty (unburnt share of the bond) and the game's
+        // allowance, against the gas of the longest game at the assumed price.
+        let p = &a.deployment.params;
+        let bounty = p.submitter_bond * U256::from(10_000 - p.burn_bps as u64) / U256::from(10_000);
+        let stake = m
+            .gameStakeFor(c.steps)
+            .call()
+            .await
+            .map_err(contract_error("gameStakeFor"))?;
+        let txs = stake / p.move_allowance;
+        let price = if self.policy.gas_price > 0 {
+            self.policy.gas_price
+        } else {
+            alloy::providers::Provider::get_gas_price(&a.chain.provider)
+                .await
+                .unwrap_or(1_000_000_000)
+        };
+        let cost = txs * U256::from(self.policy.gas_per_move) * U256::from(price);
+        let gain = bounty + stake;
+        if gain < cost + self.min_profit {
+            tracing::info!(claim = c.id, gain = %format_ether(gain), cost = %format_ether(cost), "not worth challenging under the policy");
+            return Ok(());
+        }
+        let data = InferenceMarket::challengeCall {
+            requestId: U256::from(c.request_id),
+            claimId: id,
+        }
+        .abi_encode();
+        match a
+            .chain
+            .send(
+                &purpose,
+                Some(a.deployment.market),
+                data.into(),
+                p.challenger_bond,
+                &a.store,
+            )
+            .await
+        {
+            Ok(s) => {
+                let game = s.receipt.inner.logs().iter().find_map(|l| {
+                    InferenceMarket::Challenged::decode_log(&l.inner)
+                        .ok()
+                        .map(|e| e.gameId)
+                });
+                tracing::info!(claim = c.id, game = ?game, bond = %format_ether(p.challenger_bond), "challenged");
+            }
+            Err(ChainError::WouldRevert { reason, .. }) => {
+                tracing::warn!(claim = c.id, reason, "cannot challenge");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    async fn play(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let me = a.chain.address();
+        let claims = a.store.claims(None, false).await?;
+        for g in a.store.games(&["live"]).await? {
+            if shutdown.requested() {
+                break;
+            }
+            if g.challenger != me {
+                continue;
+            }
+            let Some(c) = claims.iter().find(|c| c.id == g.claim_id) else {
+                continue;
+            };
+            let trace = match self.trace_for(c.request_id).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
+                    continue;
+                }
+            };
+            let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
+            play_game(a, &g, trace.as_ref(), "challenger", silent_from).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes this challenger's games whose claim another game voided (bond and stake back).
+    async fn close_voided(&self) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let me = a.chain.address();
+        let m = market(&a.chain, &a.deployment);
+        for g in a.store.games(&["cancelled", "live"]).await? {
+            if g.challenger != me {
+                continue;
+            }
+            let r = m
+                .getGame(U256::from(g.id))
+                .call()
+                .await
+                .map_err(contract_error("getGame"))?;
+            if r.settled {
+                a.store.set_game_status(g.id, "closed").await?;
+                continue;
+            }
+            let claim = m
+                .getClaim(U256::from(g.claim_id))
+                .call()
+                .await
+                .map_err(contract_error("getClaim"))?;
+            if claim.status as u8 == 2 {
+                let data = InferenceMarket::closeGameCall {
+                    gameId: U256::from(g.id),
+                }
+                .abi_encode();
+                send_logged(a, &format!("close game {}", g.id), data, U256::ZERO).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Pass for Challenger {
+    async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        Challenger::pass(self, shutdown).await
+    }
+
+    fn poll(&self) -> std::time::Duration {
+        self.agent.poll
+    }
+}

@@ -1,6 +1,314 @@
-//! opML submitter.
+//! The opML submitter: serves the models whose artifacts it holds.
 //!
-//! The submitter service: watches inference requests, runs models, posts claims with bonds, defends disputes, finalizes and withdraws.
+//! It follows `Requested` events, runs the model, posts the claim with its
+//! bond and the stake for games against it, defends every game to the end,
+//! tops the stake up when challenges exhaust it, finalizes (or releases) its
+//! claims after the window, and withdraws what it is owed.
 //!
-//! This crate is a placeholder: it lands with its milestone (see the project
-//! issues). The compiler and runtime it builds on live in `opml-vm`.
+//! Every pass re-reads the chain before acting, so the loop resumes after a
+//! crash or with a deleted database exactly where the chain is (see
+//! `docs/AGENTS.md`).
+
+use alloy::primitives::U256;
+use opml_onchain::agent::{
+    Agent, AgentConfig, AgentError, Pass, Shutdown, play_game, run_passes, send_logged,
+    withdraw_if_owed,
+};
+use opml_onchain::client::ChainError;
+use opml_onchain::faults::{LyingTrace, SubmitterFaults};
+use opml_onchain::play::encode_submit;
+use opml_onchain::protocol::{format_ether, market};
+use opml_onchain::store::RequestRow;
+use opml_vm::trace::TraceProvider;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The submitter's `[policy]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Games each claim's stake funds up front (at least 1).
+    pub stake_games: u64,
+    /// Games' worth of stake added when challenges exhaust a claim.
+    pub top_up_games: u64,
+    /// Withdraw once this much (wei or "0.1 ether") is owed.
+    pub min_withdraw: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            stake_games: 4,
+            top_up_games: 2,
+            min_withdraw: "0".into(),
+        }
+    }
+}
+
+/// The submitter's configuration file.
+pub type Config = AgentConfig<Policy, SubmitterFaults>;
+
+/// The running submitter.
+pub struct Submitter {
+    agent: Agent,
+    policy: Policy,
+    min_withdraw: U256,
+    faults: Option<SubmitterFaults>,
+    /// Requests whose skip reason was already logged.
+    skipped: HashSet<u64>,
+}
+
+impl Submitter {
+    /// Starts from a configuration; `allow_faults` must be set for a `[faults]` section.
+    pub async fn start(cfg: &Config, allow_faults: bool) -> Result<Submitter, AgentError> {
+        if cfg.faults.is_some() && !allow_faults {
+            return Err(AgentError::Config(
+                "the config has a [faults] section, which makes this submitter lie; it is for tests only and needs --allow-faults".into(),
+            ));
+        }
+        let min_withdraw = opml_onchain::protocol::parse_amount(&cfg.policy.min_withdraw)
+            .map_err(|e| AgentError::Config(format!("policy.min_withdraw: {e}")))?;
+        if cfg.faults.is_some() {
+            tracing::warn!(faults = ?cfg.faults, "FAULT INJECTION: this submitter lies on purpose");
+        }
+        Ok(Submitter {
+            agent: Agent::start(cfg).await?,
+            policy: cfg.policy.clone(),
+            min_withdraw,
+            faults: cfg.faults.clone(),
+            skipped: HashSet::new(),
+        })
+    }
+
+    /// The agent (chain, store, models).
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// Runs passes until a stop is asked for.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), AgentError> {
+        run_passes(self, shutdown, "submitter").await
+    }
+
+    /// The trace this submitter plays for a request (a lying one under faults).
+    async fn trace_for(&self, r: &RequestRow) -> Result<Arc<dyn TraceProvider>, String> {
+        let honest = self.agent.trace(r).await?;
+        if let Some(f) = &self.faults
+            && let Some(lie) =
+                LyingTrace::submitter(honest.clone(), f).map_err(|e| e.to_string())?
+        {
+            return Ok(Arc::new(lie));
+        }
+        Ok(honest)
+    }
+
+    /// One pass: sync, serve, defend, settle, withdraw.
+    pub async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        self.agent.sync().await?;
+        self.serve(shutdown).await?;
+        self.defend(shutdown).await?;
+        self.settle().await?;
+        self.withdraw().await?;
+        Ok(())
+    }
+
+    async fn serve(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let me = a.chain.address();
+        let now = a.chain.now().await?;
+        for r in a.store.open_requests().await? {
+            if shutdown.requested() {
+                break;
+            }
+            if r.deadline <= now {
+                a.store.close_request(r.id).await?;
+                a.forget_trace(r.id);
+                continue;
+            }
+            let claims = a.store.claims(Some(r.id), false).await?;
+            if claims.iter().any(|c| c.submitter == me) {
+                continue;
+            }
+            if a.models.get(&r.model_id).is_none() {
+                if self.skipped.insert(r.id) {
+                    tracing::info!(request = r.id, model = %r.model_id, "not serving: model not in the models directory");
+                }
+                continue;
+            }
+            let purpose = format!("submit request {}", r.id);
+            if !a.store.sent_for(&purpose).await?.is_empty() {
+                // Sent before (maybe before a crash): the follower will see the claim.
+                continue;
+            }
+            let trace = match self.trace_for(&r).await {
+                Ok(t) => t,
+                Err(e) => {
+                    if self.skipped.insert(r.id) {
+                        tracing::warn!(request = r.id, error = %e, "cannot run the request; skipped");
+                        a.store.note_request(r.id, &e).await?;
+                    }
+                    continue;
+                }
+            };
+            let claim = trace.claim();
+            let m = market(&a.chain, &a.deployment);
+            let stake = m
+                .gameStakeFor(claim.steps)
+                .call()
+                .await
+                .map_err(opml_onchain::protocol::contract_error("gameStakeFor"))?;
+            let value = a.deployment.params.submitter_bond
+                + stake * U256::from(self.policy.stake_games.max(1));
+            let sent = a
+                .chain
+                .send(
+                    &purpose,
+                    Some(a.deployment.market),
+                    encode_submit(r.id, claim),
+                    value,
+                    &a.store,
+                )
+                .await;
+            match sent {
+                Ok(s) => tracing::info!(
+                    request = r.id,
+                    steps = claim.steps,
+                    final_state = %alloy::primitives::B256::from(claim.final_state),
+                    bond_and_stake = %format_ether(value),
+                    tx = %s.receipt.transaction_hash,
+                    "claim posted"
+                ),
+                Err(ChainError::WouldRevert { reason, .. }) => {
+                    tracing::warn!(request = r.id, reason, "cannot submit; skipped");
+                    a.store.note_request(r.id, &reason).await?;
+                    a.store.close_request(r.id).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn defend(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let me = a.chain.address();
+        for g in a.store.games(&["live"]).await? {
+            if shutdown.requested() {
+                break;
+            }
+            let Some(claim) = a
+                .store
+                .claims(None, false)
+                .await?
+                .into_iter()
+                .find(|c| c.id == g.claim_id)
+            else {
+                continue;
+            };
+            if claim.submitter != me {
+                continue;
+            }
+            let Some(r) = a.store.request(claim.request_id).await? else {
+                continue;
+            };
+            let trace = match self.trace_for(&r).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
+                    continue;
+                }
+            };
+            let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
+            play_game(a, &g, trace.as_ref(), "defender", silent_from).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle(&mut self) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let me = a.chain.address();
+        let m = market(&a.chain, &a.deployment);
+        let now = a.chain.now().await?;
+        for c in a.store.claims(None, true).await? {
+            if c.submitter != me {
+                continue;
+            }
+            let on_chain = m
+                .getClaim(U256::from(c.id))
+                .call()
+                .await
+                .map_err(opml_onchain::protocol::contract_error("getClaim"))?;
+            let status = on_chain.status as u8;
+            if status != 1 {
+                let s = ["none", "pending", "voided", "finalized", "released"]
+                    .get(status as usize)
+                    .copied()
+                    .unwrap_or("none");
+                a.store.set_claim_status(c.id, s).await?;
+                continue;
+            }
+            if on_chain.exhaustedSince != 0 {
+                let value =
+                    U256::from(on_chain.gameStake) * U256::from(self.policy.top_up_games.max(1));
+                let call = opml_onchain::bindings::InferenceMarket::topUpCall {
+                    claimId: U256::from(c.id),
+                };
+                let purpose = format!("top up claim {} at {}", c.id, on_chain.exhaustedSince);
+                if a.store.sent_for(&purpose).await?.is_empty() {
+                    send_logged(
+                        a,
+                        &purpose,
+                        alloy::sol_types::SolCall::abi_encode(&call),
+                        value,
+                    )
+                    .await?;
+                }
+                continue;
+            }
+            if on_chain.openGames > 0 || now < on_chain.challengeDeadline {
+                continue;
+            }
+            let request = m
+                .getRequest(on_chain.requestId)
+                .call()
+                .await
+                .map_err(opml_onchain::protocol::contract_error("getRequest"))?;
+            let (purpose, data) = if request.status as u8 == 1 {
+                (
+                    format!("finalize claim {}", c.id),
+                    alloy::sol_types::SolCall::abi_encode(
+                        &opml_onchain::bindings::InferenceMarket::finalizeCall {
+                            claimId: U256::from(c.id),
+                        },
+                    ),
+                )
+            } else {
+                (
+                    format!("release claim {}", c.id),
+                    alloy::sol_types::SolCall::abi_encode(
+                        &opml_onchain::bindings::InferenceMarket::releaseCall {
+                            claimId: U256::from(c.id),
+                        },
+                    ),
+                )
+            };
+            send_logged(a, &purpose, data, U256::ZERO).await?;
+        }
+        Ok(())
+    }
+
+    async fn withdraw(&mut self) -> Result<(), AgentError> {
+        withdraw_if_owed(&self.agent, self.min_withdraw).await
+    }
+}
+
+impl Pass for Submitter {
+    async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+        Submitter::pass(self, shutdown).await
+    }
+
+    fn poll(&self) -> std::time::Duration {
+        self.agent.poll
+    }
+}

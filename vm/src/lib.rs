@@ -31,5 +31,6 @@ pub mod onnx;
 pub mod profile;
 pub mod reference;
 pub mod runtime;
+pub mod trace;
 
 pub use error::{Error, Result};

@@ -1,0 +1,554 @@
+//! What the submitter and the challenger share: configuration, the key, the
+//! models they hold, the chain connection, following the logs into the store,
+//! trace sessions, and a clean stop on SIGINT or SIGTERM.
+
+use crate::client::{Chain, ChainError, NoJournal, TxPolicy, parse_key};
+use crate::follow::{Follower, Poll};
+use crate::play::Turn;
+use crate::protocol::Deployment;
+use crate::protocol::{format_ether, market};
+use crate::store::{RequestRow, Store};
+use alloy::primitives::B256;
+use alloy::primitives::{Address, U256};
+use opml_vm::artifact::{Artifact, model_id};
+use opml_vm::machine::model::{ModelVm, unhex};
+use opml_vm::trace::{TraceProvider, VmTrace};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Errors that stop an agent (everything else is logged and retried).
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The chain.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The deployment file.
+    #[error(transparent)]
+    Deployment(#[from] crate::protocol::DeploymentError),
+}
+
+/// An agent's configuration file: the common fields, the role's policy in
+/// `[policy]`, and the test-only `[faults]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "P: Deserialize<'de> + Default, F: Deserialize<'de>")
+)]
+pub struct AgentConfig<P, F> {
+    /// JSON-RPC endpoint (HTTP).
+    pub rpc: String,
+    /// Deployment file written by `opml deploy`.
+    pub deployment: PathBuf,
+    /// Where the database lives.
+    pub data_dir: PathBuf,
+    /// Compiled artifacts, one directory each (any names: they are keyed by model id).
+    pub models_dir: PathBuf,
+    /// File holding the private key (hex).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the private key (used when `key_file` is absent).
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+    /// Blocks to stay behind the head.
+    #[serde(default)]
+    pub confirmations: u64,
+    /// Milliseconds between polls.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// Seconds to keep retrying a failing RPC endpoint.
+    #[serde(default = "default_patience")]
+    pub rpc_patience_s: u64,
+    /// Seconds without a receipt before fees are bumped.
+    #[serde(default = "default_bump")]
+    pub bump_after_s: u64,
+    /// The role's policy.
+    #[serde(default)]
+    pub policy: P,
+    /// Test-only lies; refused without `--allow-faults`.
+    #[serde(default)]
+    pub faults: Option<F>,
+}
+
+fn default_key_env() -> String {
+    "OPML_KEY".into()
+}
+fn default_poll_ms() -> u64 {
+    500
+}
+fn default_patience() -> u64 {
+    120
+}
+fn default_bump() -> u64 {
+    30
+}
+
+impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
+    /// Reads a TOML file; relative paths in it are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, AgentError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AgentError::Config(format!("cannot read `{}`: {e}", path.display())))?;
+        let mut c: Self = toml::from_str(&text)
+            .map_err(|e| AgentError::Config(format!("`{}` is malformed: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.deployment, &mut c.data_dir, &mut c.models_dir] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(k) = c.key_file.as_mut().filter(|k| k.is_relative()) {
+            *k = base.join(&*k);
+        }
+        Ok(c)
+    }
+
+    /// Applies `OPML_RPC` and `OPML_DATA_DIR` from the environment.
+    pub fn apply_env(&mut self) {
+        if let Ok(v) = std::env::var("OPML_RPC") {
+            self.rpc = v;
+        }
+        if let Ok(v) = std::env::var("OPML_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+    }
+
+    /// The private key, from `key_file` or the `key_env` variable; never logged.
+    pub fn key(&self) -> Result<alloy::signers::local::PrivateKeySigner, AgentError> {
+        let text = match &self.key_file {
+            Some(f) => std::fs::read_to_string(f).map_err(|e| {
+                AgentError::Config(format!("cannot read the key file `{}`: {e}", f.display()))
+            })?,
+            None => std::env::var(&self.key_env).map_err(|_| {
+                AgentError::Config(format!(
+                    "no key: set `key_file` in the config or the environment variable {}",
+                    self.key_env
+                ))
+            })?,
+        };
+        Ok(parse_key(&text)?)
+    }
+
+    /// The transaction policy.
+    pub fn tx_policy(&self) -> TxPolicy {
+        TxPolicy {
+            rpc_patience: Duration::from_secs(self.rpc_patience_s),
+            bump_after: Duration::from_secs(self.bump_after_s),
+            poll: Duration::from_millis(self.poll_ms.clamp(20, 1000)),
+            ..TxPolicy::default()
+        }
+    }
+}
+
+/// The models an agent holds, by on-chain model id.
+#[derive(Clone, Default)]
+pub struct Models {
+    by_id: HashMap<B256, Arc<ModelVm>>,
+}
+
+impl Models {
+    /// Loads every artifact directory under `dir`; an unreadable one is logged and skipped.
+    pub fn load(dir: &Path) -> Result<Models, AgentError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            AgentError::Config(format!(
+                "cannot read the models directory `{}`: {e}; put compiled artifacts (`opml compile -o DIR`) there",
+                dir.display()
+            ))
+        })?;
+        let mut by_id = HashMap::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let loaded = Artifact::load(&path).and_then(|art| {
+                let id = unhex(&model_id(&art.manifest)).map(B256::from);
+                Ok((id, ModelVm::new(art)?))
+            });
+            match loaded {
+                Ok((Some(id), vm)) => {
+                    tracing::info!(model = %id, dir = %path.display(), steps = vm.artifact().manifest.steps, "serving model");
+                    by_id.insert(id, Arc::new(vm));
+                }
+                Ok((None, _)) => {
+                    tracing::warn!(dir = %path.display(), "artifact has no commitment; skipped")
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %path.display(), error = %e, "unusable artifact; skipped")
+                }
+            }
+        }
+        Ok(Models { by_id })
+    }
+
+    /// The machine of a model.
+    pub fn get(&self, id: &B256) -> Option<&Arc<ModelVm>> {
+        self.by_id.get(id)
+    }
+
+    /// Number of models.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// A clean stop: set on SIGINT or SIGTERM; loops check it between actions.
+#[derive(Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Listens for SIGINT and SIGTERM.
+    pub fn on_signals() -> Shutdown {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            }
+            let _ = tx.send(true);
+        });
+        Shutdown(rx)
+    }
+
+    /// A shutdown that only `trigger` sets (tests, embedding).
+    pub fn manual() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    /// Whether a stop was asked for.
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `d`, returning early (true) on a stop.
+    pub async fn sleep(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => self.requested(),
+            _ = self.0.changed() => true,
+        }
+    }
+}
+
+/// The running agent's connection, store, follower and trace sessions.
+pub struct Agent {
+    /// The chain, with the agent's key.
+    pub chain: Chain,
+    /// The deployment.
+    pub deployment: Deployment,
+    /// The database.
+    pub store: Store,
+    /// The log follower.
+    pub follower: Follower,
+    /// Held models.
+    pub models: Models,
+    /// Poll interval.
+    pub poll: Duration,
+    traces: Mutex<HashMap<u64, Arc<VmTrace>>>,
+}
+
+impl Agent {
+    /// Connects, opens the store and loads the models.
+    pub async fn start<P: DeserializeOwned + Default, F: DeserializeOwned>(
+        cfg: &AgentConfig<P, F>,
+    ) -> Result<Agent, AgentError> {
+        let deployment = Deployment::load(&cfg.deployment)?;
+        let key = cfg.key()?;
+        let models = Models::load(&cfg.models_dir)?;
+        let chain = Chain::connect(&cfg.rpc, Some(key), cfg.tx_policy()).await?;
+        deployment.check_chain(&chain, &cfg.deployment)?;
+        let store = Store::open(&cfg.data_dir).await?;
+        let follower = Follower::new(
+            chain.clone(),
+            deployment.watched(),
+            deployment.block,
+            cfg.confirmations,
+        );
+        tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), "agent started");
+        Ok(Agent {
+            chain,
+            deployment,
+            store,
+            follower,
+            models,
+            poll: Duration::from_millis(cfg.poll_ms),
+            traces: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Follows the logs up to the confirmed head, storing them; returns how many events were new.
+    pub async fn sync(&self) -> Result<usize, AgentError> {
+        let mut cursor = match self.store.cursor().await? {
+            Some(c) => c,
+            None => self.follower.start(),
+        };
+        let mut seen = 0;
+        loop {
+            match self.follower.poll(cursor).await? {
+                Poll::Idle => return Ok(seen),
+                Poll::Reorg { rewind, at } => {
+                    tracing::warn!(
+                        block = at,
+                        rescan_from = rewind.next,
+                        "reorg: a seen block is gone; scanning again"
+                    );
+                    self.store.ingest(&[], rewind).await?;
+                    cursor = rewind;
+                }
+                Poll::Logs {
+                    logs,
+                    cursor: next,
+                    caught_up,
+                } => {
+                    seen += self.store.ingest(&logs, next).await?;
+                    cursor = next;
+                    if caught_up {
+                        return Ok(seen);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The honest trace of a request (opened once, then cached).
+    pub async fn trace(&self, r: &RequestRow) -> Result<Arc<VmTrace>, String> {
+        if let Some(t) = self.traces.lock().unwrap().get(&r.id) {
+            return Ok(t.clone());
+        }
+        let vm = self
+            .models
+            .get(&r.model_id)
+            .cloned()
+            .ok_or_else(|| format!("model {} is not in the models directory", r.model_id))?;
+        let input = r.input.clone();
+        let trace = tokio::task::spawn_blocking(move || VmTrace::open(vm, &input))
+            .await
+            .map_err(|e| format!("the model run panicked: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let trace = Arc::new(trace);
+        self.traces.lock().unwrap().insert(r.id, trace.clone());
+        Ok(trace)
+    }
+
+    /// Drops cached traces of requests no longer open.
+    pub fn forget_trace(&self, request: u64) {
+        self.traces.lock().unwrap().remove(&request);
+    }
+}
+
+/// Whether a trace's claim equals a posted one; `None` when equal, else what differs.
+pub fn claim_difference(
+    mine: &dyn TraceProvider,
+    output: &[u8],
+    final_state: &B256,
+    steps: u64,
+) -> Option<String> {
+    let c = mine.claim();
+    let mut diffs = vec![];
+    if c.output != output {
+        diffs.push("output bytes".to_string());
+    }
+    if c.final_state != final_state.0 {
+        diffs.push("final state".to_string());
+    }
+    if c.steps != steps {
+        diffs.push(format!(
+            "step count ({} claimed, {} re-executed)",
+            steps, c.steps
+        ));
+    }
+    (!diffs.is_empty()).then(|| diffs.join(", "))
+}
+
+/// Sends a market transaction; a simulated revert is logged (the chain moved on), not fatal.
+pub async fn send_logged(
+    a: &Agent,
+    purpose: &str,
+    data: Vec<u8>,
+    value: U256,
+) -> Result<(), AgentError> {
+    match a
+        .chain
+        .send(
+            purpose,
+            Some(a.deployment.market),
+            data.into(),
+            value,
+            &a.store,
+        )
+        .await
+    {
+        Ok(s) => {
+            tracing::info!(purpose, tx = %s.receipt.transaction_hash, "done");
+            Ok(())
+        }
+        Err(ChainError::WouldRevert { reason, .. }) => {
+            tracing::warn!(purpose, reason, "not sent: it would revert");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Withdraws everything the market owes this agent once it reaches `min`.
+pub async fn withdraw_if_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
+    let me: Address = a.chain.address();
+    let owed = market(&a.chain, &a.deployment)
+        .withdrawable(me)
+        .call()
+        .await
+        .map_err(crate::protocol::contract_error("withdrawable"))?;
+    if owed.is_zero() || owed < min {
+        return Ok(());
+    }
+    let data =
+        alloy::sol_types::SolCall::abi_encode(&crate::bindings::InferenceMarket::withdrawCall {});
+    match a
+        .chain
+        .send(
+            "withdraw",
+            Some(a.deployment.market),
+            data.into(),
+            U256::ZERO,
+            &NoJournal,
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(amount = %format_ether(owed), "withdrawn");
+            Ok(())
+        }
+        Err(ChainError::WouldRevert { reason, .. }) => {
+            tracing::warn!(reason, "withdraw would revert");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Logs a turn and records a finished game.
+pub async fn log_turn(
+    store: &crate::store::Store,
+    game: u64,
+    role: &str,
+    turn: Result<Turn, crate::play::TurnError>,
+) -> Result<(), AgentError> {
+    use crate::play::TurnError;
+    use crate::player::{GameStatus, Move};
+    match turn {
+        Ok(Turn::Moved { mv, sent }) => {
+            let detail = match &mv {
+                Move::Dissect { points } => format!("{} points over the whole run", points.len()),
+                Move::Respond { part, segment, .. } => {
+                    format!("disputed part {part}, now [{}, {}]", segment.0, segment.1)
+                }
+                Move::Step { index, .. } => format!("one-step proof of step {index}"),
+            };
+            tracing::info!(
+                game,
+                role,
+                kind = mv.kind(),
+                detail,
+                gas = sent.receipt.gas_used,
+                "move"
+            );
+        }
+        Ok(Turn::TimedOut(_)) => tracing::info!(game, role, "opponent timed out"),
+        Ok(Turn::Waiting { .. }) => {}
+        Ok(Turn::Withheld) => {
+            tracing::info!(game, role, "stalled: fault injection withholds the move")
+        }
+        Ok(Turn::Over(s)) => {
+            let status = match s {
+                GameStatus::DefenderWon => "defender_won",
+                GameStatus::ChallengerWon => "challenger_won",
+                GameStatus::Cancelled => "cancelled",
+                _ => "closed",
+            };
+            store.set_game_status(game, status).await?;
+        }
+        Err(TurnError::Chain(ChainError::WouldRevert { reason, .. })) => {
+            tracing::warn!(game, role, reason, "move not sent: it would revert");
+        }
+        Err(TurnError::Chain(e)) => return Err(e.into()),
+        Err(TurnError::Play(e)) => tracing::warn!(game, role, error = %e, "no move"),
+    }
+    Ok(())
+}
+
+/// Plays one turn of game `g` for `role` with `trace`; `silent_from` is the
+/// fault-injected move number from which the agent withholds its moves.
+pub async fn play_game(
+    a: &Agent,
+    g: &crate::store::GameRow,
+    trace: &dyn TraceProvider,
+    role: &str,
+    silent_from: Option<u16>,
+) -> Result<(), AgentError> {
+    let turn = crate::play::take_turn(
+        &a.chain,
+        &a.deployment,
+        g.id,
+        g.block,
+        trace,
+        &a.store,
+        |game, mv| match silent_from {
+            Some(r) if game.moves >= r => None,
+            _ => Some(mv),
+        },
+    )
+    .await;
+    log_turn(&a.store, g.id, role, turn).await
+}
+
+/// One role's pass over the chain.
+pub trait Pass {
+    /// Syncs and acts once.
+    fn pass(
+        &mut self,
+        shutdown: &Shutdown,
+    ) -> impl std::future::Future<Output = Result<(), AgentError>> + Send;
+    /// The pause between passes.
+    fn poll(&self) -> Duration;
+}
+
+/// Runs passes until a stop is asked for. A failing endpoint fails the pass,
+/// which is logged; the next pass starts again from the chain.
+pub async fn run_passes(
+    mut role: impl Pass,
+    mut shutdown: Shutdown,
+    name: &str,
+) -> Result<(), AgentError> {
+    loop {
+        if shutdown.requested() {
+            break;
+        }
+        match role.pass(&shutdown).await {
+            Ok(()) => {}
+            Err(AgentError::Chain(e)) => tracing::error!(error = %e, "pass failed; retrying"),
+            Err(other) => return Err(other),
+        }
+        if shutdown.sleep(role.poll()).await {
+            break;
+        }
+    }
+    tracing::info!("{name} stopped");
+    Ok(())
+}

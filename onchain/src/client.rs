@@ -1,0 +1,483 @@
+//! The chain client the agents and the CLI share: one HTTP provider, one key,
+//! and a transaction sender that owns its nonces.
+//!
+//! Sending never relies on the node's view of what is pending. Each
+//! transaction is simulated first (a call that would revert is not sent: it
+//! would only burn gas, and the reason is reported instead), signed here with
+//! an explicit nonce and EIP-1559 fees, and followed until a receipt arrives.
+//! If none arrives within `bump_after`, the same nonce is signed again with
+//! fees raised by at least the 12.5 % nodes require to replace it; whichever
+//! version is mined wins. RPC failures (a dead or restarting endpoint) are
+//! retried with exponential backoff up to `rpc_patience`.
+
+use crate::bindings::revert_reason;
+use alloy::consensus::TxEnvelope;
+use alloy::eips::BlockNumberOrTag;
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::{RpcError, TransportErrorKind};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// What can go wrong talking to the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The endpoint did not answer (or answered garbage) for longer than the patience allows.
+    #[error(
+        "the RPC endpoint {url} failed for {waited:?} ({detail}); check that the node is running and the URL is right"
+    )]
+    Unreachable {
+        /// Endpoint.
+        url: String,
+        /// How long retries went on.
+        waited: Duration,
+        /// The last error.
+        detail: String,
+    },
+    /// The node refused the request (not a transport failure).
+    #[error("the node refused `{what}`: {detail}")]
+    Refused {
+        /// The request.
+        what: String,
+        /// The node's message.
+        detail: String,
+    },
+    /// A simulation of the transaction reverted, so it was not sent.
+    #[error("`{purpose}` would revert: {reason}")]
+    WouldRevert {
+        /// What the transaction was for.
+        purpose: String,
+        /// The decoded revert reason.
+        reason: String,
+    },
+    /// The transaction was mined but reverted.
+    #[error("`{purpose}` reverted on chain in {hash} (block {block})")]
+    Reverted {
+        /// What the transaction was for.
+        purpose: String,
+        /// Transaction hash.
+        hash: B256,
+        /// Block number.
+        block: u64,
+    },
+    /// The key is malformed.
+    #[error(
+        "the private key is not valid: {0}; give 32 bytes as 64 hex digits (optionally 0x-prefixed)"
+    )]
+    BadKey(String),
+    /// The RPC URL is malformed.
+    #[error("`{url}` is not a valid RPC URL: {detail}")]
+    BadUrl {
+        /// What was given.
+        url: String,
+        /// Why it does not parse.
+        detail: String,
+    },
+}
+
+/// Result of chain operations.
+pub type ChainResult<T> = Result<T, ChainError>;
+
+/// How patient the client is with the node and with the mempool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxPolicy {
+    /// Give up on an RPC request after failing this long.
+    pub rpc_patience: Duration,
+    /// Poll interval for receipts and blocks.
+    pub poll: Duration,
+    /// Re-sign with higher fees when no receipt arrived within this time.
+    pub bump_after: Duration,
+    /// Fee increase of each bump, in per cent (at least 13: nodes require 12.5 %).
+    pub bump_percent: u64,
+    /// Never pay more than this per gas (wei).
+    pub max_fee_per_gas: u128,
+}
+
+impl Default for TxPolicy {
+    fn default() -> Self {
+        TxPolicy {
+            rpc_patience: Duration::from_secs(120),
+            poll: Duration::from_millis(200),
+            bump_after: Duration::from_secs(30),
+            bump_percent: 20,
+            max_fee_per_gas: 1_000_000_000_000, // 1,000 gwei
+        }
+    }
+}
+
+/// Whether an RPC error is worth retrying: transport failures and rate limits are,
+/// a node's considered answer (a revert, a bad nonce) is not.
+pub fn is_transient(e: &RpcError<TransportErrorKind>) -> bool {
+    match e {
+        RpcError::Transport(_) => true,
+        RpcError::ErrorResp(p) => {
+            matches!(p.code, 429 | -32005 | -32603)
+                || p.message.contains("rate limit")
+                || p.message.contains("timeout")
+        }
+        RpcError::NullResp => true,
+        _ => false,
+    }
+}
+
+/// Revert data carried by an RPC error, if the node returned any.
+pub fn revert_data(e: &RpcError<TransportErrorKind>) -> Option<Bytes> {
+    e.as_error_resp().and_then(|p| p.as_revert_data())
+}
+
+/// A connection to one chain with one key.
+#[derive(Clone)]
+pub struct Chain {
+    /// The provider (no fillers: this client signs and sets every field itself).
+    pub provider: DynProvider,
+    /// The endpoint, for messages.
+    pub url: String,
+    /// The chain id (read once at connection).
+    pub chain_id: u64,
+    /// Transaction policy.
+    pub policy: TxPolicy,
+    signer: Option<Arc<Signer>>,
+}
+
+struct Signer {
+    address: Address,
+    wallet: EthereumWallet,
+    next_nonce: Mutex<Option<u64>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // never the key
+        f.debug_struct("Chain")
+            .field("url", &self.url)
+            .field("chain_id", &self.chain_id)
+            .field("address", &self.signer.as_ref().map(|s| s.address))
+            .finish()
+    }
+}
+
+/// Parses a hex private key (never echoed in errors).
+pub fn parse_key(key: &str) -> ChainResult<PrivateKeySigner> {
+    key.trim()
+        .parse::<PrivateKeySigner>()
+        .map_err(|e| ChainError::BadKey(e.to_string()))
+}
+
+/// A transaction that was mined successfully.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The receipt.
+    pub receipt: TransactionReceipt,
+    /// Nonce used.
+    pub nonce: u64,
+}
+
+/// Where the sender records every transaction it signs (the agents' database).
+pub trait TxJournal: Send + Sync {
+    /// A signed transaction was handed to the node.
+    fn sent(&self, purpose: &str, nonce: u64, hash: B256) -> impl Future<Output = ()> + Send;
+    /// A transaction got its receipt.
+    fn mined(&self, hash: B256, success: bool, block: u64) -> impl Future<Output = ()> + Send;
+}
+
+/// A journal that records nothing (one-shot CLI commands).
+pub struct NoJournal;
+
+impl TxJournal for NoJournal {
+    async fn sent(&self, _: &str, _: u64, _: B256) {}
+    async fn mined(&self, _: B256, _: bool, _: u64) {}
+}
+
+impl Chain {
+    /// Connects to `url` (reads the chain id, retrying while the node is down),
+    /// with an optional key for sending.
+    pub async fn connect(
+        url: &str,
+        key: Option<PrivateKeySigner>,
+        policy: TxPolicy,
+    ) -> ChainResult<Chain> {
+        let parsed = url
+            .parse()
+            .map_err(|e: url::ParseError| ChainError::BadUrl {
+                url: url.into(),
+                detail: e.to_string(),
+            })?;
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .connect_http(parsed)
+            .erased();
+        let mut chain = Chain {
+            provider,
+            url: url.into(),
+            chain_id: 0,
+            policy,
+            signer: key.map(|k| {
+                Arc::new(Signer {
+                    address: k.address(),
+                    wallet: EthereumWallet::from(k),
+                    next_nonce: Mutex::new(None),
+                })
+            }),
+        };
+        let p = chain.provider.clone();
+        chain.chain_id = chain.rpc("eth_chainId", || p.get_chain_id()).await?;
+        Ok(chain)
+    }
+
+    /// The sending address (zero without a key).
+    pub fn address(&self) -> Address {
+        self.signer.as_ref().map(|s| s.address).unwrap_or_default()
+    }
+
+    /// Runs one RPC request, retrying transient failures with exponential
+    /// backoff (0.2 s doubling to 5 s) until `rpc_patience` has passed.
+    pub async fn rpc<T, F, Fut>(&self, what: &str, mut f: F) -> ChainResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RpcError<TransportErrorKind>>>,
+    {
+        let start = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) if is_transient(&e) => {
+                    if start.elapsed() >= self.policy.rpc_patience {
+                        return Err(ChainError::Unreachable {
+                            url: self.url.clone(),
+                            waited: start.elapsed(),
+                            detail: e.to_string(),
+                        });
+                    }
+                    tracing::warn!(request = what, error = %e, retry_in = ?delay, "RPC request failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    return Err(match revert_data(&e) {
+                        Some(data) => ChainError::WouldRevert {
+                            purpose: what.into(),
+                            reason: revert_reason(&data),
+                        },
+                        None => ChainError::Refused {
+                            what: what.into(),
+                            detail: e.to_string(),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// The latest block number.
+    pub async fn block_number(&self) -> ChainResult<u64> {
+        let p = self.provider.clone();
+        self.rpc("eth_blockNumber", || p.get_block_number()).await
+    }
+
+    /// Hash and timestamp of block `n`, if it exists.
+    pub async fn block(&self, n: u64) -> ChainResult<Option<(B256, u64)>> {
+        let p = self.provider.clone();
+        let b = self
+            .rpc("eth_getBlockByNumber", || {
+                let p = p.clone();
+                async move { p.get_block_by_number(BlockNumberOrTag::Number(n)).await }
+            })
+            .await?;
+        Ok(b.map(|b| (b.header.hash, b.header.timestamp)))
+    }
+
+    /// The timestamp of the latest block (the contracts' `block.timestamp` for the next one is at least this).
+    pub async fn now(&self) -> ChainResult<u64> {
+        let n = self.block_number().await?;
+        Ok(self.block(n).await?.map(|b| b.1).unwrap_or(0))
+    }
+
+    /// Balance of `who` (wei).
+    pub async fn balance(&self, who: Address) -> ChainResult<U256> {
+        let p = self.provider.clone();
+        self.rpc("eth_getBalance", || {
+            let p = p.clone();
+            async move { p.get_balance(who).await }
+        })
+        .await
+    }
+
+    /// Simulates a call from this key (an `eth_call` at the latest block); the
+    /// error carries the decoded revert reason.
+    pub async fn simulate(
+        &self,
+        purpose: &str,
+        to: Address,
+        data: &Bytes,
+        value: U256,
+    ) -> ChainResult<Bytes> {
+        let tx = TransactionRequest::default()
+            .with_from(self.address())
+            .with_to(to)
+            .with_input(data.clone())
+            .with_value(value);
+        let p = self.provider.clone();
+        self.rpc(purpose, || {
+            let (p, tx) = (p.clone(), tx.clone());
+            async move { p.call(tx).await }
+        })
+        .await
+    }
+
+    /// Sends a transaction and waits for its receipt (see the module docs).
+    /// `to = None` deploys `data` as creation code.
+    pub async fn send(
+        &self,
+        purpose: &str,
+        to: Option<Address>,
+        data: Bytes,
+        value: U256,
+        journal: &impl TxJournal,
+    ) -> ChainResult<Sent> {
+        let signer = self.signer.clone().ok_or_else(|| {
+            ChainError::BadKey(
+                "no key was given; pass --key-file or set the key's environment variable".into(),
+            )
+        })?;
+        let mut tx = TransactionRequest::default()
+            .with_from(signer.address)
+            .with_input(data)
+            .with_value(value)
+            .with_chain_id(self.chain_id);
+        match to {
+            Some(to) => tx.set_to(to),
+            None => tx.set_create(),
+        }
+        // Simulation: a revert here is a decision, not a transient failure.
+        let p = self.provider.clone();
+        let gas = self
+            .rpc(purpose, || {
+                let (p, tx) = (p.clone(), tx.clone());
+                async move { p.estimate_gas(tx).await }
+            })
+            .await?;
+        tx.set_gas_limit(gas + gas / 4 + 20_000);
+
+        // One transaction at a time per key: the nonce is taken and used under the lock.
+        let mut next = signer.next_nonce.lock().await;
+        let nonce = match *next {
+            Some(n) => n,
+            None => {
+                let p = self.provider.clone();
+                let a = signer.address;
+                self.rpc("eth_getTransactionCount", || {
+                    let p = p.clone();
+                    async move { p.get_transaction_count(a).pending().await }
+                })
+                .await?
+            }
+        };
+        tx.set_nonce(nonce);
+        let result = self
+            .sign_and_follow(purpose, tx, &signer.wallet, journal)
+            .await;
+        *next = match &result {
+            Ok(_) => Some(nonce + 1),
+            // Reverted still consumed the nonce; anything else: ask the node again.
+            Err(ChainError::Reverted { .. }) => Some(nonce + 1),
+            Err(_) => None,
+        };
+        result.map(|receipt| Sent { receipt, nonce })
+    }
+
+    async fn sign_and_follow(
+        &self,
+        purpose: &str,
+        mut tx: TransactionRequest,
+        wallet: &EthereumWallet,
+        journal: &impl TxJournal,
+    ) -> ChainResult<TransactionReceipt> {
+        let p = self.provider.clone();
+        let fees = self
+            .rpc("eth_feeHistory", || {
+                let p = p.clone();
+                async move { p.estimate_eip1559_fees().await }
+            })
+            .await?;
+        let mut max_fee = fees.max_fee_per_gas.max(1);
+        let mut tip = fees.max_priority_fee_per_gas.max(1);
+        let nonce = tx.nonce.unwrap_or_default();
+        let mut hashes: Vec<B256> = vec![];
+        loop {
+            tx.set_max_fee_per_gas(max_fee.min(self.policy.max_fee_per_gas));
+            tx.set_max_priority_fee_per_gas(tip.min(self.policy.max_fee_per_gas));
+            let envelope: TxEnvelope =
+                tx.clone()
+                    .build(wallet)
+                    .await
+                    .map_err(|e| ChainError::Refused {
+                        what: format!("signing `{purpose}`"),
+                        detail: e.to_string(),
+                    })?;
+            let hash = *envelope.tx_hash();
+            let raw = envelope.encoded_2718();
+            let p = self.provider.clone();
+            let sent = self
+                .rpc("eth_sendRawTransaction", || {
+                    let (p, raw) = (p.clone(), raw.clone());
+                    async move { p.send_raw_transaction(&raw).await.map(|_| ()) }
+                })
+                .await;
+            match sent {
+                Ok(()) => {
+                    hashes.push(hash);
+                    journal.sent(purpose, nonce, hash).await;
+                    tracing::debug!(purpose, nonce, %hash, max_fee, "transaction sent");
+                }
+                // A replacement the node refuses (underpriced, nonce taken by an
+                // earlier version that got mined): keep following what was sent.
+                Err(ChainError::Refused { detail, .. }) if !hashes.is_empty() => {
+                    tracing::debug!(purpose, nonce, detail, "replacement refused");
+                }
+                Err(e) => return Err(e),
+            }
+            let deadline = tokio::time::Instant::now() + self.policy.bump_after;
+            while tokio::time::Instant::now() < deadline {
+                for h in &hashes {
+                    let p = self.provider.clone();
+                    let h = *h;
+                    let r = self
+                        .rpc("eth_getTransactionReceipt", || {
+                            let p = p.clone();
+                            async move { p.get_transaction_receipt(h).await }
+                        })
+                        .await?;
+                    if let Some(r) = r {
+                        let block = r.block_number.unwrap_or_default();
+                        journal.mined(h, r.status(), block).await;
+                        if !r.status() {
+                            return Err(ChainError::Reverted {
+                                purpose: purpose.into(),
+                                hash: h,
+                                block,
+                            });
+                        }
+                        return Ok(r);
+                    }
+                }
+                tokio::time::sleep(self.policy.poll).await;
+            }
+            let bump = |v: u128| v + v * self.policy.bump_percent.max(13) as u128 / 100 + 1;
+            max_fee = bump(max_fee);
+            tip = bump(tip);
+            tracing::warn!(
+                purpose,
+                nonce,
+                max_fee,
+                "no receipt yet; re-signing with higher fees"
+            );
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Playing a game on the chain: reading it, finding its current dissection in
+//! the `Dissected` events, and sending what [`crate::player::decide`] chose.
+//!
+//! Before every move the game is read again, so a move that landed before a
+//! crash (or a retry whose first attempt was mined) is seen as done; the
+//! sender's simulation refuses anything that would revert.
+
+use crate::bindings::{DisputeGame, InferenceMarket};
+use crate::client::{Chain, ChainError, ChainResult, Sent, TxJournal};
+use crate::player::{Decision, GameState, GameStatus, Move, PlayError, decide, points_hash};
+use crate::protocol::{Deployment, contract_error};
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::{SolCall, SolEvent};
+use opml_vm::trace::TraceProvider;
+
+/// Reads a game.
+pub async fn read_game(chain: &Chain, d: &Deployment, id: u64) -> ChainResult<GameState> {
+    let g = DisputeGame::new(d.dispute_game, chain.provider.clone());
+    let id = U256::from(id);
+    let mut delay = std::time::Duration::from_millis(200);
+    let start = tokio::time::Instant::now();
+    let raw = loop {
+        match g.game(id).call().await {
+            Ok(r) => break r,
+            Err(alloy::contract::Error::TransportError(e))
+                if crate::client::is_transient(&e)
+                    && start.elapsed() < chain.policy.rpc_patience =>
+            {
+                tracing::warn!(game = %id, error = %e, "reading the game failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(contract_error("DisputeGame.game")(e)),
+        }
+    };
+    Ok(GameState {
+        defender: raw.defender,
+        challenger: raw.challenger,
+        defender_clock: raw.defenderClock,
+        challenger_clock: raw.challengerClock,
+        lo: raw.lo,
+        hi: raw.hi,
+        last_move_at: raw.lastMoveAt.to::<u64>(),
+        status: GameStatus::from_u8(raw.status as u8),
+        defender_asserts: raw.defenderAsserts,
+        moves: raw.moves,
+        points: raw.points,
+    })
+}
+
+/// The logs of one event of game `id` (its first indexed argument) from `from_block` on.
+async fn game_events(
+    chain: &Chain,
+    d: &Deployment,
+    id: u64,
+    signature: B256,
+    from_block: u64,
+) -> ChainResult<Vec<alloy::rpc::types::Log>> {
+    let filter = Filter::new()
+        .address(d.dispute_game)
+        .event_signature(signature)
+        .topic1(B256::from(U256::from(id)))
+        .from_block(BlockNumberOrTag::Number(from_block))
+        .to_block(BlockNumberOrTag::Latest);
+    let p = chain.provider.clone();
+    chain
+        .rpc("eth_getLogs", || {
+            let (p, f) = (p.clone(), filter.clone());
+            async move { p.get_logs(&f).await }
+        })
+        .await
+}
+
+/// The game's current dissection: the points of its latest `Dissected` event
+/// that hash to the stored commitment, or `[start, end]` before the first one.
+pub async fn current_points(
+    chain: &Chain,
+    d: &Deployment,
+    id: u64,
+    game: &GameState,
+    from_block: u64,
+) -> ChainResult<Vec<B256>> {
+    let logs = game_events(
+        chain,
+        d,
+        id,
+        DisputeGame::Dissected::SIGNATURE_HASH,
+        from_block,
+    )
+    .await?;
+    for log in logs.iter().rev() {
+        if let Ok(e) = DisputeGame::Dissected::decode_log(&log.inner)
+            && points_hash(&e.points) == game.points
+        {
+            return Ok(e.points.clone());
+        }
+    }
+    // No dissection yet: the points are the game's [start, end].
+    let logs = game_events(
+        chain,
+        d,
+        id,
+        DisputeGame::GameCreated::SIGNATURE_HASH,
+        from_block,
+    )
+    .await?;
+    let created = logs
+        .iter()
+        .find_map(|l| DisputeGame::GameCreated::decode_log(&l.inner).ok())
+        .ok_or_else(|| ChainError::Refused {
+            what: format!("the GameCreated event of game {id}"),
+            detail: format!("not found from block {from_block}; is the deployment file right?"),
+        })?;
+    Ok(vec![created.start, created.end])
+}
+
+/// Calldata of a move.
+pub fn encode_move(id: u64, mv: &Move) -> Bytes {
+    let game_id = U256::from(id);
+    match mv {
+        Move::Dissect { points } => DisputeGame::dissectCall {
+            gameId: game_id,
+            points: points.clone(),
+        }
+        .abi_encode(),
+        Move::Respond {
+            points,
+            part,
+            new_points,
+            ..
+        } => DisputeGame::respondCall {
+            gameId: game_id,
+            points: points.clone(),
+            part: U256::from(*part),
+            newPoints: new_points.clone(),
+        }
+        .abi_encode(),
+        Move::Step {
+            points,
+            part,
+            proof,
+            ..
+        } => DisputeGame::stepCall {
+            gameId: game_id,
+            points: points.clone(),
+            part: U256::from(*part),
+            proof: proof.clone().into(),
+        }
+        .abi_encode(),
+    }
+    .into()
+}
+
+/// What one turn in a game did.
+#[derive(Debug)]
+pub enum Turn {
+    /// A move was mined.
+    Moved {
+        /// The move.
+        mv: Move,
+        /// Its transaction.
+        sent: Sent,
+    },
+    /// `timeout` was mined.
+    TimedOut(Sent),
+    /// Nothing to do now.
+    Waiting {
+        /// Seconds left on the opponent's clock.
+        clock_left: u64,
+    },
+    /// The game is over.
+    Over(GameStatus),
+    /// Fault injection withheld the move.
+    Withheld,
+}
+
+/// Errors of a turn.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// The chain.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The player.
+    #[error(transparent)]
+    Play(#[from] PlayError),
+}
+
+/// Reads the game and plays one turn of `chain`'s key.
+///
+/// `filter` lets a fault-injected agent alter or withhold the move; honest
+/// agents pass `|m| Some(m)`.
+pub async fn take_turn(
+    chain: &Chain,
+    d: &Deployment,
+    id: u64,
+    from_block: u64,
+    trace: &dyn TraceProvider,
+    journal: &impl TxJournal,
+    filter: impl FnOnce(&GameState, Move) -> Option<Move>,
+) -> Result<Turn, TurnError> {
+    let game = read_game(chain, d, id).await?;
+    let points = if game.status.is_live() && game.to_move() == chain.address() {
+        current_points(chain, d, id, &game, from_block).await?
+    } else {
+        vec![]
+    };
+    let now = chain.now().await?;
+    let me = chain.address();
+    let decision = if game.to_move() == me {
+        let (g, p) = (game.clone(), points);
+        // Traces can take seconds on large models: keep them off the async workers.
+        tokio::task::block_in_place(|| decide(&g, &p, me, d.params.arity, trace, now))?
+    } else {
+        decide(&game, &points, me, d.params.arity, trace, now)?
+    };
+    match decision {
+        Decision::Over(s) => Ok(Turn::Over(s)),
+        Decision::Wait { clock_left } => Ok(Turn::Waiting { clock_left }),
+        Decision::Timeout => {
+            let data = DisputeGame::timeoutCall {
+                gameId: U256::from(id),
+            }
+            .abi_encode();
+            let sent = chain
+                .send(
+                    &format!("timeout game {id}"),
+                    Some(d.dispute_game),
+                    data.into(),
+                    U256::ZERO,
+                    journal,
+                )
+                .await?;
+            Ok(Turn::TimedOut(sent))
+        }
+        Decision::Play(mv) => {
+            let Some(mv) = filter(&game, mv) else {
+                return Ok(Turn::Withheld);
+            };
+            let purpose = format!("{} game {id} move {}", mv.kind(), game.moves);
+            let sent = chain
+                .send(
+                    &purpose,
+                    Some(d.dispute_game),
+                    encode_move(id, &mv),
+                    U256::ZERO,
+                    journal,
+                )
+                .await?;
+            Ok(Turn::Moved { mv, sent })
+        }
+    }
+}
+
+/// Calldata of `InferenceMarket.submit` for a claim.
+pub fn encode_submit(request: u64, claim: &opml_vm::trace::ClaimData) -> Bytes {
+    InferenceMarket::submitCall {
+        requestId: U256::from(request),
+        output: claim.output.clone().into(),
+        finalState: B256::from(claim.final_state),
+        steps: claim.steps,
+        outputProof: claim.output_proof.clone().into(),
+    }
+    .abi_encode()
+    .into()
+}

@@ -1,0 +1,532 @@
+//! The protocol as one deployment: deploying it, the deployment file every
+//! other command reads, registering compiled models, and amounts in ether units.
+
+use crate::bindings::{
+    DisputeGame, InferenceMarket, ModelRegistry, ModelStateAdapter, OneStepVerifier, registry,
+};
+use crate::client::{Chain, ChainError, NoJournal, TxJournal};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::sol_types::{SolCall, SolConstructor};
+use opml_vm::artifact::{Artifact, model_id};
+use opml_vm::machine::model::unhex;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Version of the deployment file format.
+pub const DEPLOYMENT_VERSION: u32 = 1;
+
+/// Parses an amount: wei as an integer, or a decimal with a unit
+/// (`"0.5 ether"`, `"2 gwei"`, `"100 wei"`).
+pub fn parse_amount(s: &str) -> Result<U256, String> {
+    let s = s.trim();
+    let (num, unit) = match s.split_once(char::is_whitespace) {
+        Some((n, u)) => (n.trim(), u.trim()),
+        None => (s, "wei"),
+    };
+    let decimals = match unit {
+        "wei" => 0,
+        "gwei" => 9,
+        "ether" | "eth" => 18,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use wei, gwei or ether)"
+            ));
+        }
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if frac.len() > decimals || int.is_empty() && frac.is_empty() {
+        return Err(format!(
+            "`{s}` is not an amount with at most {decimals} decimals"
+        ));
+    }
+    let digits = format!("{int}{frac:0<decimals$}");
+    U256::from_str_radix(&digits, 10).map_err(|_| format!("`{s}` is not an amount"))
+}
+
+/// Formats wei as ether with up to 6 decimals, for people.
+pub fn format_ether(wei: U256) -> String {
+    let unit = U256::from(10u64).pow(U256::from(18));
+    let int = wei / unit;
+    let micro = (wei % unit) / U256::from(1_000_000_000_000u64);
+    let frac = format!("{:06}", micro.to::<u64>());
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{int} ETH")
+    } else {
+        format!("{int}.{frac} ETH")
+    }
+}
+
+/// Amounts serialize as strings of wei, so JSON readers keep full precision.
+mod wei {
+    use alloy::primitives::U256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_amount(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The market's parameters (`InferenceMarket.Config` without the two contract addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketParams {
+    /// k of the dissection, in [8, 32].
+    pub arity: u64,
+    /// Seconds on each party's clock per game.
+    pub clock_budget: u64,
+    /// Seconds after a submission during which challenges open.
+    pub challenge_window: u64,
+    /// Seconds after a request during which claims are accepted.
+    pub request_timeout: u64,
+    /// Seconds an exhausted claim may wait for a top-up.
+    pub top_up_period: u64,
+    /// Bond of a claim (wei, or "1 ether").
+    #[serde(with = "wei")]
+    pub submitter_bond: U256,
+    /// Bond of a challenge.
+    #[serde(with = "wei")]
+    pub challenger_bond: U256,
+    /// Allowance per game transaction.
+    #[serde(with = "wei")]
+    pub move_allowance: U256,
+    /// Burnt share of a voided claim's bond (basis points, >= 5,000).
+    pub burn_bps: u16,
+    /// Burnt share of a losing challenger's bond beyond the allowance.
+    pub challenger_burn_bps: u16,
+}
+
+impl Default for MarketParams {
+    /// Parameters for a local chain: short clocks and windows, small amounts.
+    fn default() -> Self {
+        let ether = |s: &str| parse_amount(s).unwrap();
+        MarketParams {
+            arity: 8,
+            clock_budget: 600,
+            challenge_window: 60,
+            request_timeout: 3600,
+            top_up_period: 600,
+            submitter_bond: ether("1 ether"),
+            challenger_bond: ether("0.5 ether"),
+            move_allowance: ether("0.001 ether"),
+            burn_bps: 5000,
+            challenger_burn_bps: 2000,
+        }
+    }
+}
+
+/// Where the protocol lives on one chain: written by `opml deploy`, read by everything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Format version ([`DEPLOYMENT_VERSION`]).
+    pub version: u32,
+    /// Chain id.
+    pub chain_id: u64,
+    /// First block to scan for the protocol's events (the verifier's deployment).
+    pub block: u64,
+    /// Who deployed.
+    pub deployer: Address,
+    /// `InferenceMarket`.
+    pub market: Address,
+    /// `ModelRegistry` (deployed by the market).
+    pub registry: Address,
+    /// `DisputeGame` (deployed by the market).
+    pub dispute_game: Address,
+    /// `OneStepVerifier`.
+    pub verifier: Address,
+    /// `ModelStateAdapter`.
+    pub model_state: Address,
+    /// The market's parameters.
+    pub params: MarketParams,
+}
+
+/// Errors of deployment files.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    /// The file cannot be read or written.
+    #[error("cannot access the deployment file `{path}`: {detail}; run `opml deploy` to create it")]
+    Io {
+        /// File.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// The file is not a deployment.
+    #[error("`{path}` is not a deployment file ({detail}); it is written by `opml deploy`")]
+    Malformed {
+        /// File.
+        path: String,
+        /// Parser message.
+        detail: String,
+    },
+    /// The deployment is for another chain.
+    #[error(
+        "the deployment `{path}` is for chain {expected} but the RPC endpoint is chain {actual}; point --rpc at the right node"
+    )]
+    WrongChain {
+        /// File.
+        path: String,
+        /// Chain of the file.
+        expected: u64,
+        /// Chain of the endpoint.
+        actual: u64,
+    },
+}
+
+impl Deployment {
+    /// Reads a deployment file.
+    pub fn load(path: &Path) -> Result<Deployment, DeploymentError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DeploymentError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let d: Deployment =
+            serde_json::from_str(&text).map_err(|e| DeploymentError::Malformed {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        if d.version != DEPLOYMENT_VERSION {
+            return Err(DeploymentError::Malformed {
+                path: path.display().to_string(),
+                detail: format!(
+                    "version {} (this build reads {DEPLOYMENT_VERSION})",
+                    d.version
+                ),
+            });
+        }
+        Ok(d)
+    }
+
+    /// Writes the file (pretty JSON), creating its directory.
+    pub fn save(&self, path: &Path) -> Result<(), DeploymentError> {
+        let io = |e: std::io::Error| DeploymentError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = serde_json::to_string_pretty(self).expect("serializable") + "\n";
+        std::fs::write(path, text).map_err(io)
+    }
+
+    /// Checks that `chain` is the chain of this deployment.
+    pub fn check_chain(&self, chain: &Chain, path: &Path) -> Result<(), DeploymentError> {
+        if chain.chain_id != self.chain_id {
+            return Err(DeploymentError::WrongChain {
+                path: path.display().to_string(),
+                expected: self.chain_id,
+                actual: chain.chain_id,
+            });
+        }
+        Ok(())
+    }
+
+    /// The contracts whose events the agents follow.
+    pub fn watched(&self) -> Vec<Address> {
+        vec![self.market, self.dispute_game]
+    }
+}
+
+async fn create(
+    chain: &Chain,
+    what: &str,
+    code: Vec<u8>,
+    journal: &impl TxJournal,
+) -> Result<(Address, u64), ChainError> {
+    let sent = chain
+        .send(what, None, Bytes::from(code), U256::ZERO, journal)
+        .await?;
+    let at = sent
+        .receipt
+        .contract_address
+        .ok_or_else(|| ChainError::Refused {
+            what: what.into(),
+            detail: "the receipt has no contract address".into(),
+        })?;
+    Ok((at, sent.receipt.block_number.unwrap_or_default()))
+}
+
+/// Deploys the verifier, the model-state adapter and the market (which deploys
+/// its registry and game contract); returns the deployment to save.
+pub async fn deploy(chain: &Chain, params: &MarketParams) -> Result<Deployment, ChainError> {
+    let (verifier, block) = create(
+        chain,
+        "deploy OneStepVerifier",
+        OneStepVerifier::BYTECODE.to_vec(),
+        &NoJournal,
+    )
+    .await?;
+    let (model_state, _) = create(
+        chain,
+        "deploy ModelStateAdapter",
+        ModelStateAdapter::BYTECODE.to_vec(),
+        &NoJournal,
+    )
+    .await?;
+    let amount = |v: U256, field: &str| {
+        to_u96(v).ok_or_else(|| ChainError::Refused {
+            what: "deploy InferenceMarket".into(),
+            detail: format!("{field} does not fit in 96 bits"),
+        })
+    };
+    let cfg = InferenceMarket::Config {
+        modelState: model_state,
+        verifier,
+        arity: U256::from(params.arity),
+        clockBudget: params.clock_budget,
+        challengeWindow: params.challenge_window,
+        requestTimeout: params.request_timeout,
+        topUpPeriod: params.top_up_period,
+        submitterBond: amount(params.submitter_bond, "submitter_bond")?,
+        challengerBond: amount(params.challenger_bond, "challenger_bond")?,
+        moveAllowance: amount(params.move_allowance, "move_allowance")?,
+        burnBps: params.burn_bps,
+        challengerBurnBps: params.challenger_burn_bps,
+    };
+    let mut code = InferenceMarket::BYTECODE.to_vec();
+    code.extend(InferenceMarket::constructorCall { cfg }.abi_encode());
+    let (market, _) = create(chain, "deploy InferenceMarket", code, &NoJournal).await?;
+    let m = InferenceMarket::new(market, chain.provider.clone());
+    let registry = m
+        .registry()
+        .call()
+        .await
+        .map_err(contract_error("registry()"))?;
+    let dispute_game = m
+        .disputeGame()
+        .call()
+        .await
+        .map_err(contract_error("disputeGame()"))?;
+    Ok(Deployment {
+        version: DEPLOYMENT_VERSION,
+        chain_id: chain.chain_id,
+        block,
+        deployer: chain.address(),
+        market,
+        registry,
+        dispute_game,
+        verifier,
+        model_state,
+        params: params.clone(),
+    })
+}
+
+/// An amount as the contracts' `uint96`, if it fits.
+pub fn to_u96(v: U256) -> Option<alloy::primitives::Uint<96, 2>> {
+    (v.bit_len() <= 96).then(|| alloy::primitives::Uint::<96, 2>::from(v.to::<u128>()))
+}
+
+/// Maps a contract-call error to a [`ChainError`] with the decoded revert reason.
+pub fn contract_error(what: &str) -> impl Fn(alloy::contract::Error) -> ChainError + '_ {
+    move |e| match e {
+        alloy::contract::Error::TransportError(t) => match crate::client::revert_data(&t) {
+            Some(data) => ChainError::WouldRevert {
+                purpose: what.into(),
+                reason: crate::bindings::revert_reason(&data),
+            },
+            None => ChainError::Refused {
+                what: what.into(),
+                detail: t.to_string(),
+            },
+        },
+        other => ChainError::Refused {
+            what: what.into(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// A model's terms and revenue-share token, as the publisher chooses them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTerms {
+    /// Fee of one request.
+    #[serde(with = "wei")]
+    pub fee: U256,
+    /// Submitter's share of the fee (basis points).
+    pub submitter_share_bps: u16,
+    /// Step limit of a claim (0: the model's own step count).
+    pub max_steps: u64,
+    /// Token name.
+    pub token_name: String,
+    /// Token symbol.
+    pub token_symbol: String,
+    /// Holder of the whole supply (zero: the publisher).
+    pub holder: Address,
+    /// Token supply (whole tokens, 18 decimals).
+    pub supply: u64,
+    /// Share of each deposit that snapshots distribute (basis points).
+    pub claimable_bps: u16,
+    /// Seconds between snapshots (>= 3600).
+    pub snapshot_interval: u32,
+    /// Seconds each snapshot stays claimable (7 to 365 days).
+    pub claim_window: u32,
+}
+
+impl Default for ModelTerms {
+    fn default() -> Self {
+        ModelTerms {
+            fee: parse_amount("0.1 ether").unwrap(),
+            submitter_share_bps: 3000,
+            max_steps: 0,
+            token_name: "opML model revenue share".into(),
+            token_symbol: "OPMLRS".into(),
+            holder: Address::ZERO,
+            supply: 1_000_000,
+            claimable_bps: 10_000,
+            snapshot_interval: 3600,
+            claim_window: 30 * 86_400,
+        }
+    }
+}
+
+/// The registry's commitment struct and input siblings for an artifact.
+pub fn commitment_of(
+    art: &Artifact,
+) -> Result<(B256, registry::ModelState::Commitment, Vec<B256>), String> {
+    let m = &art.manifest;
+    let c = m.commitment.as_ref().ok_or_else(|| {
+        "the artifact has no model commitment; compile it again with this version of `opml compile`"
+            .to_string()
+    })?;
+    let h = |s: &str| {
+        unhex(s)
+            .map(B256::from)
+            .ok_or_else(|| format!("the artifact's commitment holds a malformed hash `{s}`"))
+    };
+    let id = h(&model_id(m))?;
+    let commitment = registry::ModelState::Commitment {
+        codeRoot: h(&c.code_root)?,
+        memoryRoot: h(&c.memory_root)?,
+        memorySize: c.memory_size,
+        globalsRoot: h(&c.globals_root)?,
+        entryPc: c.entry_pc,
+        entryLocals: c.entry_locals,
+        inputOffset: m.inputs.offset,
+        inputSize: m.inputs.size,
+        outputOffset: m.outputs.offset,
+        outputSize: m.outputs.size,
+    };
+    let siblings = c
+        .input_siblings
+        .iter()
+        .map(|s| h(s))
+        .collect::<Result<_, _>>()?;
+    Ok((id, commitment, siblings))
+}
+
+/// Registers an artifact; returns its model id and revenue-share token.
+pub async fn register(
+    chain: &Chain,
+    d: &Deployment,
+    art: &Artifact,
+    terms: &ModelTerms,
+) -> Result<(B256, Address), ChainError> {
+    let refused = |detail: String| ChainError::Refused {
+        what: "register".into(),
+        detail,
+    };
+    let (id, commitment, siblings) = commitment_of(art).map_err(refused)?;
+    let holder = if terms.holder == Address::ZERO {
+        chain.address()
+    } else {
+        terms.holder
+    };
+    let call = ModelRegistry::registerCall {
+        modelId: id,
+        commitment,
+        inputSiblings: siblings,
+        terms: registry::ModelRegistry::Terms {
+            maxSteps: if terms.max_steps == 0 {
+                art.manifest.steps
+            } else {
+                terms.max_steps
+            },
+            fee: to_u96(terms.fee)
+                .ok_or_else(|| refused("the fee does not fit in 96 bits".into()))?,
+            submitterShareBps: terms.submitter_share_bps,
+        },
+        share: registry::ModelRegistry::ShareTerms {
+            name: terms.token_name.clone(),
+            symbol: terms.token_symbol.clone(),
+            holder,
+            supply: U256::from(terms.supply) * U256::from(10u64).pow(U256::from(18)),
+            claimableBps: terms.claimable_bps,
+            snapshotInterval: terms.snapshot_interval,
+            claimWindow: terms.claim_window,
+        },
+    };
+    chain
+        .send(
+            &format!("register model {id}"),
+            Some(d.registry),
+            call.abi_encode().into(),
+            U256::ZERO,
+            &NoJournal,
+        )
+        .await?;
+    let reg = ModelRegistry::new(d.registry, chain.provider.clone());
+    let model = reg
+        .model(id)
+        .call()
+        .await
+        .map_err(contract_error("model()"))?;
+    Ok((id, model.revenueShare))
+}
+
+/// The dispute-game contract of a deployment, bound to the chain's provider.
+pub fn games(
+    chain: &Chain,
+    d: &Deployment,
+) -> DisputeGame::DisputeGameInstance<alloy::providers::DynProvider> {
+    DisputeGame::new(d.dispute_game, chain.provider.clone())
+}
+
+/// The market contract of a deployment, bound to the chain's provider.
+pub fn market(
+    chain: &Chain,
+    d: &Deployment,
+) -> InferenceMarket::InferenceMarketInstance<alloy::providers::DynProvider> {
+    InferenceMarket::new(d.market, chain.provider.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_with_units_and_format_back() {
+        assert_eq!(parse_amount("12").unwrap(), U256::from(12));
+        assert_eq!(
+            parse_amount("2 gwei").unwrap(),
+            U256::from(2_000_000_000u64)
+        );
+        assert_eq!(
+            parse_amount("0.5 ether").unwrap(),
+            U256::from(500_000_000_000_000_000u64)
+        );
+        assert!(parse_amount("1.5 wei").is_err());
+        assert!(parse_amount("1 bitcoin").is_err());
+        assert!(parse_amount("x ether").is_err());
+        assert_eq!(
+            format_ether(parse_amount("1.25 ether").unwrap()),
+            "1.25 ETH"
+        );
+        assert_eq!(format_ether(U256::ZERO), "0 ETH");
+    }
+
+    #[test]
+    fn market_params_round_trip_through_toml() {
+        let p = MarketParams::default();
+        let text = toml::to_string(&p).unwrap();
+        assert_eq!(toml::from_str::<MarketParams>(&text).unwrap(), p);
+        let err = toml::from_str::<MarketParams>("arity = 8\nbogus = 1").unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+}

@@ -1,0 +1,502 @@
+//! An agent's persistent state: SQLite through sqlx, one file in the data
+//! directory, schema in `onchain/migrations/` (applied on open).
+//!
+//! The store is a cache of the chain plus the agent's transaction journal.
+//! Deleting it loses nothing: the follower scans again from the deployment
+//! block and every decision re-reads the chain before it acts.
+
+use crate::bindings::{DisputeGame, InferenceMarket};
+use crate::client::TxJournal;
+use crate::follow::Cursor;
+use alloy::primitives::{Address, B256};
+use alloy::rpc::types::Log;
+use alloy::sol_types::SolEvent;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, migrate::Migrator};
+use std::path::Path;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be opened or migrated.
+    #[error(
+        "cannot open the agent database `{path}`: {detail}; check the data directory's permissions, or delete the file to rebuild it from the chain"
+    )]
+    Open {
+        /// File.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// A query failed.
+    #[error("agent database: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A request as the agent saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    /// Request id.
+    pub id: u64,
+    /// Model.
+    pub model_id: B256,
+    /// Input bytes.
+    pub input: Vec<u8>,
+    /// Unix deadline for claims.
+    pub deadline: u64,
+    /// Initial state hash (derived on chain).
+    pub initial_state: B256,
+    /// `open`, `finalized` or `closed`.
+    pub status: String,
+    /// Why the agent skips it.
+    pub note: Option<String>,
+}
+
+/// A claim as the agent saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRow {
+    /// Claim id.
+    pub id: u64,
+    /// Its request.
+    pub request_id: u64,
+    /// Who posted it.
+    pub submitter: Address,
+    /// Claimed final state.
+    pub final_state: B256,
+    /// Claimed steps.
+    pub steps: u64,
+    /// Claimed output bytes.
+    pub output: Vec<u8>,
+    /// When its challenge window closes (as submitted; extensions are read from the chain).
+    pub challenge_deadline: u64,
+    /// `pending`, `voided`, `finalized` or `released`.
+    pub status: String,
+    /// The challenger's re-execution verdict.
+    pub verdict: Option<String>,
+}
+
+/// A game as the agent saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameRow {
+    /// Game id.
+    pub id: u64,
+    /// The claim it disputes.
+    pub claim_id: u64,
+    /// Who challenged.
+    pub challenger: Address,
+    /// Block of the challenge (where its `Dissected` events start).
+    pub block: u64,
+    /// `live`, `defender_won`, `challenger_won`, `cancelled` or `closed`.
+    pub status: String,
+}
+
+/// The agent database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn addr(b: &[u8]) -> Address {
+    Address::from_slice(&b[..20.min(b.len())])
+}
+
+fn b256(b: &[u8]) -> B256 {
+    B256::from_slice(&b[..32.min(b.len())])
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Opens (creating if needed) `agent.sqlite` in `dir` and applies the migrations.
+    pub async fn open(dir: &Path) -> StoreResult<Store> {
+        let path = dir.join("agent.sqlite");
+        let fail = |detail: String| StoreError::Open {
+            path: path.display().to_string(),
+            detail,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        MIGRATOR.run(&pool).await.map_err(|e| fail(e.to_string()))?;
+        Ok(Store { pool })
+    }
+
+    /// The stored cursor.
+    pub async fn cursor(&self) -> StoreResult<Option<Cursor>> {
+        let row = sqlx::query("SELECT next_block, parent_hash FROM cursor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Cursor {
+            next: r.get::<i64, _>(0) as u64,
+            parent: r.get::<Option<Vec<u8>>, _>(1).map(|b| b256(&b)),
+        }))
+    }
+
+    /// Ingests a batch of logs and moves the cursor past them, in one transaction.
+    pub async fn ingest(&self, logs: &[Log], cursor: Cursor) -> StoreResult<usize> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for log in logs {
+            let block = log.block_number.unwrap_or_default() as i64;
+            let Some(topic) = log.topic0().copied() else {
+                continue;
+            };
+            if topic == InferenceMarket::Requested::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Requested::decode_log(&log.inner) else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO requests (id, model_id, requester, fee, deadline, initial_state, input, block)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(e.requestId.to::<i64>())
+                .bind(e.modelId.as_slice())
+                .bind(e.requester.as_slice())
+                .bind(e.fee.to_string())
+                .bind(e.deadline as i64)
+                .bind(e.initialState.as_slice())
+                .bind(e.input.to_vec())
+                .bind(block)
+                .execute(&mut *tx)
+                .await?;
+            } else if topic == InferenceMarket::Submitted::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Submitted::decode_log(&log.inner) else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO claims (id, request_id, submitter, final_state, steps, output, challenge_deadline, block)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(e.claimId.to::<i64>())
+                .bind(e.requestId.to::<i64>())
+                .bind(e.submitter.as_slice())
+                .bind(e.finalState.as_slice())
+                .bind(e.steps as i64)
+                .bind(e.output.to_vec())
+                .bind(e.challengeDeadline as i64)
+                .bind(block)
+                .execute(&mut *tx)
+                .await?;
+            } else if topic == InferenceMarket::Challenged::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Challenged::decode_log(&log.inner) else {
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO games (id, claim_id, challenger, block) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(e.gameId.to::<i64>())
+                .bind(e.claimId.to::<i64>())
+                .bind(e.challenger.as_slice())
+                .bind(block)
+                .execute(&mut *tx)
+                .await?;
+            } else if topic == InferenceMarket::ClaimVoided::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::ClaimVoided::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "claims", e.claimId.to::<i64>(), "voided").await?;
+            } else if topic == InferenceMarket::Finalized::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Finalized::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "claims", e.claimId.to::<i64>(), "finalized").await?;
+                set_status(&mut tx, "requests", e.requestId.to::<i64>(), "finalized").await?;
+            } else if topic == InferenceMarket::Released::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Released::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "claims", e.claimId.to::<i64>(), "released").await?;
+            } else if topic == InferenceMarket::Refunded::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Refunded::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "requests", e.requestId.to::<i64>(), "closed").await?;
+            } else if topic == InferenceMarket::Cancelled::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::Cancelled::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "requests", e.requestId.to::<i64>(), "closed").await?;
+            } else if topic == InferenceMarket::GameClosed::SIGNATURE_HASH {
+                let Ok(e) = InferenceMarket::GameClosed::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "games", e.gameId.to::<i64>(), "closed").await?;
+            } else if topic == DisputeGame::GameEnded::SIGNATURE_HASH {
+                let Ok(e) = DisputeGame::GameEnded::decode_log(&log.inner) else {
+                    continue;
+                };
+                let s = if e.defenderWon {
+                    "defender_won"
+                } else {
+                    "challenger_won"
+                };
+                set_status(&mut tx, "games", e.gameId.to::<i64>(), s).await?;
+            } else if topic == DisputeGame::GameCancelled::SIGNATURE_HASH {
+                let Ok(e) = DisputeGame::GameCancelled::decode_log(&log.inner) else {
+                    continue;
+                };
+                set_status(&mut tx, "games", e.gameId.to::<i64>(), "cancelled").await?;
+            } else {
+                continue;
+            }
+            n += 1;
+        }
+        sqlx::query(
+            "INSERT INTO cursor (id, next_block, parent_hash) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET next_block = excluded.next_block, parent_hash = excluded.parent_hash",
+        )
+        .bind(cursor.next as i64)
+        .bind(cursor.parent.map(|h| h.to_vec()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Requests in status `open`, oldest first.
+    pub async fn open_requests(&self) -> StoreResult<Vec<RequestRow>> {
+        let rows = sqlx::query(
+            "SELECT id, model_id, input, deadline, initial_state, status, note FROM requests
+             WHERE status = 'open' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(request_row).collect())
+    }
+
+    /// One request.
+    pub async fn request(&self, id: u64) -> StoreResult<Option<RequestRow>> {
+        let row = sqlx::query(
+            "SELECT id, model_id, input, deadline, initial_state, status, note FROM requests WHERE id = ?",
+        )
+        .bind(id as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(request_row))
+    }
+
+    /// Notes why a request is skipped (shown by status and logs once).
+    pub async fn note_request(&self, id: u64, note: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE requests SET note = ? WHERE id = ?")
+            .bind(note)
+            .bind(id as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a request closed for this agent (expired, settled elsewhere).
+    pub async fn close_request(&self, id: u64) -> StoreResult<()> {
+        sqlx::query("UPDATE requests SET status = 'closed' WHERE id = ? AND status = 'open'")
+            .bind(id as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Claims, optionally of one request, optionally only pending ones.
+    pub async fn claims(
+        &self,
+        request: Option<u64>,
+        pending_only: bool,
+    ) -> StoreResult<Vec<ClaimRow>> {
+        let rows = sqlx::query(
+            "SELECT id, request_id, submitter, final_state, steps, output, challenge_deadline, status, verdict
+             FROM claims WHERE (? IS NULL OR request_id = ?) AND (? = 0 OR status = 'pending') ORDER BY id",
+        )
+        .bind(request.map(|r| r as i64))
+        .bind(request.map(|r| r as i64))
+        .bind(pending_only as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ClaimRow {
+                id: r.get::<i64, _>(0) as u64,
+                request_id: r.get::<i64, _>(1) as u64,
+                submitter: addr(&r.get::<Vec<u8>, _>(2)),
+                final_state: b256(&r.get::<Vec<u8>, _>(3)),
+                steps: r.get::<i64, _>(4) as u64,
+                output: r.get(5),
+                challenge_deadline: r.get::<i64, _>(6) as u64,
+                status: r.get(7),
+                verdict: r.get(8),
+            })
+            .collect())
+    }
+
+    /// Records the challenger's verdict on a claim.
+    pub async fn set_verdict(&self, claim: u64, verdict: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE claims SET verdict = ? WHERE id = ?")
+            .bind(verdict)
+            .bind(claim as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a claim's status from what the chain says.
+    pub async fn set_claim_status(&self, claim: u64, status: &str) -> StoreResult<()> {
+        let mut c = self.pool.acquire().await?;
+        set_status(&mut c, "claims", claim as i64, status).await
+    }
+
+    /// Sets a game's status from what the chain says.
+    pub async fn set_game_status(&self, game: u64, status: &str) -> StoreResult<()> {
+        let mut c = self.pool.acquire().await?;
+        set_status(&mut c, "games", game as i64, status).await
+    }
+
+    /// Games, optionally only those in `statuses`.
+    pub async fn games(&self, statuses: &[&str]) -> StoreResult<Vec<GameRow>> {
+        let rows =
+            sqlx::query("SELECT id, claim_id, challenger, block, status FROM games ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| GameRow {
+                id: r.get::<i64, _>(0) as u64,
+                claim_id: r.get::<i64, _>(1) as u64,
+                challenger: addr(&r.get::<Vec<u8>, _>(2)),
+                block: r.get::<i64, _>(3) as u64,
+                status: r.get(4),
+            })
+            .filter(|g| statuses.is_empty() || statuses.contains(&g.status.as_str()))
+            .collect())
+    }
+
+    /// Hashes of the transactions sent for `purpose` that are not known to have failed.
+    pub async fn sent_for(&self, purpose: &str) -> StoreResult<Vec<(B256, String)>> {
+        let rows =
+            sqlx::query("SELECT hash, status FROM txs WHERE purpose = ? AND status != 'reverted'")
+                .bind(purpose)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (b256(&r.get::<Vec<u8>, _>(0)), r.get(1)))
+            .collect())
+    }
+
+    /// Every transaction sent, newest first (for status output).
+    pub async fn transactions(&self, limit: u32) -> StoreResult<Vec<(String, u64, B256, String)>> {
+        let rows =
+            sqlx::query("SELECT purpose, nonce, hash, status FROM txs ORDER BY id DESC LIMIT ?")
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get::<i64, _>(1) as u64,
+                    b256(&r.get::<Vec<u8>, _>(2)),
+                    r.get(3),
+                )
+            })
+            .collect())
+    }
+}
+
+fn request_row(r: &sqlx::sqlite::SqliteRow) -> RequestRow {
+    RequestRow {
+        id: r.get::<i64, _>(0) as u64,
+        model_id: b256(&r.get::<Vec<u8>, _>(1)),
+        input: r.get(2),
+        deadline: r.get::<i64, _>(3) as u64,
+        initial_state: b256(&r.get::<Vec<u8>, _>(4)),
+        status: r.get(5),
+        note: r.get(6),
+    }
+}
+
+async fn set_status(
+    c: &mut sqlx::SqliteConnection,
+    table: &str,
+    id: i64,
+    status: &str,
+) -> StoreResult<()> {
+    // `table` is one of the fixed names above, never input.
+    let sql = format!("UPDATE {table} SET status = ? WHERE id = ?");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(status)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+impl TxJournal for Store {
+    async fn sent(&self, purpose: &str, nonce: u64, hash: B256) {
+        let r = sqlx::query(
+            "INSERT INTO txs (purpose, nonce, hash, sent_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(purpose)
+        .bind(nonce as i64)
+        .bind(hash.as_slice())
+        .bind(now_unix())
+        .execute(&self.pool)
+        .await;
+        if let Err(e) = r {
+            tracing::error!(purpose, %hash, error = %e, "cannot record a sent transaction");
+        }
+    }
+
+    async fn mined(&self, hash: B256, success: bool, block: u64) {
+        let r = sqlx::query("UPDATE txs SET status = ?, block = ? WHERE hash = ?")
+            .bind(if success { "mined" } else { "reverted" })
+            .bind(block as i64)
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = r {
+            tracing::error!(%hash, error = %e, "cannot record a receipt");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_keeps_the_cursor_and_journal_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).await.unwrap();
+        assert_eq!(s.cursor().await.unwrap(), None);
+        let c = Cursor {
+            next: 42,
+            parent: Some(B256::repeat_byte(7)),
+        };
+        s.ingest(&[], c).await.unwrap();
+        s.sent("submit request 1", 3, B256::repeat_byte(1)).await;
+        s.mined(B256::repeat_byte(1), true, 40).await;
+        drop(s);
+        let s = Store::open(dir.path()).await.unwrap();
+        assert_eq!(s.cursor().await.unwrap(), Some(c));
+        assert_eq!(
+            s.sent_for("submit request 1").await.unwrap(),
+            vec![(B256::repeat_byte(1), "mined".to_string())]
+        );
+    }
+}

@@ -1,0 +1,523 @@
+//! Commands against a chain: deploy, register, request, status.
+
+use alloy::primitives::U256;
+use alloy::sol_types::{SolCall, SolEvent};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use opml_onchain::bindings::{DisputeGame, InferenceMarket, ModelRegistry};
+use opml_onchain::client::{Chain, NoJournal, TxPolicy, parse_key};
+use opml_onchain::player::GameStatus;
+use opml_onchain::protocol::{
+    Deployment, MarketParams, ModelTerms, contract_error, deploy, format_ether, market,
+    parse_amount, register,
+};
+use opml_vm::artifact::Artifact;
+use opml_vm::runtime::Runtime;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the chain is and who signs.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ChainArgs {
+    /// JSON-RPC endpoint.
+    #[arg(long, env = "OPML_RPC", default_value = "http://127.0.0.1:8545")]
+    pub(crate) rpc: String,
+    /// File with the private key (hex); otherwise the environment variable OPML_KEY.
+    #[arg(long)]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+impl ChainArgs {
+    /// Connects, with the key when one is given.
+    pub(crate) async fn connect(&self, need_key: bool) -> Result<Chain> {
+        let key = match (&self.key_file, std::env::var("OPML_KEY").ok()) {
+            (Some(f), _) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read the key file `{}`", f.display()))?,
+            ),
+            (None, env) => env,
+        };
+        let key = match key {
+            Some(k) => Some(parse_key(&k)?),
+            None if need_key => {
+                bail!("this command sends transactions: pass --key-file FILE or set OPML_KEY")
+            }
+            None => None,
+        };
+        Ok(Chain::connect(&self.rpc, key, TxPolicy::default()).await?)
+    }
+}
+
+/// The deployment file.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DeploymentArg {
+    /// Deployment file written by `opml deploy`.
+    #[arg(long, env = "OPML_DEPLOYMENT", default_value = "out/deployment.json")]
+    pub(crate) deployment: PathBuf,
+}
+
+impl DeploymentArg {
+    fn load(&self, chain: &Chain) -> Result<Deployment> {
+        let d = Deployment::load(&self.deployment)?;
+        d.check_chain(chain, &self.deployment)?;
+        Ok(d)
+    }
+}
+
+/// Commands against a chain.
+#[derive(Subcommand)]
+pub(crate) enum ChainCommand {
+    /// Deploy the protocol (verifier, model-state adapter, market with its registry and game contract).
+    Deploy {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// Market parameters (TOML with the fields of `MarketParams`; see docs/AGENTS.md).
+        #[arg(long)]
+        params: Option<PathBuf>,
+        /// Seconds per party per game (overrides the file).
+        #[arg(long)]
+        clock_budget: Option<u64>,
+        /// Seconds during which a claim can be challenged (overrides the file).
+        #[arg(long)]
+        challenge_window: Option<u64>,
+        /// Dissection arity k (overrides the file).
+        #[arg(long)]
+        arity: Option<u64>,
+        /// Where to write the deployment.
+        #[arg(short, long, default_value = "out/deployment.json")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a compiled artifact (commitment, terms, revenue-share token).
+    Register {
+        /// The artifact directory.
+        artifact: PathBuf,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        deployment: DeploymentArg,
+        /// Terms (TOML with the fields of `ModelTerms`).
+        #[arg(long)]
+        terms: Option<PathBuf>,
+        /// Fee per request (wei, or "0.1 ether"; overrides the file).
+        #[arg(long)]
+        fee: Option<String>,
+        /// Submitter's share of the fee in basis points (overrides the file).
+        #[arg(long)]
+        submitter_share_bps: Option<u16>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Post an inference request, paying the model's fee; optionally wait for its result.
+    Request {
+        /// The artifact directory of the model (its id and input layout).
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long)]
+        input: Vec<String>,
+        /// Raw input-region bytes instead of .npy files.
+        #[arg(long, conflicts_with = "input")]
+        input_raw: Option<PathBuf>,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        deployment: DeploymentArg,
+        /// Wait until the request settles and print the result.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests, claims and games as the chain holds them.
+    Status {
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[command(flatten)]
+        deployment: DeploymentArg,
+        /// Only this request.
+        #[arg(long)]
+        request: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one chain command.
+pub(crate) async fn run(command: ChainCommand) -> Result<()> {
+    match command {
+        ChainCommand::Deploy {
+            chain,
+            params,
+            clock_budget,
+            challenge_window,
+            arity,
+            out,
+            json,
+        } => {
+            let mut p = match params {
+                Some(f) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read `{}`", f.display()))?;
+                    toml::from_str(&text)
+                        .with_context(|| format!("`{}` is malformed", f.display()))?
+                }
+                None => MarketParams::default(),
+            };
+            p.clock_budget = clock_budget.unwrap_or(p.clock_budget);
+            p.challenge_window = challenge_window.unwrap_or(p.challenge_window);
+            p.arity = arity.unwrap_or(p.arity);
+            let chain = chain.connect(true).await?;
+            let d = deploy(&chain, &p).await?;
+            d.save(&out)?;
+            if json {
+                println!("{}", serde_json::to_string(&d)?);
+            } else {
+                println!("deployed on chain {} at block {}", d.chain_id, d.block);
+                println!("  market        {}", d.market);
+                println!("  registry      {}", d.registry);
+                println!("  dispute game  {}", d.dispute_game);
+                println!("  verifier      {}", d.verifier);
+                println!("  model state   {}", d.model_state);
+                println!("  -> {}", out.display());
+            }
+        }
+        ChainCommand::Register {
+            artifact,
+            chain,
+            deployment,
+            terms,
+            fee,
+            submitter_share_bps,
+            json,
+        } => {
+            let art = Artifact::load(&artifact)?;
+            let mut t = match terms {
+                Some(f) => {
+                    let text = std::fs::read_to_string(&f)
+                        .with_context(|| format!("cannot read `{}`", f.display()))?;
+                    toml::from_str(&text)
+                        .with_context(|| format!("`{}` is malformed", f.display()))?
+                }
+                None => ModelTerms::default(),
+            };
+            if let Some(f) = fee {
+                t.fee = parse_amount(&f).map_err(anyhow::Error::msg)?;
+            }
+            t.submitter_share_bps = submitter_share_bps.unwrap_or(t.submitter_share_bps);
+            let chain = chain.connect(true).await?;
+            let d = deployment.load(&chain)?;
+            let (id, token) = register(&chain, &d, &art, &t).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"model_id": id, "revenue_share": token, "fee": t.fee.to_string(), "steps": art.manifest.steps})
+                );
+            } else {
+                println!("registered {} as model {id}", artifact.display());
+                println!("  revenue share token {token}");
+                println!(
+                    "  fee {} ({} bps to the submitter)",
+                    format_ether(t.fee),
+                    t.submitter_share_bps
+                );
+            }
+        }
+        ChainCommand::Request {
+            artifact,
+            input,
+            input_raw,
+            chain,
+            deployment,
+            wait,
+            timeout,
+            json,
+        } => {
+            let art = Artifact::load(&artifact)?;
+            let bytes = match input_raw {
+                Some(f) => {
+                    std::fs::read(&f).with_context(|| format!("cannot read `{}`", f.display()))?
+                }
+                None => {
+                    if input.is_empty() {
+                        bail!(
+                            "give the input: --input FILE.npy (or --input-raw FILE with the input-region bytes)"
+                        );
+                    }
+                    let inputs = super::model::load_inputs(&art, &input)?;
+                    Runtime::new(art.clone(), false)?.input_region(&inputs)?
+                }
+            };
+            let (id, _, _) =
+                opml_onchain::protocol::commitment_of(&art).map_err(anyhow::Error::msg)?;
+            let chain = chain.connect(true).await?;
+            let d = deployment.load(&chain)?;
+            let reg = ModelRegistry::new(d.registry, chain.provider.clone());
+            let model = reg
+                .model(id)
+                .call()
+                .await
+                .map_err(contract_error("ModelRegistry.model"))
+                .with_context(|| {
+                    format!("model {id} is not registered; run `opml register` first")
+                })?;
+            let call = InferenceMarket::requestCall {
+                modelId: id,
+                input: bytes.clone().into(),
+            };
+            let sent = chain
+                .send(
+                    &format!("request model {id}"),
+                    Some(d.market),
+                    call.abi_encode().into(),
+                    U256::from(model.fee),
+                    &NoJournal,
+                )
+                .await?;
+            let request = sent
+                .receipt
+                .inner
+                .logs()
+                .iter()
+                .find_map(|l| {
+                    InferenceMarket::Requested::decode_log(&l.inner)
+                        .ok()
+                        .map(|e| e.data.requestId)
+                })
+                .context("the request transaction emitted no Requested event")?;
+            if !json {
+                println!(
+                    "request {request}: model {id}, fee {}",
+                    format_ether(U256::from(model.fee))
+                );
+            }
+            if !wait {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"request": request.to::<u64>(), "model_id": id})
+                    );
+                }
+                return Ok(());
+            }
+            let m = market(&chain, &d);
+            let start = tokio::time::Instant::now();
+            loop {
+                let r = m
+                    .getRequest(request)
+                    .call()
+                    .await
+                    .map_err(contract_error("getRequest"))?;
+                match r.status as u8 {
+                    2 => {
+                        let c = m
+                            .getClaim(r.settledClaim)
+                            .call()
+                            .await
+                            .map_err(contract_error("getClaim"))?;
+                        if json {
+                            println!(
+                                "{}",
+                                json!({"request": request.to::<u64>(), "model_id": id, "status": "finalized",
+                                       "claim": r.settledClaim.to::<u64>(), "submitter": c.submitter,
+                                       "final_state": c.finalState, "output_hash": c.outputHash, "steps": c.steps})
+                            );
+                        } else {
+                            println!(
+                                "finalized with claim {} by {}: final state {}, output hash {}, {} steps",
+                                r.settledClaim, c.submitter, c.finalState, c.outputHash, c.steps
+                            );
+                        }
+                        return Ok(());
+                    }
+                    3 | 4 => bail!(
+                        "request {request} ended without a result ({}); its fee is withdrawable by the requester",
+                        name(&REQUEST_STATUS, r.status as u8)
+                    ),
+                    _ => {}
+                }
+                if start.elapsed() > Duration::from_secs(timeout) {
+                    bail!(
+                        "request {request} did not settle within {timeout} s; see `opml status --request {request}`"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        ChainCommand::Status {
+            chain,
+            deployment,
+            request,
+            json,
+        } => {
+            let chain = chain.connect(false).await?;
+            let d = deployment.load(&chain)?;
+            let report = status(&chain, &d, request).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_status(&report);
+            }
+        }
+    }
+    Ok(())
+}
+
+const REQUEST_STATUS: [&str; 5] = ["none", "open", "finalized", "refunded", "cancelled"];
+const CLAIM_STATUS: [&str; 5] = ["none", "pending", "voided", "finalized", "released"];
+
+fn name(table: &[&'static str], v: u8) -> &'static str {
+    table.get(v as usize).copied().unwrap_or("unknown")
+}
+
+/// Everything `status` shows, read from the chain.
+async fn status(chain: &Chain, d: &Deployment, only: Option<u64>) -> Result<serde_json::Value> {
+    let m = market(chain, d);
+    let g = DisputeGame::new(d.dispute_game, chain.provider.clone());
+    let n_requests: u64 = m
+        .requestCount()
+        .call()
+        .await
+        .map_err(contract_error("requestCount"))?
+        .to();
+    let n_claims: u64 = m
+        .claimCount()
+        .call()
+        .await
+        .map_err(contract_error("claimCount"))?
+        .to();
+    let n_games: u64 = g
+        .gameCount()
+        .call()
+        .await
+        .map_err(contract_error("gameCount"))?
+        .to();
+    let mut requests = vec![];
+    for r in 1..=n_requests {
+        if only.is_some_and(|o| o != r) {
+            continue;
+        }
+        let q = m
+            .getRequest(U256::from(r))
+            .call()
+            .await
+            .map_err(contract_error("getRequest"))?;
+        requests.push(json!({
+            "id": r, "model_id": q.modelId, "requester": q.requester, "fee": q.fee.to_string(),
+            "deadline": q.deadline, "status": name(&REQUEST_STATUS, q.status as u8),
+            "live_claims": q.liveClaims, "settled_claim": q.settledClaim.to::<u64>(),
+            "initial_state": q.initialState, "claims": [],
+        }));
+    }
+    let mut claims = vec![];
+    for c in 1..=n_claims {
+        let x = m
+            .getClaim(U256::from(c))
+            .call()
+            .await
+            .map_err(contract_error("getClaim"))?;
+        let rid: u64 = x.requestId.to();
+        if only.is_some_and(|o| o != rid) {
+            continue;
+        }
+        claims.push(json!({
+            "id": c, "request": rid, "submitter": x.submitter, "steps": x.steps,
+            "status": name(&CLAIM_STATUS, x.status as u8), "challenge_deadline": x.challengeDeadline,
+            "open_games": x.openGames, "final_state": x.finalState, "output_hash": x.outputHash,
+            "free_stake": x.freeStake.to_string(), "exhausted_since": x.exhaustedSince, "games": [],
+        }));
+    }
+    let mut games = vec![];
+    for id in 1..=n_games {
+        let r = m
+            .getGame(U256::from(id))
+            .call()
+            .await
+            .map_err(contract_error("getGame"))?;
+        let s = g
+            .game(U256::from(id))
+            .call()
+            .await
+            .map_err(contract_error("game"))?;
+        games.push(json!({
+            "id": id, "claim": r.claimId, "challenger": r.challenger, "settled": r.settled,
+            "status": format!("{:?}", GameStatus::from_u8(s.status as u8)),
+            "segment": [s.lo, s.hi], "moves": s.moves,
+            "defender_clock": s.defenderClock, "challenger_clock": s.challengerClock,
+        }));
+    }
+    for c in claims.iter_mut() {
+        let id = c["id"].as_u64();
+        c["games"] = serde_json::Value::Array(
+            games
+                .iter()
+                .filter(|g| g["claim"].as_u64() == id)
+                .cloned()
+                .collect(),
+        );
+    }
+    for r in requests.iter_mut() {
+        let id = r["id"].as_u64();
+        r["claims"] = serde_json::Value::Array(
+            claims
+                .iter()
+                .filter(|c| c["request"].as_u64() == id)
+                .cloned()
+                .collect(),
+        );
+    }
+    Ok(json!({
+        "chain_id": chain.chain_id, "market": d.market, "block": chain.block_number().await?,
+        "requests": requests,
+    }))
+}
+
+fn print_status(report: &serde_json::Value) {
+    println!(
+        "market {} on chain {} at block {}",
+        report["market"].as_str().unwrap_or("?"),
+        report["chain_id"],
+        report["block"]
+    );
+    let requests = report["requests"].as_array().cloned().unwrap_or_default();
+    if requests.is_empty() {
+        println!("no requests");
+    }
+    for r in requests {
+        println!(
+            "request {} [{}] model {} fee {} wei",
+            r["id"],
+            r["status"].as_str().unwrap_or("?"),
+            r["model_id"].as_str().unwrap_or("?"),
+            r["fee"].as_str().unwrap_or("?")
+        );
+        for c in r["claims"].as_array().cloned().unwrap_or_default() {
+            println!(
+                "  claim {} [{}] by {} steps {} games open {}",
+                c["id"],
+                c["status"].as_str().unwrap_or("?"),
+                c["submitter"].as_str().unwrap_or("?"),
+                c["steps"],
+                c["open_games"]
+            );
+            for g in c["games"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "    game {} [{}] challenger {} segment {} moves {}",
+                    g["id"],
+                    g["status"].as_str().unwrap_or("?"),
+                    g["challenger"].as_str().unwrap_or("?"),
+                    g["segment"],
+                    g["moves"]
+                );
+            }
+        }
+    }
+}

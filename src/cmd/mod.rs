@@ -1,0 +1,5 @@
+//! One module per command group.
+
+pub(crate) mod agents;
+pub(crate) mod chain;
+pub(crate) mod model;

@@ -1,0 +1,655 @@
+//! Commands on models and artifacts, without a chain: compile, run, state,
+//! prove, verify-step, trace, inspect.
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use opml_vm::artifact::Artifact;
+use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::machine::model::{ModelVm, hex, unhex};
+use opml_vm::machine::{Committer, Machine, prove, verify_step};
+use opml_vm::npy;
+use opml_vm::onnx::ShapeBindings;
+use opml_vm::runtime::Runtime;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Commands on models and artifacts, without a chain.
+#[derive(Subcommand)]
+pub(crate) enum ModelCommand {
+    /// Compile an ONNX model into an artifact directory.
+    Compile {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Output artifact directory.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Fractional bits of the fixed-point format (default 16, or calibrated).
+        #[arg(long)]
+        frac_bits: Option<u32>,
+        /// Sample inputs (.npy, batch on axis 0) to choose the fractional bits.
+        #[arg(long)]
+        calibrate: Option<PathBuf>,
+        /// Fix an input shape, e.g. `input=1x64` (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shape: Vec<String>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one inference.
+    Run {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file; `NAME=FILE` to name the input (repeatable, in model order otherwise).
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The machine state at a step: hash, pc, instruction, stack, frames.
+    State {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// The step (0 is the initial state, `steps` the halted one).
+        #[arg(long)]
+        step: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the one-step proof of step I (from the state at I to I + 1).
+    Prove {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// The step whose execution is proven.
+        #[arg(long)]
+        step: u64,
+        /// Output proof file (JSON).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a proof file: prints the post-state; exit code 1 when invalid.
+    VerifyStep {
+        /// A proof written by `opml prove`.
+        proof: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also run the Solidity verifier in an in-process EVM and compare
+        /// (exit code 3 when the two disagree).
+        #[arg(long)]
+        evm: bool,
+    },
+    /// Write state hashes every K steps (and at the end), for researchers.
+    Trace {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Input .npy file(s), as for `run`.
+        #[arg(long, required = true)]
+        input: Vec<String>,
+        /// Interval in steps.
+        #[arg(long)]
+        every: u64,
+        /// Output file (JSON lines: `{"step": .., "state": ..}`).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show layers, sizes, memory map and fixed-point format of an artifact.
+    Inspect {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs one model command.
+pub(crate) fn run(command: ModelCommand) -> Result<()> {
+    match command {
+        ModelCommand::Compile {
+            model,
+            out,
+            frac_bits,
+            calibrate,
+            input_shape,
+            json,
+        } => {
+            let calibration = calibrate.map(|p| npy::read(&p)).transpose()?;
+            let opts = CompileOptions {
+                frac_bits,
+                input_shapes: ShapeBindings::parse(&input_shape)?,
+                calibration,
+            };
+            let start = Instant::now();
+            let artifact = compile_file(&model, &opts)?;
+            artifact.save(&out)?;
+            let m = &artifact.manifest;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "model_id": m.model_id, "artifact": out, "frac_bits": m.fixed_point.frac_bits,
+                        "layers": m.layers.len(), "memory_bytes": m.memory.bytes,
+                        "instructions": m.instructions, "compile_ms": start.elapsed().as_millis() as u64,
+                    })
+                );
+            } else {
+                println!("compiled {} -> {}", model.display(), out.display());
+                println!("  model id      {}", m.model_id);
+                println!(
+                    "  fixed point   Q{} (32-bit values, 64-bit accumulators)",
+                    m.fixed_point.frac_bits
+                );
+                println!("  layers        {}", m.layers.len());
+                println!(
+                    "  memory        {} bytes ({} constant)",
+                    m.memory.bytes, m.memory.constant_bytes
+                );
+                println!("  instructions  {} per inference", m.instructions);
+            }
+        }
+        ModelCommand::Run {
+            artifact,
+            input,
+            json,
+        } => {
+            let art = Artifact::load(&artifact)?;
+            let inputs = load_inputs(&art, &input)?;
+            let rt = Runtime::new(art.clone(), true)?;
+            let region = rt.input_region(&inputs)?;
+            let out = rt.run_region(&region)?;
+            let m = &rt.artifact().manifest;
+            let vm = ModelVm::new(art)?;
+            let (final_state, output_root) = final_commitments(&vm, &region)?;
+            let main = out
+                .outputs
+                .iter()
+                .find(|o| o.dtype == opml_vm::graph::DType::Float32)
+                .unwrap_or(&out.outputs[0]);
+            let prediction = argmax(&main.values);
+            if json {
+                let outputs: Vec<_> = out
+                    .outputs
+                    .iter()
+                    .map(|o| json!({"name": o.name, "shape": o.shape, "dtype": o.dtype, "values": o.values}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({
+                        "model_id": m.model_id,
+                        "output": {"name": main.name, "shape": main.shape, "values": main.values},
+                        "outputs": outputs,
+                        "prediction": prediction,
+                        "instructions": out.instructions,
+                        "steps": m.steps,
+                        "final_state": final_state,
+                        "output_root": output_root,
+                        "output_blake3": blake3::hash(&out.output_region).to_hex().to_string(),
+                    })
+                );
+            } else {
+                for o in &out.outputs {
+                    let shown: Vec<String> = o
+                        .values
+                        .iter()
+                        .take(16)
+                        .map(|v| format!("{v:.5}"))
+                        .collect();
+                    let more = if o.values.len() > 16 {
+                        format!(" ... ({} values)", o.values.len())
+                    } else {
+                        String::new()
+                    };
+                    println!("{} {:?}: [{}]{more}", o.name, o.shape, shown.join(", "));
+                }
+                println!("prediction: {prediction} (argmax of `{}`)", main.name);
+                if let Some(n) = out.instructions {
+                    println!("instructions: {n}");
+                }
+                println!("steps: {}", m.steps);
+                println!("final state: 0x{final_state}");
+                println!("output root: 0x{output_root}");
+            }
+        }
+        ModelCommand::State {
+            artifact,
+            input,
+            step,
+            json,
+        } => {
+            let (vm, mut m, mut c) = seek(&artifact, &input, step)?;
+            let h = c.header(&mut m);
+            let ins = m.code.get(m.pc as usize).filter(|_| m.is_running());
+            let layer = vm
+                .artifact()
+                .manifest
+                .layers
+                .iter()
+                .rev()
+                .find(|l| l.function.is_some() && l.start_step <= step)
+                .map(|l| l.name.clone());
+            let report = json!({
+                "step": step, "state": hex(&h.hash()), "status": format!("{:?}", m.status).to_lowercase(),
+                "pc": m.pc, "instruction": ins.map(|i| json!({"op": i.op.name(), "a": i.a, "b": i.b})),
+                "stack": m.stack.iter().rev().take(8).collect::<Vec<_>>(), "stack_height": m.stack.len(),
+                "frame_depth": m.frames.len(), "layer": layer, "memory_root": hex(&h.memory_root),
+            });
+            if json {
+                println!("{report}");
+            } else {
+                println!(
+                    "step {step} of {}: state 0x{}",
+                    vm.artifact().manifest.steps,
+                    hex(&h.hash())
+                );
+                println!(
+                    "  status {:?}, pc {}, layer {}",
+                    m.status,
+                    m.pc,
+                    report["layer"].as_str().unwrap_or("-")
+                );
+                if let Some(i) = ins {
+                    println!("  next   {} a={} b={}", i.op.name(), i.a, i.b);
+                }
+                println!(
+                    "  stack  {} values, top first {}",
+                    m.stack.len(),
+                    report["stack"]
+                );
+                println!(
+                    "  frames {}, memory root 0x{}",
+                    m.frames.len(),
+                    hex(&h.memory_root)
+                );
+            }
+        }
+        ModelCommand::Prove {
+            artifact,
+            input,
+            step,
+            out,
+            json,
+        } => {
+            let (vm, mut m, mut c) = seek(&artifact, &input, step)?;
+            let pre = c.state_hash(&mut m);
+            let proof = prove(&mut c, &mut m);
+            let op = proof.witness.as_ref().map(|w| w.instr.op.name());
+            let bytes = proof.encode();
+            m.step();
+            let post = c.state_hash(&mut m);
+            let file = json!({
+                "version": opml_vm::machine::proof::PROOF_VERSION, "model_id": vm.artifact().manifest.model_id,
+                "step": step, "opcode": op, "pre_state": hex(&pre), "post_state": hex(&post),
+                "proof": hex_bytes(&bytes), "proof_bytes": bytes.len(),
+            });
+            std::fs::write(&out, serde_json::to_string_pretty(&file)?)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            if json {
+                println!("{file}");
+            } else {
+                println!(
+                    "proof of step {step} ({}) -> {} ({} bytes)",
+                    op.unwrap_or("fixed point"),
+                    out.display(),
+                    bytes.len()
+                );
+                println!("  pre  0x{}\n  post 0x{}", hex(&pre), hex(&post));
+            }
+        }
+        ModelCommand::VerifyStep { proof, json, evm } => {
+            let text = std::fs::read_to_string(&proof)
+                .with_context(|| format!("cannot read `{}`", proof.display()))?;
+            let file: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "`{}` is not a proof file (JSON from `opml prove`)",
+                    proof.display()
+                )
+            })?;
+            let field = |k: &str| {
+                file[k].as_str().with_context(|| {
+                    format!(
+                        "`{}` has no `{k}` field; write it with `opml prove`",
+                        proof.display()
+                    )
+                })
+            };
+            let pre =
+                unhex(field("pre_state")?).context("`pre_state` is not a 32-byte hex hash")?;
+            let bytes = unhex_bytes(field("proof")?).context("`proof` is not hex")?;
+            let claimed = file["post_state"].as_str().and_then(unhex);
+            if evm {
+                return verify_step_evm(&pre, &bytes, claimed, json);
+            }
+            match verify_step(&pre, &bytes) {
+                Ok(post) => {
+                    let agrees = claimed.is_none_or(|c| c == post);
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"valid": agrees, "pre_state": hex(&pre), "post_state": hex(&post), "claimed_post_state": claimed.map(|c| hex(&c))})
+                        );
+                    } else {
+                        println!("valid proof: 0x{} -> 0x{}", hex(&pre), hex(&post));
+                    }
+                    if !agrees {
+                        eprintln!(
+                            "error: the proof is valid but leads to 0x{}, not the claimed post_state",
+                            hex(&post)
+                        );
+                        std::process::exit(1);
+                    }
+                }
+                Err(e) => {
+                    if json {
+                        println!("{}", json!({"valid": false, "error": e.to_string()}));
+                    }
+                    eprintln!("error: invalid proof: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        ModelCommand::Trace {
+            artifact,
+            input,
+            every,
+            out,
+            json,
+        } => {
+            if every == 0 {
+                bail!("--every must be at least 1");
+            }
+            let (vm, region) = open_vm(&artifact, &input)?;
+            let n = vm.artifact().manifest.steps;
+            let mut m = vm.initial(&region);
+            let mut c = vm.committer();
+            let bar = indicatif::ProgressBar::new(n);
+            if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let mut lines = String::new();
+            let mut count = 0;
+            loop {
+                let state = hex(&c.state_hash(&mut m));
+                lines.push_str(&format!("{{\"step\":{},\"state\":\"{state}\"}}\n", m.step));
+                count += 1;
+                if !m.is_running() {
+                    break;
+                }
+                m.run(every);
+                bar.set_position(m.step);
+            }
+            bar.finish_and_clear();
+            std::fs::write(&out, lines)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+            if json {
+                println!("{}", json!({"states": count, "steps": n, "out": out}));
+            } else {
+                println!("{count} state hashes over {n} steps -> {}", out.display());
+            }
+        }
+        ModelCommand::Inspect { artifact, json } => {
+            let art = Artifact::load(&artifact)?;
+            let m = &art.manifest;
+            if json {
+                println!("{}", serde_json::to_string_pretty(m)?);
+                return Ok(());
+            }
+            println!("model      {} (id {})", m.name, m.model_id);
+            println!(
+                "format     Q{}: {}-bit values, {}-bit accumulators, rounding {}, {}",
+                m.fixed_point.frac_bits,
+                m.fixed_point.value_bits,
+                m.fixed_point.acc_bits,
+                m.fixed_point.rounding,
+                m.fixed_point.overflow
+            );
+            println!(
+                "memory     {} bytes, {} pages, {} bytes of constants",
+                m.memory.bytes, m.memory.pages, m.memory.constant_bytes
+            );
+            for (label, r) in [("inputs", &m.inputs), ("outputs", &m.outputs)] {
+                println!(
+                    "{label:<10} region 0x{:08x}..0x{:08x} ({} bytes)",
+                    r.offset,
+                    r.offset as u64 + r.size,
+                    r.size
+                );
+                for t in &r.tensors {
+                    println!(
+                        "             {:<20} 0x{:08x} {:?} {} scale {}",
+                        t.name,
+                        t.offset,
+                        t.shape,
+                        t.dtype.name(),
+                        t.scale
+                    );
+                }
+            }
+            println!(
+                "layers     {} ({} instructions per inference)",
+                m.layers.len(),
+                m.instructions
+            );
+            println!(
+                "  {:>4}  {:<36} {:<22} {:>12} {:>8}",
+                "fn", "name", "ops", "executed", "code"
+            );
+            for l in &m.layers {
+                let f = l
+                    .function
+                    .map(|f| f.to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "  {:>4}  {:<36} {:<22} {:>12} {:>8}",
+                    f,
+                    truncate(&l.name, 36),
+                    l.ops.join("+"),
+                    l.instructions,
+                    l.code_instructions
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the inputs given as `FILE` (model order) or `NAME=FILE`.
+pub(crate) fn load_inputs(art: &Artifact, input: &[String]) -> Result<Vec<npy::Tensor>> {
+    let slots = &art.manifest.inputs.tensors;
+    let mut inputs = vec![None; slots.len()];
+    for (i, spec) in input.iter().enumerate() {
+        let (slot, path) = match spec.split_once('=') {
+            Some((name, path)) => {
+                let k = slots.iter().position(|s| s.name == name).with_context(|| {
+                    let names: Vec<_> = slots.iter().map(|s| s.name.as_str()).collect();
+                    format!(
+                        "the model has no input `{name}` (inputs: {})",
+                        names.join(", ")
+                    )
+                })?;
+                (k, PathBuf::from(path))
+            }
+            None => (i, PathBuf::from(spec)),
+        };
+        if slot >= slots.len() {
+            bail!(
+                "{} inputs given but the model takes {}",
+                input.len(),
+                slots.len()
+            );
+        }
+        inputs[slot] = Some(npy::read(&path)?);
+    }
+    inputs
+        .into_iter()
+        .zip(slots)
+        .map(|(t, s)| {
+            t.with_context(|| {
+                format!(
+                    "missing input `{}`: pass --input {}=FILE.npy",
+                    s.name, s.name
+                )
+            })
+        })
+        .collect()
+}
+
+/// Loads an artifact as a machine and quantizes the inputs into its input region.
+fn open_vm(artifact: &std::path::Path, input: &[String]) -> Result<(ModelVm, Vec<u8>)> {
+    let art = Artifact::load(artifact)?;
+    let inputs = load_inputs(&art, input)?;
+    let region = Runtime::new(art.clone(), false)?.input_region(&inputs)?;
+    Ok((ModelVm::new(art)?, region))
+}
+
+/// The machine at `step` of an inference, with a committer following it.
+fn seek(
+    artifact: &std::path::Path,
+    input: &[String],
+    step: u64,
+) -> Result<(ModelVm, Machine, Committer)> {
+    let (vm, region) = open_vm(artifact, input)?;
+    let n = vm.artifact().manifest.steps;
+    if step > n {
+        bail!(
+            "step {step} is beyond the end of the run ({n} steps; the state at step {n} is the halted, final one)"
+        );
+    }
+    let m = vm.state_at(&region, step)?;
+    let c = vm.committer();
+    Ok((vm, m, c))
+}
+
+/// The final state hash and the output region's subtree root, from a wasmtime run.
+fn final_commitments(vm: &ModelVm, region: &[u8]) -> Result<(String, String)> {
+    let mut m = opml_vm::trace::final_machine(vm, region)?;
+    let mut c = vm.committer();
+    let state = hex(&c.state_hash(&mut m));
+    let (bytes, _, _) = vm.output_proof(&mut c, &mut m);
+    let out = &vm.artifact().manifest.outputs;
+    Ok((
+        state,
+        hex(&opml_vm::machine::model::region_root(&bytes, out.size)),
+    ))
+}
+
+/// `verify-step --evm`: the Rust verifier and the committed Solidity verifier
+/// (in revm) on the same proof. Exit 3 when they disagree, 1 when both reject
+/// or both accept a post-state other than the claimed one.
+fn verify_step_evm(
+    pre: &[u8; 32],
+    proof: &[u8],
+    claimed: Option<[u8; 32]>,
+    json: bool,
+) -> Result<()> {
+    use opml_onchain::verifier::{EvmVerifier, VerifierError};
+    let rust = verify_step(pre, proof);
+    let mut verifier = EvmVerifier::new().context("cannot deploy the EVM verifier")?;
+    let evm = verifier.run(pre, proof);
+    let agree = rust
+        .clone()
+        .map_err(|e| VerifierError::from_proof_error(&e))
+        == evm.result;
+    let gas = &evm.gas;
+    if json {
+        let rust_json = match &rust {
+            Ok(post) => json!({"valid": true, "post_state": hex(post)}),
+            Err(e) => json!({"valid": false, "error": e.to_string(),
+                "error_name": VerifierError::from_proof_error(e).name()}),
+        };
+        let mut evm_json = match &evm.result {
+            Ok(post) => json!({"valid": true, "post_state": hex(post)}),
+            Err(e) => json!({"valid": false, "error": e.to_string(), "error_name": e.name()}),
+        };
+        evm_json["gas"] =
+            json!({"total": gas.total, "calldata": gas.calldata, "execution": gas.execution});
+        evm_json["calldata_bytes"] = json!(evm.calldata_bytes);
+        evm_json["code_size"] = json!(verifier.code_size());
+        let post = rust.as_ref().ok();
+        let valid = agree && post.is_some_and(|p| claimed.is_none_or(|c| &c == p));
+        println!(
+            "{}",
+            json!({"valid": valid, "agree": agree, "pre_state": hex(pre),
+                "post_state": post.map(hex), "claimed_post_state": claimed.map(|c| hex(&c)),
+                "rust": rust_json, "evm": evm_json})
+        );
+    } else {
+        match &rust {
+            Ok(post) => println!("rust: valid proof: 0x{} -> 0x{}", hex(pre), hex(post)),
+            Err(e) => println!("rust: invalid proof: {e}"),
+        }
+        match &evm.result {
+            Ok(post) => print!("evm:  valid proof: 0x{} -> 0x{}", hex(pre), hex(post)),
+            Err(e) => print!("evm:  invalid proof: {} ({e})", e.name()),
+        }
+        println!(
+            " [gas {} execution + {} calldata + 21000 = {} total; {} bytes of calldata]",
+            gas.execution, gas.calldata, gas.total, evm.calldata_bytes
+        );
+    }
+    if !agree {
+        eprintln!("error: the Rust and the EVM verifiers disagree on this proof");
+        std::process::exit(3);
+    }
+    match rust {
+        Ok(post) if claimed.is_some_and(|c| c != post) => {
+            eprintln!(
+                "error: the proof is valid but leads to 0x{}, not the claimed post_state",
+                hex(&post)
+            );
+            std::process::exit(1);
+        }
+        Ok(_) => Ok(()),
+        Err(e) => {
+            eprintln!("error: invalid proof (in both verifiers): {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn hex_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex_bytes(s: &str) -> Option<Vec<u8>> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+        )
+        .0
+}

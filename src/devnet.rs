@@ -1,0 +1,342 @@
+//! A local chain with the protocol on it, and agents as real processes: what
+//! the demo and the end-to-end tests run.
+//!
+//! anvil comes from the npm-pinned Foundry (`onchain/node_modules/.bin/anvil`,
+//! installed by `just node-setup`), listens on a free port chosen by the OS,
+//! and is killed with the [`Anvil`] value. Waiting is on chain state, polled:
+//! no fixed sleeps.
+
+use anyhow::{Context, Result, bail};
+use opml_onchain::client::{Chain, TxPolicy, parse_key};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The workspace root (where `onchain/` is).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The pinned anvil binary, or `OPML_ANVIL`.
+pub fn anvil_path() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("OPML_ANVIL") {
+        return Ok(p.into());
+    }
+    // The platform package's binary itself: `.bin/anvil` is a Node shim whose
+    // child would outlive a kill of the shim.
+    let p = workspace_root().join("onchain/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if !p.exists() {
+        bail!(
+            "anvil is not installed at `{}`; run `./dev node-setup` (npm ci of the pinned Foundry)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A running anvil, killed on drop.
+pub struct Anvil {
+    child: Child,
+    /// HTTP endpoint.
+    pub url: String,
+    /// The dev accounts' private keys (hex), funded with 10,000 ETH each.
+    pub keys: Vec<String>,
+}
+
+impl Anvil {
+    /// Starts anvil with automine (`block_time = None`) or interval mining.
+    pub fn start(block_time: Option<u64>) -> Result<Anvil> {
+        let mut cmd = Command::new(anvil_path()?);
+        cmd.args(["--port", "0", "--accounts", "10", "--balance", "10000"])
+            // the contracts are large; the game's calls stay under 30M gas
+            .args(["--code-size-limit", "65536", "--gas-limit", "60000000"]);
+        if let Some(t) = block_time {
+            cmd.args(["--block-time", &t.to_string()]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start anvil")?;
+        let out = child.stdout.take().context("anvil has no stdout")?;
+        let mut lines = BufReader::new(out).lines();
+        let mut keys = vec![];
+        let mut in_keys = false;
+        let url = loop {
+            let Some(line) = lines.next() else {
+                bail!("anvil exited before listening");
+            };
+            let line = line?;
+            if line.starts_with("Private Keys") {
+                in_keys = true;
+            } else if in_keys {
+                if let Some(k) = line.split_whitespace().find(|w| w.starts_with("0x")) {
+                    keys.push(k.to_string());
+                } else if line.starts_with("Wallet") {
+                    in_keys = false;
+                }
+            }
+            if let Some(addr) = line.strip_prefix("Listening on ") {
+                break format!("http://{}", addr.trim());
+            }
+        };
+        // Keep draining stdout so anvil never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        if keys.len() < 10 {
+            bail!("anvil printed {} private keys, expected 10", keys.len());
+        }
+        Ok(Anvil { child, url, keys })
+    }
+
+    /// A client with dev key `i`.
+    pub async fn chain(&self, i: usize) -> Result<Chain> {
+        let policy = TxPolicy {
+            poll: Duration::from_millis(50),
+            ..TxPolicy::default()
+        };
+        Ok(Chain::connect(&self.url, Some(parse_key(&self.keys[i])?), policy).await?)
+    }
+
+    /// Advances the chain clock by `secs` and mines a block.
+    pub async fn warp(&self, secs: u64) -> Result<()> {
+        let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;
+        let p = alloy::providers::Provider::raw_request::<_, serde_json::Value>(
+            &c.provider,
+            "evm_increaseTime".into(),
+            (secs,),
+        );
+        p.await.context("evm_increaseTime")?;
+        alloy::providers::Provider::raw_request::<_, serde_json::Value>(
+            &c.provider,
+            "evm_mine".into(),
+            (),
+        )
+        .await
+        .context("evm_mine")?;
+        Ok(())
+    }
+
+    /// Stops anvil (also on drop).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An agent process (`opml submitter run` or `opml challenger run`), stopped on drop.
+pub struct AgentProcess {
+    child: Option<Child>,
+    /// Role name, for messages.
+    pub name: String,
+    /// Its log file.
+    pub log: PathBuf,
+    /// The command that starts it again.
+    pub args: Vec<String>,
+    exe: PathBuf,
+}
+
+impl AgentProcess {
+    /// Starts `exe role run --config config` with logs to `log`.
+    pub fn spawn(
+        exe: &Path,
+        name: &str,
+        role: &str,
+        config: &Path,
+        faults: bool,
+        log: &Path,
+    ) -> Result<AgentProcess> {
+        let mut args = vec![
+            role.to_string(),
+            "run".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        if faults {
+            args.push("--allow-faults".into());
+        }
+        let mut p = AgentProcess {
+            child: None,
+            name: name.into(),
+            log: log.to_path_buf(),
+            args,
+            exe: exe.to_path_buf(),
+        };
+        p.restart()?;
+        Ok(p)
+    }
+
+    /// Starts the process (again), appending to its log.
+    pub fn restart(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("cannot open `{}`", self.log.display()))?;
+        let child = Command::new(&self.exe)
+            .args(&self.args)
+            .env("RUST_LOG", "info,opml_onchain=debug")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start the {}", self.name))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        // SAFETY: kill(2) on the pid of a child we have not reaped yet.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        c.wait().ok()
+    }
+
+    /// Whether it is still running (false when it exited by itself).
+    pub fn running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Writes an agent's key file (mode 0600) and config; returns the config path.
+#[allow(clippy::too_many_arguments)]
+pub fn write_agent_config(
+    dir: &Path,
+    rpc: &str,
+    deployment: &Path,
+    models_dir: &Path,
+    key: &str,
+    policy: &str,
+    faults: Option<&str>,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, key)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let mut text = format!(
+        "rpc = {rpc:?}\ndeployment = {:?}\ndata_dir = {:?}\nmodels_dir = {:?}\nkey_file = \"key\"\npoll_ms = 100\n\n[policy]\n{policy}\n",
+        deployment.display().to_string(),
+        dir.join("data").display().to_string(),
+        models_dir.display().to_string(),
+    );
+    if let Some(f) = faults {
+        text.push_str(&format!("\n[faults]\n{f}\n"));
+    }
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Polls `check` every 100 ms until it gives a value or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A TCP proxy in front of an RPC endpoint that a test can cut, to play a
+/// node that goes away and comes back.
+pub struct RpcProxy {
+    /// The proxy's endpoint.
+    pub url: String,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl RpcProxy {
+    /// Listens on a free loopback port and forwards to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Result<RpcProxy> {
+        use std::sync::atomic::Ordering;
+        let target = upstream
+            .strip_prefix("http://")
+            .context("the proxy forwards plain http only")?
+            .trim_end_matches('/')
+            .to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (d, c) = (down.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if d.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees a reset
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                c.lock().unwrap().push(task);
+            }
+        });
+        Ok(RpcProxy {
+            url,
+            down,
+            connections,
+            accept,
+        })
+    }
+
+    /// Refuses and drops every connection for `d`, then serves again.
+    pub async fn cut(&self, d: Duration) {
+        use std::sync::atomic::Ordering;
+        self.down.store(true, Ordering::SeqCst);
+        for t in self.connections.lock().unwrap().drain(..) {
+            t.abort();
+        }
+        tokio::time::sleep(d).await;
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for RpcProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        for t in self.connections.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}

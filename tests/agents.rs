@@ -1,0 +1,852 @@
+//! The protocol end to end: real anvil (the npm-pinned Foundry), the real
+//! contracts, and the submitter and challenger as real `opml` processes.
+//!
+//! Each test builds its own chain. The driver never sleeps a fixed time: it
+//! polls the chain, and moves the chain clock (`evm_increaseTime`) only when
+//! the chain says it must: a game waits on a party that has stalled (it said
+//! so in its log), or every expected game is over and the claims' windows are
+//! all that is left.
+//!
+//! `OPML_DEEP=1` (the `./dev test-agents-deep` recipe) kills at more points.
+
+use alloy::primitives::{Address, U256};
+use alloy::sol_types::SolEvent;
+use opml::demo::{DemoModel, post_request, setup};
+use opml::devnet::{AgentProcess, Anvil, RpcProxy, wait_for, write_agent_config};
+use opml_onchain::bindings::{DisputeGame, InferenceMarket};
+use opml_onchain::client::{Chain, parse_key};
+use opml_onchain::player::GameStatus;
+use opml_onchain::protocol::{Deployment, parse_amount};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const EXE: &str = env!("CARGO_BIN_EXE_opml");
+/// Generous bound for a whole scenario on a loaded 2-core machine; never reached when all is well.
+const SCENARIO: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Submitter,
+    Challenger,
+}
+
+/// One agent of a scenario.
+#[derive(Clone)]
+struct Party {
+    name: &'static str,
+    role: Role,
+    faults: Option<String>,
+    policy: String,
+    /// Honest parties must win every game they play.
+    honest: bool,
+    /// Another models directory than the shared one.
+    models_dir: Option<PathBuf>,
+}
+
+fn submitter(name: &'static str, faults: Option<&str>) -> Party {
+    Party {
+        name,
+        role: Role::Submitter,
+        faults: faults.map(str::to_string),
+        policy: String::new(),
+        honest: faults.is_none(),
+        models_dir: None,
+    }
+}
+
+fn challenger(name: &'static str, faults: Option<&str>) -> Party {
+    Party {
+        name,
+        role: Role::Challenger,
+        faults: faults.map(str::to_string),
+        policy: String::new(),
+        honest: faults.is_none(),
+        models_dir: None,
+    }
+}
+
+struct Agent {
+    party: Party,
+    address: Address,
+    proc: AgentProcess,
+    dir: PathBuf,
+}
+
+/// A chain with the protocol, the mlp784 fixture, and agents.
+struct Net {
+    anvil: Anvil,
+    dir: tempfile::TempDir,
+    d: Deployment,
+    models: Vec<DemoModel>,
+    agents: Vec<Agent>,
+    watcher: Chain,
+    rpc: String,
+    warped_games: Vec<(u64, u16)>,
+}
+
+impl Net {
+    async fn new() -> Net {
+        Net::with_rpc(None).await
+    }
+
+    /// `proxy`: the agents talk to the chain through it.
+    async fn with_rpc(proxy: Option<&RpcProxy>) -> Net {
+        let anvil = Anvil::start(None).expect("anvil");
+        let dir = tempfile::tempdir().unwrap();
+        // compiled artifacts are shared between tests through the target directory
+        let models_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-models");
+        let (d, models) = setup(&anvil, dir.path(), &["mlp784"], Some(&models_cache))
+            .await
+            .expect("deploy and register");
+        let watcher = anvil.chain(9).await.unwrap();
+        let rpc = proxy.map(|p| p.url.clone()).unwrap_or(anvil.url.clone());
+        Net {
+            anvil,
+            dir,
+            d,
+            models,
+            agents: vec![],
+            watcher,
+            rpc,
+            warped_games: vec![],
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts an agent with dev key `1 + index`.
+    fn add(&mut self, party: Party) -> usize {
+        let i = self.agents.len();
+        let key = &self.anvil.keys[1 + i];
+        let dir = self.path().join(format!("agent{i}"));
+        let cfg = write_agent_config(
+            &dir,
+            &self.rpc,
+            &self.path().join("deployment.json"),
+            party
+                .models_dir
+                .as_deref()
+                .unwrap_or(&self.path().join("models")),
+            key,
+            &party.policy,
+            party.faults.as_deref(),
+        )
+        .unwrap();
+        let role = match party.role {
+            Role::Submitter => "submitter",
+            Role::Challenger => "challenger",
+        };
+        let proc = AgentProcess::spawn(
+            Path::new(EXE),
+            party.name,
+            role,
+            &cfg,
+            party.faults.is_some(),
+            &dir.join("agent.log"),
+        )
+        .unwrap();
+        self.agents.push(Agent {
+            address: parse_key(key).unwrap().address(),
+            party,
+            proc,
+            dir,
+        });
+        i
+    }
+
+    async fn request(&self) -> u64 {
+        let requester = self.anvil.chain(8).await.unwrap();
+        let m = &self.models[0];
+        post_request(
+            &requester,
+            &self.d,
+            &m.id,
+            &m.input,
+            parse_amount("0.1 ether").unwrap(),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn agent_at(&self, a: Address) -> Option<&Agent> {
+        self.agents.iter().find(|x| x.address == a)
+    }
+
+    fn log_of(&self, a: &Agent) -> String {
+        std::fs::read_to_string(a.proc.log.clone()).unwrap_or_default()
+    }
+
+    /// Reads claims and games from the chain.
+    async fn snapshot(&self) -> Snapshot {
+        let m = InferenceMarket::new(self.d.market, self.watcher.provider.clone());
+        let g = DisputeGame::new(self.d.dispute_game, self.watcher.provider.clone());
+        let n_claims: u64 = m.claimCount().call().await.unwrap().to();
+        let n_games: u64 = g.gameCount().call().await.unwrap().to();
+        let mut s = Snapshot::default();
+        for c in 1..=n_claims {
+            let x = m.getClaim(U256::from(c)).call().await.unwrap();
+            s.claims.push((
+                c,
+                x.submitter,
+                x.status as u8,
+                x.openGames,
+                x.challengeDeadline,
+            ));
+        }
+        for id in 1..=n_games {
+            let x = g.game(U256::from(id)).call().await.unwrap();
+            let r = m.getGame(U256::from(id)).call().await.unwrap();
+            s.games.push(GameView {
+                id,
+                claim: r.claimId,
+                defender: x.defender,
+                challenger: x.challenger,
+                status: GameStatus::from_u8(x.status as u8),
+                defender_asserts: x.defenderAsserts,
+                moves: x.moves,
+                settled: r.settled,
+            });
+        }
+        s
+    }
+
+    /// Drives the chain clock until `done` holds: a game whose mover stalled
+    /// gets the mover's clock run out; once `games` games are over and none
+    /// is live, the challenge windows are passed.
+    async fn drive(&mut self, games: usize, done: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        let start = tokio::time::Instant::now();
+        loop {
+            assert!(
+                start.elapsed() < SCENARIO,
+                "scenario did not finish: {:?}",
+                self.snapshot().await
+            );
+            for a in self.agents.iter_mut() {
+                assert!(
+                    a.proc.running(),
+                    "the {} exited; log:\n{}",
+                    a.party.name,
+                    std::fs::read_to_string(&a.proc.log).unwrap_or_default()
+                );
+            }
+            let s = self.snapshot().await;
+            if done(&s) {
+                return s;
+            }
+            // The clock moves only when every live game waits on a party that
+            // said it stalled: a warp must never time out a party about to move.
+            let live: Vec<&GameView> = s.games.iter().filter(|g| g.status.is_live()).collect();
+            let stalled = |g: &GameView| {
+                let mover = if g.status == GameStatus::AwaitingDissection || !g.defender_asserts {
+                    g.defender
+                } else {
+                    g.challenger
+                };
+                let Some(agent) = self.agent_at(mover) else {
+                    return false;
+                };
+                let log = self.log_of(agent);
+                let marker = format!("game={} ", g.id);
+                log.lines().any(|l| {
+                    l.contains(&marker)
+                        && (l.contains("stalled")
+                            || l.contains("no move")
+                            || l.contains("move not sent"))
+                })
+            };
+            let key: Vec<(u64, u16)> = live.iter().map(|g| (g.id, g.moves)).collect();
+            if !live.is_empty()
+                && live.iter().all(|g| stalled(g))
+                && !key.iter().all(|k| self.warped_games.contains(k))
+            {
+                self.warped_games.extend(key);
+                self.anvil
+                    .warp(self.d.params.clock_budget + 1)
+                    .await
+                    .unwrap();
+            }
+            // Once the expected games are over, pass the windows of the pending
+            // claims (only then: a warp before a challenge would let a lie through).
+            let over = s.games.iter().filter(|g| !g.status.is_live()).count();
+            if over >= games && live.is_empty() {
+                let now = self.watcher.now().await.unwrap();
+                if let Some(deadline) = s
+                    .claims
+                    .iter()
+                    .filter(|c| c.2 == 1 && c.3 == 0 && c.4 >= now)
+                    .map(|c| c.4)
+                    .max()
+                {
+                    self.anvil.warp(deadline - now + 1).await.unwrap();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What the market paid `a` (withdrawn plus still withdrawable) minus what it deposited.
+    async fn net(&self, a: Address) -> i128 {
+        let m = InferenceMarket::new(self.d.market, self.watcher.provider.clone());
+        let logs = self.all_logs().await;
+        let mut paid = m.withdrawable(a).call().await.unwrap();
+        let mut put = U256::ZERO;
+        for l in &logs {
+            if let Ok(e) = InferenceMarket::Withdrawn::decode_log(&l.inner)
+                && e.account == a
+            {
+                paid += e.amount;
+            }
+            if let Ok(e) = InferenceMarket::Submitted::decode_log(&l.inner)
+                && e.submitter == a
+            {
+                put += e.stake + self.d.params.submitter_bond;
+            }
+            if let Ok(e) = InferenceMarket::Challenged::decode_log(&l.inner)
+                && e.challenger == a
+            {
+                put += self.d.params.challenger_bond;
+            }
+            if let Ok(e) = InferenceMarket::ToppedUp::decode_log(&l.inner)
+                && e.from == a
+            {
+                put += e.amount;
+            }
+        }
+        paid.to::<u128>() as i128 - put.to::<u128>() as i128
+    }
+
+    async fn all_logs(&self) -> Vec<alloy::rpc::types::Log> {
+        use alloy::providers::Provider;
+        let f = alloy::rpc::types::Filter::new()
+            .address(vec![self.d.market, self.d.dispute_game])
+            .from_block(self.d.block);
+        self.watcher.provider.get_logs(&f).await.unwrap()
+    }
+
+    /// Stops every agent with SIGTERM and checks that each stopped cleanly.
+    fn stop(&mut self) {
+        for a in self.agents.iter_mut() {
+            let status = a.proc.terminate();
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "the {} did not stop cleanly: {status:?}",
+                a.party.name
+            );
+        }
+    }
+
+    /// The honest side won every game; returns the games.
+    fn assert_honest_won(&self, s: &Snapshot) {
+        for g in &s.games {
+            let d = self.agent_at(g.defender).map(|a| a.party.honest);
+            let c = self.agent_at(g.challenger).map(|a| a.party.honest);
+            match (d, c, g.status) {
+                (Some(true), _, st) => assert!(
+                    matches!(st, GameStatus::DefenderWon | GameStatus::Cancelled),
+                    "game {} lost by the honest defender: {g:?}",
+                    g.id
+                ),
+                (_, Some(true), st) => assert!(
+                    matches!(st, GameStatus::ChallengerWon | GameStatus::Cancelled),
+                    "game {} lost by the honest challenger: {g:?}",
+                    g.id
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+#[allow(dead_code)]
+struct GameView {
+    id: u64,
+    claim: u64,
+    defender: Address,
+    challenger: Address,
+    status: GameStatus,
+    defender_asserts: bool,
+    moves: u16,
+    settled: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Snapshot {
+    /// (id, submitter, status, open games, challenge deadline): status 1 pending, 2 voided,
+    /// 3 finalized, 4 released.
+    claims: Vec<(u64, Address, u8, u32, u64)>,
+    games: Vec<GameView>,
+}
+
+impl Snapshot {
+    fn status_of(&self, submitter: Address) -> Vec<u8> {
+        self.claims
+            .iter()
+            .filter(|c| c.1 == submitter)
+            .map(|c| c.2)
+            .collect()
+    }
+}
+
+const VOIDED: u8 = 2;
+const FINALIZED: u8 = 3;
+
+/// One honest submitter, one lying submitter, one honest challenger, one request:
+/// the lie is voided, the honest claim finalized, and the money moves by the rules.
+async fn lie_is_voided(lie: &str) {
+    let mut net = Net::new().await;
+    let honest = net.add(submitter("honest submitter", None));
+    let liar = net.add(submitter("lying submitter", Some(lie)));
+    let watcher = net.add(challenger("challenger", None));
+    net.request().await;
+    let (h, l) = (net.agents[honest].address, net.agents[liar].address);
+    let s = net
+        .drive(1, |s| {
+            s.status_of(l) == [VOIDED] && s.status_of(h) == [FINALIZED]
+        })
+        .await;
+    net.assert_honest_won(&s);
+    let p = net.d.params.clone();
+    let bounty = (p.submitter_bond * U256::from(10_000 - p.burn_bps as u64) / U256::from(10_000))
+        .to::<u128>() as i128;
+    // wait for the agents' withdrawals, then check the books
+    let c = net.agents[watcher].address;
+    wait_for("withdrawals", SCENARIO, || async {
+        let m = InferenceMarket::new(net.d.market, net.watcher.provider.clone());
+        for a in [h, l, c] {
+            if !m.withdrawable(a).call().await?.is_zero() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(()))
+    })
+    .await
+    .unwrap();
+    let stake = {
+        let m = InferenceMarket::new(net.d.market, net.watcher.provider.clone());
+        m.gameStakeFor(net.models[0].vm.artifact().manifest.steps)
+            .call()
+            .await
+            .unwrap()
+            .to::<u128>() as i128
+    };
+    // The honest challenger: its bond back, plus the game's stake, plus the bounty.
+    assert_eq!(net.net(c).await, stake + bounty, "challenger's net");
+    // The liar loses its whole bond (half burnt, half the bounty) and the game's stake.
+    assert_eq!(
+        net.net(l).await,
+        -(p.submitter_bond.to::<u128>() as i128) - stake,
+        "liar's net"
+    );
+    // The honest submitter: bond and stake back, plus its cut of the fee (30 %).
+    assert_eq!(
+        net.net(h).await,
+        parse_amount("0.03 ether").unwrap().to::<u128>() as i128,
+        "honest submitter's net"
+    );
+    net.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_wrong_output_at_the_last_step() {
+    lie_is_voided("wrong_output = true").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_wrong_output_from_the_first_step() {
+    lie_is_voided("wrong_output = true\nlie_at = \"first\"").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_wrong_output_from_a_random_step() {
+    lie_is_voided("wrong_output = true\nlie_at = \"random\"\nseed = 11").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_wrong_final_state() {
+    lie_is_voided("wrong_final_state = true\nlie_at = \"random\"\nseed = 3").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_step_count_short() {
+    lie_is_voided("steps_short = 17").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_step_count_long() {
+    lie_is_voided("steps_long = 17").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_garbage_proofs() {
+    // The liar's states are wrong from a random step, so it must prove a step
+    // at some point; its garbage proof cannot pass, and its clock runs out.
+    lie_is_voided("wrong_output = true\nlie_at = \"random\"\nseed = 5\ngarbage_proofs = true")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_submitter_goes_silent() {
+    lie_is_voided("wrong_output = true\nsilent_from_move = 2").await;
+}
+
+/// An honest submitter against one or more lying challengers: every game is
+/// won by the submitter, whose claim finalizes; each liar loses money.
+async fn liars_challenge_an_honest_claim(faults: &[&str]) {
+    let mut net = Net::new().await;
+    let honest = net.add(submitter("honest submitter", None));
+    let liars: Vec<usize> = faults
+        .iter()
+        .map(|f| net.add(challenger("lying challenger", Some(f))))
+        .collect();
+    net.request().await;
+    let h = net.agents[honest].address;
+    let s = net
+        .drive(faults.len(), |s| s.status_of(h) == [FINALIZED])
+        .await;
+    net.assert_honest_won(&s);
+    assert_eq!(s.games.len(), faults.len());
+    for l in liars {
+        let a = net.agents[l].address;
+        assert!(net.net(a).await < 0, "a lying challenger must lose money");
+    }
+    assert!(net.net(h).await > 0, "the honest submitter must gain");
+    net.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_challenger_disputes_a_correct_claim() {
+    // With the honest trace it finds nothing to dispute and runs out of time.
+    liars_challenge_an_honest_claim(&["dispute_correct = true"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_challenger_diverges_from_the_first_step() {
+    liars_challenge_an_honest_claim(&["dispute_correct = true\ndiverge_from = \"first\""]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_challenger_diverges_from_a_random_step() {
+    liars_challenge_an_honest_claim(&[
+        "dispute_correct = true\ndiverge_from = \"random\"\nseed = 9",
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_challenger_goes_silent() {
+    liars_challenge_an_honest_claim(&[
+        "dispute_correct = true\ndiverge_from = \"last\"\nsilent_from_move = 1",
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_lying_challengers_against_one_honest_submitter() {
+    liars_challenge_an_honest_claim(&[
+        "dispute_correct = true\ndiverge_from = \"random\"\nseed = 1",
+        "dispute_correct = true\ndiverge_from = \"last\"",
+    ])
+    .await;
+}
+
+/// A submitter whose claim is right but whose dissections diverge loses the
+/// claim to a challenger with the true trace: the trace is what is judged.
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_submitter_dissections_diverge() {
+    let mut net = Net::new().await;
+    let sub = net.add(submitter(
+        "diverging submitter",
+        Some("diverge_from = { step = 5000 }"),
+    ));
+    // disputes the (correct) claim with the true trace
+    net.add(Party {
+        honest: true,
+        ..challenger(
+            "challenger with the true trace",
+            Some("dispute_correct = true"),
+        )
+    });
+    net.request().await;
+    let a = net.agents[sub].address;
+    let s = net.drive(1, |s| s.status_of(a) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    net.stop();
+}
+
+/// Three honest challengers on one lying claim (three concurrent games, one of
+/// them voids the claim; the others are closed with bond and stake back), and
+/// two concurrent requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_challengers_on_one_claim_and_two_concurrent_requests() {
+    let mut net = Net::new().await;
+    let honest = net.add(submitter("honest submitter", None));
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nlie_at = \"random\"\nseed = 2"),
+    ));
+    let watchers: Vec<usize> = (0..3)
+        .map(|_| net.add(challenger("challenger", None)))
+        .collect();
+    net.request().await;
+    net.request().await;
+    let (h, l) = (net.agents[honest].address, net.agents[liar].address);
+    let s = net
+        .drive(6, |s| {
+            s.status_of(l) == [VOIDED, VOIDED]
+                && s.status_of(h) == [FINALIZED, FINALIZED]
+                && s.games.iter().all(|g| g.settled)
+        })
+        .await;
+    net.assert_honest_won(&s);
+    assert_eq!(s.games.len(), 6, "every challenger disputes both lies");
+    for w in watchers {
+        assert!(
+            net.net(net.agents[w].address).await >= 0,
+            "an honest challenger never loses money"
+        );
+    }
+    net.stop();
+}
+
+/// The liar runs its own second challenger (issue 9's Sybil strategy): the
+/// puppet challenges the liar's claim first and stalls; the honest challenger
+/// still gets its game, wins it and the bounty.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_liar_with_its_own_challenger() {
+    let mut net = Net::new().await;
+    let liar = net.add(submitter("lying submitter", Some("wrong_output = true")));
+    let puppet = net.add(Party {
+        honest: false,
+        ..challenger("the liar's puppet challenger", Some("silent_from_move = 0"))
+    });
+    let honest = net.add(challenger("honest challenger", None));
+    net.request().await;
+    let l = net.agents[liar].address;
+    let s = net
+        .drive(1, |s| {
+            s.status_of(l) == [VOIDED] && s.games.iter().all(|g| g.settled)
+        })
+        .await;
+    let h = net.agents[honest].address;
+    assert!(
+        s.games.iter().any(|g| g.challenger == h),
+        "the honest challenger got a game"
+    );
+    assert!(net.net(h).await > 0, "the honest challenger gains");
+    let (nl, np) = (net.net(l).await, net.net(net.agents[puppet].address).await);
+    assert!(
+        nl + np < 0,
+        "the liar's accounts together lose: {nl} + {np}"
+    );
+    net.stop();
+}
+
+/// kill -9 of either agent at several points of a dispute (and once with the
+/// database deleted): after each restart it resumes and the honest side wins.
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_killed_mid_dispute_resume_and_win() {
+    let deep = std::env::var("OPML_DEEP").is_ok();
+    let mut net = Net::new().await;
+    let honest = net.add(submitter("honest submitter", None));
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nlie_at = \"random\"\nseed = 4"),
+    ));
+    let watcher = net.add(challenger("challenger", None));
+    net.request().await;
+    // kill points: game move counts at which an agent is killed (alternating roles)
+    let points: Vec<u16> = if deep {
+        (0..7).collect()
+    } else {
+        vec![0, 1, 2, 3, 5]
+    };
+    let mut done = 0;
+    for (k, &at) in points.iter().enumerate() {
+        let s = wait_for("the game to reach the kill point", SCENARIO, || {
+            let s = net.snapshot();
+            async move {
+                let s = s.await;
+                Ok(s.games
+                    .first()
+                    .filter(|g| g.moves >= at || !g.status.is_live())
+                    .map(|_| s.clone()))
+            }
+        })
+        .await
+        .unwrap();
+        if !s.games[0].status.is_live() {
+            break;
+        }
+        let victim = if k % 2 == 0 { watcher } else { honest };
+        let agent = &mut net.agents[victim];
+        agent.proc.kill9();
+        if k == points.len() - 1 {
+            // the last restart starts from an empty database
+            std::fs::remove_dir_all(agent.dir.join("data")).unwrap();
+        }
+        agent.proc.restart().unwrap();
+        done += 1;
+    }
+    assert!(done >= 3, "the game ended before most kill points ({done})");
+    let (h, l) = (net.agents[honest].address, net.agents[liar].address);
+    let s = net
+        .drive(1, |s| {
+            s.status_of(l) == [VOIDED] && s.status_of(h) == [FINALIZED]
+        })
+        .await;
+    net.assert_honest_won(&s);
+    // no move was sent twice: every game transaction in the journals is unique per (game, move)
+    net.stop();
+}
+
+/// The RPC endpoint disappears for 10 s in the middle of a dispute: the
+/// agents retry and the honest side wins.
+#[tokio::test(flavor = "multi_thread")]
+async fn rpc_outage_mid_dispute() {
+    // The agents talk to the chain through a proxy that the test cuts.
+    let mut net = Net::new().await;
+    let proxy = RpcProxy::start(&net.anvil.url).await.unwrap();
+    net.rpc = proxy.url.clone();
+    let _ = Net::with_rpc;
+    let honest = net.add(submitter("honest submitter", None));
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nlie_at = \"random\"\nseed = 8"),
+    ));
+    net.add(challenger("challenger", None));
+    net.request().await;
+    wait_for("the first dissection", SCENARIO, || {
+        let s = net.snapshot();
+        async move { Ok(s.await.games.first().filter(|g| g.moves >= 2).map(|_| ())) }
+    })
+    .await
+    .unwrap();
+    proxy.cut(Duration::from_secs(10)).await;
+    let (h, l) = (net.agents[honest].address, net.agents[liar].address);
+    let s = net
+        .drive(1, |s| {
+            s.status_of(l) == [VOIDED] && s.status_of(h) == [FINALIZED]
+        })
+        .await;
+    net.assert_honest_won(&s);
+    let log = std::fs::read_to_string(&net.agents[honest].proc.log).unwrap();
+    let clog = std::fs::read_to_string(&net.agents[2].proc.log).unwrap();
+    assert!(
+        log.contains("retrying") || clog.contains("retrying"),
+        "the outage was noticed and retried"
+    );
+    net.stop();
+}
+
+/// Bad input: a clear error or a logged and skipped item, never a crash.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_gets_clear_errors_and_no_crash() {
+    let mut net = Net::new().await;
+    let dep = net.path().join("deployment.json");
+    let model = net.models[0].dir.clone();
+    let key = net.path().join("requester.key");
+    std::fs::write(&key, &net.anvil.keys[8]).unwrap();
+    let run = |args: &[&str]| std::process::Command::new(EXE).args(args).output().unwrap();
+    let base = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "request".into(),
+            model.display().to_string(),
+            "--rpc".into(),
+            net.anvil.url.clone(),
+            "--deployment".into(),
+            dep.display().to_string(),
+            "--key-file".into(),
+            key.display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    // input longer than the model's input region
+    let too_long = net.path().join("long.bin");
+    std::fs::write(&too_long, vec![1u8; 1 << 16]).unwrap();
+    let args = base(&["--input-raw", too_long.to_str().unwrap()]);
+    let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("InputTooLong"), "{err}");
+    // a model that is not registered
+    let other = net.path().join("models-other");
+    let (other_dir, _, _) = opml::demo::compile_fixture("logreg_digits", &other).unwrap();
+    let x = opml::devnet::workspace_root().join("fixtures/logreg_digits/input.npy");
+    let mut args = base(&["--input", x.to_str().unwrap()]);
+    args[1] = other_dir.display().to_string();
+    let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not registered"), "{err}");
+    // a malformed config, and a wrong key
+    let bad = net.path().join("bad.toml");
+    std::fs::write(&bad, "rpc = 5\n").unwrap();
+    let out = run(&["submitter", "run", "--config", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("malformed") && err.contains("rpc"), "{err}");
+    let cfg = write_agent_config(
+        &net.path().join("badkey"),
+        &net.anvil.url,
+        &dep,
+        &net.path().join("models"),
+        "0xnot-a-key",
+        "",
+        None,
+    )
+    .unwrap();
+    let out = run(&["submitter", "run", "--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("private key is not valid") && !err.contains("not-a-key"),
+        "{err}"
+    );
+    // faults without the flag
+    let cfg = write_agent_config(
+        &net.path().join("faulty"),
+        &net.anvil.url,
+        &dep,
+        &net.path().join("models"),
+        &net.anvil.keys[7],
+        "",
+        Some("wrong_output = true"),
+    )
+    .unwrap();
+    let out = run(&["submitter", "run", "--config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--allow-faults"), "{err}");
+    // A submitter without the artifact skips the request, logs why, and keeps running;
+    // a short input is zero-padded, as on chain, and served by the one that has it.
+    let empty = net.path().join("no-models");
+    std::fs::create_dir_all(&empty).unwrap();
+    let i = net.add(Party {
+        models_dir: Some(empty),
+        ..submitter("submitter without the model", None)
+    });
+    let server = net.add(submitter("honest submitter", None));
+    let requester = net.anvil.chain(8).await.unwrap();
+    let m = &net.models[0];
+    post_request(
+        &requester,
+        &net.d,
+        &m.id,
+        &m.input[..100],
+        parse_amount("0.1 ether").unwrap(),
+    )
+    .await
+    .unwrap();
+    let s_addr = net.agents[server].address;
+    net.drive(0, |s| s.status_of(s_addr) == [FINALIZED]).await;
+    let log = std::fs::read_to_string(&net.agents[i].proc.log).unwrap();
+    assert!(
+        log.contains("not serving: model not in the models directory"),
+        "{log}"
+    );
+    net.stop();
+}
