@@ -63,6 +63,7 @@ test-rust: build
     {{lint_env}} cargo test --workspace --doc --quiet
     "$({{exe}} bench inference)" --quick > /dev/null
     "$({{exe}} example gas)" --quick > /dev/null
+    "$({{exe}} bench dispute)" --quick > /dev/null
     {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast
 
 # The Solidity constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
@@ -85,6 +86,11 @@ test-contracts-deep: node-setup
 bench:
     cargo bench -p opml-vm --bench inference -- --write docs/BENCHMARKS.md
     cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
+    cargo bench --bench dispute -- --write docs/BENCHMARKS.md
+
+# The agents' end-to-end tests with more kill points.
+test-agents-deep: node-setup
+    OPML_DEEP=1 cargo nextest run --workspace --test agents --no-fail-fast
 
 # Accuracy of the compiled models against their float models; writes docs/ACCURACY.md.
 accuracy:
