@@ -325,6 +325,40 @@ impl Net {
         self.watcher.provider.get_logs(&f).await.unwrap()
     }
 
+    /// Transactions of the agents that were mined but reverted (a wasted or repeated move would be one).
+    async fn reverted_txs(&self) -> Vec<String> {
+        use alloy::providers::Provider;
+        let head = self.watcher.block_number().await.unwrap();
+        let mut out = vec![];
+        for n in self.d.block..=head {
+            let Some(b) = self
+                .watcher
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(n))
+                .await
+                .unwrap()
+            else {
+                continue;
+            };
+            for h in b.transactions.hashes() {
+                let r = self
+                    .watcher
+                    .provider
+                    .get_transaction_receipt(h)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if !r.status() && self.agent_at(r.from).is_some() {
+                    out.push(format!(
+                        "{h} from {}",
+                        self.agent_at(r.from).unwrap().party.name
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Stops every agent with SIGTERM and checks that each stopped cleanly.
     fn stop(&mut self) {
         for a in self.agents.iter_mut() {
@@ -698,7 +732,8 @@ async fn agents_killed_mid_dispute_resume_and_win() {
         })
         .await;
     net.assert_honest_won(&s);
-    // no move was sent twice: every game transaction in the journals is unique per (game, move)
+    // No move was sent twice or wasted: not one of the agents' transactions reverted.
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
     net.stop();
 }
 
@@ -738,6 +773,7 @@ async fn rpc_outage_mid_dispute() {
         log.contains("retrying") || clog.contains("retrying"),
         "the outage was noticed and retried"
     );
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
     net.stop();
 }
 
