@@ -1,0 +1,163 @@
+//! The chain client and the log follower against a real anvil: fee bumping of
+//! a transaction that is not mined, and a reorg that removes seen blocks.
+
+use alloy::primitives::{B256, U256};
+use alloy::providers::Provider;
+use opml::devnet::{Anvil, wait_for};
+use opml_onchain::client::{Chain, TxJournal, TxPolicy, parse_key};
+use opml_onchain::follow::{Follower, Poll};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Records what the sender signs.
+#[derive(Default)]
+struct Journal {
+    sent: Mutex<Vec<(u64, B256)>>,
+    mined: Mutex<Vec<B256>>,
+}
+
+impl TxJournal for Journal {
+    async fn sent(&self, _: &str, nonce: u64, hash: B256) {
+        self.sent.lock().unwrap().push((nonce, hash));
+    }
+    async fn mined(&self, hash: B256, _: bool, _: u64) {
+        self.mined.lock().unwrap().push(hash);
+    }
+}
+
+async fn raw(chain: &Chain, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+    chain
+        .provider
+        .raw_request::<_, serde_json::Value>(method.into(), params)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_that_is_not_mined_is_resigned_with_higher_fees_and_lands_once() {
+    let anvil = Anvil::start(None).unwrap();
+    let policy = TxPolicy {
+        poll: Duration::from_millis(20),
+        bump_after: Duration::from_millis(300),
+        ..TxPolicy::default()
+    };
+    let chain = Chain::connect(&anvil.url, Some(parse_key(&anvil.keys[0]).unwrap()), policy)
+        .await
+        .unwrap();
+    // Nothing is mined until the test says so.
+    raw(&chain, "evm_setAutomine", serde_json::json!([false])).await;
+    let journal = std::sync::Arc::new(Journal::default());
+    let to = parse_key(&anvil.keys[1]).unwrap().address();
+    let (c, j) = (chain.clone(), journal.clone());
+    let send = tokio::spawn(async move {
+        c.send(
+            "transfer",
+            Some(to),
+            Default::default(),
+            U256::from(12345),
+            &*j,
+        )
+        .await
+    });
+    // wait until the sender has signed the same nonce at least twice
+    wait_for("a replacement", Duration::from_secs(60), || {
+        let j = journal.clone();
+        async move { Ok((j.sent.lock().unwrap().len() >= 2).then_some(())) }
+    })
+    .await
+    .unwrap();
+    raw(&chain, "evm_mine", serde_json::json!([])).await;
+    let sent = send.await.unwrap().unwrap();
+    let versions = journal.sent.lock().unwrap().clone();
+    assert!(
+        versions.iter().all(|(n, _)| *n == sent.nonce),
+        "one nonce: {versions:?}"
+    );
+    assert!(
+        versions
+            .iter()
+            .any(|(_, h)| *h == sent.receipt.transaction_hash)
+    );
+    // exactly one version was mined: the recipient got the value once
+    let balance = chain.balance(to).await.unwrap();
+    assert_eq!(
+        balance,
+        U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18)) + U256::from(12345)
+    );
+    // the mined version pays more than the first one
+    let first = chain
+        .provider
+        .get_transaction_by_hash(versions[0].1)
+        .await
+        .unwrap();
+    let mined = chain
+        .provider
+        .get_transaction_by_hash(sent.receipt.transaction_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    if let Some(first) = first {
+        use alloy::consensus::Transaction;
+        assert!(mined.inner.max_fee_per_gas() >= first.inner.max_fee_per_gas());
+    }
+    // the next transaction takes the next nonce
+    raw(&chain, "evm_setAutomine", serde_json::json!([true])).await;
+    let next = chain
+        .send(
+            "transfer",
+            Some(to),
+            Default::default(),
+            U256::from(1),
+            &*journal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.nonce, sent.nonce + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reorg_that_removes_seen_blocks_rewinds_the_follower() {
+    let anvil = Anvil::start(None).unwrap();
+    let chain = anvil.chain(0).await.unwrap();
+    let to = parse_key(&anvil.keys[1]).unwrap().address();
+    for _ in 0..5 {
+        chain
+            .send(
+                "transfer",
+                Some(to),
+                Default::default(),
+                U256::from(1),
+                &opml_onchain::client::NoJournal,
+            )
+            .await
+            .unwrap();
+    }
+    let follower = Follower::new(chain.clone(), vec![to], 0, 0);
+    let mut cursor = follower.start();
+    loop {
+        match follower.poll(cursor).await.unwrap() {
+            Poll::Logs {
+                cursor: c,
+                caught_up,
+                ..
+            } => {
+                cursor = c;
+                if caught_up {
+                    break;
+                }
+            }
+            Poll::Idle => break,
+            Poll::Reorg { .. } => panic!("no reorg yet"),
+        }
+    }
+    let seen = cursor.next;
+    // Replace the last 3 blocks with others.
+    raw(&chain, "anvil_reorg", serde_json::json!([3, []])).await;
+    match follower.poll(cursor).await.unwrap() {
+        Poll::Reorg { rewind, at } => {
+            assert_eq!(at, seen - 1);
+            assert!(rewind.next < seen - 3, "rewinds past the replaced blocks");
+        }
+        other => panic!("the reorg was not detected: {other:?}"),
+    }
+}
