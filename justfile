@@ -88,9 +88,10 @@ bench:
     cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
     cargo bench --bench dispute -- --write docs/BENCHMARKS.md
 
-# The agents' end-to-end tests with more kill points.
-test-agents-deep: node-setup
+# The agents' end-to-end tests with more kill points, then the kill test over many seeds.
+test-agents-deep seeds="20": node-setup
     OPML_DEEP=1 cargo nextest run --workspace --test agents --no-fail-fast
+    for s in $(seq 2 {{seeds}}); do OPML_DEEP=1 OPML_KILL_SEED=$s cargo nextest run --workspace --test agents -E 'test(/killed/)'; done
 
 # Accuracy of the compiled models against their float models; writes docs/ACCURACY.md.
 accuracy:

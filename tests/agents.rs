@@ -691,12 +691,24 @@ async fn agents_killed_mid_dispute_resume_and_win() {
     ));
     let watcher = net.add(challenger("challenger", None));
     net.request().await;
-    // kill points: game move counts at which an agent is killed (alternating roles)
-    let points: Vec<u16> = if deep {
-        (0..7).collect()
-    } else {
-        vec![0, 1, 2, 3, 5]
-    };
+    // Kill points: game move counts at which an agent is killed (alternating
+    // roles), drawn from OPML_KILL_SEED (printed, so a failure can be replayed).
+    let seed: u64 = std::env::var("OPML_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let want = if deep { 7 } else { 5 };
+    let mut points: Vec<u16> = vec![];
+    let mut i = 0;
+    while points.len() < want {
+        let p = opml_onchain::faults::pick(seed.wrapping_mul(31).wrapping_add(i), 0, 6) as u16;
+        if !points.contains(&p) {
+            points.push(p);
+        }
+        i += 1;
+    }
+    points.sort();
+    eprintln!("kill points (OPML_KILL_SEED={seed}): {points:?}");
     let mut done = 0;
     for (k, &at) in points.iter().enumerate() {
         let s = wait_for("the game to reach the kill point", SCENARIO, || {
@@ -884,5 +896,39 @@ async fn bad_input_gets_clear_errors_and_no_crash() {
         log.contains("not serving: model not in the models directory"),
         "{log}"
     );
+    net.stop();
+}
+
+/// A claim staked for one game meets two challengers: the second challenge is
+/// refused while the stake is exhausted, the submitter tops up, the second
+/// game opens, and the submitter wins both.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exhausted_claim_is_topped_up_and_defended_twice() {
+    let mut net = Net::new().await;
+    let honest = net.add(Party {
+        policy: "stake_games = 1\ntop_up_games = 1".into(),
+        ..submitter("honest submitter", None)
+    });
+    net.add(challenger(
+        "lying challenger",
+        Some("dispute_correct = true\ndiverge_from = \"first\""),
+    ));
+    net.add(challenger(
+        "lying challenger",
+        Some("dispute_correct = true\ndiverge_from = \"last\""),
+    ));
+    net.request().await;
+    let h = net.agents[honest].address;
+    let s = net.drive(2, |s| s.status_of(h) == [FINALIZED]).await;
+    net.assert_honest_won(&s);
+    assert_eq!(s.games.len(), 2);
+    let topped = net
+        .all_logs()
+        .await
+        .iter()
+        .filter(|l| InferenceMarket::ToppedUp::decode_log(&l.inner).is_ok())
+        .count();
+    assert!(topped >= 1, "the submitter topped its stake up");
+    assert!(net.net(h).await > 0);
     net.stop();
 }
