@@ -932,3 +932,132 @@ async fn an_exhausted_claim_is_topped_up_and_defended_twice() {
     assert!(net.net(h).await > 0);
     net.stop();
 }
+
+/// The command line against a chain: `opml deploy`, `register`, `request --wait`
+/// (served by a submitter process) and `status --json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_deploys_registers_requests_and_reports_status() {
+    let anvil = Anvil::start(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let key = |i: usize| {
+        let f = p.join(format!("key{i}"));
+        std::fs::write(&f, &anvil.keys[i]).unwrap();
+        f.display().to_string()
+    };
+    let dep = p.join("deployment.json").display().to_string();
+    let opml = |args: &[&str]| {
+        let out = std::process::Command::new(EXE).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "opml {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let k0 = key(0);
+    let d = opml(&[
+        "deploy",
+        "--rpc",
+        &anvil.url,
+        "--key-file",
+        &k0,
+        "-o",
+        &dep,
+        "--challenge-window",
+        "600",
+        "--json",
+    ]);
+    assert_eq!(d["chain_id"], 31337);
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-models");
+    let (art, _, _) = opml::demo::compile_fixture("mlp784", &cache).unwrap();
+    let art = art.display().to_string();
+    let r = opml(&[
+        "register",
+        &art,
+        "--rpc",
+        &anvil.url,
+        "--key-file",
+        &k0,
+        "--deployment",
+        &dep,
+        "--fee",
+        "0.1 ether",
+        "--json",
+    ]);
+    assert!(r["model_id"].as_str().unwrap().starts_with("0x"));
+    let models = p.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(&art, models.join("mlp784")).unwrap();
+    let cfg = write_agent_config(
+        &p.join("sub"),
+        &anvil.url,
+        Path::new(&dep),
+        &models,
+        &anvil.keys[1],
+        "",
+        None,
+    )
+    .unwrap();
+    let mut sub = AgentProcess::spawn(
+        Path::new(EXE),
+        "submitter",
+        "submitter",
+        &cfg,
+        false,
+        &p.join("sub.log"),
+    )
+    .unwrap();
+    let input = opml::devnet::workspace_root().join("fixtures/mlp784/input.npy");
+    let k2 = key(2);
+    let request = std::process::Command::new(EXE)
+        .args([
+            "request",
+            &art,
+            "--input",
+            input.to_str().unwrap(),
+            "--rpc",
+            &anvil.url,
+            "--key-file",
+            &k2,
+            "--deployment",
+            &dep,
+            "--wait",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // once the claim is posted, pass its window
+    let watcher = anvil.chain(9).await.unwrap();
+    let dd = Deployment::load(Path::new(&dep)).unwrap();
+    let m = InferenceMarket::new(dd.market, watcher.provider.clone());
+    wait_for("the claim", SCENARIO, || {
+        let m = m.clone();
+        async move { Ok((m.claimCount().call().await? >= U256::from(1)).then_some(())) }
+    })
+    .await
+    .unwrap();
+    anvil.warp(601).await.unwrap();
+    let out = request.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(settled["status"], "finalized");
+    assert_eq!(settled["claim"], 1);
+    let status = opml(&[
+        "status",
+        "--rpc",
+        &anvil.url,
+        "--deployment",
+        &dep,
+        "--json",
+    ]);
+    assert_eq!(status["requests"][0]["status"], "finalized");
+    assert_eq!(status["requests"][0]["claims"][0]["status"], "finalized");
+    assert!(sub.terminate().is_some_and(|s| s.success()));
+}
