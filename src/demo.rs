@@ -56,6 +56,10 @@ pub fn compile_fixture(name: &str, models_dir: &Path) -> Result<(PathBuf, Artifa
             // the same directory never see half an artifact.
             let tmp = models_dir.join(format!(".{name}.{}.tmp", std::process::id()));
             a.save(&tmp)?;
+            if dir.exists() {
+                // stale (an older artifact format or a broken directory)
+                let _ = std::fs::remove_dir_all(&dir);
+            }
             if std::fs::rename(&tmp, &dir).is_err() {
                 std::fs::remove_dir_all(&tmp)?; // another process won the race
             }

@@ -415,7 +415,7 @@ fn prove_verify_state_and_trace() {
     compile("fixtures/logreg_digits/model.onnx", &dir, &[]);
     let d = dir.to_str().unwrap();
     let x = "fixtures/logreg_digits/input.npy";
-    let run = json(&ok(&["run", d, "--input", x, "--json"]));
+    let run = json(&ok(&["run", d, "--input", x, "--commit", "--json"]));
     let n = run["steps"].as_u64().unwrap();
     assert_eq!(run["final_state"].as_str().unwrap().len(), 64);
 

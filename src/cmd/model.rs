@@ -44,6 +44,10 @@ pub(crate) enum ModelCommand {
         /// Input .npy file; `NAME=FILE` to name the input (repeatable, in model order otherwise).
         #[arg(long, required = true)]
         input: Vec<String>,
+        /// Also compute the final state hash and the output root (what a
+        /// submitter posts): hashes the whole memory once, a few seconds on big models.
+        #[arg(long)]
+        commit: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -166,16 +170,23 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
         ModelCommand::Run {
             artifact,
             input,
+            commit,
             json,
         } => {
             let art = Artifact::load(&artifact)?;
             let inputs = load_inputs(&art, &input)?;
-            let rt = Runtime::new(art.clone(), true)?;
+            // unmetered: the instruction count is data independent, in the manifest
+            let rt = Runtime::new(art.clone(), false)?;
             let region = rt.input_region(&inputs)?;
-            let out = rt.run_region(&region)?;
+            let mut out = rt.run_region(&region)?;
+            out.instructions = Some(art.manifest.instructions);
             let m = &rt.artifact().manifest;
-            let vm = ModelVm::new(art)?;
-            let (final_state, output_root) = final_commitments(&vm, &region)?;
+            let (final_state, output_root) = if commit {
+                let (s, o) = final_commitments(&ModelVm::new(art.clone())?, &region)?;
+                (Some(s), Some(o))
+            } else {
+                (None, None)
+            };
             let main = out
                 .outputs
                 .iter()
@@ -222,8 +233,10 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
                     println!("instructions: {n}");
                 }
                 println!("steps: {}", m.steps);
-                println!("final state: 0x{final_state}");
-                println!("output root: 0x{output_root}");
+                if let (Some(s), Some(o)) = (&final_state, &output_root) {
+                    println!("final state: 0x{s}");
+                    println!("output root: 0x{o}");
+                }
             }
         }
         ModelCommand::State {

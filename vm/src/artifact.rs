@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Version of the artifact layout and manifest schema.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// File name of the module.
 pub const MODULE_FILE: &str = "module.wasm";
 /// File name of the initial memory image.
@@ -69,6 +69,25 @@ pub struct LayerInfo {
     pub start_step: u64,
     /// Machine steps of this layer, its call and return included.
     pub steps: u64,
+    /// The entry function's calls of this layer's function, in order: one,
+    /// or several segments of a big layer, each doing part of its outer loop.
+    #[serde(default)]
+    pub calls: Vec<LayerCall>,
+}
+
+/// One call of a layer function from `run`: a boundary where a runtime can
+/// stop and a trace session can keep what the call wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerCall {
+    /// Arguments (`i32.const`s pushed before the `call`): for a segment, the
+    /// first index of the outer loop and the trip count.
+    pub args: Vec<u32>,
+    /// Step of the first instruction of the call sequence in `run`.
+    pub start_step: u64,
+    /// Steps of the call sequence: arguments, call, body, return.
+    pub steps: u64,
+    /// Byte ranges `[offset, length]` the call may store to.
+    pub writes: Vec<[u32; 2]>,
 }
 
 /// Memory facts.
@@ -172,6 +191,14 @@ impl Manifest {
         }
     }
 
+    /// Every call of `run`, in execution order, with its function index.
+    pub fn calls(&self) -> impl Iterator<Item = (u32, &LayerCall)> {
+        self.layers
+            .iter()
+            .filter_map(|l| Some((l.function?, &l.calls)))
+            .flat_map(|(f, calls)| calls.iter().map(move |c| (f, c)))
+    }
+
     /// The fixed-point format.
     pub fn format(&self) -> FixedFormat {
         FixedFormat::new(self.fixed_point.frac_bits)
@@ -214,6 +241,79 @@ fn digest(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
+/// Magic of `memory.bin`.
+const IMAGE_MAGIC: &[u8; 8] = b"opmlmem1";
+
+/// Zero runs at least this long end a stored run.
+const MIN_GAP: usize = 64;
+
+/// Encodes a memory image as `memory.bin`: the magic, the memory size
+/// (u64 little-endian), then runs of `offset u64, length u64, bytes` that
+/// cover every nonzero byte. Activations and padding are zero, so the file
+/// holds about the weights, not the whole memory.
+pub fn encode_image(image: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(image.len() / 2);
+    out.extend_from_slice(IMAGE_MAGIC);
+    out.extend_from_slice(&(image.len() as u64).to_le_bytes());
+    let mut i = 0;
+    while i < image.len() {
+        if image[i] == 0 {
+            i += 1;
+            continue;
+        }
+        // extend the run until MIN_GAP zeros in a row (or the end)
+        let start = i;
+        let mut end = i;
+        let mut zeros = 0;
+        while i < image.len() && zeros < MIN_GAP {
+            if image[i] == 0 {
+                zeros += 1;
+            } else {
+                zeros = 0;
+                end = i + 1;
+            }
+            i += 1;
+        }
+        out.extend_from_slice(&(start as u64).to_le_bytes());
+        out.extend_from_slice(&((end - start) as u64).to_le_bytes());
+        out.extend_from_slice(&image[start..end]);
+        i = end;
+    }
+    out
+}
+
+/// Decodes [`encode_image`]; `Err` says what is malformed.
+pub fn decode_image(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let word = |at: usize| -> std::result::Result<u64, String> {
+        bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            .ok_or_else(|| format!("truncated at byte {at}"))
+    };
+    if bytes.get(..8) != Some(IMAGE_MAGIC) {
+        return Err("not an opML memory image (bad magic)".into());
+    }
+    let size = word(8)?;
+    if size > 1 << 32 {
+        return Err(format!("memory size {size} is more than 4 GiB"));
+    }
+    let mut image = vec![0u8; size as usize];
+    let mut at = 16;
+    while at < bytes.len() {
+        let (offset, len) = (word(at)? as usize, word(at + 8)? as usize);
+        at += 16;
+        let data = bytes
+            .get(at..at.saturating_add(len))
+            .ok_or_else(|| format!("a run of {len} bytes is truncated at byte {at}"))?;
+        let dst = image
+            .get_mut(offset..offset.saturating_add(len))
+            .ok_or_else(|| format!("a run at offset {offset} of {len} bytes is past the memory"))?;
+        dst.copy_from_slice(data);
+        at += len;
+    }
+    Ok(image)
+}
+
 impl Artifact {
     /// An unsealed artifact.
     pub fn new(manifest: Manifest, wasm: Vec<u8>, memory: Vec<u8>) -> Artifact {
@@ -228,7 +328,8 @@ impl Artifact {
     pub fn seal(&mut self) {
         let m = &mut self.manifest;
         m.files.insert(MODULE_FILE.into(), digest(&self.wasm));
-        m.files.insert(MEMORY_FILE.into(), digest(&self.memory));
+        m.files
+            .insert(MEMORY_FILE.into(), digest(&encode_image(&self.memory)));
         let mut h = blake3::Hasher::new();
         h.update(b"opml.model_id.v1");
         h.update(digest(&self.wasm).as_bytes());
@@ -249,7 +350,7 @@ impl Artifact {
             std::fs::write(&p, bytes).map_err(|e| Error::io(p, e))
         };
         write(MODULE_FILE, &self.wasm)?;
-        write(MEMORY_FILE, &self.memory)?;
+        write(MEMORY_FILE, &encode_image(&self.memory))?;
         let json = serde_json::to_string_pretty(&self.manifest).expect("serializable");
         write(MANIFEST_FILE, json.as_bytes())
     }
@@ -282,8 +383,8 @@ impl Artifact {
             )));
         }
         let wasm = read(MODULE_FILE)?;
-        let memory = read(MEMORY_FILE)?;
-        for (name, bytes) in [(MODULE_FILE, &wasm), (MEMORY_FILE, &memory)] {
+        let stored = read(MEMORY_FILE)?;
+        for (name, bytes) in [(MODULE_FILE, &wasm), (MEMORY_FILE, &stored)] {
             let want = manifest
                 .files
                 .get(name)
@@ -295,6 +396,11 @@ impl Artifact {
                 )));
             }
         }
+        let memory = decode_image(&stored).map_err(|e| {
+            bad(format!(
+                "`{MEMORY_FILE}` is malformed: {e}; compile the model again"
+            ))
+        })?;
         let mut check = Artifact {
             manifest: manifest.clone(),
             wasm,
@@ -309,5 +415,31 @@ impl Artifact {
         }
         crate::profile::validate(&check.wasm)?;
         Ok(check)
+    }
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+
+    #[test]
+    fn images_round_trip_and_malformed_ones_are_refused() {
+        let mut image = vec![0u8; 4096];
+        image[3] = 1;
+        image[100..110].fill(7);
+        image[4095] = 9;
+        let enc = encode_image(&image);
+        assert!(enc.len() < 200, "zeros are not stored: {} bytes", enc.len());
+        assert_eq!(decode_image(&enc).unwrap(), image);
+        assert_eq!(decode_image(&encode_image(&[0; 64])).unwrap(), vec![0; 64]);
+        assert!(decode_image(b"nonsense").unwrap_err().contains("magic"));
+        assert!(
+            decode_image(&enc[..enc.len() - 1])
+                .unwrap_err()
+                .contains("truncated")
+        );
+        let mut past = enc.clone();
+        past[16..24].copy_from_slice(&5000u64.to_le_bytes());
+        assert!(decode_image(&past).unwrap_err().contains("past the memory"));
     }
 }

@@ -97,6 +97,16 @@ pub fn build(g: &Graph, onnx_bytes: &[u8], name: &str, fmt: FixedFormat) -> Resu
             instructions: 0,
             start_step: 0,
             steps: 0,
+            calls: l
+                .calls
+                .iter()
+                .map(|c| crate::artifact::LayerCall {
+                    args: c.args.clone(),
+                    start_step: 0,
+                    steps: 0,
+                    writes: c.writes.clone(),
+                })
+                .collect(),
         })
         .collect();
     let manifest = Manifest::new(
@@ -114,17 +124,23 @@ pub fn build(g: &Graph, onnx_bytes: &[u8], name: &str, fmt: FixedFormat) -> Resu
     crate::runtime::measure_layers(&mut artifact)?;
     // Step counts and the commitment come from the stepper itself.
     let vm = crate::machine::model::ModelVm::new(artifact.clone())?;
-    let (layer_steps, steps) = vm.measure_steps();
-    let mut calls = layer_steps.into_iter();
-    for layer in artifact
+    let calls: Vec<(u32, Vec<u32>)> = artifact
         .manifest
-        .layers
-        .iter_mut()
-        .filter(|l| l.function.is_some())
-    {
-        let (start, n) = calls.next().expect("one call per layer function");
-        layer.start_step = start;
-        layer.steps = n;
+        .calls()
+        .map(|(f, c)| (f, c.args.clone()))
+        .collect();
+    let (call_steps, steps) = vm.measure_calls(&calls)?;
+    let mut call_steps = call_steps.into_iter();
+    let mut at = 0u64;
+    for layer in &mut artifact.manifest.layers {
+        layer.start_step = at;
+        layer.steps = 0;
+        for c in &mut layer.calls {
+            c.start_step = at;
+            c.steps = call_steps.next().expect("one count per call");
+            at += c.steps;
+            layer.steps += c.steps;
+        }
     }
     artifact.manifest.steps = steps;
     artifact.manifest.commitment = Some(vm.commitment(steps));

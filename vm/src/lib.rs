@@ -17,6 +17,7 @@
 //! ```
 
 pub mod artifact;
+pub mod cache;
 pub mod calibrate;
 pub mod compile;
 pub mod conformance;

@@ -220,7 +220,7 @@ pub enum ProfileError {
 
     /// The `run` export does not have type `[] -> []`.
     #[error(
-        "module is outside the opML profile: exported `run` (function {function}) has type {found}, expected `[] -> []`; {HINT}"
+        "module is outside the opML profile: exported `run` or layer function {function} has type {found}, expected `[] -> []` (or i32 parameters for a layer); {HINT}"
     )]
     EntrySignature {
         /// Function index of the `run` export.
@@ -556,13 +556,21 @@ fn walk(wasm: &[u8]) -> Result<ProfileInfo, ProfileError> {
         return Err(ProfileError::MemoryNotExported);
     }
     let entry_function = entry.ok_or(ProfileError::MissingEntry)?;
-    for function in std::iter::once(entry_function).chain(layer_exports) {
+    // `run` takes nothing; a layer export takes nothing, or the i32 bounds of
+    // a segment of its outer loop
+    let entry_and_layers = std::iter::once((entry_function, true))
+        .chain(layer_exports.into_iter().map(|f| (f, false)));
+    for (function, is_entry) in entry_and_layers {
         let ty = func_types
             .get(function as usize)
             .and_then(|&t| types.get(t as usize))
             .and_then(Option::as_ref);
         match ty {
             Some(ft) if ft.params().is_empty() && ft.results().is_empty() => {}
+            Some(ft)
+                if !is_entry
+                    && ft.results().is_empty()
+                    && ft.params().iter().all(|&p| p == ValType::I32) => {}
             other => {
                 return Err(ProfileError::EntrySignature {
                     function,

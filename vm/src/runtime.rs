@@ -3,12 +3,17 @@
 //! Every feature outside the profile is disabled in the engine, so even a
 //! module that slipped past the validator could not use it. Each inference
 //! gets a fresh instance, so memory always starts from the initial image.
+//!
+//! The module carries no data segments: the artifact's `memory.bin` is the
+//! one copy of the initial image, written into each fresh instance. Compiled
+//! code comes from the module cache ([`crate::cache`]) when it can.
 
 use crate::artifact::{Artifact, IoSlot};
+use crate::cache::{ModuleCache, Origin};
 use crate::error::{Error, Result};
 use crate::graph::{DType, Kind};
 use crate::npy::Tensor;
-use wasmtime::{Config, Engine, Instance, Module, Store};
+use wasmtime::{Config, Engine, Instance, Memory, Module, Store, Val};
 
 fn rt<E: std::fmt::Display>(e: E) -> Error {
     Error::Runtime(format!("{e:#}"))
@@ -65,24 +70,123 @@ pub struct Runtime {
     engine: Engine,
     module: Module,
     metered: bool,
+    origin: Origin,
+}
+
+/// A fresh instance with the initial image and an input written.
+struct Live {
+    store: Store<()>,
+    instance: Instance,
+    memory: Memory,
 }
 
 impl Runtime {
-    /// Compiles the artifact's module with wasmtime. `metered` counts instructions (slower).
+    /// Loads the artifact's module, compiled by wasmtime or taken from the
+    /// default module cache ([`crate::cache::default_dir`]). `metered` counts
+    /// instructions (slower).
     pub fn new(artifact: Artifact, metered: bool) -> Result<Runtime> {
+        let cache = crate::cache::default_dir().map(ModuleCache::new);
+        Runtime::with_cache(artifact, metered, cache.as_ref())
+    }
+
+    /// Like [`Runtime::new`] with an explicit cache (`None`: always compile).
+    pub fn with_cache(
+        artifact: Artifact,
+        metered: bool,
+        cache: Option<&ModuleCache>,
+    ) -> Result<Runtime> {
         let engine = engine(metered)?;
-        let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
+        let (module, origin) = match cache {
+            Some(c) => c.load_or_compile(&engine, &artifact.wasm).map_err(rt)?,
+            None => (
+                Module::new(&engine, &artifact.wasm).map_err(rt)?,
+                Origin::Compiled,
+            ),
+        };
         Ok(Runtime {
             artifact,
             engine,
             module,
             metered,
+            origin,
         })
+    }
+
+    /// Whether the compiled module came from the cache.
+    pub fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// The artifact.
     pub fn artifact(&self) -> &Artifact {
         &self.artifact
+    }
+
+    fn instantiate(&self, input_region: &[u8]) -> Result<Live> {
+        let m = &self.artifact.manifest;
+        if input_region.len() as u64 > m.inputs.size {
+            return Err(Error::BadInput(format!(
+                "the input has {} bytes but the model's input region holds {}",
+                input_region.len(),
+                m.inputs.size
+            )));
+        }
+        let mut store = Store::new(&self.engine, ());
+        if self.metered {
+            store.set_fuel(u64::MAX).map_err(rt)?;
+        }
+        let instance = Instance::new(&mut store, &self.module, &[]).map_err(rt)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| rt("module exports no memory"))?;
+        if memory.data_size(&store) != self.artifact.memory.len() {
+            return Err(rt(format!(
+                "the module's memory is {} bytes but `memory.bin` holds {}; compile the model again",
+                memory.data_size(&store),
+                self.artifact.memory.len()
+            )));
+        }
+        memory
+            .write(&mut store, 0, &self.artifact.memory)
+            .map_err(rt)?;
+        memory
+            .write(&mut store, m.inputs.offset as usize, input_region)
+            .map_err(rt)?;
+        Ok(Live {
+            store,
+            instance,
+            memory,
+        })
+    }
+
+    /// Runs `run`'s calls one by one on an input (each layer function with
+    /// its arguments, as [`crate::artifact::Manifest::calls`] lists them);
+    /// `after(i, memory)` sees the whole memory after call `i`. Returns the
+    /// memory after the last call.
+    pub fn run_calls(
+        &self,
+        input_region: &[u8],
+        calls: &[(u32, Vec<u32>)],
+        after: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        self.run_calls_with(input_region, calls, |_, _| Ok(()), after)
+    }
+
+    /// [`Runtime::run_calls`] that also shows the memory before each call.
+    pub fn run_calls_with(
+        &self,
+        input_region: &[u8],
+        calls: &[(u32, Vec<u32>)],
+        mut before: impl FnMut(usize, &[u8]) -> Result<()>,
+        mut after: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        let mut live = self.instantiate(input_region)?;
+        for (i, (f, args)) in calls.iter().enumerate() {
+            before(i, live.memory.data(&live.store))?;
+            call_layer(&mut live, *f, args)?;
+            after(i, live.memory.data(&live.store))?;
+        }
+        Ok(live.memory.data(&live.store).to_vec())
     }
 
     /// Quantizes inputs into the bytes of the input region.
@@ -120,17 +224,11 @@ impl Runtime {
     /// Runs one inference on quantized input-region bytes.
     pub fn run_region(&self, input_region: &[u8]) -> Result<RunOutput> {
         let m = &self.artifact.manifest;
-        let mut store = Store::new(&self.engine, ());
-        if self.metered {
-            store.set_fuel(u64::MAX).map_err(rt)?;
-        }
-        let instance = Instance::new(&mut store, &self.module, &[]).map_err(rt)?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| rt("module exports no memory"))?;
-        memory
-            .write(&mut store, m.inputs.offset as usize, input_region)
-            .map_err(rt)?;
+        let Live {
+            mut store,
+            instance,
+            memory,
+        } = self.instantiate(input_region)?;
         let run = instance
             .get_typed_func::<(), ()>(&mut store, "run")
             .map_err(rt)?;
@@ -220,61 +318,45 @@ fn check_input(slot: &IoSlot, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Runs the given layer functions (by function index, in order) on an input
-/// and returns the whole memory afterwards: the state at a layer boundary.
-pub fn run_layers(artifact: &Artifact, input_region: &[u8], functions: &[u32]) -> Result<Vec<u8>> {
-    let engine = engine(false)?;
-    let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
-    let memory = instance
-        .get_memory(&mut store, "memory")
-        .ok_or_else(|| rt("module exports no memory"))?;
-    memory
-        .write(
-            &mut store,
-            artifact.manifest.inputs.offset as usize,
-            input_region,
-        )
-        .map_err(rt)?;
-    for f in functions {
-        let func = instance
-            .get_typed_func::<(), ()>(&mut store, &format!("layer{f}"))
-            .map_err(rt)?;
-        func.call(&mut store, ())
-            .map_err(|e| Error::Runtime(format!("layer {f} trapped: {e:#}")))?;
-    }
-    Ok(memory.data(&store).to_vec())
+fn call_layer(live: &mut Live, f: u32, args: &[u32]) -> Result<()> {
+    let func = live
+        .instance
+        .get_func(&mut live.store, &format!("layer{f}"))
+        .ok_or_else(|| rt(format!("the module exports no `layer{f}`")))?;
+    let args: Vec<Val> = args.iter().map(|&a| Val::I32(a as i32)).collect();
+    func.call(&mut live.store, &args, &mut [])
+        .map_err(|e| Error::Runtime(format!("layer {f} trapped: {e:#}")))
 }
 
-/// Measures each layer's executed instructions with wasmtime fuel, calling the
-/// exported layers one by one on an all-zero input. Kernels have
+/// Runs `run`'s calls up to (not including) call `upto` on an input and
+/// returns the whole memory afterwards: the state at a call boundary.
+pub fn run_layers(artifact: &Artifact, input_region: &[u8], upto: usize) -> Result<Vec<u8>> {
+    let calls: Vec<(u32, Vec<u32>)> = artifact
+        .manifest
+        .calls()
+        .take(upto)
+        .map(|(f, c)| (f, c.args.clone()))
+        .collect();
+    Runtime::new(artifact.clone(), false)?.run_calls(input_region, &calls, |_, _| Ok(()))
+}
+
+/// Measures each layer's executed instructions with wasmtime fuel, making
+/// `run`'s calls one by one on an all-zero input. Kernels have
 /// data-independent control flow, so the counts hold for every input.
 pub fn measure_layers(artifact: &mut Artifact) -> Result<()> {
-    let engine = engine(true)?;
-    let module = Module::new(&engine, &artifact.wasm).map_err(rt)?;
-    let mut store = Store::new(&engine, ());
-    store.set_fuel(u64::MAX).map_err(rt)?;
-    let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
+    let rt_ = Runtime::with_cache(artifact.clone(), true, None)?;
+    let mut live = rt_.instantiate(&[])?;
     for layer in &mut artifact.manifest.layers {
         let Some(f) = layer.function else { continue };
-        let func = instance
-            .get_typed_func::<(), ()>(&mut store, &format!("layer{f}"))
-            .map_err(rt)?;
-        let before = store.get_fuel().map_err(rt)?;
-        func.call(&mut store, ())
-            .map_err(|e| Error::Runtime(format!("layer `{}` trapped: {e:#}", layer.name)))?;
-        layer.instructions = before - store.get_fuel().map_err(rt)?;
+        let before = live.store.get_fuel().map_err(rt)?;
+        for c in &layer.calls {
+            call_layer(&mut live, f, &c.args)
+                .map_err(|e| Error::Runtime(format!("layer `{}`: {e}", layer.name)))?;
+        }
+        layer.instructions = before - live.store.get_fuel().map_err(rt)?;
     }
     // The whole inference, entry function included, on a fresh instance.
-    let mut store = Store::new(&engine, ());
-    store.set_fuel(u64::MAX).map_err(rt)?;
-    let instance = Instance::new(&mut store, &module, &[]).map_err(rt)?;
-    let run = instance
-        .get_typed_func::<(), ()>(&mut store, "run")
-        .map_err(rt)?;
-    run.call(&mut store, ())
-        .map_err(|e| Error::Runtime(format!("the model trapped: {e:#}")))?;
-    artifact.manifest.instructions = u64::MAX - store.get_fuel().map_err(rt)?;
+    let out = rt_.run_region(&[])?;
+    artifact.manifest.instructions = out.instructions.unwrap_or(0);
     Ok(())
 }

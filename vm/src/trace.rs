@@ -15,9 +15,9 @@ use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::machine::hash::H256;
 use crate::machine::model::ModelVm;
-use crate::machine::{Machine, prove};
-use crate::runtime::run_layers;
-use std::sync::Arc;
+use crate::machine::{Committer, Machine, Op, Status, prove};
+use crate::runtime::{Runtime, run_layers};
+use std::sync::{Arc, Mutex};
 
 /// What a submitter posts for one inference, all derived from the final state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,19 +53,56 @@ pub trait TraceProvider: Send + Sync {
     fn instruction_at(&self, step: u64) -> Result<String>;
 }
 
-/// The honest trace of an artifact on one input, computed by this machine.
+/// What one call of `run` changes: the bytes of its write ranges before and
+/// after it.
+struct CallDelta {
+    /// `(offset, bytes before, bytes after)` per write range.
+    ranges: Vec<(usize, Vec<u8>, Vec<u8>)>,
+}
+
+/// Where a session's machine is: inside call `call` (or at its start when
+/// `fresh`), with a committer whose tree matches the machine up to its dirty
+/// leaves.
+struct Cursor {
+    m: Machine,
+    c: Committer,
+    call: usize,
+    fresh: bool,
+}
+
+/// The honest trace of an artifact on one input: a trace session.
+///
+/// Opening runs the model once in wasmtime, call by call, keeping the bytes
+/// each call of `run` wrote (before and after it), not whole memory copies.
+/// A query then moves one machine forward or backward by restoring those
+/// bytes to the start of the call holding the step, and walks the rest with
+/// the stepper: at most one call, and the compiler splits big layers into
+/// segments of about [`SEGMENT_STEPS`] steps. The memory tree is shared
+/// with the model (the initial image's tree is computed once) and updated
+/// incrementally, so a query costs what it moves, not the memory size.
 pub struct VmTrace {
     vm: Arc<ModelVm>,
     input: Vec<u8>,
     initial: H256,
     claim: ClaimData,
+    /// Start step of each call, then the start of the tail (return and halt).
+    starts: Vec<u64>,
+    pcs: Vec<u32>,
+    deltas: Vec<CallDelta>,
+    cursor: Mutex<Cursor>,
 }
 
+/// Steps a segment of a big layer aims at (the compiler's split).
+pub const SEGMENT_STEPS: u64 = 1 << 22;
+
 impl VmTrace {
-    /// Opens a session: runs the model once in wasmtime for the final state.
-    /// `input` is the input region's bytes (shorter input is zero-padded, as on chain).
+    /// Opens a session: runs the model once in wasmtime, keeping what each
+    /// call wrote, and checks that replaying those writes gives exactly the
+    /// memory wasmtime ended with. `input` is the input region's bytes
+    /// (shorter input is zero-padded, as on chain).
     pub fn open(vm: Arc<ModelVm>, input: &[u8]) -> Result<VmTrace> {
-        let inputs = &vm.artifact().manifest.inputs;
+        let art = vm.artifact();
+        let inputs = &art.manifest.inputs;
         if input.len() as u64 > inputs.size {
             return Err(Error::Runtime(format!(
                 "the input has {} bytes but the model's input region holds {}; check that the request is for this model",
@@ -73,16 +110,115 @@ impl VmTrace {
                 inputs.size
             )));
         }
+        if vm.program().code.iter().any(|i| i.op == Op::GlobalSet) {
+            return Err(Error::Runtime(
+                "this module writes globals, which a trace session does not keep between calls; compile it with `opml compile`".into(),
+            ));
+        }
         let input = input.to_vec();
-        let mut c = vm.committer();
-        let initial = c.state_hash(&mut vm.initial(&input));
-        let claim = final_claim(&vm, &input)?;
-        Ok(VmTrace {
-            vm,
+        let manifest = &art.manifest;
+        let calls: Vec<(u32, Vec<u32>)> =
+            manifest.calls().map(|(f, c)| (f, c.args.clone())).collect();
+        let writes: Vec<Vec<[u32; 2]>> = manifest.calls().map(|(_, c)| c.writes.clone()).collect();
+        let mut starts: Vec<u64> = manifest.calls().map(|(_, c)| c.start_step).collect();
+        starts.push(
+            manifest
+                .calls()
+                .last()
+                .map_or(0, |(_, c)| c.start_step + c.steps),
+        );
+        let pcs = vm.call_pcs();
+        if pcs.len() != starts.len() {
+            return Err(Error::Runtime(format!(
+                "`run` makes {} calls but the manifest lists {}; compile the model again",
+                pcs.len() - 1,
+                starts.len() - 1
+            )));
+        }
+        let clip = |mem_len: usize, w: &[u32; 2]| {
+            let lo = (w[0] as usize).min(mem_len);
+            (lo, (lo + w[1] as usize).min(mem_len))
+        };
+        let mut deltas: Vec<CallDelta> = Vec::with_capacity(calls.len());
+        let rt = Runtime::new(art.clone(), false)?;
+        let before: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
+        let final_memory = rt.run_calls_with(
+            &input,
+            &calls,
+            |i, mem| {
+                *before.borrow_mut() = writes[i]
+                    .iter()
+                    .map(|w| {
+                        let (lo, hi) = clip(mem.len(), w);
+                        mem[lo..hi].to_vec()
+                    })
+                    .collect();
+                Ok(())
+            },
+            |i, mem| {
+                let ranges = writes[i]
+                    .iter()
+                    .zip(before.take())
+                    .map(|(w, b)| {
+                        let (lo, hi) = clip(mem.len(), w);
+                        (lo, b, mem[lo..hi].to_vec())
+                    })
+                    .collect();
+                deltas.push(CallDelta { ranges });
+                Ok(())
+            },
+        )?;
+        let mut m = vm.initial(&input);
+        let mut c = vm.initial_committer(&mut m);
+        let initial = c.state_hash(&mut m);
+        let mut t = VmTrace {
+            vm: vm.clone(),
             input,
             initial,
-            claim,
-        })
+            claim: ClaimData {
+                output: vec![],
+                final_state: [0; 32],
+                steps: 0,
+                output_proof: vec![],
+            },
+            starts,
+            pcs,
+            deltas,
+            cursor: Mutex::new(Cursor {
+                m,
+                c,
+                call: 0,
+                fresh: true,
+            }),
+        };
+        // Replay every call's writes to the end; it must be wasmtime's memory.
+        let n_calls = t.deltas.len();
+        let mut cur = t.cursor.lock().expect("fresh lock");
+        t.move_to_call(&mut cur, n_calls);
+        if cur.m.memory != final_memory {
+            let at = cur
+                .m
+                .memory
+                .iter()
+                .zip(&final_memory)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            return Err(Error::Runtime(format!(
+                "a layer wrote outside the ranges its manifest lists (first difference at byte {at}); the artifact is inconsistent, compile it again"
+            )));
+        }
+        cur.m.run(u64::MAX);
+        if cur.m.status != Status::Halted {
+            return Err(Error::Runtime(format!(
+                "the run ends {:?} instead of halting",
+                cur.m.status
+            )));
+        }
+        let Cursor { m, c, .. } = &mut *cur;
+        let claim = claim_with(&vm, c, m)?;
+        drop(cur);
+        t.claim = claim;
+        Ok(t)
     }
 
     /// The machine this trace runs on.
@@ -97,33 +233,91 @@ impl VmTrace {
 
     /// The machine at `step` (clamped to the end of the run).
     pub fn machine_at(&self, step: u64) -> Result<Machine> {
-        self.vm.state_at(&self.input, step.min(self.claim.steps))
+        let mut cur = self.cursor.lock().expect("cursor lock");
+        self.seek(&mut cur, step);
+        Ok(cur.m.clone())
+    }
+
+    /// The call holding step `s`: the last call starting at or before it
+    /// (the tail for steps at or past its start).
+    fn call_of(&self, s: u64) -> usize {
+        self.starts.partition_point(|&x| x <= s).saturating_sub(1)
+    }
+
+    /// Moves the cursor to the start of call `target` (the tail when
+    /// `target` is the number of calls).
+    fn move_to_call(&self, cur: &mut Cursor, target: usize) {
+        let Cursor { m, call, fresh, .. } = cur;
+        if !*fresh && *call < self.deltas.len() {
+            // undo a partial walk: its writes are inside its call's ranges
+            for (at, b, _) in &self.deltas[*call].ranges {
+                m.write_memory(*at, b);
+            }
+        }
+        while *call < target {
+            for (at, _, a) in &self.deltas[*call].ranges {
+                m.write_memory(*at, a);
+            }
+            *call += 1;
+        }
+        while *call > target {
+            *call -= 1;
+            for (at, b, _) in &self.deltas[*call].ranges {
+                m.write_memory(*at, b);
+            }
+        }
+        // registers at a call boundary: `run`'s frame, nothing on the stack
+        let entry = self.vm.initial(&[]);
+        m.status = Status::Running;
+        m.pc = self.pcs[target];
+        m.step = self.starts[target];
+        m.stack.clear();
+        m.frames.clone_from(&entry.frames);
+        m.locals.clone_from(&entry.locals);
+        m.globals.clone_from(&entry.globals);
+        *fresh = true;
+    }
+
+    /// Puts the cursor's machine at step `s` (clamped to the end).
+    fn seek(&self, cur: &mut Cursor, s: u64) {
+        let s = s.min(self.claim_steps());
+        let target = self.call_of(s);
+        let reusable = cur.call == target && cur.m.step <= s;
+        if !reusable {
+            self.move_to_call(cur, target);
+        }
+        if s > cur.m.step {
+            cur.m.run(s - cur.m.step);
+            cur.fresh = false;
+        }
+    }
+
+    /// Steps of the run (known once the session is open; the tail's end while opening).
+    fn claim_steps(&self) -> u64 {
+        if self.claim.steps > 0 {
+            self.claim.steps
+        } else {
+            u64::MAX
+        }
     }
 }
 
-/// The halted machine after a full run: wasmtime runs every layer, the final
+/// The halted machine after a full run: wasmtime runs every call, the final
 /// state is built from the memory it leaves.
 pub fn final_machine(vm: &ModelVm, input: &[u8]) -> Result<Machine> {
     let art: &Artifact = vm.artifact();
-    let funcs: Vec<u32> = art
-        .manifest
-        .layers
-        .iter()
-        .filter_map(|l| l.function)
-        .collect();
-    Ok(vm.final_state(run_layers(art, input, &funcs)?))
-}
-
-/// The claim of a full run.
-fn final_claim(vm: &ModelVm, input: &[u8]) -> Result<ClaimData> {
-    claim_of(vm, &mut final_machine(vm, input)?)
+    let calls = art.manifest.calls().count();
+    Ok(vm.final_state(run_layers(art, input, calls)?))
 }
 
 /// The claim whose final state is `m` (which a lying agent may have tampered with).
 pub fn claim_of(vm: &ModelVm, m: &mut Machine) -> Result<ClaimData> {
-    let mut c = vm.committer();
+    claim_with(vm, &mut vm.committer(), m)
+}
+
+fn claim_with(vm: &ModelVm, c: &mut Committer, m: &mut Machine) -> Result<ClaimData> {
     let final_state = c.state_hash(m);
-    let (output, header, siblings) = vm.output_proof(&mut c, m);
+    let (output, header, siblings) = vm.output_proof(c, m);
     let mut output_proof = header.encode().to_vec();
     siblings
         .iter()
@@ -152,38 +346,34 @@ impl TraceProvider for VmTrace {
             ));
         }
         let end = self.claim.steps;
+        let mut cur = self.cursor.lock().expect("cursor lock");
         let mut out = Vec::with_capacity(steps.len());
-        let Some(&first) = steps.first() else {
-            return Ok(out);
-        };
-        let mut m = self.machine_at(first)?;
-        let mut c = self.vm.committer();
         for &s in steps {
             if s >= end {
                 out.push(self.claim.final_state);
                 continue;
             }
-            m.run(s - m.step);
-            out.push(c.state_hash(&mut m));
+            self.seek(&mut cur, s);
+            let Cursor { m, c, .. } = &mut *cur;
+            out.push(c.state_hash(m));
         }
         Ok(out)
     }
 
     fn step_proof(&self, step: u64) -> Result<Vec<u8>> {
-        let mut m = self.machine_at(step)?;
-        if step >= self.claim.steps {
-            // The halted state: the final machine as wasmtime left it.
-            m = final_machine(&self.vm, &self.input)?;
-        }
-        let mut c = self.vm.committer();
-        Ok(prove(&mut c, &mut m).encode())
+        let mut cur = self.cursor.lock().expect("cursor lock");
+        self.seek(&mut cur, step);
+        let Cursor { m, c, .. } = &mut *cur;
+        Ok(prove(c, m).encode())
     }
 
     fn instruction_at(&self, step: u64) -> Result<String> {
         if step >= self.claim.steps {
             return Ok("(halted)".into());
         }
-        let m = self.machine_at(step)?;
+        let mut cur = self.cursor.lock().expect("cursor lock");
+        self.seek(&mut cur, step);
+        let m = &cur.m;
         Ok(m.code
             .get(m.pc as usize)
             .map(|i| i.op.name().to_string())

@@ -20,6 +20,7 @@ fn state_at_equals_stepping_from_zero() {
         let mut seed = 7;
         let mut targets: Vec<u64> = (0..12).map(|_| lcg(&mut seed) % (n + 1)).collect();
         targets.extend(vm.artifact().manifest.layers.iter().map(|l| l.start_step));
+        targets.extend(vm.artifact().manifest.calls().map(|(_, c)| c.start_step));
         targets.extend([0, 1, n - 2, n - 1, n, n + 5]);
         targets.sort();
         targets.dedup();
@@ -36,6 +37,26 @@ fn state_at_equals_stepping_from_zero() {
             );
             c = vm.committer();
         }
+    }
+}
+
+/// The compiler measures each distinct call once; a full walk must agree.
+#[test]
+fn measured_call_steps_equal_a_full_walk() {
+    for f in [
+        "logreg_digits",
+        "mlp_digits",
+        "cnn_digits",
+        "mlp784",
+        "transformer_block",
+    ] {
+        let (vm, _, _) = common::fixture_vm(f);
+        let m = &vm.artifact().manifest;
+        let (walked, total) = vm.measure_steps();
+        let listed: Vec<(u64, u64)> = m.calls().map(|(_, c)| (c.start_step, c.steps)).collect();
+        assert_eq!(walked, listed, "{f}: per-call steps");
+        assert_eq!(total, m.steps, "{f}: total steps");
+        assert!(listed.len() >= m.layers.iter().filter(|l| l.function.is_some()).count());
     }
 }
 
@@ -80,14 +101,8 @@ fn initial_state_is_derivable_and_output_is_provable() {
 }
 
 fn rt_memory(vm: &ModelVm, input: &[u8]) -> Vec<u8> {
-    let funcs: Vec<u32> = vm
-        .artifact()
-        .manifest
-        .layers
-        .iter()
-        .filter_map(|l| l.function)
-        .collect();
-    opml_vm::runtime::run_layers(vm.artifact(), input, &funcs).unwrap()
+    let calls = vm.artifact().manifest.calls().count();
+    opml_vm::runtime::run_layers(vm.artifact(), input, calls).unwrap()
 }
 
 #[test]
@@ -106,4 +121,63 @@ fn state_hashes_are_identical_across_runs() {
     let a = hashes(&vm);
     let (vm2, _, _) = common::fixture_vm("mlp_digits");
     assert_eq!(a, hashes(&vm2));
+}
+
+/// A trace session answers like stepping from zero: at call boundaries, inside
+/// calls, at and past the end, in one sorted pass and in passes that move
+/// backward; its proofs verify and chain the states.
+#[test]
+fn session_states_equal_stepping_from_zero() {
+    use opml_vm::machine::verify_step;
+    use opml_vm::trace::{TraceProvider, VmTrace};
+    use std::sync::Arc;
+    for f in ["mlp_digits", "cnn_digits", "transformer_block"] {
+        let (vm, input, _) = common::fixture_vm(f);
+        let n = vm.artifact().manifest.steps;
+        let mut seed = 11;
+        let mut targets: Vec<u64> = (0..16).map(|_| lcg(&mut seed) % (n + 1)).collect();
+        for (_, c) in vm.artifact().manifest.calls() {
+            targets.extend([c.start_step, c.start_step + 1, c.start_step + c.steps / 2]);
+        }
+        targets.extend([0, 1, n - 1, n, n + 3]);
+        targets.sort();
+        targets.dedup();
+        let mut reference = vm.initial(&input);
+        let mut rc = vm.committer();
+        let expected: Vec<_> = targets
+            .iter()
+            .map(|&i| {
+                reference.run(i - reference.step.min(i));
+                rc.state_hash(&mut reference)
+            })
+            .collect();
+        let t = VmTrace::open(Arc::new(vm), &input).unwrap();
+        assert_eq!(t.claim().steps, n, "{f}: steps");
+        assert_eq!(t.state_hashes(&targets).unwrap(), expected, "{f}: one pass");
+        // backward moves: later halves first, then a pass over every other step
+        let half = targets.len() / 2;
+        assert_eq!(
+            t.state_hashes(&targets[half..]).unwrap(),
+            expected[half..],
+            "{f}: second half"
+        );
+        assert_eq!(
+            t.state_hashes(&targets[..half]).unwrap(),
+            expected[..half],
+            "{f}: first half after the second"
+        );
+        for (k, &s) in targets.iter().enumerate().rev().step_by(7) {
+            assert_eq!(
+                t.state_hashes(&[s]).unwrap()[0],
+                expected[k],
+                "{f}: step {s} alone"
+            );
+            let post = verify_step(&expected[k], &t.step_proof(s).unwrap()).unwrap();
+            assert_eq!(
+                post,
+                t.state_hashes(&[s + 1]).unwrap()[0],
+                "{f}: proof of {s}"
+            );
+        }
+    }
 }

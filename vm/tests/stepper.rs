@@ -29,6 +29,8 @@ fn stepper_matches_wasmtime_on_every_fixture() {
 
         let program = lower(&art.wasm).unwrap();
         let mut m = Machine::call(&program, program.exports["run"], &[]);
+        // the module has no data segments: the image is `memory.bin`
+        m.memory = art.memory.clone();
         let at = art.manifest.inputs.offset as usize;
         m.memory[at..at + region.len()].copy_from_slice(&region);
         let start = std::time::Instant::now();

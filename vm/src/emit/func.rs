@@ -6,11 +6,13 @@ use wasm_encoder::{BlockType, Function, Instruction as I, MemArg, ValType};
 /// A local variable index.
 pub(crate) type Local = u32;
 
-/// Builds one function body with no parameters and no results.
+/// Builds one function body with no results and no parameters, or the two
+/// `i32` parameters of a segment (first index and trip count of the outer loop).
 #[derive(Default)]
 pub(crate) struct FuncBuilder {
     insns: Vec<I<'static>>,
     locals: Vec<ValType>,
+    params: u32,
 }
 
 const fn mem(offset: u64, align: u32) -> MemArg {
@@ -22,16 +24,29 @@ const fn mem(offset: u64, align: u32) -> MemArg {
 }
 
 impl FuncBuilder {
+    /// A builder for a function taking `params` i32 parameters (locals `0..params`).
+    pub(crate) fn with_params(params: u32) -> FuncBuilder {
+        FuncBuilder {
+            params,
+            ..FuncBuilder::default()
+        }
+    }
+
+    /// Number of i32 parameters.
+    pub(crate) fn params(&self) -> u32 {
+        self.params
+    }
+
     /// A fresh i32 local.
     pub(crate) fn i32(&mut self) -> Local {
         self.locals.push(ValType::I32);
-        self.locals.len() as u32 - 1
+        self.params + self.locals.len() as u32 - 1
     }
 
     /// A fresh i64 local.
     pub(crate) fn i64(&mut self) -> Local {
         self.locals.push(ValType::I64);
-        self.locals.len() as u32 - 1
+        self.params + self.locals.len() as u32 - 1
     }
 
     /// Appends one instruction.
@@ -109,6 +124,21 @@ impl FuncBuilder {
                     .op(I::End);
             }
         }
+    }
+
+    /// Repeats `body` as many times as local `count` says (at least once: the
+    /// count of a segment is never zero).
+    pub(crate) fn repeat_local(&mut self, count: Local, mut body: impl FnMut(&mut Self)) {
+        let counter = self.i32();
+        self.get(count).set(counter);
+        self.op(I::Loop(BlockType::Empty));
+        body(self);
+        self.get(counter)
+            .c32(1)
+            .op(I::I32Sub)
+            .tee(counter)
+            .op(I::BrIf(0))
+            .op(I::End);
     }
 
     /// Leaves `min(max(x, lo), hi)` of the i64 on the stack, using `tmp`.

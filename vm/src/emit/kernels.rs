@@ -571,6 +571,9 @@ struct MatMulSpec {
     /// A Q(F) factor applied to the product before the bias is added (Gemm's
     /// alpha when both operands are runtime tensors).
     alpha: Option<i32>,
+    /// For a batched product: rows per batch and the byte stride between
+    /// batches of BT (A and C are contiguous over the flattened rows).
+    batch: Option<(usize, u32)>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -585,22 +588,71 @@ enum BiasAxis {
 
 const DOT_UNROLL: usize = 32;
 
-fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec) {
+/// Steps a segment of a big layer aims at: a trace session stops wasmtime at
+/// segment boundaries and walks at most one segment with the stepper.
+pub(crate) const SEGMENT_STEPS: usize = 1 << 22;
+
+/// Which output rows one function computes.
+enum Rows {
+    /// All `m` rows of the spec (code inlined in a bigger layer).
+    All,
+    /// Rows `[first, first + count)` of the flattened `(batch, row)` space,
+    /// from the function's two parameters (a segment).
+    Params,
+}
+
+fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec, rows: Rows) {
     let (pa, pb, pc) = (fb.i32(), fb.i32(), fb.i32());
     let (pa_row, pc_row, pbias) = (fb.i32(), fb.i32(), fb.i32());
     let (ka, kb) = (fb.i32(), fb.i32());
+    let row = fb.i32();
     let acc = fb.i64();
     let tmp = fb.i64();
-    fb.c32(s.a as i32).set(pa_row);
-    fb.c32(s.c as i32).set(pc_row);
-    if let Some((b, BiasAxis::Row | BiasAxis::Full)) = s.bias {
-        fb.c32(b as i32).set(pbias);
-    }
     let k = s.k;
-    fb.repeat(s.m, |fb| {
+    // base + first * stride (first is the segment's first row)
+    let at_first = |fb: &mut FuncBuilder, base: u32, stride: i64, dst: Local| match rows {
+        Rows::All => {
+            fb.c32(base as i32).set(dst);
+        }
+        Rows::Params => {
+            fb.get(0)
+                .c32(stride as i32)
+                .op(I::I32Mul)
+                .c32(base as i32)
+                .op(I::I32Add)
+                .set(dst);
+        }
+    };
+    at_first(fb, s.a, (k * 4) as i64, pa_row);
+    at_first(fb, s.c, s.c_strides.0, pc_row);
+    match s.bias {
+        Some((b, BiasAxis::Row)) => at_first(fb, b, 4, pbias),
+        Some((b, BiasAxis::Full)) => at_first(fb, b, (s.n * 4) as i64, pbias),
+        _ => {}
+    }
+    if s.batch.is_some() {
+        fb.get(0).set(row);
+    }
+    let body = |fb: &mut FuncBuilder| {
         fb.get(pa_row).set(pa);
         fb.get(pc_row).set(pc);
-        fb.c32(s.bt as i32).set(pb);
+        match s.batch {
+            // this row's batch: row / m, whose BT starts batch * stride further
+            Some((m, stride)) => {
+                fb.get(row)
+                    .c32(m as i32)
+                    .op(I::I32DivU)
+                    .c32(stride as i32)
+                    .op(I::I32Mul)
+                    .c32(s.bt as i32)
+                    .op(I::I32Add)
+                    .set(pb);
+                fb.bump(row, 1);
+            }
+            None => {
+                fb.c32(s.bt as i32).set(pb);
+            }
+        }
         if let Some((b, BiasAxis::Col)) = s.bias {
             fb.c32(b as i32).set(pbias);
         }
@@ -669,7 +721,35 @@ fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec) {
         if let Some((_, BiasAxis::Row)) = s.bias {
             fb.bump(pbias, 4);
         }
-    });
+    };
+    match rows {
+        Rows::All => fb.repeat(s.m, body),
+        Rows::Params => fb.repeat_local(1, body),
+    }
+}
+
+/// A product as its own layer function, called once per segment of rows, so
+/// that no call runs much more than [`SEGMENT_STEPS`] steps. `rows` is the
+/// flattened `(batch, row)` count.
+fn segmented_matmul(ctx: &mut Ctx, s: &MatMulSpec, rows: usize) {
+    let mut fb = FuncBuilder::with_params(2);
+    emit_matmul(&mut fb, s, Rows::Params);
+    let per_row = s.n * (s.k * 6 + 24) + 24;
+    let step = (SEGMENT_STEPS / per_row).clamp(1, rows.max(1));
+    let mut calls = vec![];
+    let mut first = 0;
+    while first < rows {
+        let count = step.min(rows - first);
+        // rows first..first+count: the bounding range of their outputs
+        let lo = s.c as i64 + first as i64 * s.c_strides.0;
+        let last = lo + (count as i64 - 1) * s.c_strides.0 + (s.n as i64 - 1) * s.c_strides.1;
+        calls.push(super::Call {
+            args: vec![first as u32, count as u32],
+            writes: vec![[lo as u32, (last + 4 - lo) as u32]],
+        });
+        first += count;
+    }
+    ctx.pieces.push(super::Piece { fb, calls });
 }
 
 /// A constant matrix `[rows][cols]` (row-major, possibly via a transposed view)
@@ -743,58 +823,87 @@ fn matmul(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             bias: None,
             shift: f,
             alpha: None,
+            batch: None,
         };
-        emit_matmul(fb, &spec);
+        segmented_matmul(ctx, &spec, rows);
         return Ok(());
     }
-    // Batched: broadcast batch dims, one product per batch index.
+    // Batched: broadcast batch dims; one loop over the flattened (batch, row)
+    // space, with A and C contiguous and BT laid out [batch][N][K].
     let batch = crate::infer::broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).unwrap();
-    let av = View::broadcast(0, &a2[..a2.len() - 2], &batch);
-    let bv = View::broadcast(0, &b2[..b2.len() - 2], &batch);
-    let ab = ctx.addr(b);
-    let bconst = g.konst(b).is_some();
     let total: usize = batch.iter().product();
-    let bstr = contiguous_strides(&batch);
-    for bi in 0..total {
-        let (mut oa, mut ob) = (0i64, 0i64);
-        let mut rem = bi;
-        for (d, &bs) in bstr.iter().enumerate() {
-            let idx = rem / bs as usize;
-            rem %= bs as usize;
-            oa += idx as i64 * av.strides[d] * (m * k) as i64;
-            ob += idx as i64 * bv.strides[d] * (k * n) as i64;
-        }
-        let a_at = aa + oa as u32;
-        let b_at = ab + ob as u32;
-        let bt = if bconst {
-            // transpose this slice of the constant at compile time
-            let kk = g.konst(b).unwrap();
-            let flat: Vec<f64> = kk.iter().copied().collect();
-            let off = (ob / 4) as usize;
-            let mut words = vec![0i32; k * n];
+    let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+    let av = View::broadcast(0, a_batch, &batch);
+    let bv = View::broadcast(0, b_batch, &batch);
+    let a_at = if a_batch.iter().product::<usize>() == total {
+        aa
+    } else {
+        // A broadcast over some batch dims: materialize it once
+        let dst = ctx.mem.alloc((total * m * k * 4) as u64, 4);
+        let mut shape = batch.clone();
+        shape.extend([m, k]);
+        let mut strides: Vec<i64> = av.strides.iter().map(|s| s * (m * k) as i64).collect();
+        strides.extend([(k * 4) as i64, 4]);
+        copy(
+            fb,
+            &shape,
+            View { base: aa, strides },
+            View::contiguous(dst, &shape),
+        );
+        dst
+    };
+    let bt = if g.konst(b).is_some() {
+        // transpose every batch's slice of the constant at compile time
+        let kk = g.konst(b).unwrap();
+        let flat: Vec<f64> = kk.iter().copied().collect();
+        let bstr = contiguous_strides(&batch);
+        let mut words = vec![0i32; total * k * n];
+        for bi in 0..total {
+            let mut rem = bi;
+            let mut ob = 0i64;
+            for (d, &bs) in bstr.iter().enumerate() {
+                let idx = rem / bs as usize;
+                rem %= bs as usize;
+                ob += idx as i64 * bv.strides[d] / 4 * (k * n) as i64;
+            }
             for r in 0..k {
                 for col in 0..n {
-                    words[col * k + r] = ctx.fmt.quantize(flat[off + r * n + col]);
+                    words[bi * k * n + col * k + r] =
+                        ctx.fmt.quantize(flat[ob as usize + r * n + col]);
                 }
             }
-            ctx.mem.words(&format!("matmul.bt.{b}.{bi}"), &words)
-        } else {
-            transposed_copy(ctx, fb, b_at, k, n)
-        };
-        let spec = MatMulSpec {
-            a: a_at,
-            bt,
-            c: c + (bi * m * n * 4) as u32,
-            m,
-            n,
-            k,
-            c_strides: ((n * 4) as i64, 4),
-            bias: None,
-            shift: f,
-            alpha: None,
-        };
-        emit_matmul(fb, &spec);
-    }
+        }
+        ctx.mem.words(&format!("matmul.bt.{b}"), &words)
+    } else {
+        // BT[batch][j][r] = B[batch][r][j], broadcast batches included
+        let ab = ctx.addr(b);
+        let dst = ctx.mem.alloc((total * n * k * 4) as u64, 4);
+        let mut shape = batch.clone();
+        shape.extend([n, k]);
+        let mut strides: Vec<i64> = bv.strides.iter().map(|s| s * (k * n) as i64).collect();
+        strides.extend([4, (n * 4) as i64]);
+        copy(
+            fb,
+            &shape,
+            View { base: ab, strides },
+            View::contiguous(dst, &shape),
+        );
+        dst
+    };
+    let spec = MatMulSpec {
+        a: a_at,
+        bt,
+        c,
+        m,
+        n,
+        k,
+        c_strides: ((n * 4) as i64, 4),
+        bias: None,
+        shift: f,
+        alpha: None,
+        batch: Some((m, (n * k * 4) as u32)),
+    };
+    segmented_matmul(ctx, &spec, total * m);
     Ok(())
 }
 
@@ -872,8 +981,9 @@ fn gemm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         bias,
         shift: f,
         alpha: alpha_runtime.then(|| ctx.fmt.quantize(alpha)),
+        batch: None,
     };
-    emit_matmul(fb, &spec);
+    segmented_matmul(ctx, &spec, m);
     Ok(())
 }
 
@@ -988,8 +1098,9 @@ fn conv(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
                 bias: bias.map(|b| (b + (gi * og * 4) as u32, BiasAxis::Row)),
                 shift: f,
                 alpha: None,
+                batch: None,
             };
-            emit_matmul(fb, &spec);
+            emit_matmul(fb, &spec, Rows::All);
         }
     }
     Ok(())
@@ -1253,6 +1364,72 @@ fn rows(shape: &[usize], base: u32, axes: &[usize]) -> (Vec<usize>, View, Vec<u3
     (oshape, view, offsets)
 }
 
+/// The byte spacing of a row whose offsets are `0, d, 2d, ...`.
+fn even_spacing(offsets: &[u32]) -> Option<i64> {
+    let d = offsets.get(1).map_or(4, |&o| o as i64);
+    offsets
+        .iter()
+        .enumerate()
+        .all(|(k, &o)| o as i64 == k as i64 * d)
+        .then_some(d)
+}
+
+/// Emits `body` for each element of a row. A stream marked dense moves 4
+/// bytes per element (per-element parameters); the others follow the row's
+/// offsets. Evenly spaced rows loop ([`nd::row_walk`]); a row over
+/// non-adjacent axes is unrolled at static offsets, up to [`MAX_ROW`].
+fn walk_row(
+    fb: &mut FuncBuilder,
+    node: &Node,
+    offsets: &[u32],
+    starts: &[(nd::Start, bool)],
+    carry: Option<Local>,
+    body: nd::Body<'_>,
+) -> Result<()> {
+    let begin: Vec<nd::Start> = starts.iter().map(|s| s.0).collect();
+    if let Some(d) = even_spacing(offsets) {
+        let strides: Vec<i64> = starts.iter().map(|s| if s.1 { 4 } else { d }).collect();
+        nd::row_walk(fb, offsets.len(), &begin, &strides, carry, body);
+        return Ok(());
+    }
+    if offsets.len() > MAX_ROW {
+        return Err(unsupported(
+            node,
+            format!(
+                "a row of {} elements over non-adjacent axes is more than the supported {MAX_ROW}; transpose the reduced axes together first",
+                offsets.len()
+            ),
+        ));
+    }
+    let ptrs: Vec<Local> = begin
+        .iter()
+        .map(|s| {
+            let q = fb.i32();
+            match *s {
+                nd::Start::At(l, o) => fb.get(l).c32(o as i32).op(I::I32Add),
+                nd::Start::Addr(a) => fb.c32(a as i32),
+            };
+            fb.set(q);
+            q
+        })
+        .collect();
+    if let Some(c) = carry {
+        fb.get(c);
+    }
+    for (j, &o) in offsets.iter().enumerate() {
+        let at: Vec<(Local, u32)> = ptrs
+            .iter()
+            .zip(starts)
+            .map(|(&q, s)| (q, if s.1 { (j * 4) as u32 } else { o }))
+            .collect();
+        body(fb, &at);
+    }
+    if let Some(c) = carry {
+        fb.set(c);
+    }
+    Ok(())
+}
+
 fn reduce(
     ctx: &mut Ctx,
     node: &Node,
@@ -1264,37 +1441,38 @@ fn reduce(
     let x = node.input(0).unwrap();
     let xs = g.values[x].shape.clone();
     let (oshape, src, offsets) = rows(&xs, ctx.addr(x), axes);
-    if offsets.len() > MAX_ROW {
+    let n = offsets.len();
+    if matches!(how, Reduce::ArgMax { .. }) && n > MAX_ROW {
         return Err(unsupported(
             node,
-            format!(
-                "reducing {} elements per output is more than the supported {MAX_ROW}",
-                offsets.len()
-            ),
+            format!("ArgMax over {n} elements is more than the supported {MAX_ROW}"),
         ));
     }
     let dst = View::contiguous(ctx.addr(node.outputs[0]), &oshape);
     let t = Temps::new(fb);
     let (m, v, idx) = (fb.i32(), fb.i32(), fb.i32());
-    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+    let mut result = Ok(());
+    nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (s, so) = p[1];
-        fb.get(p[0].0);
-        match how {
+        let row = [(nd::Start::At(s, so), false)];
+        let r = match how {
             Reduce::Sum | Reduce::Mean => {
-                fb.c64(0);
-                for &o in &offsets {
-                    fb.ld64(s, so + o).op(I::I64Add);
-                }
+                fb.c64(0).set(t.a64);
+                let r = walk_row(fb, node, &offsets, &row, Some(t.a64), &mut |fb, q| {
+                    fb.ld64(q[0].0, q[0].1).op(I::I64Add);
+                });
                 if how == Reduce::Mean {
-                    fb.set(t.a64);
-                    div_round(fb, t.a64, offsets.len() as i64);
+                    div_round(fb, t.a64, n as i64);
+                } else {
+                    fb.get(t.a64);
                 }
-                fb.saturate(t.c64);
+                fb.saturate(t.c64).set(v);
+                r
             }
             Reduce::Max => {
-                fb.ld32(s, so + offsets[0]).set(m);
-                for &o in &offsets[1..] {
-                    fb.ld32(s, so + o)
+                fb.ld32(s, so).set(m);
+                let r = walk_row(fb, node, &offsets, &row, None, &mut |fb, q| {
+                    fb.ld32(q[0].0, q[0].1)
                         .tee(v)
                         .get(m)
                         .get(v)
@@ -1302,8 +1480,9 @@ fn reduce(
                         .op(I::I32GtS)
                         .op(I::Select)
                         .set(m);
-                }
-                fb.get(m);
+                });
+                fb.get(m).set(v);
+                r
             }
             Reduce::ArgMax { last } => {
                 fb.ld32(s, so + offsets[0]).set(m).c32(0).set(idx);
@@ -1317,12 +1496,16 @@ fn reduce(
                     fb.c32(j as i32).get(idx).get(t.a32).op(I::Select).set(idx);
                     fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
                 }
-                fb.get(idx);
+                fb.get(idx).set(v);
+                Ok(())
             }
+        };
+        if r.is_err() {
+            result = r;
         }
-        fb.store32(p[0].1);
+        fb.get(p[0].0).get(v).store32(p[0].1);
     });
-    Ok(())
+    result
 }
 
 fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
@@ -1339,15 +1522,6 @@ fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         vec![norm_axis(node.int("axis", -1), rank, node)?]
     };
     let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &axes);
-    if offsets.len() > MAX_ROW {
-        return Err(unsupported(
-            node,
-            format!(
-                "softmax over {} elements is more than the supported {MAX_ROW}",
-                offsets.len()
-            ),
-        ));
-    }
     let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &axes);
     let exp2 = ctx.lut(Func::Exp2Frac);
     let ln = ctx.lut(Func::LnOctave);
@@ -1356,25 +1530,38 @@ fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let (m, v, e) = (fb.i32(), fb.i32(), fb.i32());
     let (sum, num) = (fb.i64(), fb.i64());
     let lse = fb.i32();
-    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+    let mut result = Ok(());
+    nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (d, dof) = p[0];
         let (s, so) = p[1];
+        let both = [
+            (nd::Start::At(d, dof), false),
+            (nd::Start::At(s, so), false),
+        ];
+        let mut r = vec![];
         // max
-        fb.ld32(s, so + offsets[0]).set(m);
-        for &o in &offsets[1..] {
-            fb.ld32(s, so + o)
-                .tee(v)
-                .get(m)
-                .get(v)
-                .get(m)
-                .op(I::I32GtS)
-                .op(I::Select)
-                .set(m);
-        }
+        fb.ld32(s, so).set(m);
+        r.push(walk_row(
+            fb,
+            node,
+            &offsets,
+            &both[1..],
+            None,
+            &mut |fb, q| {
+                fb.ld32(q[0].0, q[0].1)
+                    .tee(v)
+                    .get(m)
+                    .get(v)
+                    .get(m)
+                    .op(I::I32GtS)
+                    .op(I::Select)
+                    .set(m);
+            },
+        ));
         // e_j = exp(x_j - max) stored in the output; sum in i64
         fb.c64(0).set(sum);
-        for &o in &offsets {
-            fb.ld64(s, so + o)
+        r.push(walk_row(fb, node, &offsets, &both, None, &mut |fb, q| {
+            fb.ld64(q[1].0, q[1].1)
                 .get(m)
                 .op(I::I64ExtendI32S)
                 .op(I::I64Sub)
@@ -1383,22 +1570,22 @@ fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             nonlinear::emit_exp(fb, fmt, &exp2, v, &t);
             fb.set(e);
             if !log {
-                fb.get(d).get(e).store32(dof + o);
+                fb.get(q[0].0).get(e).store32(q[0].1);
             }
             fb.get(sum)
                 .get(e)
                 .op(I::I64ExtendI32S)
                 .op(I::I64Add)
                 .set(sum);
-        }
+        }));
         if log {
             // y = x - max - ln(sum)
             fb.get(sum).saturate(t.c64).set(v);
             nonlinear::emit_ln(fb, fmt, &ln, v, &t);
             fb.set(lse);
-            for &o in &offsets {
-                fb.get(d)
-                    .ld64(s, so + o)
+            r.push(walk_row(fb, node, &offsets, &both, None, &mut |fb, q| {
+                fb.get(q[0].0)
+                    .ld64(q[1].0, q[1].1)
                     .get(m)
                     .op(I::I64ExtendI32S)
                     .op(I::I64Sub);
@@ -1406,20 +1593,30 @@ fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
                     .op(I::I64ExtendI32S)
                     .op(I::I64Sub)
                     .saturate(t.c64)
-                    .store32(dof + o);
-            }
+                    .store32(q[0].1);
+            }));
         } else {
             // y = e_j / sum as e_j * (2^(F+30) / sum) >> 30: one division per
             // row; sum >= 1.0 (the maximum contributes exp(0)), so inv <= 2^30
             fb.c64(1i64 << (f + 30)).get(sum).op(I::I64DivS).set(num);
-            for &o in &offsets {
-                fb.get(d).ld64(d, dof + o).get(num).op(I::I64Mul);
-                fb.c64(1 << 29).op(I::I64Add).c64(30).op(I::I64ShrS);
-                fb.saturate(t.c64).store32(dof + o);
-            }
+            r.push(walk_row(
+                fb,
+                node,
+                &offsets,
+                &both[..1],
+                None,
+                &mut |fb, q| {
+                    fb.get(q[0].0).ld64(q[0].0, q[0].1).get(num).op(I::I64Mul);
+                    fb.c64(1 << 29).op(I::I64Add).c64(30).op(I::I64ShrS);
+                    fb.saturate(t.c64).store32(q[0].1);
+                },
+            ));
+        }
+        if let Some(e) = r.into_iter().find(|r| r.is_err()) {
+            result = e;
         }
     });
-    Ok(())
+    result
 }
 
 fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
@@ -1432,12 +1629,6 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &axes);
     let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &axes);
     let nrow = offsets.len();
-    if nrow > MAX_ROW {
-        return Err(unsupported(
-            node,
-            format!("normalizing {nrow} elements per row is more than the supported {MAX_ROW}"),
-        ));
-    }
     let norm_shape = xs[axis..].to_vec();
     let param = |ctx: &mut Ctx, i: usize, default: f64| -> Result<u32> {
         let words: Vec<i32> = match node.input(i) {
@@ -1477,14 +1668,23 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let t = Temps::new(fb);
     let (mean, sd, y) = (fb.i32(), fb.i32(), fb.i32());
     let (var, dev) = (fb.i64(), fb.i64());
-    for_each(fb, &oshape, &views, &mut |fb, p| {
+    let mut result = Ok(());
+    nd::for_each_unrolled(fb, &oshape, &views, 1, &mut |fb, p| {
         let (d, dof) = p[0];
         let (s, so) = p[1];
-        fb.c64(0);
-        for &o in &offsets {
-            fb.ld64(s, so + o).op(I::I64Add);
-        }
-        fb.set(var);
+        let src_row = [(nd::Start::At(s, so), false)];
+        let mut r = vec![];
+        fb.c64(0).set(var);
+        r.push(walk_row(
+            fb,
+            node,
+            &offsets,
+            &src_row,
+            Some(var),
+            &mut |fb, q| {
+                fb.ld64(q[0].0, q[0].1).op(I::I64Add);
+            },
+        ));
         div_round(fb, var, nrow as i64);
         fb.saturate(t.c64).set(mean);
         if mean_out.is_some() {
@@ -1492,20 +1692,27 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
         }
         // var (Q(2F), unsigned) = sum (x - mean)^2 / n; |x - mean| < 2^32, so each
         // square fits in a u64 and dividing each term by n keeps the sum in range
-        fb.c64(0);
-        for &o in &offsets {
-            fb.ld64(s, so + o)
-                .get(mean)
-                .op(I::I64ExtendI32S)
-                .op(I::I64Sub)
-                .tee(dev)
-                .get(dev)
-                .op(I::I64Mul)
-                .c64(nrow as i64)
-                .op(I::I64DivU)
-                .op(I::I64Add);
-        }
-        fb.c64(eps_q2).op(I::I64Add).set(var);
+        fb.c64(0).set(var);
+        r.push(walk_row(
+            fb,
+            node,
+            &offsets,
+            &src_row,
+            Some(var),
+            &mut |fb, q| {
+                fb.ld64(q[0].0, q[0].1)
+                    .get(mean)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Sub)
+                    .tee(dev)
+                    .get(dev)
+                    .op(I::I64Mul)
+                    .c64(nrow as i64)
+                    .op(I::I64DivU)
+                    .op(I::I64Add);
+            },
+        ));
+        fb.get(var).c64(eps_q2).op(I::I64Add).set(var);
         nonlinear::emit_isqrt(fb, var, &t);
         // sqrt of a u64 is below 2^32: saturate to the i32 range
         fb.set(dev)
@@ -1531,30 +1738,44 @@ fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             .op(I::I64ExtendI32U)
             .op(I::I64DivS)
             .set(var);
-        for (j, &o) in offsets.iter().enumerate() {
-            fb.ld64(s, so + o)
-                .get(mean)
-                .op(I::I64ExtendI32S)
-                .op(I::I64Sub);
-            fb.get(var)
-                .op(I::I64Mul)
-                .c64(1 << 29)
-                .op(I::I64Add)
-                .c64(30)
-                .op(I::I64ShrS);
-            fb.saturate(t.c64).set(y);
-            let jo = (j * 4) as u32;
-            fb.get(d).get(y).op(I::I64ExtendI32S);
-            fb.c32(gamma as i32).load64(jo).op(I::I64Mul);
-            fb.c32(beta as i32)
-                .load64(jo)
-                .c64(f as i64)
-                .op(I::I64Shl)
-                .op(I::I64Add);
-            fb.rescale(f, t.c64).store32(dof + o);
+        let streams = [
+            (nd::Start::At(s, so), false),
+            (nd::Start::At(d, dof), false),
+            (nd::Start::Addr(gamma), true),
+            (nd::Start::Addr(beta), true),
+        ];
+        r.push(walk_row(
+            fb,
+            node,
+            &offsets,
+            &streams,
+            None,
+            &mut |fb, q| {
+                fb.ld64(q[0].0, q[0].1)
+                    .get(mean)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Sub);
+                fb.get(var)
+                    .op(I::I64Mul)
+                    .c64(1 << 29)
+                    .op(I::I64Add)
+                    .c64(30)
+                    .op(I::I64ShrS);
+                fb.saturate(t.c64).set(y);
+                fb.get(q[1].0).get(y).op(I::I64ExtendI32S);
+                fb.ld64(q[2].0, q[2].1).op(I::I64Mul);
+                fb.ld64(q[3].0, q[3].1)
+                    .c64(f as i64)
+                    .op(I::I64Shl)
+                    .op(I::I64Add);
+                fb.rescale(f, t.c64).store32(q[1].1);
+            },
+        ));
+        if let Some(e) = r.into_iter().find(|r| r.is_err()) {
+            result = e;
         }
     });
-    Ok(())
+    result
 }
 
 fn batch_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
@@ -1848,8 +2069,9 @@ fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result
         bias: Some((ba, BiasAxis::Col)),
         shift: f,
         alpha: None,
+        batch: None,
     };
-    emit_matmul(fb, &spec);
+    emit_matmul(fb, &spec, Rows::All);
     let post = node.str("post_transform").unwrap_or("NONE").to_string();
     match post.as_str() {
         "NONE" => {}

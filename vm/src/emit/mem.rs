@@ -10,6 +10,9 @@ pub(crate) const PAGE: u64 = 65536;
 #[derive(Default)]
 pub(crate) struct MemPlan {
     top: u64,
+    /// Non-constant allocations since the last [`MemPlan::take_log`]: what a
+    /// layer may write besides its outputs (scratch).
+    log: Vec<[u32; 2]>,
     /// Initial contents: (offset, little-endian bytes).
     pub(crate) data: Vec<(u32, Vec<u8>)>,
     cache: HashMap<String, u32>,
@@ -18,9 +21,20 @@ pub(crate) struct MemPlan {
 impl MemPlan {
     /// Reserves `bytes` aligned to `align` (a power of two) and returns the offset.
     pub(crate) fn alloc(&mut self, bytes: u64, align: u64) -> u32 {
+        let at = self.reserve(bytes, align);
+        self.log.push([at, bytes.max(4) as u32]);
+        at
+    }
+
+    fn reserve(&mut self, bytes: u64, align: u64) -> u32 {
         let start = self.top.div_ceil(align) * align;
         self.top = start + bytes.max(4);
         u32::try_from(start).expect("model needs more than 4 GiB of memory")
+    }
+
+    /// The non-constant allocations made since the last call.
+    pub(crate) fn take_log(&mut self) -> Vec<[u32; 2]> {
+        std::mem::take(&mut self.log)
     }
 
     /// Reserves a power-of-two region aligned to its size (a Merkle subtree), at
@@ -35,7 +49,7 @@ impl MemPlan {
         if let Some(&a) = self.cache.get(key) {
             return a;
         }
-        let addr = self.alloc(words.len() as u64 * 4, 4);
+        let addr = self.reserve(words.len() as u64 * 4, 4);
         let mut bytes = Vec::with_capacity(words.len() * 4);
         for w in words {
             bytes.extend_from_slice(&w.to_le_bytes());

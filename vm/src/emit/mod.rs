@@ -15,8 +15,8 @@ use mem::MemPlan;
 use nonlinear::{Func, Lut};
 use std::collections::HashMap;
 use wasm_encoder::{
-    CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
-    MemorySection, MemoryType, Module, TypeSection,
+    CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemorySection, MemoryType,
+    Module, TypeSection,
 };
 
 /// Where one tensor lives in memory.
@@ -28,6 +28,22 @@ pub struct TensorSlot {
     pub offset: u32,
     /// Shape.
     pub shape: Vec<usize>,
+}
+
+/// One call of a layer function from `run`.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// `i32` arguments (a segment's first row and row count).
+    pub args: Vec<u32>,
+    /// Byte ranges `[offset, length]` the call may store to.
+    pub writes: Vec<[u32; 2]>,
+}
+
+/// A layer function a kernel emitted besides its main body (a segmented
+/// product), run after that body.
+pub(crate) struct Piece {
+    pub(crate) fb: FuncBuilder,
+    pub(crate) calls: Vec<Call>,
 }
 
 /// One emitted layer.
@@ -43,6 +59,8 @@ pub struct EmittedLayer {
     pub function: Option<u32>,
     /// Static instruction count of the body.
     pub code_instructions: usize,
+    /// Calls from `run`, in order (empty without a function).
+    pub calls: Vec<Call>,
 }
 
 /// The output of code generation.
@@ -69,6 +87,8 @@ pub(crate) struct Ctx<'g> {
     pub(crate) mem: MemPlan,
     pub(crate) addr: HashMap<ValueId, u32>,
     luts: HashMap<Func, Lut>,
+    /// Extra layer functions of the node being emitted.
+    pub(crate) pieces: Vec<Piece>,
 }
 
 impl<'g> Ctx<'g> {
@@ -117,6 +137,7 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         mem: MemPlan::default(),
         addr: HashMap::new(),
         luts: HashMap::new(),
+        pieces: vec![],
     };
 
     // IO regions first: aligned power-of-two subtrees of the memory Merkle tree.
@@ -162,25 +183,59 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
     }
     let output_region = (obase, osize, oslots);
 
-    let mut functions: Vec<Function> = vec![];
+    // Layer functions by index - 1, with their parameter counts.
+    let mut functions: Vec<(Function, u32)> = vec![];
     let mut layers = vec![];
     for node in &g.nodes {
         let mut fb = FuncBuilder::default();
+        ctx.mem.take_log();
         let emitted = kernels::emit_node(&mut ctx, node, &mut fb)?;
-        let function = if emitted {
-            let n = fb.len();
-            functions.push(fb.finish());
-            Some((functions.len() as u32, n))
-        } else {
-            None
-        };
-        layers.push(EmittedLayer {
-            name: node.name.clone(),
+        let pieces = std::mem::take(&mut ctx.pieces);
+        // what the main body may write: the node's outputs and its scratch
+        let mut writes = ctx.mem.take_log();
+        for &v in &node.outputs {
+            if let Some(&a) = ctx.addr.get(&v) {
+                writes.push([a, g.values[v].len() as u32 * 4]);
+            }
+        }
+        let layer = |name: String, function: Option<(u32, usize)>, calls: Vec<Call>| EmittedLayer {
+            name,
             ops: vec![node.qualified_op()],
             nodes: vec![node.name.clone()],
             function: function.map(|f| f.0),
             code_instructions: function.map(|f| f.1).unwrap_or(0),
-        });
+            calls,
+        };
+        // a kernel whose only code went into pieces has no main body
+        let main = emitted && (fb.len() != 0 || pieces.is_empty());
+        if !main && pieces.is_empty() {
+            layers.push(layer(node.name.clone(), None, vec![]));
+            continue;
+        }
+        if main {
+            let n = fb.len();
+            functions.push((fb.finish(), 0));
+            let name = if pieces.is_empty() {
+                node.name.clone()
+            } else {
+                format!("{}.prepare", node.name)
+            };
+            let call = Call {
+                args: vec![],
+                writes: writes.clone(),
+            };
+            layers.push(layer(name, Some((functions.len() as u32, n)), vec![call]));
+        }
+        for p in pieces {
+            let n = p.fb.len();
+            let params = p.fb.params();
+            functions.push((p.fb.finish(), params));
+            layers.push(layer(
+                node.name.clone(),
+                Some((functions.len() as u32, n)),
+                p.calls,
+            ));
+        }
     }
     for (v, dst) in copies {
         let mut fb = FuncBuilder::default();
@@ -193,29 +248,37 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
             nd::View::contiguous(dst, &shape),
         );
         let n = fb.len();
-        functions.push(fb.finish());
+        functions.push((fb.finish(), 0));
         layers.push(EmittedLayer {
             name: format!("output_copy.{}", g.values[v].name),
             ops: vec!["Identity".into()],
             nodes: vec![],
             function: Some(functions.len() as u32),
             code_instructions: n,
+            calls: vec![Call {
+                args: vec![],
+                writes: vec![[dst, g.values[v].len() as u32 * 4]],
+            }],
         });
     }
 
-    // Entry function (index 0): call every layer in order.
+    // Entry function (index 0): every call of every layer, in order.
     let mut entry = FuncBuilder::default();
-    for i in 1..=functions.len() as u32 {
-        entry.op(wasm_encoder::Instruction::Call(i));
+    for l in &layers {
+        let Some(f) = l.function else { continue };
+        for c in &l.calls {
+            for &a in &c.args {
+                entry.c32(a as i32);
+            }
+            entry.op(wasm_encoder::Instruction::Call(f));
+        }
     }
 
     let memory_bytes = ctx.mem.memory_bytes();
     let pages = memory_bytes / mem::PAGE;
-    let mut segments = ctx.mem.data.clone();
-    segments.sort_by_key(|s| s.0);
     let entry = entry.finish();
-    let wasm = assemble(&entry, &functions, pages, &segments);
-    let constant_bytes = segments.iter().map(|s| s.1.len() as u64).sum();
+    let wasm = assemble(&entry, &functions, pages);
+    let constant_bytes = ctx.mem.data.iter().map(|s| s.1.len() as u64).sum();
     Ok(Emitted {
         wasm,
         memory: ctx.mem.image(),
@@ -226,20 +289,25 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
     })
 }
 
-/// Encodes the module: type, function, memory, export, code and data sections.
-fn assemble(
-    entry: &Function,
-    functions: &[Function],
-    pages: u64,
-    segments: &[(u32, Vec<u8>)],
-) -> Vec<u8> {
+/// Encodes the module: type, function, memory, export and code sections. The
+/// initial image is not repeated in data segments: `memory.bin` is its one
+/// copy, written into each instance by the runtime.
+fn assemble(entry: &Function, functions: &[(Function, u32)], pages: u64) -> Vec<u8> {
     let mut module = Module::new();
     let mut types = TypeSection::new();
-    types.ty().function([], []);
+    // type p: p i32 parameters, no results (0 for plain layers, 2 for segments)
+    let max_params = functions.iter().map(|f| f.1).max().unwrap_or(0);
+    for p in 0..=max_params {
+        types.ty().function(
+            std::iter::repeat_n(wasm_encoder::ValType::I32, p as usize),
+            [],
+        );
+    }
     module.section(&types);
     let mut funcs = FunctionSection::new();
-    for _ in 0..=functions.len() {
-        funcs.function(0);
+    funcs.function(0);
+    for f in functions {
+        funcs.function(f.1);
     }
     module.section(&funcs);
     let mut mems = MemorySection::new();
@@ -261,17 +329,8 @@ fn assemble(
     let mut code = CodeSection::new();
     code.function(entry);
     for f in functions {
-        code.function(f);
+        code.function(&f.0);
     }
     module.section(&code);
-    let mut data = DataSection::new();
-    for (addr, bytes) in segments {
-        data.active(
-            0,
-            &ConstExpr::i32_const(*addr as i32),
-            bytes.iter().copied(),
-        );
-    }
-    module.section(&data);
     module.finish()
 }

@@ -96,6 +96,18 @@ pub(crate) const MAX_UNROLL: usize = 16;
 /// unrolled chunk with, per view, the pointer local and static byte offset of
 /// that element.
 pub(crate) fn for_each(fb: &mut FuncBuilder, dims: &[usize], views: &[View], body: Body<'_>) {
+    for_each_unrolled(fb, dims, views, MAX_UNROLL, body)
+}
+
+/// [`for_each`] unrolling the innermost loop by at most `unroll` (1 for
+/// bodies that are loops themselves, such as a row of a reduction).
+pub(crate) fn for_each_unrolled(
+    fb: &mut FuncBuilder,
+    dims: &[usize],
+    views: &[View],
+    unroll: usize,
+    body: Body<'_>,
+) {
     if dims.iter().product::<usize>() == 0 {
         return;
     }
@@ -108,7 +120,7 @@ pub(crate) fn for_each(fb: &mut FuncBuilder, dims: &[usize], views: &[View], bod
             p
         })
         .collect();
-    level(fb, &dims, &strides, 0, &ptrs, body);
+    level(fb, &dims, &strides, 0, &ptrs, unroll.max(1), body);
 }
 
 fn level(
@@ -117,6 +129,7 @@ fn level(
     strides: &[Vec<i64>],
     d: usize,
     parent: &[Local],
+    max_unroll: usize,
     body: Body<'_>,
 ) {
     let last = d + 1 == dims.len();
@@ -138,7 +151,7 @@ fn level(
     let n = dims[d];
     if !last {
         fb.repeat(n, |fb| {
-            level(fb, dims, strides, d + 1, &ptrs, body);
+            level(fb, dims, strides, d + 1, &ptrs, max_unroll, body);
             for (k, &p) in ptrs.iter().enumerate() {
                 fb.bump(p, strides[k][d]);
             }
@@ -146,7 +159,7 @@ fn level(
         return;
     }
     let any_negative = strides.iter().any(|s| s[d] < 0);
-    let unroll = if any_negative { 1 } else { n.min(MAX_UNROLL) };
+    let unroll = if any_negative { 1 } else { n.min(max_unroll) };
     let chunks = n / unroll;
     let tail = n % unroll;
     let offsets = |u: usize| -> Vec<(Local, u32)> {
@@ -167,5 +180,78 @@ fn level(
     });
     for u in 0..tail {
         body(fb, &offsets(u));
+    }
+}
+
+/// Where a stream of a row walk starts: a pointer local plus a static
+/// offset, or a fixed address.
+#[derive(Clone, Copy)]
+pub(crate) enum Start {
+    /// `local + offset`.
+    At(Local, u32),
+    /// A constant address.
+    Addr(u32),
+}
+
+/// Walks `n` elements of a row: `body` gets, per stream, the pointer local
+/// and static byte offset of the element; stream `i` starts at `starts[i]`
+/// and moves `strides[i]` bytes per element. Short rows are unrolled at
+/// static offsets; longer ones loop, unrolled by [`MAX_UNROLL`], so the code
+/// does not grow with the row. With `carry`, each unrolled chunk starts by
+/// pushing that local and ends by setting it, so the body can fold elements
+/// into the value on the stack (a sum) without a local round trip each.
+pub(crate) fn row_walk(
+    fb: &mut FuncBuilder,
+    n: usize,
+    starts: &[Start],
+    strides: &[i64],
+    carry: Option<Local>,
+    body: Body<'_>,
+) {
+    let ptrs: Vec<Local> = starts
+        .iter()
+        .map(|s| {
+            let q = fb.i32();
+            match *s {
+                Start::At(l, 0) => fb.get(l),
+                Start::At(l, o) => fb
+                    .get(l)
+                    .c32(o as i32)
+                    .op(wasm_encoder::Instruction::I32Add),
+                Start::Addr(a) => fb.c32(a as i32),
+            };
+            fb.set(q);
+            q
+        })
+        .collect();
+    let at = |u: usize| -> Vec<(Local, u32)> {
+        ptrs.iter()
+            .zip(strides)
+            .map(|(&q, &st)| (q, (u as i64 * st) as u32))
+            .collect()
+    };
+    let chunk = |fb: &mut FuncBuilder, k: usize, body: Body<'_>| {
+        if let Some(c) = carry {
+            fb.get(c);
+        }
+        for u in 0..k {
+            body(fb, &at(u));
+        }
+        if let Some(c) = carry {
+            fb.set(c);
+        }
+    };
+    if n <= MAX_UNROLL {
+        chunk(fb, n, body);
+        return;
+    }
+    fb.repeat(n / MAX_UNROLL, |fb| {
+        chunk(fb, MAX_UNROLL, body);
+        for (&q, &st) in ptrs.iter().zip(strides) {
+            fb.bump(q, st * MAX_UNROLL as i64);
+        }
+    });
+    if !n.is_multiple_of(MAX_UNROLL) {
+        chunk(fb, n % MAX_UNROLL, body);
     }
 }

@@ -178,6 +178,26 @@ impl Machine {
         self.locals.extend_from_slice(locals);
     }
 
+    /// Writes `bytes` at `at` and marks the leaves they touch dirty (a trace
+    /// session restoring what a layer call wrote).
+    pub fn write_memory(&mut self, at: usize, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.memory[at..at + bytes.len()].copy_from_slice(bytes);
+        self.mark_dirty(at, bytes.len());
+    }
+
+    /// Marks the leaves of `len` bytes at `at` dirty.
+    pub fn mark_dirty(&mut self, at: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        for leaf in at / 32..=(at + len - 1) / 32 {
+            self.dirty[leaf / 64] |= 1 << (leaf % 64);
+        }
+    }
+
     /// Marks every memory leaf dirty (after memory was replaced wholesale).
     pub fn mark_all_dirty(&mut self) {
         self.dirty.iter_mut().for_each(|w| *w = !0);
@@ -225,6 +245,33 @@ impl Machine {
                 self.status = Status::Trapped(t);
             }
             self.step += 1;
+        }
+        self.step - start
+    }
+
+    /// Runs one call sequence of the current frame: steps until a call made
+    /// at the current depth has returned (or the machine stops). Returns the
+    /// steps taken.
+    pub fn run_call(&mut self) -> u64 {
+        let start = self.step;
+        let depth = self.frames.len();
+        self.sync_fp();
+        let code = self.code.clone();
+        let mut entered = false;
+        while self.status == Status::Running {
+            let r = match code.get(self.pc as usize) {
+                Some(&ins) => self.exec(ins),
+                None => Err(Trap::PcOutOfCode),
+            };
+            if let Err(t) = r {
+                self.status = Status::Trapped(t);
+            }
+            self.step += 1;
+            if self.frames.len() > depth {
+                entered = true;
+            } else if entered {
+                break;
+            }
         }
         self.step - start
     }

@@ -181,6 +181,46 @@ impl Tree {
         }
     }
 
+    /// Like [`Tree::new`] over a byte image (32-byte leaves, zero padded),
+    /// hashing the two halves of each level on two threads when it is large.
+    pub fn from_bytes(kind: TreeKind, depth: u32, bytes: &[u8]) -> Tree {
+        let size = 1usize << depth;
+        let leaf_of = |i: usize| -> H256 {
+            let mut l = [0u8; 32];
+            let lo = (i * 32).min(bytes.len());
+            let hi = (i * 32 + 32).min(bytes.len());
+            l[..hi - lo].copy_from_slice(&bytes[lo..hi]);
+            kind.leaf(&l)
+        };
+        let par = |n: usize, f: &(dyn Fn(usize) -> H256 + Sync)| -> Vec<H256> {
+            if n < 1 << 14 {
+                return (0..n).map(f).collect();
+            }
+            let half = n / 2;
+            let (a, b) = std::thread::scope(|s| {
+                let h = s.spawn(|| (half..n).map(f).collect::<Vec<_>>());
+                let a: Vec<H256> = (0..half).map(f).collect();
+                (a, h.join().expect("hashing thread"))
+            });
+            let mut out = a;
+            out.extend(b);
+            out
+        };
+        let mut levels = vec![par(size, &leaf_of)];
+        for k in 0..depth as usize {
+            let prev = &levels[k];
+            let next = par(prev.len() / 2, &|i| {
+                kind.node(&prev[2 * i], &prev[2 * i + 1])
+            });
+            levels.push(next);
+        }
+        Tree {
+            kind,
+            depth,
+            levels,
+        }
+    }
+
     /// The root.
     pub fn root(&self) -> H256 {
         self.levels[self.depth as usize][0]

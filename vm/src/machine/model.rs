@@ -100,6 +100,9 @@ pub struct ModelVm {
     code: Arc<[super::isa::Instr]>,
     entry: u32,
     committer: Committer,
+    /// The memory tree of the initial image with a zero input region,
+    /// computed on first use and shared by every trace session.
+    initial_tree: std::sync::OnceLock<Tree>,
 }
 
 impl ModelVm {
@@ -118,6 +121,7 @@ impl ModelVm {
             code,
             entry,
             committer,
+            initial_tree: std::sync::OnceLock::new(),
         })
     }
 
@@ -134,6 +138,21 @@ impl ModelVm {
     /// The code root.
     pub fn code_root(&self) -> H256 {
         self.committer.code_root()
+    }
+
+    /// A committer for `m`, the initial machine on some input: the shared
+    /// tree of the initial image, with the input region's leaves rehashed.
+    pub fn initial_committer(&self, m: &mut Machine) -> Committer {
+        let tree = self.initial_tree.get_or_init(|| {
+            let mut zero = self.initial(&[]);
+            let mut c = self.committer();
+            c.memory_tree(&mut zero).clone()
+        });
+        m.take_dirty();
+        let inputs = &self.artifact.manifest.inputs;
+        let at = inputs.offset as usize;
+        m.mark_dirty(at, inputs.size as usize);
+        self.committer().with_memory_tree(tree.clone())
     }
 
     /// A fresh committer for machines of this model.
@@ -182,48 +201,124 @@ impl ModelVm {
         }
     }
 
-    /// Per-layer (start step, steps) and the total, by running the stepper once.
-    /// Layer `k` starts at the entry function's `k`-th `call`.
+    /// Where each call sequence of `run` starts (its first argument, or the
+    /// `call`), followed by the pc after the last call.
+    pub fn call_pcs(&self) -> Vec<u32> {
+        let f = &self.program.functions[self.entry as usize];
+        let mut pcs = vec![f.entry];
+        let mut pc = f.entry as usize;
+        while let Some(ins) = self.code.get(pc) {
+            match ins.op {
+                super::isa::Op::Call => pcs.push(pc as u32 + 1),
+                super::isa::Op::Return | super::isa::Op::Halt => break,
+                _ => {}
+            }
+            pc += 1;
+        }
+        pcs
+    }
+
+    /// Steps of each of `run`'s calls (given as function and arguments), and
+    /// the total of a run. Kernels have data-independent control flow and a
+    /// segment's first index only moves its pointers, so a call's steps
+    /// depend only on its function and trip count: each distinct one is
+    /// stepped once, from the initial state.
+    pub fn measure_calls(&self, calls: &[(u32, Vec<u32>)]) -> Result<(Vec<u64>, u64)> {
+        let pcs = self.call_pcs();
+        if pcs.len() != calls.len() + 1 {
+            return Err(Error::Runtime(format!(
+                "`run` makes {} calls but the manifest lists {}",
+                pcs.len() - 1,
+                calls.len()
+            )));
+        }
+        let mut memo: std::collections::HashMap<(u32, Vec<u32>), u64> = Default::default();
+        let mut steps = Vec::with_capacity(calls.len());
+        for (i, (f, args)) in calls.iter().enumerate() {
+            let key = (*f, args.iter().skip(1).copied().collect::<Vec<_>>());
+            let n = match memo.get(&key) {
+                Some(&n) => n,
+                None => {
+                    let mut m = self.initial(&[]);
+                    m.pc = pcs[i];
+                    let n = m.run_call();
+                    if !m.is_running() {
+                        return Err(Error::Runtime(format!(
+                            "layer function {f} stopped the machine while measuring its steps ({:?})",
+                            m.status
+                        )));
+                    }
+                    memo.insert(key, n);
+                    n
+                }
+            };
+            steps.push(n);
+        }
+        let mut tail = self.initial(&[]);
+        tail.pc = *pcs.last().unwrap();
+        let end = tail.run(u64::MAX);
+        Ok((steps.clone(), steps.iter().sum::<u64>() + end))
+    }
+
+    /// Per-call (start step, steps) and the total, by running the stepper
+    /// through a whole inference (what [`ModelVm::measure_calls`] predicts).
     pub fn measure_steps(&self) -> (Vec<(u64, u64)>, u64) {
+        let pcs = self.call_pcs();
         let mut m = self.initial(&[]);
         let mut starts = vec![];
         while m.is_running() {
-            let call = m.code.get(m.pc as usize).map(|i| i.op) == Some(super::isa::Op::Call);
-            if m.frames.len() == 1 && call {
+            if m.frames.len() == 1 && starts.len() + 1 < pcs.len() && m.pc == pcs[starts.len()] {
                 starts.push(m.step);
             }
             m.step();
         }
         let total = m.step;
+        let tail = {
+            let mut t = self.initial(&[]);
+            t.pc = *pcs.last().unwrap();
+            t.run(u64::MAX)
+        };
         let mut out = vec![];
         for (k, &s) in starts.iter().enumerate() {
-            let end = starts.get(k + 1).copied().unwrap_or(total);
+            let end = starts.get(k + 1).copied().unwrap_or(total - tail);
             out.push((s, end - s));
         }
         (out, total)
     }
 
-    /// The machine at step `i` for an input: wasmtime runs whole layers up to
-    /// the last layer boundary at or before `i`, then the stepper steps the rest.
-    pub fn state_at(&self, input_region: &[u8], i: u64) -> Result<Machine> {
-        let layers: Vec<(u32, u64)> = self
+    /// The machine at the start of call `c` of `run`, given the memory the
+    /// calls before it left.
+    pub fn at_call(&self, c: usize, memory: Vec<u8>) -> Machine {
+        let pcs = self.call_pcs();
+        let mut m = self.initial(&[]);
+        m.memory = memory;
+        m.mark_all_dirty();
+        m.pc = pcs[c.min(pcs.len() - 1)];
+        m.step = self
             .artifact
             .manifest
-            .layers
-            .iter()
-            .filter_map(|l| l.function.map(|f| (f, l.start_step)))
+            .calls()
+            .nth(c)
+            .map_or(self.artifact.manifest.steps, |(_, call)| call.start_step);
+        m
+    }
+
+    /// The machine at step `i` for an input: wasmtime runs whole calls up to
+    /// the last call boundary at or before `i`, then the stepper steps the rest.
+    pub fn state_at(&self, input_region: &[u8], i: u64) -> Result<Machine> {
+        let starts: Vec<u64> = self
+            .artifact
+            .manifest
+            .calls()
+            .map(|(_, c)| c.start_step)
             .collect();
-        // layers that start at or before `i`; all but the last of them run in wasmtime
-        let started = layers.iter().take_while(|(_, s)| *s <= i).count();
+        // calls that start at or before `i`; all but the last of them run in wasmtime
+        let started = starts.iter().take_while(|&&s| s <= i).count();
         let mut m = self.initial(input_region);
         if started > 1 {
             let done = started - 1;
-            let funcs: Vec<u32> = layers[..done].iter().map(|l| l.0).collect();
-            m.memory = crate::runtime::run_layers(&self.artifact, input_region, &funcs)?;
-            m.mark_all_dirty();
-            // `run` has no parameters, so its k-th instruction is its k-th call
-            m.pc = self.program.functions[self.entry as usize].entry + done as u32;
-            m.step = layers[done].1;
+            let memory = crate::runtime::run_layers(&self.artifact, input_region, done)?;
+            m = self.at_call(done, memory);
         }
         m.run(i.saturating_sub(m.step));
         Ok(m)

@@ -161,6 +161,13 @@ impl Committer {
         }
     }
 
+    /// A committer whose memory tree is `tree`, already computed for the
+    /// machine's memory (so only leaves dirtied after it are rehashed).
+    pub fn with_memory_tree(mut self, tree: Tree) -> Committer {
+        self.memory = Some(tree);
+        self
+    }
+
     /// Root of the code tree (part of the model commitment).
     pub fn code_root(&self) -> H256 {
         self.code.root()
@@ -188,8 +195,7 @@ impl Committer {
         };
         let stale = self.memory.as_ref().is_none_or(|t| t.depth() != depth);
         if stale {
-            let n = m.memory.len().div_ceil(32);
-            self.memory = Some(Tree::new(MEMORY, depth, (0..n).map(leaf)));
+            self.memory = Some(Tree::from_bytes(MEMORY, depth, &m.memory));
         } else {
             let tree = self.memory.as_mut().unwrap();
             let updates = dirty.iter().enumerate().flat_map(|(w, &bits)| {
