@@ -15,7 +15,7 @@ use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::machine::hash::H256;
 use crate::machine::model::ModelVm;
-use crate::machine::{Committer, Machine, Op, Status, prove};
+use crate::machine::{Committer, Frame, Machine, Op, Status, prove};
 use crate::runtime::{Runtime, run_layers};
 use std::sync::{Arc, Mutex};
 
@@ -267,14 +267,20 @@ impl VmTrace {
             }
         }
         // registers at a call boundary: `run`'s frame, nothing on the stack
-        let entry = self.vm.initial(&[]);
+        let run = &self.vm.program().functions[self.vm.program().exports["run"] as usize];
         m.status = Status::Running;
         m.pc = self.pcs[target];
         m.step = self.starts[target];
         m.stack.clear();
-        m.frames.clone_from(&entry.frames);
-        m.locals.clone_from(&entry.locals);
-        m.globals.clone_from(&entry.globals);
+        m.frames.clear();
+        m.frames.push(Frame {
+            ret: 0,
+            base: 0,
+            count: run.locals,
+        });
+        m.locals.clear();
+        m.locals.resize(run.locals as usize, 0);
+        m.globals.clone_from(&self.vm.program().globals);
         *fresh = true;
     }
 

@@ -13,6 +13,9 @@ pub(crate) struct MemPlan {
     /// Non-constant allocations since the last [`MemPlan::take_log`]: what a
     /// layer may write besides its outputs (scratch).
     log: Vec<[u32; 2]>,
+    /// Released buffers `(start, bytes)`, sorted and coalesced: dead
+    /// tensors' memory, reused by later tensors.
+    free: Vec<(u64, u64)>,
     /// Initial contents: (offset, little-endian bytes).
     pub(crate) data: Vec<(u32, Vec<u8>)>,
     cache: HashMap<String, u32>,
@@ -24,6 +27,46 @@ impl MemPlan {
         let at = self.reserve(bytes, align);
         self.log.push([at, bytes.max(4) as u32]);
         at
+    }
+
+    /// Like [`MemPlan::alloc`] but may reuse a released buffer (first fit),
+    /// for tensors, which their kernels always write before reading. Scratch
+    /// with initialized borders must use `alloc`.
+    pub(crate) fn alloc_reusable(&mut self, bytes: u64, align: u64) -> u32 {
+        let bytes = bytes.max(4);
+        for i in 0..self.free.len() {
+            let (start, size) = self.free[i];
+            let at = start.div_ceil(align) * align;
+            if at + bytes <= start + size {
+                self.free.remove(i);
+                if at > start {
+                    self.free.insert(i, (start, at - start));
+                }
+                if at + bytes < start + size {
+                    let j = self.free.partition_point(|f| f.0 < at + bytes);
+                    self.free.insert(j, (at + bytes, start + size - at - bytes));
+                }
+                self.log.push([at as u32, bytes as u32]);
+                return at as u32;
+            }
+        }
+        self.alloc(bytes, align)
+    }
+
+    /// Returns a tensor's buffer for reuse.
+    pub(crate) fn release(&mut self, start: u32, bytes: u64) {
+        let (start, bytes) = (start as u64, bytes.max(4));
+        let i = self.free.partition_point(|f| f.0 < start);
+        self.free.insert(i, (start, bytes));
+        // coalesce with the neighbours
+        if i + 1 < self.free.len() && self.free[i].0 + self.free[i].1 == self.free[i + 1].0 {
+            self.free[i].1 += self.free[i + 1].1;
+            self.free.remove(i + 1);
+        }
+        if i > 0 && self.free[i - 1].0 + self.free[i - 1].1 == self.free[i].0 {
+            self.free[i - 1].1 += self.free[i].1;
+            self.free.remove(i);
+        }
     }
 
     fn reserve(&mut self, bytes: u64, align: u64) -> u32 {

@@ -89,6 +89,8 @@ pub(crate) struct Ctx<'g> {
     luts: HashMap<Func, Lut>,
     /// Extra layer functions of the node being emitted.
     pub(crate) pieces: Vec<Piece>,
+    /// Bytes of each reusable tensor buffer, by address.
+    tensor_bytes: HashMap<u32, u64>,
 }
 
 impl<'g> Ctx<'g> {
@@ -104,7 +106,12 @@ impl<'g> Ctx<'g> {
                 let words = self.quantize(k.iter().copied(), val.dtype.kind());
                 self.mem.words(&format!("const.{v}"), &words)
             }
-            None => self.mem.alloc(val.len() as u64 * 4, 4),
+            None => {
+                let bytes = val.len() as u64 * 4;
+                let a = self.mem.alloc_reusable(bytes, 4);
+                self.tensor_bytes.insert(a, bytes);
+                a
+            }
         };
         self.addr.insert(v, a);
         a
@@ -138,6 +145,7 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         addr: HashMap::new(),
         luts: HashMap::new(),
         pieces: vec![],
+        tensor_bytes: HashMap::new(),
     };
 
     // IO regions first: aligned power-of-two subtrees of the memory Merkle tree.
@@ -186,7 +194,18 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
     // Layer functions by index - 1, with their parameter counts.
     let mut functions: Vec<(Function, u32)> = vec![];
     let mut layers = vec![];
-    for node in &g.nodes {
+    // Liveness: a tensor's buffer is released after the last node reading it
+    // (or its producer, when nothing reads it), once no alias (a reshape
+    // sharing the buffer) is live. Graph outputs are never released.
+    let mut last_use: HashMap<ValueId, usize> = HashMap::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        for v in node.inputs.iter().flatten().chain(&node.outputs) {
+            last_use.insert(*v, i);
+        }
+    }
+    let mut holders: HashMap<u32, usize> = HashMap::new();
+    let mut live: std::collections::HashSet<ValueId> = Default::default();
+    for (i, node) in g.nodes.iter().enumerate() {
         let mut fb = FuncBuilder::default();
         ctx.mem.take_log();
         let emitted = kernels::emit_node(&mut ctx, node, &mut fb)?;
@@ -210,6 +229,7 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         let main = emitted && (fb.len() != 0 || pieces.is_empty());
         if !main && pieces.is_empty() {
             layers.push(layer(node.name.clone(), None, vec![]));
+            release_dead(&mut ctx, node, i, &last_use, &mut holders, &mut live);
             continue;
         }
         if main {
@@ -236,6 +256,7 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
                 p.calls,
             ));
         }
+        release_dead(&mut ctx, node, i, &last_use, &mut holders, &mut live);
     }
     for (v, dst) in copies {
         let mut fb = FuncBuilder::default();
@@ -287,6 +308,43 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         output_region,
         constant_bytes,
     })
+}
+
+/// Counts the tensors of `node` that hold reusable buffers, and releases the
+/// buffers whose last holder died at node `i`.
+fn release_dead(
+    ctx: &mut Ctx,
+    node: &crate::graph::Node,
+    i: usize,
+    last_use: &HashMap<ValueId, usize>,
+    holders: &mut HashMap<u32, usize>,
+    live: &mut std::collections::HashSet<ValueId>,
+) {
+    let values: Vec<ValueId> = node
+        .inputs
+        .iter()
+        .flatten()
+        .chain(&node.outputs)
+        .copied()
+        .collect();
+    for &v in &values {
+        let Some(&a) = ctx.addr.get(&v) else { continue };
+        if ctx.tensor_bytes.contains_key(&a) && !ctx.g.outputs.contains(&v) && live.insert(v) {
+            *holders.entry(a).or_default() += 1;
+        }
+    }
+    for &v in &values {
+        if last_use.get(&v).is_some_and(|&l| l <= i) && live.remove(&v) {
+            let a = ctx.addr[&v];
+            let h = holders.get_mut(&a).expect("a live tensor holds its buffer");
+            *h -= 1;
+            if *h == 0 {
+                holders.remove(&a);
+                let bytes = ctx.tensor_bytes[&a];
+                ctx.mem.release(a, bytes);
+            }
+        }
+    }
 }
 
 /// Encodes the module: type, function, memory, export and code sections. The

@@ -244,23 +244,45 @@ impl Tree {
         self.rehash_from(index);
     }
 
-    /// Replaces several leaves (given by index), then rehashes each ancestor once.
+    /// Replaces several leaves (given by index, ascending), then rehashes
+    /// each ancestor once; the two halves of a large update are rehashed on
+    /// two threads.
     pub fn set_many(&mut self, updates: impl Iterator<Item = (u64, H256)>) {
+        let kind = self.kind;
         let mut dirty: Vec<u64> = vec![];
         for (i, d) in updates {
-            self.levels[0][i as usize] = self.kind.leaf(&d);
+            self.levels[0][i as usize] = kind.leaf(&d);
             dirty.push(i);
         }
-        for k in 0..self.depth as usize {
-            let mut parents: Vec<u64> = dirty.iter().map(|i| i >> 1).collect();
-            parents.dedup();
-            for &p in &parents {
-                let l = self.levels[k][(2 * p) as usize];
-                let r = self.levels[k][(2 * p + 1) as usize];
-                self.levels[k + 1][p as usize] = self.kind.node(&l, &r);
-            }
-            dirty = parents;
+        let depth = self.depth as usize;
+        if depth == 0 || dirty.is_empty() {
+            return;
         }
+        // below the root, the left and right subtrees are disjoint
+        let half = 1u64 << (depth - 1);
+        let split = dirty.partition_point(|&i| i < half);
+        let (left, right) = dirty.split_at(split);
+        let mut lower: Vec<(&mut [H256], &mut [H256])> = self.levels[..depth]
+            .iter_mut()
+            .map(|l| {
+                let n = l.len() / 2;
+                l.split_at_mut(n)
+            })
+            .collect();
+        let (mut ls, mut rs): (Vec<&mut [H256]>, Vec<&mut [H256]>) =
+            lower.iter_mut().map(|(a, b)| (&mut **a, &mut **b)).unzip();
+        if dirty.len() > 1 << 12 {
+            std::thread::scope(|s| {
+                s.spawn(|| rehash_half(kind, &mut rs, right, half));
+                rehash_half(kind, &mut ls, left, 0);
+            });
+        } else {
+            rehash_half(kind, &mut ls, left, 0);
+            rehash_half(kind, &mut rs, right, half);
+        }
+        let top = &self.levels[depth - 1];
+        let root = kind.node(&top[0], &top[1]);
+        self.levels[depth][0] = root;
     }
 
     fn rehash_from(&mut self, index: u64) {
@@ -272,6 +294,23 @@ impl Tree {
             self.levels[k + 1][p as usize] = self.kind.node(&l, &r);
             i = p;
         }
+    }
+}
+
+/// Rehashes the ancestors of `dirty` (leaf indices, ascending) inside one
+/// half of a tree: `levels[k]` is that half's slice of level `k`, whose first
+/// leaf is `offset`.
+fn rehash_half(kind: TreeKind, levels: &mut [&mut [H256]], dirty: &[u64], offset: u64) {
+    let mut dirty: Vec<u64> = dirty.iter().map(|i| i - offset).collect();
+    for k in 0..levels.len().saturating_sub(1) {
+        let mut parents: Vec<u64> = dirty.iter().map(|i| i >> 1).collect();
+        parents.dedup();
+        let (below, above) = levels.split_at_mut(k + 1);
+        let (child, parent) = (&below[k], &mut above[0]);
+        for &p in &parents {
+            parent[p as usize] = kind.node(&child[(2 * p) as usize], &child[(2 * p + 1) as usize]);
+        }
+        dirty = parents;
     }
 }
 
