@@ -326,10 +326,15 @@ impl Artifact {
 
     /// Fills in file digests and the model id.
     pub fn seal(&mut self) {
+        let stored = digest(&encode_image(&self.memory));
+        self.seal_with(stored);
+    }
+
+    /// [`Artifact::seal`] given the digest of the encoded `memory.bin`.
+    fn seal_with(&mut self, memory_file: String) {
         let m = &mut self.manifest;
         m.files.insert(MODULE_FILE.into(), digest(&self.wasm));
-        m.files
-            .insert(MEMORY_FILE.into(), digest(&encode_image(&self.memory)));
+        m.files.insert(MEMORY_FILE.into(), memory_file);
         let mut h = blake3::Hasher::new();
         h.update(b"opml.model_id.v1");
         h.update(digest(&self.wasm).as_bytes());
@@ -406,7 +411,7 @@ impl Artifact {
             wasm,
             memory,
         };
-        check.seal();
+        check.seal_with(digest(&stored));
         if check.manifest.model_id != manifest.model_id {
             return Err(bad(format!(
                 "the model id {} does not match the contents ({}); the manifest was edited",
