@@ -77,7 +77,7 @@ struct Cursor {
 /// A query then moves one machine forward or backward by restoring those
 /// bytes to the start of the call holding the step, and walks the rest with
 /// the stepper: at most one call, and the compiler splits big layers into
-/// segments of about [`SEGMENT_STEPS`] steps. The memory tree is shared
+/// segments of about [`crate::emit::SEGMENT_STEPS`] steps. The memory tree is shared
 /// with the model (the initial image's tree is computed once) and updated
 /// incrementally, so a query costs what it moves, not the memory size.
 pub struct VmTrace {
@@ -91,9 +91,6 @@ pub struct VmTrace {
     deltas: Vec<CallDelta>,
     cursor: Mutex<Cursor>,
 }
-
-/// Steps a segment of a big layer aims at (the compiler's split).
-pub const SEGMENT_STEPS: u64 = 1 << 22;
 
 impl VmTrace {
     /// Opens a session: runs the model once in wasmtime, keeping what each
@@ -286,7 +283,7 @@ impl VmTrace {
 
     /// Puts the cursor's machine at step `s` (clamped to the end).
     fn seek(&self, cur: &mut Cursor, s: u64) {
-        let s = s.min(self.claim_steps());
+        let s = s.min(self.claim.steps);
         let target = self.call_of(s);
         let reusable = cur.call == target && cur.m.step <= s;
         if !reusable {
@@ -295,15 +292,6 @@ impl VmTrace {
         if s > cur.m.step {
             cur.m.run(s - cur.m.step);
             cur.fresh = false;
-        }
-    }
-
-    /// Steps of the run (known once the session is open; the tail's end while opening).
-    fn claim_steps(&self) -> u64 {
-        if self.claim.steps > 0 {
-            self.claim.steps
-        } else {
-            u64::MAX
         }
     }
 }

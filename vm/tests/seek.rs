@@ -43,13 +43,7 @@ fn state_at_equals_stepping_from_zero() {
 /// The compiler measures each distinct call once; a full walk must agree.
 #[test]
 fn measured_call_steps_equal_a_full_walk() {
-    for f in [
-        "logreg_digits",
-        "mlp_digits",
-        "cnn_digits",
-        "mlp784",
-        "transformer_block",
-    ] {
+    for f in common::FIXTURES {
         let (vm, _, _) = common::fixture_vm(f);
         let m = &vm.artifact().manifest;
         let (walked, total) = vm.measure_steps();

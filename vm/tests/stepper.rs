@@ -1,5 +1,7 @@
 //! Differential tests: the stepper against wasmtime on every fixture.
 
+mod common;
+
 use opml_vm::compile::{CompileOptions, compile_file};
 use opml_vm::machine::{Machine, Status, lower};
 use opml_vm::npy;
@@ -14,13 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 
 #[test]
 fn stepper_matches_wasmtime_on_every_fixture() {
-    for f in [
-        "logreg_digits",
-        "mlp_digits",
-        "cnn_digits",
-        "mlp784",
-        "transformer_block",
-    ] {
+    for f in common::FIXTURES {
         let art = compile_file(&fixture(f).join("model.onnx"), &CompileOptions::default()).unwrap();
         let x = npy::read(&fixture(f).join("input.npy")).unwrap();
         let rt = Runtime::new(art.clone(), true).unwrap();

@@ -114,23 +114,21 @@ impl FuncBuilder {
             _ => {
                 let counter = self.i32();
                 self.c32(n as i32).set(counter);
-                self.op(I::Loop(BlockType::Empty));
-                body(self);
-                self.get(counter)
-                    .c32(1)
-                    .op(I::I32Sub)
-                    .tee(counter)
-                    .op(I::BrIf(0))
-                    .op(I::End);
+                self.count_down(counter, body);
             }
         }
     }
 
     /// Repeats `body` as many times as local `count` says (at least once: the
     /// count of a segment is never zero).
-    pub(crate) fn repeat_local(&mut self, count: Local, mut body: impl FnMut(&mut Self)) {
+    pub(crate) fn repeat_local(&mut self, count: Local, body: impl FnMut(&mut Self)) {
         let counter = self.i32();
         self.get(count).set(counter);
+        self.count_down(counter, body);
+    }
+
+    /// A loop running `body` until `counter` (set by the caller, >= 1) reaches 0.
+    fn count_down(&mut self, counter: Local, mut body: impl FnMut(&mut Self)) {
         self.op(I::Loop(BlockType::Empty));
         body(self);
         self.get(counter)

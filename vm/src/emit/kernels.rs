@@ -588,10 +588,6 @@ enum BiasAxis {
 
 const DOT_UNROLL: usize = 32;
 
-/// Steps a segment of a big layer aims at: a trace session stops wasmtime at
-/// segment boundaries and walks at most one segment with the stepper.
-pub(crate) const SEGMENT_STEPS: usize = 1 << 22;
-
 /// Which output rows one function computes.
 enum Rows {
     /// All `m` rows of the spec (code inlined in a bigger layer).
@@ -729,13 +725,13 @@ fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec, rows: Rows) {
 }
 
 /// A product as its own layer function, called once per segment of rows, so
-/// that no call runs much more than [`SEGMENT_STEPS`] steps. `rows` is the
+/// that no call runs much more than [`super::SEGMENT_STEPS`] steps. `rows` is the
 /// flattened `(batch, row)` count.
 fn segmented_matmul(ctx: &mut Ctx, s: &MatMulSpec, rows: usize) {
     let mut fb = FuncBuilder::with_params(2);
     emit_matmul(&mut fb, s, Rows::Params);
     let per_row = s.n * (s.k * 6 + 24) + 24;
-    let step = (SEGMENT_STEPS / per_row).clamp(1, rows.max(1));
+    let step = (super::SEGMENT_STEPS as usize / per_row).clamp(1, rows.max(1));
     let mut calls = vec![];
     let mut first = 0;
     while first < rows {
@@ -1430,6 +1426,29 @@ fn walk_row(
     Ok(())
 }
 
+/// The maximum of the row at `start` into local `m` (`v` is scratch).
+fn row_max(
+    fb: &mut FuncBuilder,
+    node: &Node,
+    offsets: &[u32],
+    start: (Local, u32),
+    m: Local,
+    v: Local,
+) -> Result<()> {
+    fb.ld32(start.0, start.1).set(m);
+    let row = [(nd::Start::At(start.0, start.1), false)];
+    walk_row(fb, node, offsets, &row, None, &mut |fb, q| {
+        fb.ld32(q[0].0, q[0].1)
+            .tee(v)
+            .get(m)
+            .get(v)
+            .get(m)
+            .op(I::I32GtS)
+            .op(I::Select)
+            .set(m);
+    })
+}
+
 fn reduce(
     ctx: &mut Ctx,
     node: &Node,
@@ -1470,17 +1489,7 @@ fn reduce(
                 r
             }
             Reduce::Max => {
-                fb.ld32(s, so).set(m);
-                let r = walk_row(fb, node, &offsets, &row, None, &mut |fb, q| {
-                    fb.ld32(q[0].0, q[0].1)
-                        .tee(v)
-                        .get(m)
-                        .get(v)
-                        .get(m)
-                        .op(I::I32GtS)
-                        .op(I::Select)
-                        .set(m);
-                });
+                let r = row_max(fb, node, &offsets, (s, so), m, v);
                 fb.get(m).set(v);
                 r
             }
@@ -1539,25 +1548,7 @@ fn softmax(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
             (nd::Start::At(s, so), false),
         ];
         let mut r = vec![];
-        // max
-        fb.ld32(s, so).set(m);
-        r.push(walk_row(
-            fb,
-            node,
-            &offsets,
-            &both[1..],
-            None,
-            &mut |fb, q| {
-                fb.ld32(q[0].0, q[0].1)
-                    .tee(v)
-                    .get(m)
-                    .get(v)
-                    .get(m)
-                    .op(I::I32GtS)
-                    .op(I::Select)
-                    .set(m);
-            },
-        ));
+        r.push(row_max(fb, node, &offsets, (s, so), m, v));
         // e_j = exp(x_j - max) stored in the output; sum in i64
         fb.c64(0).set(sum);
         r.push(walk_row(fb, node, &offsets, &both, None, &mut |fb, q| {

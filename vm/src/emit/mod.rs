@@ -19,6 +19,10 @@ use wasm_encoder::{
     Module, TypeSection,
 };
 
+/// Steps a segment of a big layer aims at: a trace session stops wasmtime at
+/// segment boundaries and walks at most one segment with the stepper.
+pub const SEGMENT_STEPS: u64 = 1 << 22;
+
 /// Where one tensor lives in memory.
 #[derive(Debug, Clone)]
 pub struct TensorSlot {

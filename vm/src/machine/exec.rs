@@ -237,16 +237,22 @@ impl Machine {
         let code = self.code.clone();
         let limit = start.saturating_add(max_steps);
         while self.status == Status::Running && self.step < limit {
-            let r = match code.get(self.pc as usize) {
-                Some(&ins) => self.exec(ins),
-                None => Err(Trap::PcOutOfCode),
-            };
-            if let Err(t) = r {
-                self.status = Status::Trapped(t);
-            }
-            self.step += 1;
+            self.advance(&code);
         }
         self.step - start
+    }
+
+    /// One step of the run loops (the caller checked the status).
+    #[inline(always)]
+    fn advance(&mut self, code: &[Instr]) {
+        let r = match code.get(self.pc as usize) {
+            Some(&ins) => self.exec(ins),
+            None => Err(Trap::PcOutOfCode),
+        };
+        if let Err(t) = r {
+            self.status = Status::Trapped(t);
+        }
+        self.step += 1;
     }
 
     /// Runs one call sequence of the current frame: steps until a call made
@@ -259,14 +265,7 @@ impl Machine {
         let code = self.code.clone();
         let mut entered = false;
         while self.status == Status::Running {
-            let r = match code.get(self.pc as usize) {
-                Some(&ins) => self.exec(ins),
-                None => Err(Trap::PcOutOfCode),
-            };
-            if let Err(t) = r {
-                self.status = Status::Trapped(t);
-            }
-            self.step += 1;
+            self.advance(&code);
             if self.frames.len() > depth {
                 entered = true;
             } else if entered {

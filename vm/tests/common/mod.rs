@@ -6,6 +6,16 @@ use opml_vm::npy;
 use opml_vm::runtime::Runtime;
 use std::path::PathBuf;
 
+/// Every model fixture, smallest first.
+#[allow(dead_code)]
+pub(crate) const FIXTURES: [&str; 5] = [
+    "logreg_digits",
+    "mlp_digits",
+    "cnn_digits",
+    "mlp784",
+    "transformer_block",
+];
+
 /// Compiles `fixtures/NAME` with default options; returns the machine view,
 /// the input-region bytes of its `input.npy`, and a wasmtime runtime.
 #[allow(dead_code)]
