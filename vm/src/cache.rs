@@ -23,11 +23,50 @@ pub fn default_dir() -> Option<PathBuf> {
     if std::env::var("OPML_MODULE_CACHE").is_ok_and(|v| v == "off" || v == "0") {
         return None;
     }
-    let base = match std::env::var_os("OPML_CACHE") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/opml"),
-    };
-    Some(base.join("modules"))
+    Some(base_dir()?.join("modules"))
+}
+
+/// `$OPML_CACHE`, else `$HOME/.cache/opml`.
+fn base_dir() -> Option<PathBuf> {
+    match std::env::var_os("OPML_CACHE") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => Some(PathBuf::from(std::env::var_os("HOME")?).join(".cache/opml")),
+    }
+}
+
+/// Where memory trees of initial images are kept: `trees/` next to the
+/// modules; `None` when `OPML_MODULE_CACHE=off`.
+pub fn tree_dir() -> Option<PathBuf> {
+    Some(default_dir()?.with_file_name("trees"))
+}
+
+/// Reads a cached file written by [`store_checked`] under `key`: `None`
+/// when it is missing, for another key, truncated or corrupted.
+pub fn load_checked(path: &Path, key: &[u8; 32]) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.len() < 64 || &bytes[..32] != key {
+        return None;
+    }
+    let body = &bytes[64..];
+    (blake3::hash(body).as_bytes() == &bytes[32..64]).then(|| body.to_vec())
+}
+
+/// Writes `body` under `key` with its blake3, atomically (temporary file,
+/// then rename). Errors are the caller's to ignore: caches are optional.
+pub fn store_checked(path: &Path, key: &[u8; 32], body: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let mut bytes = Vec::with_capacity(64 + body.len());
+    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(blake3::hash(body).as_bytes());
+    bytes.extend_from_slice(body);
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// How a module was obtained.

@@ -221,6 +221,44 @@ impl Tree {
         }
     }
 
+    /// Every level, leaves first, as bytes (for a cache; see [`Tree::from_levels`]).
+    pub fn levels_bytes(&self) -> Vec<u8> {
+        let n: usize = self.levels.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(4 + n * 32);
+        out.extend_from_slice(&self.depth.to_le_bytes());
+        for level in &self.levels {
+            for h in level {
+                out.extend_from_slice(h);
+            }
+        }
+        out
+    }
+
+    /// The tree [`Tree::levels_bytes`] wrote, if `bytes` has its exact shape.
+    pub fn from_levels(kind: TreeKind, bytes: &[u8]) -> Option<Tree> {
+        let depth = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?);
+        if depth > 40 || bytes.len() != 4 + ((1usize << (depth + 1)) - 1) * 32 {
+            return None;
+        }
+        let mut at = 4;
+        let levels = (0..=depth)
+            .map(|k| {
+                let n = 1usize << (depth - k);
+                let level = bytes[at..at + n * 32]
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().unwrap())
+                    .collect();
+                at += n * 32;
+                level
+            })
+            .collect();
+        Some(Tree {
+            kind,
+            depth,
+            levels,
+        })
+    }
+
     /// The root.
     pub fn root(&self) -> H256 {
         self.levels[self.depth as usize][0]
@@ -340,6 +378,18 @@ mod tests {
         expected.resize(16, ZERO);
         expected[15] = word(8);
         assert_eq!(t.root(), Tree::new(MEMORY, 4, expected.into_iter()).root());
+    }
+
+    #[test]
+    fn stored_levels_give_the_same_tree_and_bad_ones_are_refused() {
+        let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let t = Tree::from_bytes(MEMORY, 8, &bytes);
+        let stored = t.levels_bytes();
+        let back = Tree::from_levels(MEMORY, &stored).unwrap();
+        assert_eq!(back.root(), t.root());
+        assert_eq!(back.path(77), t.path(77));
+        assert!(Tree::from_levels(MEMORY, &stored[..stored.len() - 1]).is_none());
+        assert!(Tree::from_levels(MEMORY, &[0xff; 4]).is_none());
     }
 
     #[test]

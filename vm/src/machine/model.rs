@@ -143,16 +143,44 @@ impl ModelVm {
     /// A committer for `m`, the initial machine on some input: the shared
     /// tree of the initial image, with the input region's leaves rehashed.
     pub fn initial_committer(&self, m: &mut Machine) -> Committer {
-        let tree = self.initial_tree.get_or_init(|| {
-            let mut zero = self.initial(&[]);
-            let mut c = self.committer();
-            c.memory_tree(&mut zero).clone()
-        });
+        let tree = self
+            .initial_tree
+            .get_or_init(|| self.load_or_build_initial_tree());
         m.take_dirty();
         let inputs = &self.artifact.manifest.inputs;
         let at = inputs.offset as usize;
         m.mark_dirty(at, inputs.size as usize);
         self.committer().with_memory_tree(tree.clone())
+    }
+
+    /// The memory tree of the initial image (zero input): from the tree
+    /// cache ([`crate::cache::tree_dir`]) when an entry for this image is
+    /// there and its root is the committed memory root, else built (on two
+    /// threads) and stored. It does not depend on the input, so every
+    /// session of every process shares one build.
+    fn load_or_build_initial_tree(&self) -> Tree {
+        let image = blake3::hash(&self.artifact.memory);
+        let committed = self
+            .artifact
+            .manifest
+            .commitment
+            .as_ref()
+            .and_then(|c| unhex(&c.memory_root));
+        let path = crate::cache::tree_dir().map(|d| d.join(format!("{}.tree", image.to_hex())));
+        if let Some(p) = &path
+            && let Some(body) = crate::cache::load_checked(p, image.as_bytes())
+            && let Some(t) = Tree::from_levels(MEMORY, &body)
+            && committed.is_none_or(|r| r == t.root())
+            && t.depth() == memory_depth(self.artifact.memory.len() as u64)
+        {
+            return t;
+        }
+        let mut zero = self.initial(&[]);
+        let t = self.committer().memory_tree(&mut zero).clone();
+        if let Some(p) = &path {
+            let _ = crate::cache::store_checked(p, image.as_bytes(), &t.levels_bytes());
+        }
+        t
     }
 
     /// A fresh committer for machines of this model.
