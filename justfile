@@ -58,8 +58,9 @@ test: (phase "fmt-check") (phase "build") (phase "test-rust") (phase "test-contr
 build:
     {{lint_env}} cargo test --workspace --all-targets --no-run --quiet --message-format=json-render-diagnostics > "{{built}}"
 
+# `setup`: the inference bench times onnxruntime in the Python env.
 # The Rust tests, doc tests and the quick benchmarks, all from the binaries of `build`.
-test-rust: build
+test-rust: setup build
     {{lint_env}} cargo test --workspace --doc --quiet
     "$({{exe}} bench inference)" --quick > /dev/null
     "$({{exe}} example gas)" --quick > /dev/null
@@ -82,8 +83,9 @@ test-contracts: node-setup
 test-contracts-deep: node-setup
     cd onchain && FOUNDRY_PROFILE=deep {{forge}} test
 
+# The inference bench times onnxruntime in the Python env and builds MiniLM-L6 (seq 128) into the cache on first use.
 # Benchmarks (release); writes docs/BENCHMARKS.md.
-bench:
+bench: setup
     cargo bench -p opml-vm --bench inference -- --write docs/BENCHMARKS.md
     cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
     cargo bench --bench dispute -- --write docs/BENCHMARKS.md

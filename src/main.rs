@@ -46,6 +46,11 @@ enum Command {
 }
 
 fn main() {
+    // `opml run ... | head` ends quietly, as Unix tools do, instead of panicking in println!
+    // SAFETY: restoring the default disposition of a signal, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

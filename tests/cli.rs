@@ -573,3 +573,120 @@ fn verify_step_in_the_evm() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("truncated"), "{err}");
 }
+
+/// Reads a little-endian float64 `.npy` file (the fixture script's references).
+fn read_f64_npy(path: &Path) -> Vec<f64> {
+    let bytes = std::fs::read(path).unwrap();
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert!(String::from_utf8_lossy(&bytes[10..10 + header_len]).contains("<f8"));
+    bytes[10 + header_len..]
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// The CI-sized MiniLM (same graph as all-MiniLM-L6-v2): text in through its
+/// tokenizer gives what its token files give; every sentence of the fixture
+/// embeds at cosine >= 0.999 to the float64 reference; `state` and `prove`
+/// take text too.
+#[test]
+fn minilm_takes_text_and_matches_the_float_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("minilm");
+    compile("fixtures/minilm_tiny/model.onnx", &dir, &[]);
+    let d = dir.to_str().unwrap();
+    let tok = "fixtures/minilm_tiny/tokenizer.json";
+    let sentences: serde_json::Value =
+        json(&std::fs::read_to_string(root().join("fixtures/minilm_tiny/sentences.json")).unwrap());
+    let sentences: Vec<&str> = sentences["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let reference = read_f64_npy(&root().join("fixtures/minilm_tiny/reference.npy"));
+    let width = reference.len() / sentences.len();
+    let values = |r: &serde_json::Value| -> Vec<f64> {
+        r["output"]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+
+    let by_tokens = json(&ok(&[
+        "run",
+        d,
+        "--input",
+        "attention_mask=fixtures/minilm_tiny/input_attention_mask.npy",
+        "--input",
+        "input_ids=fixtures/minilm_tiny/input_input_ids.npy",
+        "--json",
+    ]));
+    let mut worst = 1f64;
+    for (k, s) in sentences.iter().enumerate() {
+        let r = json(&ok(&["run", d, "--text", s, "--tokenizer", tok, "--json"]));
+        if k == 0 {
+            assert_eq!(r, by_tokens, "text and token files give the same run");
+        }
+        let c = cosine(&values(&r), &reference[k * width..(k + 1) * width]);
+        worst = worst.min(c);
+        assert!(
+            c >= 0.999,
+            "sentence {k}: cosine {c} to the float reference"
+        );
+    }
+    assert!(sentences.len() >= 20);
+    println!(
+        "minilm_tiny: worst cosine {worst:.7} over {} sentences",
+        sentences.len()
+    );
+
+    // the tokenizer is found in the artifact directory too
+    std::fs::copy(root().join(tok), dir.join("tokenizer.json")).unwrap();
+    let text = sentences[0];
+    let n = by_tokens["steps"].as_u64().unwrap();
+    let at = (n / 2).to_string();
+    let state = json(&ok(&["state", d, "--text", text, "--step", &at, "--json"]));
+    let p = tmp.path().join("p.json");
+    let proof = json(&ok(&[
+        "prove",
+        d,
+        "--text",
+        text,
+        "--step",
+        &at,
+        "-o",
+        p.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(proof["pre_state"], state["state"]);
+    let v = json(&ok(&["verify-step", p.to_str().unwrap(), "--json"]));
+    assert_eq!(v["valid"], true);
+
+    // text for a model without token inputs, and a missing tokenizer, are refused clearly
+    let digits = tmp.path().join("digits");
+    compile("fixtures/logreg_digits/model.onnx", &digits, &[]);
+    let e = fails(&[
+        "run",
+        digits.to_str().unwrap(),
+        "--text",
+        "hi",
+        "--tokenizer",
+        tok,
+    ]);
+    assert!(e.contains("not a tokenizer output"), "{e}");
+    let e = fails(&["run", digits.to_str().unwrap(), "--text", "hi"]);
+    assert!(e.contains("--tokenizer"), "{e}");
+    let out = opml(&["run", d, "--text", "hi", "--input", "x.npy"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("cannot be used with"), "{e}");
+}

@@ -16,7 +16,13 @@ use opml_vm::machine::{Committer, Machine, Op, Status, StepProof, prove};
 use std::collections::BTreeSet;
 
 const SMALLEST: &str = "logreg_digits";
-const LARGER: &[&str] = &["mlp_digits", "cnn_digits", "mlp784", "transformer_block"];
+const LARGER: &[&str] = &[
+    "mlp_digits",
+    "cnn_digits",
+    "mlp784",
+    "minilm_tiny",
+    "transformer_block",
+];
 
 fn verifier() -> EvmVerifier {
     EvmVerifier::new().expect("deploy the committed OneStepVerifier")

@@ -116,11 +116,10 @@ pub(crate) enum ChainCommand {
     Request {
         /// The artifact directory of the model (its id and input layout).
         artifact: PathBuf,
-        /// Input .npy file(s), as for `run`.
-        #[arg(long)]
-        input: Vec<String>,
-        /// Raw input-region bytes instead of .npy files.
-        #[arg(long, conflicts_with = "input")]
+        #[command(flatten)]
+        input: super::inputs::InputArgs,
+        /// Raw input-region bytes instead of .npy files or text.
+        #[arg(long, conflicts_with_all = ["input", "text"])]
         input_raw: Option<PathBuf>,
         #[command(flatten)]
         chain: ChainArgs,
@@ -249,10 +248,10 @@ pub(crate) async fn run(command: ChainCommand) -> Result<()> {
                 None => {
                     if input.is_empty() {
                         bail!(
-                            "give the input: --input FILE.npy (or --input-raw FILE with the input-region bytes)"
+                            "give the input: --input FILE.npy, --text \"...\" for a language model, or --input-raw FILE with the input-region bytes"
                         );
                     }
-                    let inputs = super::model::load_inputs(&art, &input)?;
+                    let inputs = input.load(&art, &artifact)?;
                     Runtime::new(art.clone(), false)?.input_region(&inputs)?
                 }
             };

@@ -2,4 +2,5 @@
 
 pub(crate) mod agents;
 pub(crate) mod chain;
+pub(crate) mod inputs;
 pub(crate) mod model;

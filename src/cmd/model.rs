@@ -1,6 +1,7 @@
 //! Commands on models and artifacts, without a chain: compile, run, state,
 //! prove, verify-step, trace, inspect.
 
+use super::inputs::InputArgs;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use opml_vm::artifact::Artifact;
@@ -41,9 +42,8 @@ pub(crate) enum ModelCommand {
     Run {
         /// The artifact directory.
         artifact: PathBuf,
-        /// Input .npy file; `NAME=FILE` to name the input (repeatable, in model order otherwise).
-        #[arg(long, required = true)]
-        input: Vec<String>,
+        #[command(flatten)]
+        input: InputArgs,
         /// Also compute the final state hash and the output root (what a
         /// submitter posts): hashes the whole memory once, a few seconds on big models.
         #[arg(long)]
@@ -56,9 +56,8 @@ pub(crate) enum ModelCommand {
     State {
         /// The artifact directory.
         artifact: PathBuf,
-        /// Input .npy file(s), as for `run`.
-        #[arg(long, required = true)]
-        input: Vec<String>,
+        #[command(flatten)]
+        input: InputArgs,
         /// The step (0 is the initial state, `steps` the halted one).
         #[arg(long)]
         step: u64,
@@ -70,9 +69,8 @@ pub(crate) enum ModelCommand {
     Prove {
         /// The artifact directory.
         artifact: PathBuf,
-        /// Input .npy file(s), as for `run`.
-        #[arg(long, required = true)]
-        input: Vec<String>,
+        #[command(flatten)]
+        input: InputArgs,
         /// The step whose execution is proven.
         #[arg(long)]
         step: u64,
@@ -99,9 +97,8 @@ pub(crate) enum ModelCommand {
     Trace {
         /// The artifact directory.
         artifact: PathBuf,
-        /// Input .npy file(s), as for `run`.
-        #[arg(long, required = true)]
-        input: Vec<String>,
+        #[command(flatten)]
+        input: InputArgs,
         /// Interval in steps.
         #[arg(long)]
         every: u64,
@@ -174,7 +171,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             json,
         } => {
             let art = Artifact::load(&artifact)?;
-            let inputs = load_inputs(&art, &input)?;
+            let inputs = input.load(&art, &artifact)?;
             // unmetered: the instruction count is data independent, in the manifest
             let rt = Runtime::new(art.clone(), false)?;
             let region = rt.input_region(&inputs)?;
@@ -481,51 +478,10 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
     Ok(())
 }
 
-/// Reads the inputs given as `FILE` (model order) or `NAME=FILE`.
-pub(crate) fn load_inputs(art: &Artifact, input: &[String]) -> Result<Vec<npy::Tensor>> {
-    let slots = &art.manifest.inputs.tensors;
-    let mut inputs = vec![None; slots.len()];
-    for (i, spec) in input.iter().enumerate() {
-        let (slot, path) = match spec.split_once('=') {
-            Some((name, path)) => {
-                let k = slots.iter().position(|s| s.name == name).with_context(|| {
-                    let names: Vec<_> = slots.iter().map(|s| s.name.as_str()).collect();
-                    format!(
-                        "the model has no input `{name}` (inputs: {})",
-                        names.join(", ")
-                    )
-                })?;
-                (k, PathBuf::from(path))
-            }
-            None => (i, PathBuf::from(spec)),
-        };
-        if slot >= slots.len() {
-            bail!(
-                "{} inputs given but the model takes {}",
-                input.len(),
-                slots.len()
-            );
-        }
-        inputs[slot] = Some(npy::read(&path)?);
-    }
-    inputs
-        .into_iter()
-        .zip(slots)
-        .map(|(t, s)| {
-            t.with_context(|| {
-                format!(
-                    "missing input `{}`: pass --input {}=FILE.npy",
-                    s.name, s.name
-                )
-            })
-        })
-        .collect()
-}
-
 /// Loads an artifact as a machine and quantizes the inputs into its input region.
-fn open_vm(artifact: &std::path::Path, input: &[String]) -> Result<(ModelVm, Vec<u8>)> {
+fn open_vm(artifact: &std::path::Path, input: &InputArgs) -> Result<(ModelVm, Vec<u8>)> {
     let art = Artifact::load(artifact)?;
-    let inputs = load_inputs(&art, input)?;
+    let inputs = input.load(&art, artifact)?;
     let region = Runtime::new(art.clone(), false)?.input_region(&inputs)?;
     Ok((ModelVm::new(art)?, region))
 }
@@ -533,7 +489,7 @@ fn open_vm(artifact: &std::path::Path, input: &[String]) -> Result<(ModelVm, Vec
 /// The machine at `step` of an inference, with a committer following it.
 fn seek(
     artifact: &std::path::Path,
-    input: &[String],
+    input: &InputArgs,
     step: u64,
 ) -> Result<(ModelVm, Machine, Committer)> {
     let (vm, region) = open_vm(artifact, input)?;

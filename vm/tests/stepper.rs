@@ -4,7 +4,6 @@ mod common;
 
 use opml_vm::compile::{CompileOptions, compile_file};
 use opml_vm::machine::{Machine, Status, lower};
-use opml_vm::npy;
 use opml_vm::runtime::Runtime;
 use std::path::PathBuf;
 
@@ -18,9 +17,10 @@ fn fixture(name: &str) -> PathBuf {
 fn stepper_matches_wasmtime_on_every_fixture() {
     for f in common::FIXTURES {
         let art = compile_file(&fixture(f).join("model.onnx"), &CompileOptions::default()).unwrap();
-        let x = npy::read(&fixture(f).join("input.npy")).unwrap();
         let rt = Runtime::new(art.clone(), true).unwrap();
-        let region = rt.input_region(std::slice::from_ref(&x)).unwrap();
+        let region = rt
+            .input_region(&common::fixture_inputs(&fixture(f), &art))
+            .unwrap();
         let expected = rt.run_region(&region).unwrap();
 
         let program = lower(&art.wasm).unwrap();

@@ -1,33 +1,48 @@
 //! Shared by the machine tests: a compiled fixture and its quantized input.
 
+use opml_vm::artifact::Artifact;
 use opml_vm::compile::{CompileOptions, compile_file};
 use opml_vm::machine::model::ModelVm;
 use opml_vm::npy;
 use opml_vm::runtime::Runtime;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Every model fixture, smallest first.
 #[allow(dead_code)]
-pub(crate) const FIXTURES: [&str; 5] = [
+pub(crate) const FIXTURES: [&str; 6] = [
     "logreg_digits",
     "mlp_digits",
     "cnn_digits",
     "mlp784",
+    "minilm_tiny",
     "transformer_block",
 ];
 
 /// Compiles `fixtures/NAME` with default options; returns the machine view,
-/// the input-region bytes of its `input.npy`, and a wasmtime runtime.
+/// the input-region bytes of its inputs (see [`fixture_inputs`]), and a wasmtime runtime.
 #[allow(dead_code)]
 pub(crate) fn fixture_vm(name: &str) -> (ModelVm, Vec<u8>, Runtime) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name);
+    let dir = workspace_file("fixtures").join(name);
     let art = compile_file(&dir.join("model.onnx"), &CompileOptions::default()).unwrap();
-    let x = npy::read(&dir.join("input.npy")).unwrap();
     let rt = Runtime::new(art.clone(), false).unwrap();
-    let region = rt.input_region(&[x]).unwrap();
+    let region = rt.input_region(&fixture_inputs(&dir, &art)).unwrap();
     (ModelVm::new(art).unwrap(), region, rt)
+}
+
+/// The sample inputs of a fixture folder in model order: `input.npy` for a
+/// one-input model, else `input_<name>.npy` per input.
+#[allow(dead_code)]
+pub(crate) fn fixture_inputs(dir: &Path, art: &Artifact) -> Vec<npy::Tensor> {
+    let single = dir.join("input.npy");
+    if single.exists() {
+        return vec![npy::read(&single).unwrap()];
+    }
+    art.manifest
+        .inputs
+        .tensors
+        .iter()
+        .map(|t| npy::read(&dir.join(format!("input_{}.npy", t.name))).unwrap())
+        .collect()
 }
 
 /// A file of the workspace, by its path from the workspace root.
