@@ -1,15 +1,17 @@
 //! Fraud posted to game resolved, on anvil, with the agents as processes.
 //!
 //! ```sh
-//! cargo bench --bench dispute -- [--quick] [--write docs/BENCHMARKS.md]
+//! cargo bench --bench dispute -- [--quick] [--only MODEL] [--write docs/BENCHMARKS.md]
 //! ```
 //!
 //! For each model and mining mode: a lying submitter posts a false claim (its
-//! states wrong from a fixed step), one challenger disputes it; the clock runs
-//! from the block of the `Submitted` event to the block of `GameEnded`
-//! (wall time between the two receipts as the agents see them). Moves and the
-//! gas of each side are read from the receipts. `--quick` (CI) runs the MLP
-//! with automine only.
+//! states wrong from a fixed step: a seeded random one, or the middle of an
+//! encoder layer), one challenger disputes it; the clock runs from the block of
+//! the `Submitted` event to the block of `GameEnded` (wall time between the two
+//! receipts as the agents see them). Moves and the gas of each side are read
+//! from the receipts. `--quick` (CI) runs the MLP and the CI-sized MiniLM with
+//! automine only; a full run adds 1 s blocks and all-MiniLM-L6-v2 at sequence
+//! length 128, built into the cache by `fixtures/minilm.py` when missing.
 
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
@@ -24,20 +26,58 @@ use opml_onchain::protocol::parse_amount;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Where the liar's states start to be wrong.
+#[derive(Clone, Copy)]
+enum Lie {
+    /// A step drawn from this seed.
+    Random(u64),
+    /// The middle of the layers whose names start with this prefix.
+    InsideLayer(&'static str),
+}
+
 struct Row {
     model: String,
     mining: String,
     steps: u64,
+    lie: String,
     wall: Duration,
     moves: usize,
     defender_gas: u64,
     challenger_gas: u64,
 }
 
-async fn run(model: &str, block_time: Option<u64>, cache: &Path) -> Result<Row> {
+/// The liar's `[faults]` and a description of where its lie starts.
+fn lie_faults(lie: Lie, art: &opml_vm::artifact::Artifact) -> Result<(String, String)> {
+    Ok(match lie {
+        Lie::Random(seed) => (
+            format!("wrong_output = true\nlie_at = \"random\"\nseed = {seed}"),
+            "random step".into(),
+        ),
+        Lie::InsideLayer(prefix) => {
+            let layers: Vec<_> = art
+                .manifest
+                .layers
+                .iter()
+                .filter(|l| l.function.is_some() && l.name.starts_with(prefix))
+                .collect();
+            let (first, last) = (
+                layers.first().context("no such layer")?,
+                layers.last().context("no such layer")?,
+            );
+            let step = (first.start_step + last.start_step + last.steps) / 2;
+            (
+                format!("wrong_output = true\nlie_at = {{ step = {step} }}"),
+                format!("step {step} (inside `{prefix}*`)"),
+            )
+        }
+    })
+}
+
+async fn run(model: &str, block_time: Option<u64>, lie: Lie, cache: &Path) -> Result<Row> {
     let anvil = Anvil::start(block_time)?;
     let dir = tempfile::tempdir()?;
     let (d, models) = setup(&anvil, dir.path(), &[model], Some(cache)).await?;
+    let (faults, lie) = lie_faults(lie, models[0].vm.artifact())?;
     let exe = Path::new(env!("CARGO_BIN_EXE_opml"));
     let dep = dir.path().join("deployment.json");
     let models_dir = dir.path().join("models");
@@ -48,7 +88,7 @@ async fn run(model: &str, block_time: Option<u64>, cache: &Path) -> Result<Row> 
         &models_dir,
         &anvil.keys[1],
         "",
-        Some("wrong_output = true\nlie_at = \"random\"\nseed = 7"),
+        Some(&faults),
     )?;
     let ch_cfg = write_agent_config(
         &dir.path().join("challenger"),
@@ -117,6 +157,18 @@ async fn run(model: &str, block_time: Option<u64>, cache: &Path) -> Result<Row> 
     })
     .await?;
     let (end, logs) = ended;
+    // a benchmark of a dispute the honest side lost would measure a bug
+    let game = DisputeGame::new(d.dispute_game, watcher.provider.clone());
+    let status = opml_onchain::player::GameStatus::from_u8(
+        game.game(alloy::primitives::U256::from(1))
+            .call()
+            .await?
+            .status as u8,
+    );
+    anyhow::ensure!(
+        status == opml_onchain::player::GameStatus::ChallengerWon,
+        "{model}: the honest challenger did not win: {status:?}"
+    );
     let mut moves = 0;
     let (mut dgas, mut cgas) = (0u64, 0u64);
     let mut seen: Vec<B256> = vec![];
@@ -148,7 +200,8 @@ async fn run(model: &str, block_time: Option<u64>, cache: &Path) -> Result<Row> 
         }
     }
     Ok(Row {
-        model: model.into(),
+        model: opml::demo::fixture_source(model).0.into(),
+        lie,
         mining: block_time
             .map(|t| format!("{t} s blocks"))
             .unwrap_or_else(|| "automine".into()),
@@ -158,6 +211,33 @@ async fn run(model: &str, block_time: Option<u64>, cache: &Path) -> Result<Row> 
         defender_gas: dgas,
         challenger_gas: cgas,
     })
+}
+
+/// all-MiniLM-L6-v2 at `seq` as a fixture folder in the cache, built by
+/// `fixtures/minilm.py` (through the project's venv) when missing.
+fn minilm_fixture(seq: usize) -> Result<PathBuf> {
+    let cache = std::env::var_os("OPML_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/opml")
+        });
+    let dir = cache.join(format!("minilm/seq{seq}/onnx"));
+    if dir.join("model.onnx").exists() {
+        return Ok(dir);
+    }
+    let root = opml::devnet::workspace_root();
+    let python = root.join(".venv/bin/python");
+    anyhow::ensure!(
+        python.exists(),
+        "the MiniLM fixture is built with the project's Python env, which is missing: run `just setup` (or ./dev setup) first"
+    );
+    let status = std::process::Command::new(python)
+        .arg(root.join("fixtures/minilm.py"))
+        .args(["--seq", &seq.to_string(), "--out"])
+        .arg(&dir)
+        .status()?;
+    anyhow::ensure!(status.success(), "fixtures/minilm.py failed");
+    Ok(dir)
 }
 
 #[tokio::main]
@@ -173,38 +253,53 @@ async fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-models");
-    let cases: Vec<(&str, Option<u64>)> = if quick {
-        vec![("mlp784", None)]
-    } else {
-        vec![
-            ("mlp784", None),
-            ("mlp784", Some(1)),
-            ("transformer_block", None),
-            ("transformer_block", Some(1)),
-        ]
-    };
+    let layer3 = Lie::InsideLayer("layer3_");
+    let mut cases: Vec<(String, Option<u64>, Lie)> = vec![
+        ("mlp784".into(), None, Lie::Random(7)),
+        ("minilm_tiny".into(), None, layer3),
+    ];
+    if !quick {
+        let minilm = format!("minilm-seq128={}", minilm_fixture(128)?.display());
+        cases.extend([
+            ("mlp784".into(), Some(1), Lie::Random(7)),
+            ("transformer_block".into(), None, Lie::Random(7)),
+            ("transformer_block".into(), Some(1), Lie::Random(7)),
+            (minilm.clone(), None, layer3),
+            (minilm, Some(1), layer3),
+        ]);
+    }
+    // `--only TEXT`: the cases whose model contains TEXT (for a look at one model)
+    if let Some(only) = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+    {
+        cases.retain(|c| c.0.contains(only.as_str()));
+    }
     let mut rows = vec![];
-    for (model, bt) in cases {
+    for (model, bt, lie) in cases {
         eprintln!(
             "dispute: {model} {}",
             bt.map(|t| format!("{t} s blocks"))
                 .unwrap_or("automine".into())
         );
-        rows.push(run(model, bt, &cache).await?);
+        rows.push(run(&model, bt, lie, &cache).await?);
     }
     let mut out = String::from(
-        "| model | steps | mining | fraud posted -> game resolved | moves | liar's gas | challenger's gas |\n|---|---|---|---|---|---|---|\n",
+        "| model | steps | mining | liar wrong from | fraud posted -> game resolved | moves | liar's gas | challenger's gas | total gas |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1} s | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.1} s | {} | {} | {} | {} |\n",
             r.model,
             r.steps,
             r.mining,
+            r.lie,
             r.wall.as_secs_f64(),
             r.moves,
             r.defender_gas,
-            r.challenger_gas
+            r.challenger_gas,
+            r.defender_gas + r.challenger_gas
         ));
     }
     print!("{out}");
@@ -220,7 +315,7 @@ async fn main() -> Result<()> {
             .arg("+%Y-%m-%d")
             .output()?;
         let body = format!(
-            "Measured {} on this 2-core machine kind with `cargo bench --bench dispute` (release agents, anvil from the pinned Foundry). The liar's states are wrong from a fixed random step; the challenger's gas includes the challenge transaction.\n\n{out}",
+            "Measured {} on this 2-core machine kind with `cargo bench --bench dispute` (release agents, anvil from the pinned Foundry). The liar's states are wrong from the step shown (for MiniLM, the middle of encoder layer 3); the challenger's gas includes the challenge transaction.\n\n{out}",
             String::from_utf8_lossy(&date.stdout).trim()
         );
         let doc = opml_onchain::report::replace_section(

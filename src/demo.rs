@@ -45,8 +45,11 @@ pub struct DemoModel {
 }
 
 /// Compiles a fixture model into `dir/<name>` (reused when already there and loadable).
+/// `name` is a folder of `fixtures/`, or `NAME=DIR` for a fixture folder elsewhere
+/// (such as MiniLM-L6, built into the cache by `fixtures/minilm.py`). The folder
+/// holds `model.onnx` and its input: `input.npy`, or `input_<name>.npy` per input.
 pub fn compile_fixture(name: &str, models_dir: &Path) -> Result<(PathBuf, Artifact, Vec<u8>)> {
-    let root = workspace_root().join("fixtures").join(name);
+    let (name, root) = fixture_source(name);
     let dir = models_dir.join(name);
     let art = match Artifact::load(&dir) {
         Ok(a) => a,
@@ -66,9 +69,35 @@ pub fn compile_fixture(name: &str, models_dir: &Path) -> Result<(PathBuf, Artifa
             Artifact::load(&dir)?
         }
     };
-    let x = opml_vm::npy::read(&root.join("input.npy"))?;
-    let input = Runtime::new(art.clone(), false)?.input_region(&[x])?;
+    let inputs = fixture_inputs(&root, &art)?;
+    let input = Runtime::new(art.clone(), false)?.input_region(&inputs)?;
     Ok((dir, art, input))
+}
+
+/// The name and folder of a fixture given as `NAME` or `NAME=DIR`.
+pub fn fixture_source(name: &str) -> (&str, PathBuf) {
+    match name.split_once('=') {
+        Some((name, dir)) => (name, PathBuf::from(dir)),
+        None => (name, workspace_root().join("fixtures").join(name)),
+    }
+}
+
+/// A fixture folder's sample input: `input.npy`, or `input_<name>.npy` per model input.
+fn fixture_inputs(root: &Path, art: &Artifact) -> Result<Vec<opml_vm::npy::Tensor>> {
+    let single = root.join("input.npy");
+    if single.exists() {
+        return Ok(vec![opml_vm::npy::read(&single)?]);
+    }
+    art.manifest
+        .inputs
+        .tensors
+        .iter()
+        .map(|t| {
+            Ok(opml_vm::npy::read(
+                &root.join(format!("input_{}.npy", t.name)),
+            )?)
+        })
+        .collect()
 }
 
 /// Market parameters of the demo and the tests: realistic windows (the demo
@@ -81,8 +110,9 @@ pub fn demo_params() -> MarketParams {
     }
 }
 
-/// Deploys and registers the given fixtures with key 0 as publisher and token
-/// holder; the artifacts go to `out/models`, compiled once into `cache` when given.
+/// Deploys and registers the given fixtures (`NAME` or `NAME=DIR`, see
+/// [`compile_fixture`]) with key 0 as publisher and token holder; the artifacts
+/// go to `out/models`, compiled once into `cache` when given.
 pub async fn setup(
     anvil: &Anvil,
     out: &Path,
@@ -95,11 +125,12 @@ pub async fn setup(
     d.save(&dep_file)?;
     let models_dir = out.join("models");
     let mut models = vec![];
-    for name in names {
+    for &spec in names {
+        let name = fixture_source(spec).0;
         let (dir, art, input) = match cache {
-            None => compile_fixture(name, &models_dir)?,
+            None => compile_fixture(spec, &models_dir)?,
             Some(cache) => {
-                let (cached, art, input) = compile_fixture(name, cache)?;
+                let (cached, art, input) = compile_fixture(spec, cache)?;
                 std::fs::create_dir_all(&models_dir)?;
                 let dir = models_dir.join(name);
                 if !dir.exists() {

@@ -91,11 +91,15 @@ impl Net {
 
     /// `proxy`: the agents talk to the chain through it.
     async fn with_rpc(proxy: Option<&RpcProxy>) -> Net {
+        Net::build("mlp784", proxy).await
+    }
+
+    async fn build(model: &str, proxy: Option<&RpcProxy>) -> Net {
         let anvil = Anvil::start(None).expect("anvil");
         let dir = tempfile::tempdir().unwrap();
         // compiled artifacts are shared between tests through the target directory
         let models_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-models");
-        let (d, models) = setup(&anvil, dir.path(), &["mlp784"], Some(&models_cache))
+        let (d, models) = setup(&anvil, dir.path(), &[model], Some(&models_cache))
             .await
             .expect("deploy and register");
         let watcher = anvil.chain(9).await.unwrap();
@@ -323,6 +327,30 @@ impl Net {
             .address(vec![self.d.market, self.d.dispute_game])
             .from_block(self.d.block);
         self.watcher.provider.get_logs(&f).await.unwrap()
+    }
+
+    /// Gas of every transaction of the games: challenges, moves, proofs, resolutions.
+    async fn dispute_gas(&self) -> u64 {
+        use alloy::providers::Provider;
+        let mut seen = vec![];
+        let mut gas = 0;
+        for l in self.all_logs().await {
+            let of_game = l.address() == self.d.dispute_game
+                || InferenceMarket::Challenged::decode_log(&l.inner).is_ok();
+            let Some(h) = l.transaction_hash.filter(|h| of_game && !seen.contains(h)) else {
+                continue;
+            };
+            seen.push(h);
+            let r = self
+                .watcher
+                .provider
+                .get_transaction_receipt(h)
+                .await
+                .unwrap()
+                .unwrap();
+            gas += r.gas_used;
+        }
+        gas
     }
 
     /// Transactions of the agents that were mined but reverted (a wasted or repeated move would be one).
@@ -584,6 +612,49 @@ async fn two_lying_challengers_against_one_honest_submitter() {
         "dispute_correct = true\ndiverge_from = \"last\"",
     ])
     .await;
+}
+
+/// The CI-sized MiniLM (the graph of all-MiniLM-L6-v2): a submitter whose
+/// states go wrong in the middle of encoder layer 3 loses to the honest
+/// challenger; the whole dispute stays within the gas target (1.5M for both
+/// sides; `cargo bench --bench dispute` reports the full-size model).
+#[tokio::test(flavor = "multi_thread")]
+async fn minilm_lie_inside_layer_3_is_voided() {
+    let mut net = Net::build("minilm_tiny", None).await;
+    let m = net.models[0].vm.artifact().manifest.clone();
+    let layer3: Vec<_> = m
+        .layers
+        .iter()
+        .filter(|l| l.function.is_some() && l.name.starts_with("layer3_"))
+        .collect();
+    let (from, to) = (
+        layer3[0].start_step,
+        layer3.last().unwrap().start_step + layer3.last().unwrap().steps,
+    );
+    // inside a call of a big layer, not at a boundary
+    let big = layer3.iter().max_by_key(|l| l.steps).unwrap();
+    let lie = big.start_step + big.steps / 2 + 1;
+    assert!(from < lie && lie < to);
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some(&format!("wrong_output = true\nlie_at = {{ step = {lie} }}")),
+    ));
+    net.add(challenger("challenger", None));
+    net.request().await;
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    assert_eq!(s.games.len(), 1);
+    assert_eq!(s.games[0].status, GameStatus::ChallengerWon);
+    // the game narrowed down to the first wrong step
+    let log = net.log_of(&net.agents[liar]);
+    assert!(
+        log.contains(&format!("one-step proof of step {}", lie - 1)),
+        "the one-step proof is of the step before the first wrong state:\n{log}"
+    );
+    let gas = net.dispute_gas().await;
+    assert!(gas <= 1_500_000, "the dispute took {gas} gas");
+    net.stop();
 }
 
 /// A submitter whose claim is right but whose dissections diverge loses the
