@@ -137,36 +137,46 @@ impl VmTrace {
             (lo, (lo + w[1] as usize).min(mem_len))
         };
         let mut deltas: Vec<CallDelta> = Vec::with_capacity(calls.len());
-        let rt = Runtime::new(art.clone(), false)?;
-        let before: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
-        let final_memory = rt.run_calls_with(
-            &input,
-            &calls,
-            |i, mem| {
-                *before.borrow_mut() = writes[i]
-                    .iter()
-                    .map(|w| {
-                        let (lo, hi) = clip(mem.len(), w);
-                        mem[lo..hi].to_vec()
-                    })
-                    .collect();
-                Ok(())
-            },
-            |i, mem| {
-                let ranges = writes[i]
-                    .iter()
-                    .zip(before.take())
-                    .map(|(w, b)| {
-                        let (lo, hi) = clip(mem.len(), w);
-                        (lo, b, mem[lo..hi].to_vec())
-                    })
-                    .collect();
-                deltas.push(CallDelta { ranges });
-                Ok(())
-            },
-        )?;
-        let mut m = vm.initial(&input);
-        let mut c = vm.initial_committer(&mut m);
+        // The initial machine and its memory tree (read from the tree cache, or
+        // hashed) are ready on the other core by the time wasmtime is done.
+        let (final_memory, (mut m, mut c)) = std::thread::scope(|scope| {
+            let initial = scope.spawn(|| {
+                let mut m = vm.initial(&input);
+                let c = vm.initial_committer(&mut m);
+                (m, c)
+            });
+            let run = Runtime::new(art.clone(), false).and_then(|rt| {
+                let before: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
+                rt.run_calls_with(
+                    &input,
+                    &calls,
+                    |i, mem| {
+                        *before.borrow_mut() = writes[i]
+                            .iter()
+                            .map(|w| {
+                                let (lo, hi) = clip(mem.len(), w);
+                                mem[lo..hi].to_vec()
+                            })
+                            .collect();
+                        Ok(())
+                    },
+                    |i, mem| {
+                        let ranges = writes[i]
+                            .iter()
+                            .zip(before.take())
+                            .map(|(w, b)| {
+                                let (lo, hi) = clip(mem.len(), w);
+                                (lo, b, mem[lo..hi].to_vec())
+                            })
+                            .collect();
+                        deltas.push(CallDelta { ranges });
+                        Ok(())
+                    },
+                )
+            });
+            let initial = initial.join().expect("the initial tree's thread panicked");
+            run.map(|memory| (memory, initial))
+        })?;
         let initial = c.state_hash(&mut m);
         let mut t = VmTrace {
             vm: vm.clone(),
