@@ -42,8 +42,8 @@
 //! expected values. Integer values beyond `i32` are a skip as well.
 
 use crate::artifact::Artifact;
-use crate::compile::{CompileOptions, compile_bytes};
-use crate::graph::{DType, Kind};
+use crate::artifact::{DType, Kind};
+use crate::compiler::{CompileOptions, compile_bytes};
 use crate::npy::Tensor;
 use crate::runtime::Runtime;
 use ndarray::ArrayD;
@@ -137,8 +137,8 @@ fn read_proto(path: &Path) -> Result<(tract_onnx::pb::TensorProto, ArrayD<f64>, 
         std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let t = tract_onnx::pb::TensorProto::decode(&bytes[..])
         .map_err(|e| format!("`{}` is not a TensorProto: {e}", path.display()))?;
-    let (arr, dt) =
-        crate::onnx::tensor_from_proto(&t).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let (arr, dt) = crate::compiler::onnx::tensor_from_proto(&t)
+        .map_err(|e| format!("`{}`: {e}", path.display()))?;
     Ok((t, arr, dt))
 }
 
@@ -224,7 +224,7 @@ pub fn run_case(dir: &Path) -> CaseResult {
         Ok(b) => b,
         Err(e) => return CaseResult::Fail(format!("cannot read `{}`: {e}", model_path.display())),
     };
-    let model = match crate::onnx::decode_model(&bytes, &name) {
+    let model = match crate::compiler::onnx::decode_model(&bytes, &name) {
         Ok(m) => m,
         Err(e) => return CaseResult::Fail(format!("compile error: {e}")),
     };

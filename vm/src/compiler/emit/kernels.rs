@@ -4,9 +4,9 @@ use super::Ctx;
 use super::func::{FuncBuilder, Local};
 use super::nd::{self, View, contiguous_strides, for_each};
 use super::nonlinear::{self, Func, Temps};
+use crate::compiler::graph::{Attr, Kind, Node, ValueId};
+use crate::compiler::infer::{norm_axis, reduce_axes, slice_plan, transpose_perm, window};
 use crate::error::{Error, Result};
-use crate::graph::{Attr, Kind, Node, ValueId};
-use crate::infer::{norm_axis, reduce_axes, slice_plan, transpose_perm, window};
 use wasm_encoder::Instruction as I;
 
 fn unsupported(node: &Node, detail: impl Into<String>) -> Error {
@@ -107,10 +107,10 @@ pub(crate) fn emit_node(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Res
             let f = ctx.fmt.frac_bits;
             let t = fb.i32();
             let code: Box<dyn Fn(&mut FuncBuilder)> = match (from.kind(), to) {
-                (_, crate::graph::DType::Bool) => Box::new(|fb: &mut FuncBuilder| {
+                (_, crate::compiler::graph::DType::Bool) => Box::new(|fb: &mut FuncBuilder| {
                     fb.op(I::I32Eqz).op(I::I32Eqz);
                 }),
-                (Kind::Fixed, crate::graph::DType::Int64) => {
+                (Kind::Fixed, crate::compiler::graph::DType::Int64) => {
                     Box::new(move |fb: &mut FuncBuilder| {
                         // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
                         fb.tee(t)
@@ -123,7 +123,7 @@ pub(crate) fn emit_node(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Res
                         fb.c32(f as i32).op(I::I32ShrS);
                     })
                 }
-                (Kind::Int, crate::graph::DType::Float32) => {
+                (Kind::Int, crate::compiler::graph::DType::Float32) => {
                     let t64 = fb.i64();
                     Box::new(move |fb: &mut FuncBuilder| {
                         fb.op(I::I64ExtendI32S)
@@ -826,7 +826,8 @@ fn matmul(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     }
     // Batched: broadcast batch dims; one loop over the flattened (batch, row)
     // space, with A and C contiguous and BT laid out [batch][N][K].
-    let batch = crate::infer::broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).unwrap();
+    let batch =
+        crate::compiler::infer::broadcast_shapes(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).unwrap();
     let total: usize = batch.iter().product();
     let (a_batch, b_batch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
     let av = View::broadcast(0, a_batch, &batch);
@@ -988,7 +989,7 @@ fn pads_of(
     xs: &[usize],
     kernel: Vec<usize>,
     ceil: bool,
-) -> Result<crate::infer::Window> {
+) -> Result<crate::compiler::infer::Window> {
     window(node, &xs[2..], kernel, ceil)
 }
 
