@@ -17,7 +17,9 @@
 //! 5. Traces: [`trace`] (trace sessions a dispute queries).
 //! 6. Compiler: [`compiler`] (ONNX to graph, inference, emission, packing,
 //!    calibration); it runs the runtime and the machine to measure what it built.
-//! 7. Test support, outside the product: `conformance` (the ONNX node tests).
+//! 7. Test support, outside the product and behind the `testkit` feature:
+//!    `conformance` (the ONNX node tests) and `machine::difftest` (random
+//!    programs for differential tests; it uses the machine and the runtime).
 //!
 //! ```no_run
 //! use opml_vm::{compile_file, CompileOptions, runtime::Runtime, npy};
@@ -33,6 +35,7 @@
 pub mod artifact;
 pub mod cache;
 pub mod compiler;
+#[cfg(feature = "testkit")]
 pub mod conformance;
 pub mod error;
 pub mod fixed;
