@@ -120,7 +120,7 @@ accuracy:
 
 # ONNX backend node tests of the supported operators; writes docs/CONFORMANCE.md.
 conformance:
-    cargo run --release -p opml-vm --example conformance -- docs/CONFORMANCE.md
+    cargo run --release -p opml-vm --features testkit --example conformance -- docs/CONFORMANCE.md
 
 # Regenerate the committed fixtures (needs Python; see fixtures/README.md).
 fixtures: setup
@@ -133,7 +133,7 @@ fuzz-osp n="1000" seed="1":
 
 # Random in-profile programs stepped in wasmtime and the stepper; reports mismatches.
 fuzz-diff n="10000" seed="1":
-    cargo run --release -p opml-vm --example fuzz_diff -- {{n}} {{seed}}
+    cargo run --release -p opml-vm --features testkit --example fuzz_diff -- {{n}} {{seed}}
 
 # Run one recipe and append how long it took to the phase log (used by `test`).
 [private]

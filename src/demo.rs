@@ -16,7 +16,7 @@ use opml_onchain::protocol::{
     Deployment, MarketParams, ModelTerms, deploy, format_ether, parse_amount, register,
 };
 use opml_vm::artifact::Artifact;
-use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::model::ModelVm;
 use opml_vm::runtime::Runtime;
 use opml_vm::trace::{TraceProvider, VmTrace};

@@ -7,8 +7,8 @@ use crate::bindings::{
 use crate::client::{Chain, ChainError, NoJournal, TxJournal};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::{SolCall, SolConstructor};
-use opml_vm::artifact::{Artifact, model_id};
-use opml_vm::machine::model::unhex;
+use opml_vm::artifact::Artifact;
+use opml_vm::machine::model::{model_id, unhex};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -224,7 +224,7 @@ mod tests {
             offset: 0,
             size: 0,
             shape: vec![1, seq],
-            dtype: opml_vm::graph::DType::Int64,
+            dtype: opml_vm::artifact::DType::Int64,
             scale: 1.0,
         };
         let slots = [slot("input_ids"), slot("attention_mask")];
@@ -250,7 +250,7 @@ mod tests {
             offset: 0,
             size: 0,
             shape: vec![1, 64],
-            dtype: opml_vm::graph::DType::Float32,
+            dtype: opml_vm::artifact::DType::Float32,
             scale: 1.0,
         };
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/minilm_tiny");

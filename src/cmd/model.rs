@@ -5,11 +5,11 @@ use super::inputs::InputArgs;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use opml_vm::artifact::Artifact;
-use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::compiler::onnx::ShapeBindings;
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::model::{ModelVm, hex, unhex};
 use opml_vm::machine::{Committer, Machine, prove, verify_step};
 use opml_vm::npy;
-use opml_vm::onnx::ShapeBindings;
 use opml_vm::runtime::Runtime;
 use serde_json::json;
 use std::path::PathBuf;
@@ -187,7 +187,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             let main = out
                 .outputs
                 .iter()
-                .find(|o| o.dtype == opml_vm::graph::DType::Float32)
+                .find(|o| o.dtype == opml_vm::artifact::DType::Float32)
                 .unwrap_or(&out.outputs[0]);
             let prediction = argmax(&main.values);
             if json {

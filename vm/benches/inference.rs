@@ -20,10 +20,10 @@
 
 use anyhow::{Context, Result, bail};
 use opml_vm::artifact::Artifact;
-use opml_vm::compile::{CompileOptions, compile_bytes, compile_file};
-use opml_vm::graph::DType;
+use opml_vm::artifact::DType;
+use opml_vm::compiler::reference::FloatModel;
+use opml_vm::compiler::{CompileOptions, compile_bytes, compile_file};
 use opml_vm::npy::{self, Tensor};
-use opml_vm::reference::FloatModel;
 use opml_vm::runtime::Runtime;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

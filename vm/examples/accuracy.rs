@@ -11,11 +11,11 @@
 //! `test_out.npy`. The report is written as markdown to the path given (stdout
 //! when none).
 
-use opml_vm::calibrate::samples_of;
-use opml_vm::compile::{CompileOptions, compile_file};
-use opml_vm::graph::DType;
+use opml_vm::artifact::DType;
+use opml_vm::compiler::calibrate::samples_of;
+use opml_vm::compiler::reference::FloatModel;
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::npy::{self, Tensor};
-use opml_vm::reference::FloatModel;
 use opml_vm::runtime::Runtime;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

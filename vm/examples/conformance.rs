@@ -2,7 +2,7 @@
 //! report (default `docs/CONFORMANCE.md`).
 //!
 //! ```text
-//! cargo run --release -p opml-vm --example conformance -- docs/CONFORMANCE.md
+//! cargo run --release -p opml-vm --features testkit --example conformance -- docs/CONFORMANCE.md
 //! ```
 
 use std::path::{Path, PathBuf};

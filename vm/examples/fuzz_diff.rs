@@ -1,7 +1,7 @@
 //! Differential fuzzing of the stepper against wasmtime on any number of
 //! random integer-subset programs.
 //!
-//! `cargo run --release -p opml-vm --example fuzz_diff -- N [SEED]`; exits 1 on
+//! `cargo run --release -p opml-vm --features testkit --example fuzz_diff -- N [SEED]`; exits 1 on
 //! any mismatch.
 
 #[allow(dead_code)]

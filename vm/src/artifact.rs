@@ -2,13 +2,13 @@
 //! initial memory image) and `manifest.json`.
 //!
 //! The manifest records blake3 digests of the other files; loading recomputes
-//! them and refuses an artifact that was modified. The model id is a keccak256
-//! commitment to the code root, the initial memory root and the IO layout (the
-//! values a contract needs to derive initial states).
+//! them and refuses an artifact that was modified. The manifest also holds the
+//! model's commitment (code root, initial memory root, IO layout: the values a
+//! contract needs to derive initial states); the machine layer computes it and
+//! the keccak256 model id over it (`machine::model`).
 
 use crate::error::{Error, Result};
 use crate::fixed::FixedFormat;
-use crate::graph::DType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,78 @@ pub const MODULE_FILE: &str = "module.wasm";
 pub const MEMORY_FILE: &str = "memory.bin";
 /// File name of the manifest.
 pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// How a tensor's elements are represented in WASM memory (always 32 bits each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A real number in the model's fixed-point format.
+    Fixed,
+    /// An integer (indices, labels, booleans as 0/1), stored as is.
+    Int,
+}
+
+/// The ONNX element type of a value, kept for IO and `Cast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// float32 (also float16/bfloat16/double in constants).
+    Float32,
+    /// int64 (also int32, int8, uint8, ...).
+    Int64,
+    /// bool.
+    Bool,
+}
+
+impl DType {
+    /// The in-memory representation of this type.
+    pub fn kind(self) -> Kind {
+        match self {
+            DType::Float32 => Kind::Fixed,
+            DType::Int64 | DType::Bool => Kind::Int,
+        }
+    }
+
+    /// Maps an ONNX `TensorProto.DataType` number.
+    pub fn from_onnx(t: i32) -> Option<DType> {
+        match t {
+            1 | 10 | 11 | 16 => Some(DType::Float32),
+            2..=7 | 12 | 13 => Some(DType::Int64),
+            9 => Some(DType::Bool),
+            _ => None,
+        }
+    }
+
+    /// The name used in manifests and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Float32 => "float32",
+            DType::Int64 => "int64",
+            DType::Bool => "bool",
+        }
+    }
+}
+
+/// What the chain registers for a model: enough to derive initial states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelCommitment {
+    /// Root of the code tree (hex).
+    pub code_root: String,
+    /// Memory root of the initial image with a zero input region (hex).
+    pub memory_root: String,
+    /// Memory size in bytes.
+    pub memory_size: u64,
+    /// Root of the initial globals (hex).
+    pub globals_root: String,
+    /// First instruction of `run`.
+    pub entry_pc: u32,
+    /// Locals of `run`.
+    pub entry_locals: u32,
+    /// Siblings of the input region's subtree in the initial memory tree, bottom up (hex).
+    pub input_siblings: Vec<String>,
+    /// Steps of one inference (the halted state's step counter).
+    pub steps: u64,
+}
 
 /// One tensor in an IO region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +216,7 @@ pub struct Manifest {
     /// Machine steps per inference: the step counter of the halted state.
     pub steps: u64,
     /// What a registry stores to derive initial states (see `machine::model`).
-    pub commitment: Option<crate::machine::model::ModelCommitment>,
+    pub commitment: Option<ModelCommitment>,
     /// blake3 digests of the artifact files.
     pub files: BTreeMap<String, String>,
 }
@@ -214,27 +286,6 @@ pub struct Artifact {
     pub wasm: Vec<u8>,
     /// `memory.bin`.
     pub memory: Vec<u8>,
-}
-
-/// The model id: keccak256 over the commitment (code root, initial memory root,
-/// memory size, globals root, entry) and the IO regions. Hex, no prefix.
-pub fn model_id(m: &Manifest) -> String {
-    use crate::machine::model::unhex;
-    let c = m.commitment.as_ref();
-    let root = |s: Option<&String>| s.and_then(|s| unhex(s)).unwrap_or([0u8; 32]);
-    let mut data = Vec::new();
-    data.extend_from_slice(b"opml.model.v1");
-    data.extend_from_slice(&root(c.map(|c| &c.code_root)));
-    data.extend_from_slice(&root(c.map(|c| &c.memory_root)));
-    data.extend_from_slice(&c.map_or(0, |c| c.memory_size).to_be_bytes());
-    data.extend_from_slice(&root(c.map(|c| &c.globals_root)));
-    data.extend_from_slice(&c.map_or(0, |c| c.entry_pc).to_be_bytes());
-    data.extend_from_slice(&c.map_or(0, |c| c.entry_locals).to_be_bytes());
-    for r in [&m.inputs, &m.outputs] {
-        data.extend_from_slice(&r.offset.to_be_bytes());
-        data.extend_from_slice(&r.size.to_be_bytes());
-    }
-    crate::machine::model::hex(&crate::machine::hash::hash(0x00, &[&data]))
 }
 
 fn digest(bytes: &[u8]) -> String {

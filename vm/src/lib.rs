@@ -5,8 +5,24 @@
 //! profile WASM (integer only, one function per layer) -> artifact`. The
 //! artifact runs in wasmtime; later stages prove each instruction.
 //!
+//! The modules form layers; each imports only from the layers above it in
+//! this list, never from one below:
+//!
+//! 1. Basics: [`error`], [`npy`] (tensors in `.npy` files), [`fixed`] (the
+//!    fixed-point format), [`profile`] (the WASM subset every module obeys).
+//!    They import nothing of the crate but each other.
+//! 2. Format: [`artifact`] (manifest, element types, memory image, loading checks).
+//! 3. Runtime: [`cache`] (compiled modules, memory trees on disk), [`runtime`] (wasmtime).
+//! 4. Machine: [`machine`] (lowering, the stepper, hashes, proofs, the model as a machine).
+//! 5. Traces: [`trace`] (trace sessions a dispute queries).
+//! 6. Compiler: [`compiler`] (ONNX to graph, inference, emission, packing,
+//!    calibration); it runs the runtime and the machine to measure what it built.
+//! 7. Test support, outside the product and behind the `testkit` feature:
+//!    `conformance` (the ONNX node tests) and `machine::difftest` (random
+//!    programs for differential tests; it uses the machine and the runtime).
+//!
 //! ```no_run
-//! use opml_vm::{compile::{compile_file, CompileOptions}, runtime::Runtime, npy};
+//! use opml_vm::{compile_file, CompileOptions, runtime::Runtime, npy};
 //! # fn main() -> opml_vm::Result<()> {
 //! let artifact = compile_file("model.onnx".as_ref(), &CompileOptions::default())?;
 //! artifact.save("out/model".as_ref())?;
@@ -18,20 +34,16 @@
 
 pub mod artifact;
 pub mod cache;
-pub mod calibrate;
-pub mod compile;
+pub mod compiler;
+#[cfg(feature = "testkit")]
 pub mod conformance;
-pub mod emit;
 pub mod error;
 pub mod fixed;
-pub mod graph;
-pub mod infer;
 pub mod machine;
 pub mod npy;
-pub mod onnx;
 pub mod profile;
-pub mod reference;
 pub mod runtime;
 pub mod trace;
 
+pub use compiler::{CompileOptions, compile_bytes, compile_file};
 pub use error::{Error, Result};

@@ -9,9 +9,9 @@
 //! code comes from the module cache ([`crate::cache`]) when it can.
 
 use crate::artifact::{Artifact, IoSlot};
+use crate::artifact::{DType, Kind};
 use crate::cache::{ModuleCache, Origin};
 use crate::error::{Error, Result};
-use crate::graph::{DType, Kind};
 use crate::npy::Tensor;
 use wasmtime::{Config, Engine, Instance, Memory, Module, Store, Val};
 

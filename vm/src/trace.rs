@@ -77,7 +77,7 @@ struct Cursor {
 /// A query then moves one machine forward or backward by restoring those
 /// bytes to the start of the call holding the step, and walks the rest with
 /// the stepper: at most one call, and the compiler splits big layers into
-/// segments of about [`crate::emit::SEGMENT_STEPS`] steps. The memory tree is shared
+/// segments of about `compiler::emit::SEGMENT_STEPS` steps. The memory tree is shared
 /// with the model (the initial image's tree is computed once) and updated
 /// incrementally, so a query costs what it moves, not the memory size.
 pub struct VmTrace {
@@ -382,50 +382,5 @@ impl TraceProvider for VmTrace {
             .get(m.pc as usize)
             .map(|i| i.op.name().to_string())
             .unwrap_or_else(|| "(pc outside the code)".into()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::compile::{CompileOptions, compile_file};
-    use crate::machine::verify_step;
-
-    fn trace() -> VmTrace {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let art = compile_file(
-            &root.join("fixtures/logreg_digits/model.onnx"),
-            &CompileOptions::default(),
-        )
-        .unwrap();
-        let x = crate::npy::read(&root.join("fixtures/logreg_digits/input.npy")).unwrap();
-        let region = crate::runtime::Runtime::new(art.clone(), false)
-            .unwrap()
-            .input_region(&[x])
-            .unwrap();
-        VmTrace::open(Arc::new(ModelVm::new(art).unwrap()), &region).unwrap()
-    }
-
-    #[test]
-    fn hashes_in_one_pass_match_hashes_one_by_one_and_proofs_chain_them() {
-        let t = trace();
-        let n = t.claim().steps;
-        let at = [0, 1, 2, 777, n / 2, n - 1, n, n + 5];
-        let many = t.state_hashes(&at).unwrap();
-        for (i, &s) in at.iter().enumerate() {
-            assert_eq!(t.state_hashes(&[s]).unwrap()[0], many[i], "step {s}");
-        }
-        assert_eq!(many[0], t.initial_state());
-        assert_eq!(many[6], t.claim().final_state);
-        assert_eq!(many[7], t.claim().final_state);
-        for s in [0, 777, n - 1, n] {
-            let post = verify_step(&t.state_hashes(&[s]).unwrap()[0], &t.step_proof(s).unwrap());
-            assert_eq!(
-                post.unwrap(),
-                t.state_hashes(&[s + 1]).unwrap()[0],
-                "step {s}"
-            );
-        }
-        assert!(t.state_hashes(&[5, 3]).is_err());
     }
 }

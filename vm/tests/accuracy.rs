@@ -2,9 +2,9 @@
 //! `examples/accuracy.rs`, which covers every test image and writes
 //! `docs/ACCURACY.md`).
 
-use opml_vm::calibrate::samples_of;
-use opml_vm::compile::{CompileOptions, compile_file};
-use opml_vm::graph::DType;
+use opml_vm::artifact::DType;
+use opml_vm::compiler::calibrate::samples_of;
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::npy::{self, Tensor};
 use opml_vm::runtime::{RunOutput, Runtime};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 mod common;
 
 use opml_vm::cache::{ModuleCache, Origin};
-use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::runtime::{Runtime, engine};
 
 fn artifact(name: &str) -> opml_vm::artifact::Artifact {

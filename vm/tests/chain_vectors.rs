@@ -11,8 +11,7 @@
 
 mod common;
 
-use opml_vm::artifact::model_id;
-use opml_vm::machine::model::{ModelVm, hex};
+use opml_vm::machine::model::{ModelVm, hex, model_id};
 use opml_vm::machine::prove;
 use serde_json::json;
 

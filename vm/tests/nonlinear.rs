@@ -9,7 +9,7 @@
 //! see the measurements, and with `NONLINEAR_MEASURE=1` to print them without
 //! checking the bounds.
 
-use opml_vm::compile::{CompileOptions, compile_bytes};
+use opml_vm::compiler::{CompileOptions, compile_bytes};
 use opml_vm::fixed::FixedFormat;
 use opml_vm::npy::Tensor;
 use opml_vm::runtime::Runtime;

@@ -3,6 +3,9 @@
 mod common;
 
 use opml_vm::machine::model::{ModelVm, verify_output};
+use opml_vm::machine::verify_step;
+use opml_vm::trace::{TraceProvider, VmTrace};
+use std::sync::Arc;
 
 /// A deterministic pseudo-random sequence (no dependency needed).
 fn lcg(seed: &mut u64) -> u64 {
@@ -122,9 +125,6 @@ fn state_hashes_are_identical_across_runs() {
 /// backward; its proofs verify and chain the states.
 #[test]
 fn session_states_equal_stepping_from_zero() {
-    use opml_vm::machine::verify_step;
-    use opml_vm::trace::{TraceProvider, VmTrace};
-    use std::sync::Arc;
     for f in [
         "mlp_digits",
         "cnn_digits",
@@ -179,4 +179,30 @@ fn session_states_equal_stepping_from_zero() {
             );
         }
     }
+}
+
+/// A trace session over logreg_digits: hashes of one forward pass equal hashes
+/// asked one by one, and each step proof carries one state to the next.
+#[test]
+fn hashes_in_one_pass_match_hashes_one_by_one_and_proofs_chain_them() {
+    let (vm, input, _) = common::fixture_vm("logreg_digits");
+    let t = VmTrace::open(Arc::new(vm), &input).unwrap();
+    let n = t.claim().steps;
+    let at = [0, 1, 2, 777, n / 2, n - 1, n, n + 5];
+    let many = t.state_hashes(&at).unwrap();
+    for (i, &s) in at.iter().enumerate() {
+        assert_eq!(t.state_hashes(&[s]).unwrap()[0], many[i], "step {s}");
+    }
+    assert_eq!(many[0], t.initial_state());
+    assert_eq!(many[6], t.claim().final_state);
+    assert_eq!(many[7], t.claim().final_state);
+    for s in [0, 777, n - 1, n] {
+        let post = verify_step(&t.state_hashes(&[s]).unwrap()[0], &t.step_proof(s).unwrap());
+        assert_eq!(
+            post.unwrap(),
+            t.state_hashes(&[s + 1]).unwrap()[0],
+            "step {s}"
+        );
+    }
+    assert!(t.state_hashes(&[5, 3]).is_err());
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::{Machine, Status, lower};
 use opml_vm::runtime::Runtime;
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! The provable machine: lowered code, the stepper, state commitments and
 //! one-step proofs (see `docs/STATE.md`).
 
+#[cfg(feature = "testkit")]
 pub mod difftest;
 pub mod exec;
 pub mod hash;

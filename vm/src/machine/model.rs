@@ -11,31 +11,9 @@ use super::exec::{Frame, Machine, Status};
 use super::hash::{self, GLOBALS, H256, MEMORY, Tree, ZERO, values_root};
 use super::lower::{Program, lower};
 use super::state::{Committer, Header, empty_locals_root, frame_entry, memory_depth};
-use crate::artifact::{Artifact, Region};
+use crate::artifact::{Artifact, Manifest, ModelCommitment, Region};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// What the chain registers for a model: enough to derive initial states.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelCommitment {
-    /// Root of the code tree (hex).
-    pub code_root: String,
-    /// Memory root of the initial image with a zero input region (hex).
-    pub memory_root: String,
-    /// Memory size in bytes.
-    pub memory_size: u64,
-    /// Root of the initial globals (hex).
-    pub globals_root: String,
-    /// First instruction of `run`.
-    pub entry_pc: u32,
-    /// Locals of `run`.
-    pub entry_locals: u32,
-    /// Siblings of the input region's subtree in the initial memory tree, bottom up (hex).
-    pub input_siblings: Vec<String>,
-    /// Steps of one inference (the halted state's step counter).
-    pub steps: u64,
-}
 
 /// Hex of a hash.
 pub fn hex(h: &H256) -> String {
@@ -53,6 +31,26 @@ pub fn unhex(s: &str) -> Option<H256> {
         *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+/// The model id: keccak256 over the commitment (code root, initial memory root,
+/// memory size, globals root, entry) and the IO regions. Hex, no prefix.
+pub fn model_id(m: &Manifest) -> String {
+    let c = m.commitment.as_ref();
+    let root = |s: Option<&String>| s.and_then(|s| unhex(s)).unwrap_or([0u8; 32]);
+    let mut data = Vec::new();
+    data.extend_from_slice(b"opml.model.v1");
+    data.extend_from_slice(&root(c.map(|c| &c.code_root)));
+    data.extend_from_slice(&root(c.map(|c| &c.memory_root)));
+    data.extend_from_slice(&c.map_or(0, |c| c.memory_size).to_be_bytes());
+    data.extend_from_slice(&root(c.map(|c| &c.globals_root)));
+    data.extend_from_slice(&c.map_or(0, |c| c.entry_pc).to_be_bytes());
+    data.extend_from_slice(&c.map_or(0, |c| c.entry_locals).to_be_bytes());
+    for r in [&m.inputs, &m.outputs] {
+        data.extend_from_slice(&r.offset.to_be_bytes());
+        data.extend_from_slice(&r.size.to_be_bytes());
+    }
+    hex(&hash::hash(0x00, &[&data]))
 }
 
 /// Root of a memory region's subtree (32-byte leaves, region size a power of two).

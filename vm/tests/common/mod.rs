@@ -1,7 +1,7 @@
 //! Shared by the machine tests: a compiled fixture and its quantized input.
 
 use opml_vm::artifact::Artifact;
-use opml_vm::compile::{CompileOptions, compile_file};
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::model::ModelVm;
 use opml_vm::npy;
 use opml_vm::runtime::Runtime;

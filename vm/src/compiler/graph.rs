@@ -5,62 +5,13 @@
 //! type: every integer the compiler accepts fits exactly in an `f64`.
 
 use ndarray::ArrayD;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// The element types, defined with the artifact format (IO slots record them).
+pub use crate::artifact::{DType, Kind};
 
 /// Index of a value in [`Graph::values`].
 pub type ValueId = usize;
-
-/// How a tensor's elements are represented in WASM memory (always 32 bits each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A real number in the model's fixed-point format.
-    Fixed,
-    /// An integer (indices, labels, booleans as 0/1), stored as is.
-    Int,
-}
-
-/// The ONNX element type of a value, kept for IO and `Cast`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DType {
-    /// float32 (also float16/bfloat16/double in constants).
-    Float32,
-    /// int64 (also int32, int8, uint8, ...).
-    Int64,
-    /// bool.
-    Bool,
-}
-
-impl DType {
-    /// The in-memory representation of this type.
-    pub fn kind(self) -> Kind {
-        match self {
-            DType::Float32 => Kind::Fixed,
-            DType::Int64 | DType::Bool => Kind::Int,
-        }
-    }
-
-    /// Maps an ONNX `TensorProto.DataType` number.
-    pub fn from_onnx(t: i32) -> Option<DType> {
-        match t {
-            1 | 10 | 11 | 16 => Some(DType::Float32),
-            2..=7 | 12 | 13 => Some(DType::Int64),
-            9 => Some(DType::Bool),
-            _ => None,
-        }
-    }
-
-    /// The name used in manifests and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::Float32 => "float32",
-            DType::Int64 => "int64",
-            DType::Bool => "bool",
-        }
-    }
-}
 
 /// A value (an edge of the graph).
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ pub(crate) mod mem;
 pub(crate) mod nd;
 pub(crate) mod nonlinear;
 
+use crate::compiler::graph::{Graph, Kind, ValueId};
 use crate::error::Result;
 use crate::fixed::FixedFormat;
-use crate::graph::{Graph, Kind, ValueId};
 use func::FuncBuilder;
 use mem::MemPlan;
 use nonlinear::{Func, Lut};
@@ -318,7 +318,7 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
 /// buffers whose last holder died at node `i`.
 fn release_dead(
     ctx: &mut Ctx,
-    node: &crate::graph::Node,
+    node: &crate::compiler::graph::Node,
     i: usize,
     last_use: &HashMap<ValueId, usize>,
     holders: &mut HashMap<u32, usize>,

@@ -16,13 +16,16 @@ fn tr(e: impl std::fmt::Display) -> Error {
 
 impl FloatModel {
     /// Loads ONNX bytes with the given input shapes and types.
-    pub fn new(onnx: &[u8], inputs: &[(Vec<usize>, crate::graph::DType)]) -> Result<FloatModel> {
+    pub fn new(
+        onnx: &[u8],
+        inputs: &[(Vec<usize>, crate::compiler::graph::DType)],
+    ) -> Result<FloatModel> {
         let mut model = tract_onnx::onnx()
             .model_for_read(&mut &onnx[..])
             .map_err(tr)?;
         for (i, (shape, dt)) in inputs.iter().enumerate() {
             let fact = match dt {
-                crate::graph::DType::Float32 => f32::fact(shape),
+                crate::compiler::graph::DType::Float32 => f32::fact(shape),
                 _ => i64::fact(shape),
             };
             model = model.with_input_fact(i, fact.into()).map_err(tr)?;

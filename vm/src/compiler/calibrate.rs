@@ -4,11 +4,11 @@
 //! outputs are closest to the float model (tract) wins. Too few bits lose
 //! precision, too many saturate: the error curve has one clear minimum.
 
+use crate::compiler::graph::Graph;
+use crate::compiler::reference::FloatModel;
 use crate::error::Result;
 use crate::fixed::FixedFormat;
-use crate::graph::Graph;
 use crate::npy::Tensor;
-use crate::reference::FloatModel;
 use crate::runtime::Runtime;
 
 /// Candidate fractional bits, tried in this order.
@@ -54,7 +54,7 @@ pub fn choose_frac_bits(g: &Graph, onnx: &[u8], name: &str, samples: &Tensor) ->
         .collect::<Result<_>>()?;
     let mut best = (f64::INFINITY, crate::fixed::DEFAULT_FRAC_BITS);
     for &f in CANDIDATES {
-        let artifact = crate::compile::build(g, onnx, name, FixedFormat::new(f))?;
+        let artifact = crate::compiler::build::build(g, onnx, name, FixedFormat::new(f))?;
         let rt = Runtime::new(artifact, false)?;
         let mut err: f64 = 0.0;
         for (x, r) in inputs.iter().zip(&refs) {

@@ -5,8 +5,8 @@
 //! compile time (in `f64`) and removed. Then BatchNormalization following a
 //! Conv or Gemm on constant weights is folded into those weights.
 
+use crate::compiler::graph::{Attr, DType, Graph, Node};
 use crate::error::{Error, Result};
-use crate::graph::{Attr, DType, Graph, Node};
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
 /// Operators the compiler emits code for (default ONNX domain).
@@ -597,7 +597,7 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
 }
 
 fn set_const(g: &mut Graph, v: usize, arr: ArrayD<f64>, dt: DType) {
-    let arr = if dt.kind() == crate::graph::Kind::Int {
+    let arr = if dt.kind() == crate::compiler::graph::Kind::Int {
         arr.mapv(|x| x.trunc())
     } else {
         arr
@@ -899,7 +899,7 @@ fn eval_const(g: &Graph, node: &Node) -> Result<Option<Folded>> {
         .input(0)
         .map(|v| g.values[v].dtype)
         .unwrap_or(DType::Float32);
-    let int_div = dt0.kind() == crate::graph::Kind::Int;
+    let int_div = dt0.kind() == crate::compiler::graph::Kind::Int;
     let one = |a: ArrayD<f64>, dt: DType| Ok(Some(vec![(a, dt)]));
     match node.op.as_str() {
         "Identity" | "Dropout" => one(c(0).clone(), dt0),
@@ -1135,13 +1135,13 @@ fn fold_batchnorm(g: &mut Graph) {
                 (b0 * beta - p[2].as_slice().unwrap()[c]) * scale[c] + p[1].as_slice().unwrap()[c]
             })
             .collect();
-        let wid = g.add_value(crate::graph::Value {
+        let wid = g.add_value(crate::compiler::graph::Value {
             name: format!("{}.folded_w", producer.name),
             shape: w2.shape().to_vec(),
             dtype: DType::Float32,
             konst: Some(w2),
         });
-        let bid = g.add_value(crate::graph::Value {
+        let bid = g.add_value(crate::compiler::graph::Value {
             name: format!("{}.folded_b", producer.name),
             shape: vec![cout],
             dtype: DType::Float32,

@@ -1,7 +1,7 @@
 //! Reading ONNX protobuf into the graph IR, with input shapes bound.
 
+use crate::compiler::graph::{Attr, DType, Graph, Node, Value, ValueId};
 use crate::error::{Error, Result};
-use crate::graph::{Attr, DType, Graph, Node, Value, ValueId};
 use ndarray::{ArrayD, IxDyn};
 use prost::Message;
 use std::collections::HashMap;

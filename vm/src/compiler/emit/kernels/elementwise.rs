@@ -1,0 +1,426 @@
+//! Elementwise operators with broadcasting: Cast, the unary math functions
+//! (Relu, Sigmoid, Exp, ...) and the binary ones (Add, Mul, Div, Pow, ...).
+
+use super::common::unsupported;
+use crate::compiler::emit::Ctx;
+use crate::compiler::emit::func::FuncBuilder;
+use crate::compiler::emit::nd::{self, View, for_each};
+use crate::compiler::emit::nonlinear::{self, Func, Temps};
+use crate::compiler::graph::{Kind, Node, ValueId};
+use crate::error::Result;
+use wasm_encoder::Instruction as I;
+
+/// Cast between fixed-point reals, integers and booleans.
+pub(super) fn cast(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let x = node.input(0);
+    let out = node.outputs[0];
+    let to = g.values[out].dtype;
+    let from = g.values[x.unwrap()].dtype;
+    let f = ctx.fmt.frac_bits;
+    let t = fb.i32();
+    let code: Box<dyn Fn(&mut FuncBuilder)> = match (from.kind(), to) {
+        (_, crate::compiler::graph::DType::Bool) => Box::new(|fb: &mut FuncBuilder| {
+            fb.op(I::I32Eqz).op(I::I32Eqz);
+        }),
+        (Kind::Fixed, crate::compiler::graph::DType::Int64) => {
+            Box::new(move |fb: &mut FuncBuilder| {
+                // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
+                fb.tee(t)
+                    .get(t)
+                    .c32(31)
+                    .op(I::I32ShrS)
+                    .c32((1 << f) - 1)
+                    .op(I::I32And)
+                    .op(I::I32Add);
+                fb.c32(f as i32).op(I::I32ShrS);
+            })
+        }
+        (Kind::Int, crate::compiler::graph::DType::Float32) => {
+            let t64 = fb.i64();
+            Box::new(move |fb: &mut FuncBuilder| {
+                fb.op(I::I64ExtendI32S)
+                    .c64(f as i64)
+                    .op(I::I64Shl)
+                    .saturate(t64);
+            })
+        }
+        _ => Box::new(|_: &mut FuncBuilder| {}),
+    };
+    unary(ctx, node, fb, &mut |fb, _t| code(fb))?;
+    Ok(())
+}
+
+/// Elementwise over the output, inputs broadcast; `value` pushes the i32 result
+/// given the input (pointer, offset) pairs.
+fn elementwise(
+    ctx: &mut Ctx,
+    fb: &mut FuncBuilder,
+    out: ValueId,
+    ins: &[ValueId],
+    value: nd::Body<'_>,
+) {
+    let os = ctx.g.values[out].shape.clone();
+    let mut views = vec![View::contiguous(ctx.addr(out), &os)];
+    for &v in ins {
+        views.push(View::broadcast(
+            ctx.addr(v),
+            &ctx.g.values[v].shape.clone(),
+            &os,
+        ));
+    }
+    for_each(fb, &os, &views, &mut |fb, p| {
+        fb.get(p[0].0);
+        value(fb, &p[1..]);
+        fb.store32(p[0].1);
+    });
+}
+
+/// Elementwise with one input, given the loaded i32 on the stack.
+fn unary(
+    ctx: &mut Ctx,
+    node: &Node,
+    fb: &mut FuncBuilder,
+    f: &mut dyn FnMut(&mut FuncBuilder, &Temps),
+) -> Result<()> {
+    let t = Temps::new(fb);
+    elementwise(
+        ctx,
+        fb,
+        node.outputs[0],
+        &[node.input(0).unwrap()],
+        &mut |fb, p| {
+            fb.ld32(p[0].0, p[0].1);
+            f(fb, &t);
+        },
+    );
+    Ok(())
+}
+
+fn const_scalar(ctx: &Ctx, v: Option<ValueId>) -> Option<f64> {
+    v.and_then(|v| ctx.g.konst(v)).and_then(|k| {
+        if k.len() == 1 {
+            k.iter().next().copied()
+        } else {
+            None
+        }
+    })
+}
+
+pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let fmt = ctx.fmt;
+    let f = fmt.frac_bits;
+    let x = fb.i32();
+    let kind = ctx.g.values[node.input(0).unwrap()].dtype.kind();
+    match node.op.as_str() {
+        "Relu" => unary(ctx, node, fb, &mut |fb, _| {
+            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+        }),
+        "LeakyRelu" => {
+            let alpha = fmt.quantize(node.float("alpha", 0.01) as f64) as i64;
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.tee(x)
+                    .get(x)
+                    .op(I::I64ExtendI32S)
+                    .c64(alpha)
+                    .op(I::I64Mul)
+                    .rescale(f, t.a64);
+                fb.get(x).c32(0).op(I::I32GtS).op(I::Select);
+            })
+        }
+        "Neg" => unary(ctx, node, fb, &mut |fb, t| {
+            fb.op(I::I64ExtendI32S).set(t.b64);
+            fb.c64(0).get(t.b64).op(I::I64Sub).saturate(t.a64);
+        }),
+        "Abs" => unary(ctx, node, fb, &mut |fb, t| {
+            fb.op(I::I64ExtendI32S)
+                .tee(t.b64)
+                .c64(0)
+                .get(t.b64)
+                .op(I::I64Sub);
+            fb.get(t.b64)
+                .c64(0)
+                .op(I::I64GtS)
+                .op(I::Select)
+                .saturate(t.a64);
+        }),
+        "Clip" => {
+            let bound = |i: usize, attr: &str, default: f64| {
+                const_scalar(ctx, node.input(i))
+                    .or(node.attrs.get(attr).map(|_| node.float(attr, 0.0) as f64))
+                    .unwrap_or(default)
+            };
+            let q = |v: f64| {
+                if kind == Kind::Fixed {
+                    fmt.quantize(v)
+                } else {
+                    crate::fixed::saturate_f64(v)
+                }
+            };
+            let lo = q(bound(1, "min", f64::NEG_INFINITY));
+            let hi = q(bound(2, "max", f64::INFINITY));
+            // max with lo first, then min with hi: when min > max every value becomes max (ONNX).
+            unary(ctx, node, fb, &mut |fb, _| {
+                fb.tee(x).c32(lo).get(x).c32(lo).op(I::I32GtS).op(I::Select);
+                fb.tee(x).c32(hi).get(x).c32(hi).op(I::I32LtS).op(I::Select);
+            })
+        }
+        "Sigmoid" | "Tanh" | "Erf" => {
+            let lut = ctx.lut(match node.op.as_str() {
+                "Sigmoid" => Func::Sigmoid,
+                "Tanh" => Func::Tanh,
+                _ => Func::Erf,
+            });
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.set(x);
+                lut.emit(fb, x, t);
+            })
+        }
+        "Gelu" => {
+            let lut = ctx.lut(if node.str("approximate") == Some("tanh") {
+                Func::GeluTanhCdf
+            } else {
+                Func::NormalCdf
+            });
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.set(x);
+                lut.emit(fb, x, t);
+                fb.op(I::I64ExtendI32S)
+                    .get(x)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Mul)
+                    .rescale(f, t.c64);
+            })
+        }
+        "Exp" => {
+            let lut = ctx.lut(Func::Exp2Frac);
+            unary(ctx, node, fb, &mut |fb, t| {
+                fb.set(x);
+                nonlinear::emit_exp(fb, fmt, &lut, x, t);
+            })
+        }
+        "Sqrt" => unary(ctx, node, fb, &mut |fb, t| {
+            // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
+            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+            fb.op(I::I64ExtendI32S)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .set(t.a64);
+            nonlinear::emit_isqrt(fb, t.a64, t);
+            fb.op(I::I32WrapI64);
+        }),
+        "Reciprocal" => unary(ctx, node, fb, &mut |fb, t| {
+            fb.set(x);
+            let one = fb.i64();
+            fb.c64(1).set(one);
+            nonlinear::emit_div(fb, one, x, 2 * f, t);
+        }),
+        _ => unreachable!(),
+    }
+}
+
+pub(super) fn binary_math(
+    ctx: &mut Ctx,
+    node: &Node,
+    fb: &mut FuncBuilder,
+    kind: Kind,
+) -> Result<()> {
+    let f = ctx.fmt.frac_bits;
+    let fixed = kind == Kind::Fixed;
+    let ins: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
+    let t = Temps::new(fb);
+    let (a, b) = (fb.i32(), fb.i32());
+    if node.op == "Div"
+        && fixed
+        && let Some(c) = const_scalar(ctx, node.input(1)).filter(|c| *c != 0.0 && c.is_finite())
+    {
+        // x / c = (x * m) >> s with m = round(2^s / c) < 2^31: a multiply
+        // instead of a 64-bit division, exact to half a unit of m
+        let s = (30.0 + c.abs().log2().floor()).clamp(0.0, 62.0) as u32;
+        let m = ((1u64 << s) as f64 / c).round() as i64;
+        let x = node.input(0).unwrap();
+        elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+            fb.ld64(p[0].0, p[0].1).c64(m).op(I::I64Mul);
+            if s > 0 {
+                fb.c64(1 << (s - 1))
+                    .op(I::I64Add)
+                    .c64(s as i64)
+                    .op(I::I64ShrS);
+            }
+            fb.saturate(t.c64);
+        });
+        return Ok(());
+    }
+    if node.op == "Pow" {
+        if ctx.g.konst(node.input(1).unwrap()).is_none() {
+            return Err(unsupported(
+                node,
+                "Pow needs a constant exponent (make the exponent an initializer)",
+            ));
+        }
+        let Some(e) = const_scalar(ctx, node.input(1)) else {
+            return pow_general(ctx, node, fb, fixed);
+        };
+        let fmt = ctx.fmt;
+        let x = node.input(0).unwrap();
+        return match e {
+            1.0 => {
+                elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+                    fb.ld32(p[0].0, p[0].1);
+                });
+                Ok(())
+            }
+            0.5 => unary_as(ctx, node, fb, "Sqrt"),
+            -1.0 => unary_as(ctx, node, fb, "Reciprocal"),
+            e if e.fract() == 0.0 && (2.0..=8.0).contains(&e) => {
+                let n = e as usize;
+                elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
+                    fb.ld32(p[0].0, p[0].1).set(a);
+                    fb.get(a);
+                    for _ in 1..n {
+                        fb.op(I::I64ExtendI32S)
+                            .get(a)
+                            .op(I::I64ExtendI32S)
+                            .op(I::I64Mul);
+                        if fixed {
+                            fb.rescale(f, t.c64);
+                        } else {
+                            fb.saturate(t.c64);
+                        }
+                    }
+                });
+                let _ = fmt;
+                Ok(())
+            }
+            _ => pow_general(ctx, node, fb, fixed),
+        };
+    }
+    let op = node.op.clone();
+    elementwise(ctx, fb, node.outputs[0], &ins, &mut |fb, p| {
+        fb.ld32(p[0].0, p[0].1);
+        for q in &p[1..] {
+            match op.as_str() {
+                "Add" | "Sub" => {
+                    fb.op(I::I64ExtendI32S).ld64(q.0, q.1);
+                    fb.op(if op == "Add" { I::I64Add } else { I::I64Sub })
+                        .saturate(t.c64);
+                }
+                "Mul" => {
+                    fb.op(I::I64ExtendI32S).ld64(q.0, q.1).op(I::I64Mul);
+                    if fixed {
+                        fb.rescale(f, t.c64);
+                    } else {
+                        fb.saturate(t.c64);
+                    }
+                }
+                "Div" => {
+                    fb.op(I::I64ExtendI32S).set(t.b64);
+                    fb.ld32(q.0, q.1).set(b);
+                    nonlinear::emit_div(fb, t.b64, b, if fixed { f } else { 0 }, &t);
+                }
+                "Max" | "Min" => {
+                    fb.set(a).ld32(q.0, q.1).set(b);
+                    fb.get(a)
+                        .get(b)
+                        .get(a)
+                        .get(b)
+                        .op(if op == "Max" { I::I32GtS } else { I::I32LtS })
+                        .op(I::Select);
+                }
+                _ => unreachable!(),
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Largest integer exponent of the multiply-and-select Pow.
+const MAX_INT_EXPONENT: f64 = 16.0;
+
+/// Pow with a constant exponent tensor (broadcast to the output).
+///
+/// Integer exponents in `0..=16`: repeated multiplication, keeping the
+/// product while the step is at most the element's exponent (exact for
+/// integer bases, any sign). Other exponents (real bases only):
+/// `exp(e * ln x)` for `x > 0`, and 0 for `x <= 0`.
+fn pow_general(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, fixed: bool) -> Result<()> {
+    let g = ctx.g;
+    let fmt = ctx.fmt;
+    let f = fmt.frac_bits;
+    let (x, ev) = (node.input(0).unwrap(), node.input(1).unwrap());
+    let exps = g.konst(ev).unwrap().clone();
+    let out = node.outputs[0];
+    let os = g.values[out].shape.clone();
+    let integer = exps
+        .iter()
+        .all(|&e| e.fract() == 0.0 && (0.0..=MAX_INT_EXPONENT).contains(&e));
+    if !integer && !fixed {
+        return Err(unsupported(
+            node,
+            "an integer base needs integer exponents in 0..=16; cast the base to float",
+        ));
+    }
+    let words: Vec<i32> = if integer {
+        exps.iter().map(|&e| e as i32).collect()
+    } else {
+        ctx.quantize(exps.iter().copied(), Kind::Fixed)
+    };
+    let ea = ctx
+        .mem
+        .words(&format!("pow.e.{}.{integer}", node.name), &words);
+    let views = vec![
+        View::contiguous(ctx.addr(out), &os),
+        View::broadcast(ctx.addr(x), &g.values[x].shape.clone(), &os),
+        View::broadcast(ea, exps.shape(), &os),
+    ];
+    let t = Temps::new(fb);
+    let (a, b, r, v) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
+    if integer {
+        let max_e = exps.iter().fold(0.0f64, |m, &e| m.max(e)) as i32;
+        let one = if fixed { 1i32 << f } else { 1 };
+        for_each(fb, &os, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1).set(a);
+            fb.ld32(p[2].0, p[2].1).set(b);
+            fb.c32(one).set(r);
+            for i in 1..=max_e {
+                fb.get(r)
+                    .op(I::I64ExtendI32S)
+                    .get(a)
+                    .op(I::I64ExtendI32S)
+                    .op(I::I64Mul);
+                if fixed {
+                    fb.rescale(f, t.c64);
+                } else {
+                    fb.saturate(t.c64);
+                }
+                fb.get(r).get(b).c32(i).op(I::I32GeS).op(I::Select).set(r);
+            }
+            fb.get(r).store32(p[0].1);
+        });
+    } else {
+        let ln = ctx.lut(Func::LnOctave);
+        let exp2 = ctx.lut(Func::Exp2Frac);
+        for_each(fb, &os, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1).set(a);
+            nonlinear::emit_ln(fb, fmt, &ln, a, &t);
+            fb.op(I::I64ExtendI32S)
+                .ld64(p[2].0, p[2].1)
+                .op(I::I64Mul)
+                .rescale(f, t.c64)
+                .set(v);
+            nonlinear::emit_exp(fb, fmt, &exp2, v, &t);
+            fb.c32(0).get(a).c32(0).op(I::I32GtS).op(I::Select);
+            fb.store32(p[0].1);
+        });
+    }
+    Ok(())
+}
+
+fn unary_as(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, op: &str) -> Result<()> {
+    let mut n = node.clone();
+    n.op = op.into();
+    n.inputs.truncate(1);
+    unary_math(ctx, &n, fb)
+}
