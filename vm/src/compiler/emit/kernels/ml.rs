@@ -1,6 +1,6 @@
 //! ONNX-ML classifiers and transforms: LinearClassifier and Normalizer.
 
-use super::common::{rows, unsupported};
+use super::common::{rows, unsupported, walk_row};
 use super::dense::{BiasAxis, MatMulSpec, Rows, emit_matmul};
 use super::reduce::softmax;
 use crate::compiler::emit::Ctx;
@@ -84,23 +84,33 @@ pub(super) fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder
             ));
         }
     }
-    // label = classes[argmax(scores)]
+    // label = classes[argmax(scores)]; one row loop per sample (see ArgMax)
     let idx_tmp = ctx.mem.alloc((n * 4) as u64, 4);
     let t = Temps::new(fb);
-    let (m, v, idx) = (fb.i32(), fb.i32(), fb.i32());
+    let (m, v, idx, at) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
     let (oshape, src, offsets) = rows(&[n, nrows], sa, &[1]);
     let dst = View::contiguous(idx_tmp, &oshape);
-    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+    let mut result = Ok(());
+    nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (s, so) = p[1];
-        fb.get(p[0].0);
-        fb.ld32(s, so).set(m).c32(0).set(idx);
-        for (j, &o) in offsets.iter().enumerate().skip(1) {
-            fb.ld32(s, so + o).tee(v).get(m).op(I::I32GtS).set(t.a32);
-            fb.c32(j as i32).get(idx).get(t.a32).op(I::Select).set(idx);
+        fb.ld32(s, so).set(m).c32(0).set(idx).c32(0).set(at);
+        let row = [(nd::Start::At(s, so), false)];
+        let r = walk_row(fb, node, &offsets, &row, None, &mut |fb, q| {
+            fb.ld32(q[0].0, q[0].1)
+                .tee(v)
+                .get(m)
+                .op(I::I32GtS)
+                .set(t.a32);
+            fb.get(at).get(idx).get(t.a32).op(I::Select).set(idx);
             fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
+            fb.bump(at, 1);
+        });
+        if r.is_err() {
+            result = r;
         }
-        fb.get(idx).store32(p[0].1);
+        fb.get(p[0].0).get(idx).store32(p[0].1);
     });
+    result?;
     let cw: Vec<i32> = classes.iter().map(|&c| c as i32).collect();
     let ca = ctx.mem.words(&format!("lc.classes.{}", node.name), &cw);
     let la = ctx.addr(label);
@@ -132,12 +142,14 @@ pub(super) fn normalizer(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
     let t = Temps::new(fb);
     let (den, v) = (fb.i32(), fb.i32());
     let (acc, num) = (fb.i64(), fb.i64());
-    for_each(fb, &oshape, &[dst, src], &mut |fb, p| {
+    let mut result = Ok(());
+    nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (d, dof) = p[0];
         let (s, so) = p[1];
+        let from = [(nd::Start::At(s, so), false)];
         fb.c64(0).set(acc);
-        for &o in &offsets {
-            fb.ld64(s, so + o).set(num);
+        let r = walk_row(fb, node, &offsets, &from, None, &mut |fb, q| {
+            fb.ld64(q[0].0, q[0].1).set(num);
             match norm.as_str() {
                 "L1" => {
                     fb.get(num)
@@ -168,19 +180,26 @@ pub(super) fn normalizer(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
                         .set(acc);
                 }
             }
-        }
+        });
         if norm == "L2" {
             nonlinear::emit_isqrt(fb, acc, &t);
             fb.set(acc);
         }
         fb.get(acc).saturate(t.c64).set(den);
-        for &o in &offsets {
-            fb.ld64(s, so + o).set(num);
+        let both = [
+            (nd::Start::At(d, dof), false),
+            (nd::Start::At(s, so), false),
+        ];
+        let w = walk_row(fb, node, &offsets, &both, None, &mut |fb, q| {
+            fb.ld64(q[1].0, q[1].1).set(num);
             nonlinear::emit_div(fb, num, den, f, &t);
             fb.set(v);
-            fb.get(d).get(v).store32(dof + o);
+            fb.get(q[0].0).get(v).store32(q[0].1);
+        });
+        if let Err(e) = r.and(w) {
+            result = Err(e);
         }
     });
-    let _ = nd::MAX_UNROLL;
+    result?;
     Ok(())
 }

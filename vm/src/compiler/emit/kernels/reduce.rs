@@ -1,7 +1,7 @@
 //! Reductions over rows: ReduceMean/Sum/Max, ArgMax, GlobalAveragePool,
 //! Softmax and LogSoftmax.
 
-use super::common::{MAX_ROW, div_round, row_max, rows, unsupported, walk_row};
+use super::common::{div_round, row_max, rows, walk_row};
 use crate::compiler::emit::Ctx;
 use crate::compiler::emit::func::FuncBuilder;
 use crate::compiler::emit::nd::{self, View};
@@ -59,15 +59,9 @@ fn reduce(
     let xs = g.values[x].shape.clone();
     let (oshape, src, offsets) = rows(&xs, ctx.addr(x), axes);
     let n = offsets.len();
-    if matches!(how, Reduce::ArgMax { .. }) && n > MAX_ROW {
-        return Err(unsupported(
-            node,
-            format!("ArgMax over {n} elements is more than the supported {MAX_ROW}"),
-        ));
-    }
     let dst = View::contiguous(ctx.addr(node.outputs[0]), &oshape);
     let t = Temps::new(fb);
-    let (m, v, idx) = (fb.i32(), fb.i32(), fb.i32());
+    let (m, v, idx, at) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
     let mut result = Ok(());
     nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (s, so) = p[1];
@@ -92,19 +86,27 @@ fn reduce(
                 r
             }
             Reduce::ArgMax { last } => {
-                fb.ld32(s, so + offsets[0]).set(m).c32(0).set(idx);
-                for (j, &o) in offsets.iter().enumerate().skip(1) {
-                    // take the new element when it is greater (or equal, for select_last_index)
-                    fb.ld32(s, so + o)
+                // `at` counts the elements walked, so the row can loop; the
+                // first element compared with itself changes nothing
+                fb.ld32(s, so + offsets[0])
+                    .set(m)
+                    .c32(0)
+                    .set(idx)
+                    .c32(0)
+                    .set(at);
+                let r = walk_row(fb, node, &offsets, &row, None, &mut |fb, q| {
+                    // take the element when it is greater (or equal, for select_last_index)
+                    fb.ld32(q[0].0, q[0].1)
                         .tee(v)
                         .get(m)
                         .op(if last { I::I32GeS } else { I::I32GtS })
                         .set(t.a32);
-                    fb.c32(j as i32).get(idx).get(t.a32).op(I::Select).set(idx);
+                    fb.get(at).get(idx).get(t.a32).op(I::Select).set(idx);
                     fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
-                }
+                    fb.bump(at, 1);
+                });
                 fb.get(idx).set(v);
-                Ok(())
+                r
             }
         };
         if r.is_err() {
