@@ -102,6 +102,9 @@ fn fixture_code_does_not_grow_with_the_batch() {
 /// Builds an ONNX model at `[rows, cols]`.
 type Build = fn(i64, i64) -> Vec<u8>;
 
+/// Builds an ONNX model over a square image of this side.
+type BuildImage = fn(i64) -> Vec<u8>;
+
 /// One-node models over `[rows, cols]`, at a short row and one longer than
 /// the old 16,384-element limit.
 #[test]
@@ -143,7 +146,7 @@ fn operator_code_does_not_grow_with_the_row_length() {
 /// unrolled whole, so a tiny image has less code).
 #[test]
 fn conv_code_does_not_grow_with_the_image() {
-    let cases: &[(&str, fn(i64) -> Vec<u8>)] = &[
+    let cases: &[(&str, BuildImage)] = &[
         ("Conv", |hw| {
             model(
                 "Conv",
