@@ -43,6 +43,24 @@ fn main() -> opml_vm::Result<()> {
         "steps {n}, run {run:.2}s, open {open:.2}s ({:.2}x run)",
         open / run
     );
+    // where the first round goes: walking to each point, then hashing there
+    // (instruction_at seeks without cloning the machine)
+    if std::env::var_os("OPML_SESSION_SPLIT").is_some() {
+        let points: Vec<u64> = (0..=16).map(|k| n * k / 16).collect();
+        let (mut walk, mut hash) = (0.0, 0.0);
+        for &p in &points {
+            let t = Instant::now();
+            trace.instruction_at(p)?;
+            walk += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            trace.state_hashes(&[p])?;
+            let dt = t.elapsed().as_secs_f64();
+            hash += dt;
+            print!(" {dt:.2}");
+        }
+        println!();
+        println!("first round split: walking {walk:.3}s, hashing {hash:.3}s");
+    }
     let (mut lo, mut hi) = (0u64, n);
     let mut seed = 0x9e3779b97f4a7c15u64;
     while hi - lo > 1 {

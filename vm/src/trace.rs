@@ -60,6 +60,11 @@ struct CallDelta {
     ranges: Vec<(usize, Vec<u8>, Vec<u8>)>,
 }
 
+/// Starting a cursor over from the initial image costs about as much as
+/// re-hashing `memory / RESTART_COST` written bytes (copying the image and its
+/// tree against hashing leaves).
+const RESTART_COST: usize = 8;
+
 /// Where a session's machine is: inside call `call` (or at its start when
 /// `fresh`), with a committer whose tree matches the machine up to its dirty
 /// leaves.
@@ -254,6 +259,26 @@ impl VmTrace {
     /// Moves the cursor to the start of call `target` (the tail when
     /// `target` is the number of calls).
     fn move_to_call(&self, cur: &mut Cursor, target: usize) {
+        // Far back, starting over from the initial image (its memory tree is
+        // cached) re-hashes less than undoing every call in between.
+        if target < cur.call {
+            let bytes = |calls: &[CallDelta]| -> usize {
+                calls
+                    .iter()
+                    .flat_map(|d| &d.ranges)
+                    .map(|r| r.1.len())
+                    .sum()
+            };
+            let undo = bytes(&self.deltas[target..cur.call.min(self.deltas.len())]);
+            let redo = bytes(&self.deltas[..target]);
+            if redo + cur.m.memory.len() / RESTART_COST < undo {
+                let mut m = self.vm.initial(&self.input);
+                cur.c = self.vm.initial_committer(&mut m);
+                cur.m = m;
+                cur.call = 0;
+                cur.fresh = true;
+            }
+        }
         let Cursor { m, call, fresh, .. } = cur;
         if !*fresh && *call < self.deltas.len() {
             // undo a partial walk: its writes are inside its call's ranges
