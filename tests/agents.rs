@@ -261,7 +261,11 @@ impl Net {
                 })
             };
             let key: Vec<(u64, u16)> = live.iter().map(|g| (g.id, g.moves)).collect();
+            // Nor before every expected game is open: a warp past the claims'
+            // windows would refuse a challenge still on its way (one waiting
+            // for a top-up, say).
             if !live.is_empty()
+                && s.games.len() >= games
                 && live.iter().all(|g| stalled(g))
                 && !key.iter().all(|k| self.warped_games.contains(k))
             {
@@ -292,9 +296,17 @@ impl Net {
 
     /// What the market paid `a` (withdrawn plus still withdrawable) minus what it deposited.
     async fn net(&self, a: Address) -> i128 {
+        use alloy::providers::Provider;
         let m = InferenceMarket::new(self.d.market, self.watcher.provider.clone());
-        let logs = self.all_logs().await;
-        let mut paid = m.withdrawable(a).call().await.unwrap();
+        // the balance and the logs at one block: a withdrawal in between
+        // would otherwise be counted twice or not at all
+        let head = self.watcher.provider.get_block_number().await.unwrap();
+        let f = alloy::rpc::types::Filter::new()
+            .address(vec![self.d.market, self.d.dispute_game])
+            .from_block(self.d.block)
+            .to_block(head);
+        let logs = self.watcher.provider.get_logs(&f).await.unwrap();
+        let mut paid = m.withdrawable(a).block(head.into()).call().await.unwrap();
         let mut put = U256::ZERO;
         for l in &logs {
             if let Ok(e) = InferenceMarket::Withdrawn::decode_log(&l.inner)
