@@ -35,6 +35,9 @@ enum Command {
     /// The challenger agent.
     #[command(subcommand)]
     Challenger(cmd::agents::ChallengerCommand),
+    /// Disputes as files, for researchers.
+    #[command(subcommand)]
+    Dispute(cmd::dispute::DisputeCommand),
     /// The end-to-end demo on a local anvil: two models, an honest and a lying
     /// submitter, a challenger; exits 0 when the lies are voided, the honest
     /// results finalized and revenue claimed.
@@ -75,6 +78,7 @@ fn main() {
                         Command::Chain(c) => cmd::chain::run(c).await,
                         Command::Submitter(c) => cmd::agents::submitter(c).await,
                         Command::Challenger(c) => cmd::agents::challenger(c).await,
+                        Command::Dispute(c) => cmd::dispute::run(c).await,
                         Command::Demo { out } => opml::demo::run(&out).await,
                         Command::Model(_) => unreachable!(),
                     }

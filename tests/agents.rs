@@ -669,6 +669,68 @@ async fn minilm_lie_inside_layer_3_is_voided() {
     net.stop();
 }
 
+/// `opml dispute export` writes a finished game to a file: the request, the
+/// claim, every move with its sender and gas, the one-step proof (it
+/// verifies), and the outcome the contract named. A file of another version is refused by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_game_exports_to_a_file() {
+    let mut net = Net::new().await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nlie_at = \"random\"\nseed = 7"),
+    ));
+    let watcher = net.add(challenger("challenger", None));
+    net.request().await;
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    let file = net.path().join("game1.json");
+    let out = std::process::Command::new(EXE)
+        .args(["dispute", "export", "--game", "1", "-o"])
+        .arg(&file)
+        .arg("--deployment")
+        .arg(net.path().join("deployment.json"))
+        .args(["--rpc", &net.anvil.url, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g = opml::dispute::GameFile::load(&file).unwrap();
+    let c = net.agents[watcher].address;
+    assert_eq!((g.game.defender, g.game.challenger), (l, c));
+    assert_eq!(g.claim.submitter, l);
+    assert_eq!(g.request.input.as_ref(), &net.models[0].input[..]);
+    assert_eq!(g.moves.len(), s.games[0].moves as usize);
+    assert_eq!(g.moves[0].kind, "dissect");
+    assert_eq!(g.moves[0].mover, l);
+    assert!(g.moves.iter().all(|m| m.gas_used > 0));
+    let last = g.moves.last().unwrap();
+    let step = last
+        .step
+        .as_ref()
+        .expect("the game ends with a one-step proof");
+    assert!(step.index < g.claim.steps);
+    let post = opml_vm::machine::verify_step(&step.pre_state.0, &step.proof).unwrap();
+    assert_eq!(post, step.verified_post.0, "the proof in the file verifies");
+    // the asserting party (the honest challenger here) named the true post-state
+    assert_eq!(step.verified_post, step.asserted_post);
+    let o = g.outcome.as_ref().unwrap();
+    assert_eq!(o.status, "challenger_won");
+    assert_eq!(o.winner, Some(c));
+    // an older (or newer) file is refused by its version
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    v["version"] = 0.into();
+    std::fs::write(&file, v.to_string()).unwrap();
+    let e = opml::dispute::GameFile::load(&file)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("version 0"), "{e}");
+    net.stop();
+}
+
 /// A submitter whose claim is right but whose dissections diverge loses the
 /// claim to a challenger with the true trace: the trace is what is judged.
 #[tokio::test(flavor = "multi_thread")]

@@ -58,7 +58,7 @@ pub(crate) struct DeploymentArg {
 }
 
 impl DeploymentArg {
-    fn load(&self, chain: &Chain) -> Result<Deployment> {
+    pub(crate) fn load(&self, chain: &Chain) -> Result<Deployment> {
         let d = Deployment::load(&self.deployment)?;
         d.check_chain(chain, &self.deployment)?;
         Ok(d)

@@ -2,5 +2,6 @@
 
 pub(crate) mod agents;
 pub(crate) mod chain;
+pub(crate) mod dispute;
 pub(crate) mod inputs;
 pub(crate) mod model;
