@@ -341,6 +341,17 @@ impl Net {
         self.watcher.provider.get_logs(&f).await.unwrap()
     }
 
+    /// A lying submitter (`faults`) and an honest challenger, one request,
+    /// driven until the lie is voided; returns both agents' indices and the chain then.
+    async fn lie_against_one_challenger(&mut self, faults: &str) -> (usize, usize, Snapshot) {
+        let liar = self.add(submitter("lying submitter", Some(faults)));
+        let watcher = self.add(challenger("challenger", None));
+        self.request().await;
+        let l = self.agents[liar].address;
+        let s = self.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+        (liar, watcher, s)
+    }
+
     /// Gas of every transaction of the games: challenges, moves, proofs, resolutions.
     async fn dispute_gas(&self) -> u64 {
         use alloy::providers::Provider;
@@ -647,14 +658,9 @@ async fn minilm_lie_inside_layer_3_is_voided() {
     let big = layer3.iter().max_by_key(|l| l.steps).unwrap();
     let lie = big.start_step + big.steps / 2 + 1;
     assert!(from < lie && lie < to);
-    let liar = net.add(submitter(
-        "lying submitter",
-        Some(&format!("wrong_output = true\nlie_at = {{ step = {lie} }}")),
-    ));
-    net.add(challenger("challenger", None));
-    net.request().await;
-    let l = net.agents[liar].address;
-    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    let (liar, _, s) = net
+        .lie_against_one_challenger(&format!("wrong_output = true\nlie_at = {{ step = {lie} }}"))
+        .await;
     net.assert_honest_won(&s);
     assert_eq!(s.games.len(), 1);
     assert_eq!(s.games[0].status, GameStatus::ChallengerWon);
@@ -675,14 +681,10 @@ async fn minilm_lie_inside_layer_3_is_voided() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_game_exports_to_a_file() {
     let mut net = Net::new().await;
-    let liar = net.add(submitter(
-        "lying submitter",
-        Some("wrong_output = true\nlie_at = \"random\"\nseed = 7"),
-    ));
-    let watcher = net.add(challenger("challenger", None));
-    net.request().await;
+    let (liar, watcher, s) = net
+        .lie_against_one_challenger("wrong_output = true\nlie_at = \"random\"\nseed = 7")
+        .await;
     let l = net.agents[liar].address;
-    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
     let file = net.path().join("game1.json");
     let out = std::process::Command::new(EXE)
         .args(["dispute", "export", "--game", "1", "-o"])
