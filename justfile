@@ -16,8 +16,8 @@ lint_env := "RUSTC_WORKSPACE_WRAPPER=" + quote(justfile_directory() / ".ci/clipp
 default:
     @just --list
 
-# Install what the tasks need beyond Rust: the Solidity toolchain and the Python env for fixture scripts.
-setup: node-setup
+# Install what the tasks need beyond Rust: the Solidity toolchain, the Python env for fixture scripts, and Chromium for the report's browser test.
+setup: node-setup browser-setup
     test -x {{venv}}/bin/python || python3 -m venv {{venv}}
     {{venv}}/bin/pip install --quiet -r fixtures/requirements.txt
 
@@ -25,6 +25,12 @@ setup: node-setup
 # Install the Solidity toolchain pinned by onchain/package-lock.json (forge, anvil, cast, solcjs, OpenZeppelin).
 node-setup:
     cd onchain && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+
+# Debian's chromium (apt, when missing; sudo unless root), never a Playwright browser download.
+# Install headless Chromium and playwright-core pinned by tests/report/package-lock.json (the HTML report's browser test).
+browser-setup:
+    [ -x "${OPML_CHROMIUM:-/usr/bin/chromium}" ] || { s=$([ "$(id -u)" -eq 0 ] || echo sudo); $s apt-get update && $s env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+    cd tests/report && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
 # The main job: the protocol end to end on a local anvil (two models, an honest and a lying
 # submitter, a challenger as real processes); exits 0 when the lies are voided, the honest results

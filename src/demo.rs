@@ -442,6 +442,7 @@ pub async fn run(out: &Path) -> Result<()> {
         format_ether(m.totalBurned().call().await?),
         format_ether(m.totalSlashed().call().await?)
     );
+    let replays = replay_games(&watcher, &d, &models, out).await?;
     for p in procs.iter_mut() {
         let status = p.terminate();
         if !status.is_some_and(|s| s.success()) {
@@ -458,19 +459,89 @@ pub async fn run(out: &Path) -> Result<()> {
         seen.finalized.len(),
         format_ether(seen.revenue_claimed)
     );
+    if let Some(first) = replays.first() {
+        println!(
+            "replay a dispute yourself (the chain is gone, its games are in files):\n  opml dispute replay {} --model {} --html report.html",
+            first.0.display(),
+            first.1.display()
+        );
+    }
     Ok(())
+}
+
+/// Exports every game of the demo to `out/disputes`, replays it against the
+/// honest trace and writes its report; fails when a replay disagrees with the
+/// contract. Returns each game file with its model's artifact directory.
+async fn replay_games(
+    chain: &Chain,
+    d: &Deployment,
+    models: &[DemoModel],
+    out: &Path,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let dir = out.join("disputes");
+    std::fs::create_dir_all(&dir)?;
+    let g = DisputeGame::new(d.dispute_game, chain.provider.clone());
+    let count: u64 = g.gameCount().call().await?.to();
+    println!("-- disputes, replayed off-chain against the honest trace --");
+    let mut files = vec![];
+    for id in 1..=count {
+        let file = crate::dispute::export(chain, d, id).await?;
+        let model = models
+            .iter()
+            .find(|m| m.id == file.model_id)
+            .with_context(|| format!("game {id} is about an unknown model {}", file.model_id))?;
+        let path = dir.join(format!("game-{id}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&file)? + "\n")?;
+        let vm = model.vm.clone();
+        let r = tokio::task::spawn_blocking(move || crate::replay::replay(&file, vm)).await??;
+        let html = dir.join(format!("game-{id}.html"));
+        std::fs::write(&html, crate::report::html(&r))?;
+        if !r.verdict.agrees {
+            bail!(
+                "game {id}: the replay disagrees with the contract: {}",
+                r.verdict.reason
+            );
+        }
+        let divergence = r.first_divergence.as_ref().map_or("none".into(), |x| {
+            format!(
+                "the {}'s trace leaves the honest one at step {}{} (layer {})",
+                x.party.name(),
+                x.at,
+                if x.exact { "" } else { " at the latest" },
+                x.layer.as_deref().unwrap_or("-")
+            )
+        });
+        println!(
+            "game {id} ({}): {} moves, {}; {}",
+            model.name,
+            r.rounds.len(),
+            r.verdict.contract,
+            divergence
+        );
+        if let Some(s) = &r.decisive {
+            if s.rust.post != s.evm.post {
+                bail!(
+                    "game {id}: the Rust and the Solidity verifiers disagree on the decisive step"
+                );
+            }
+            println!(
+                "  decisive step {} `{}` in layer {}: Rust and Solidity verifiers agree ({} gas); report {}",
+                s.step,
+                s.instruction,
+                s.layer.as_deref().unwrap_or("-"),
+                s.evm.gas.map_or(0, |g| g.0),
+                html.display()
+            );
+        }
+        files.push((path, model.dir.clone()));
+    }
+    Ok(files)
 }
 
 /// The layer that contains `step`.
 fn layer_at(vm: &ModelVm, step: u64) -> String {
-    vm.artifact()
-        .manifest
-        .layers
-        .iter()
-        .rev()
-        .find(|l| l.function.is_some() && l.start_step <= step)
-        .map(|l| l.name.clone())
-        .unwrap_or_else(|| "-".into())
+    crate::replay::layer_at(&vm.artifact().manifest, step)
+        .map_or_else(|| "-".into(), |l| l.name.clone())
 }
 
 /// Prints one event as a sentence.

@@ -15,8 +15,13 @@ use opml_onchain::protocol::{Deployment, MarketParams};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Version of the game file; a replay refuses other versions by name.
-pub const GAME_FILE_VERSION: u32 = 1;
+/// Version of the game file this opml writes. Version 2 added each move's
+/// signed transaction (`raw_tx`), so a replay can tell a changed move offline.
+pub const GAME_FILE_VERSION: u32 = 2;
+
+/// Versions a replay reads: version 1 (no signed transactions) is checked by
+/// the game's rules only.
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
 /// Everything a replay needs about one game.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +137,9 @@ pub struct MoveRecord {
     pub tx: B256,
     /// Gas used.
     pub gas_used: u64,
+    /// The signed transaction (EIP-2718 bytes; its keccak256 is `tx`), from version 2 on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_tx: Option<Bytes>,
 }
 
 /// A verified step.
@@ -176,10 +184,11 @@ impl GameFile {
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("`{}` is not JSON", path.display()))?;
         match v.get("version").and_then(|v| v.as_u64()) {
-            Some(n) if n == GAME_FILE_VERSION as u64 => {}
+            Some(n) if READABLE_VERSIONS.iter().any(|&r| r as u64 == n) => {}
             Some(n) => bail!(
-                "`{}` is a game file of version {n}; this opml reads version {GAME_FILE_VERSION}: export the game again with this version",
-                path.display()
+                "`{}` is a game file of version {n}; this opml reads versions {:?}: export the game again with this version",
+                path.display(),
+                READABLE_VERSIONS
             ),
             None => bail!(
                 "`{}` has no `version`: it is not a game file of `opml dispute export`",
@@ -399,6 +408,10 @@ async fn record(
         .get_transaction_receipt(tx)
         .await?
         .context("the move's receipt is not on the node")?;
+    let raw_tx = p
+        .get_raw_transaction_by_hash(tx)
+        .await?
+        .context("the move's transaction is not on the node")?;
     Ok(MoveRecord {
         kind: kind.into(),
         mover,
@@ -411,6 +424,7 @@ async fn record(
         timestamp: block_time(p, l).await?,
         tx,
         gas_used: receipt.gas_used,
+        raw_tx: Some(raw_tx),
     })
 }
 

@@ -1,7 +1,12 @@
-//! The `opml` package as a library: the local-chain harness ([`devnet`]) and
-//! the end-to-end demo ([`demo`]) that the `opml` binary and the top-level
+//! The `opml` package as a library: the local-chain harness ([`devnet`]), the
+//! end-to-end demo ([`demo`]), and disputes for researchers (export in
+//! [`dispute`], replay in [`replay`], the HTML page in [`report`], checked in
+//! a real browser by [`browser`]) that the `opml` binary and the top-level
 //! tests (`tests/`) share.
 
+pub mod browser;
 pub mod demo;
 pub mod devnet;
 pub mod dispute;
+pub mod replay;
+pub mod report;

@@ -376,6 +376,84 @@ impl Net {
         gas
     }
 
+    /// Exports and replays every game against the honest trace: each names
+    /// the contract's winner as the honest one, and finds the first wrong
+    /// step of the fault injected into its lying party (exactly when the
+    /// game narrowed to one step, else within the interval it bounds).
+    async fn replay_games(&self) -> Vec<opml::replay::Replay> {
+        use opml::replay::Role;
+        use opml_onchain::faults::{ChallengerFaults, LyingTrace, SubmitterFaults};
+        let m = &self.models[0];
+        let honest =
+            std::sync::Arc::new(opml_vm::trace::VmTrace::open(m.vm.clone(), &m.input).unwrap());
+        let mut out = vec![];
+        for g in self.snapshot().await.games {
+            let file = opml::dispute::export(&self.watcher, &self.d, g.id)
+                .await
+                .unwrap();
+            let r = opml::replay::replay(&file, m.vm.clone()).unwrap();
+            assert!(r.verdict.agrees, "game {}: {:?}", g.id, r.verdict);
+            let status = match g.status {
+                GameStatus::DefenderWon => "defender_won",
+                GameStatus::ChallengerWon => "challenger_won",
+                GameStatus::Cancelled => "cancelled",
+                _ => "live",
+            };
+            assert_eq!(r.verdict.contract, status, "game {}", g.id);
+            // the fault of the game's lying party, and where its trace goes wrong
+            let lie = [
+                (Role::Defender, g.defender),
+                (Role::Challenger, g.challenger),
+            ]
+            .into_iter()
+            .find_map(|(role, a)| {
+                let faults = self.agent_at(a)?.party.faults.as_deref()?;
+                let first_wrong = match role {
+                    Role::Defender => {
+                        let f: SubmitterFaults = toml::from_str(faults).unwrap();
+                        LyingTrace::submitter(honest.clone(), &f)
+                            .unwrap()
+                            .map(|t| t.first_wrong())
+                    }
+                    Role::Challenger => {
+                        let f: ChallengerFaults = toml::from_str(faults).unwrap();
+                        LyingTrace::challenger(honest.clone(), &f).map(|t| t.first_wrong())
+                    }
+                };
+                Some((role, first_wrong))
+            });
+            match (lie, &r.first_divergence) {
+                (Some((role, Some(first_wrong))), Some(d)) => {
+                    assert_eq!(d.party, role, "game {}", g.id);
+                    if d.exact {
+                        assert_eq!(d.at, first_wrong, "game {}: {d:?}", g.id);
+                    } else {
+                        assert!(
+                            d.after < first_wrong && first_wrong <= d.at,
+                            "game {}: the lie starts at {first_wrong}, outside {d:?}",
+                            g.id
+                        );
+                    }
+                }
+                // a challenger that disputes with the honest trace posts no false
+                // state, nor does a liar that never moved
+                (Some((Role::Challenger, None)), None) => {}
+                (Some((role, Some(_))), None)
+                    if [&r.defender, &r.challenger]
+                        .iter()
+                        .any(|p| p.role == role && p.points == 0) => {}
+                other => panic!("game {}: fault and divergence {other:?}", g.id),
+            }
+            if let Some(d) = &r.decisive {
+                assert_eq!(d.rust.post, d.evm.post, "game {}", g.id);
+                assert_eq!(d.rust.post, d.chain_post, "game {}", g.id);
+                assert!(d.evm.gas.is_some_and(|g| g.0 > 21_000));
+            }
+            out.push(r);
+        }
+        out
+    }
+
     /// Transactions of the agents that were mined but reverted (a wasted or repeated move would be one).
     async fn reverted_txs(&self) -> Vec<String> {
         use alloy::providers::Provider;
@@ -493,6 +571,7 @@ async fn lie_is_voided(lie: &str) {
         })
         .await;
     net.assert_honest_won(&s);
+    net.replay_games().await;
     let p = net.d.params.clone();
     let bounty = (p.submitter_bond * U256::from(10_000 - p.burn_bps as u64) / U256::from(10_000))
         .to::<u128>() as i128;
@@ -593,6 +672,7 @@ async fn liars_challenge_an_honest_claim(faults: &[&str]) {
         .await;
     net.assert_honest_won(&s);
     assert_eq!(s.games.len(), faults.len());
+    net.replay_games().await;
     for l in liars {
         let a = net.agents[l].address;
         assert!(net.net(a).await < 0, "a lying challenger must lose money");
@@ -672,12 +752,19 @@ async fn minilm_lie_inside_layer_3_is_voided() {
     );
     let gas = net.dispute_gas().await;
     assert!(gas <= 1_500_000, "the dispute took {gas} gas");
+    let r = net.replay_games().await;
+    let d = r[0].first_divergence.as_ref().unwrap();
+    assert!(d.exact && d.at == lie, "{d:?}");
+    assert!(d.layer.as_deref().unwrap().starts_with("layer3_"), "{d:?}");
     net.stop();
 }
 
 /// `opml dispute export` writes a finished game to a file: the request, the
 /// claim, every move with its sender and gas, the one-step proof (it
-/// verifies), and the outcome the contract named. A file of another version is refused by name.
+/// verifies), and the outcome the contract named. `opml dispute replay` gives
+/// the same from the file as from the chain, refuses a changed file, reads a
+/// version 1 file and refuses an unknown version by name, and writes a report
+/// that loads in headless Chromium.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_game_exports_to_a_file() {
     let mut net = Net::new().await;
@@ -721,16 +808,142 @@ async fn a_finished_game_exports_to_a_file() {
     let o = g.outcome.as_ref().unwrap();
     assert_eq!(o.status, "challenger_won");
     assert_eq!(o.winner, Some(c));
-    // an older (or newer) file is refused by its version
-    let mut v: serde_json::Value =
+    // The replay from the file equals the replay straight from the chain.
+    let artifact = net.models[0].dir.clone();
+    let html = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dispute-report.html");
+    let replay = |source: &[&str], extra: &[&str]| {
+        let out = std::process::Command::new(EXE)
+            .args(["dispute", "replay"])
+            .args(source)
+            .arg("--model")
+            .arg(&artifact)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let file_arg = file.to_str().unwrap();
+    let (ok, from_file, err) = replay(&[file_arg], &["--json", "--html", html.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let deployment = net.path().join("deployment.json");
+    let (ok, from_chain, err) = replay(
+        &["--game", "1", "--deployment", deployment.to_str().unwrap()],
+        &["--rpc", &net.anvil.url, "--json"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        from_file, from_chain,
+        "export then replay differs from replay from the chain"
+    );
+    let r: serde_json::Value = serde_json::from_str(&from_file).unwrap();
+    assert_eq!(r["verdict"]["contract"], "challenger_won");
+    assert_eq!(r["verdict"]["expected_winner"], "challenger");
+    assert_eq!(r["rounds"].as_array().unwrap().len(), g.moves.len());
+    assert_eq!(r["decisive"]["step"], step.index);
+    assert_eq!(r["first_divergence"]["at"], step.index + 1);
+    // The text form names the decisive step and both verifiers' verdicts.
+    let (ok, text, err) = replay(&[file_arg], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains(&format!(
+            "decisive step {} -> {}",
+            step.index,
+            step.index + 1
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Solidity (revm)"), "{text}");
+
+    // The report loads in headless Chromium without errors, one band per round;
+    // the screenshot stays under the target directory.
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dispute-report.png");
+    let page = opml::browser::check_page(&html, &shot).unwrap();
+    assert!(page.clean(), "{page:?}");
+    assert_eq!(page.bands, g.moves.len(), "{page:?}");
+    for id in ["timeline", "narrowing", "decisive", "parties", "money"] {
+        assert!(page.sections.iter().any(|s| s == id), "no #{id}: {page:?}");
+    }
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+
+    let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let write = |v: &serde_json::Value| {
+        let p = net.path().join("changed.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    // A changed move is detected, not replayed: its signed transaction says otherwise.
+    let mut v = original.clone();
+    v["moves"][1]["points"][2] = serde_json::json!(format!("0x{}", "ab".repeat(32)));
+    let changed = write(&v);
+    let (ok, _, err) = replay(&[changed.to_str().unwrap()], &[]);
+    assert!(!ok, "a changed move was replayed");
+    assert!(
+        err.contains("move 1 (respond)") && err.contains("calldata"),
+        "{err}"
+    );
+    // So is a changed move whose signed transaction was dropped (version 1 has
+    // none): the game's rules catch what breaks them.
+    let mut v = original.clone();
+    v["version"] = 1.into();
+    for m in v["moves"].as_array_mut().unwrap() {
+        m.as_object_mut().unwrap().remove("raw_tx");
+    }
+    let (ok, v1, err) = replay(&[write(&v).to_str().unwrap()], &["--json"]);
+    assert!(ok, "a version 1 file replays: {err}");
+    let v1: serde_json::Value = serde_json::from_str(&v1).unwrap();
+    assert_eq!(v1["rounds"], r["rounds"]);
+    assert_eq!(v1["verdict"], r["verdict"]);
+    let last = v["moves"].as_array().unwrap().len() - 1;
+    v["moves"][last]["part"] = (v["moves"][last]["part"].as_u64().unwrap() + 1).into();
+    let (ok, _, err) = replay(&[write(&v).to_str().unwrap()], &[]);
+    assert!(!ok && err.contains(&format!("move {last} (step)")), "{err}");
+    // A file of an unknown version is refused by its version.
+    let mut v = original;
     v["version"] = 0.into();
-    std::fs::write(&file, v.to_string()).unwrap();
-    let e = opml::dispute::GameFile::load(&file)
+    let (ok, _, err) = replay(&[write(&v).to_str().unwrap()], &[]);
+    assert!(!ok && err.contains("version 0"), "{err}");
+    let e = opml::dispute::GameFile::load(&net.path().join("changed.json"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("version 0"), "{e}");
     net.stop();
+}
+
+/// The demo (`./dev demo`) ends with both lies voided, and replays its
+/// disputes to files and reports that name the contract's winner.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_voids_both_lies_and_replays_its_disputes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(EXE)
+        .arg("demo")
+        .arg("--out")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("demo passed"), "{text}");
+    for id in [1, 2] {
+        let game = dir.path().join(format!("disputes/game-{id}.json"));
+        let file = opml::dispute::GameFile::load(&game).unwrap();
+        assert_eq!(file.outcome.unwrap().status, "challenger_won");
+        assert!(dir.path().join(format!("disputes/game-{id}.html")).exists());
+        assert!(
+            text.contains(&format!("game {id} (")) && text.contains("decisive step"),
+            "{text}"
+        );
+    }
+    assert!(text.contains("opml dispute replay"), "{text}");
 }
 
 /// A submitter whose claim is right but whose dissections diverge loses the
@@ -754,6 +967,7 @@ async fn fault_submitter_dissections_diverge() {
     let a = net.agents[sub].address;
     let s = net.drive(1, |s| s.status_of(a) == [VOIDED]).await;
     net.assert_honest_won(&s);
+    net.replay_games().await;
     net.stop();
 }
 

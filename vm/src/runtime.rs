@@ -53,6 +53,37 @@ pub struct OutputTensor {
     pub values: Vec<f64>,
 }
 
+/// The output tensors in an output region's bytes (what a claim posts).
+pub fn outputs_from_region(m: &crate::artifact::Manifest, region: &[u8]) -> Vec<OutputTensor> {
+    let fmt = m.format();
+    let base = m.outputs.offset as usize;
+    m.outputs
+        .tensors
+        .iter()
+        .map(|s| {
+            let at = s.offset as usize - base;
+            let raw: Vec<i32> = region[at..at + s.size as usize]
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let values = raw
+                .iter()
+                .map(|&q| match s.dtype.kind() {
+                    Kind::Fixed => fmt.dequantize(q),
+                    Kind::Int => q as f64,
+                })
+                .collect();
+            OutputTensor {
+                name: s.name.clone(),
+                shape: s.shape.clone(),
+                dtype: s.dtype,
+                raw,
+                values,
+            }
+        })
+        .collect()
+}
+
 /// The result of one inference.
 #[derive(Debug, Clone)]
 pub struct RunOutput {
@@ -242,33 +273,7 @@ impl Runtime {
         let data = memory.data(&store);
         let base = m.outputs.offset as usize;
         let output_region = data[base..base + m.outputs.size as usize].to_vec();
-        let fmt = m.format();
-        let outputs = m
-            .outputs
-            .tensors
-            .iter()
-            .map(|s| {
-                let at = s.offset as usize;
-                let raw: Vec<i32> = data[at..at + s.size as usize]
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                let values = raw
-                    .iter()
-                    .map(|&q| match s.dtype.kind() {
-                        Kind::Fixed => fmt.dequantize(q),
-                        Kind::Int => q as f64,
-                    })
-                    .collect();
-                OutputTensor {
-                    name: s.name.clone(),
-                    shape: s.shape.clone(),
-                    dtype: s.dtype,
-                    raw,
-                    values,
-                }
-            })
-            .collect();
+        let outputs = outputs_from_region(m, &output_region);
         Ok(RunOutput {
             outputs,
             output_region,

@@ -162,7 +162,7 @@ pub struct StepProof {
 }
 
 /// Bytes a load or store touches.
-pub(crate) fn width(op: Op) -> u64 {
+pub fn width(op: Op) -> u64 {
     use Op::*;
     match op {
         I64Load | I64Store => 8,
