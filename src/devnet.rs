@@ -243,7 +243,7 @@ pub fn write_agent_config(
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
     }
     let mut text = format!(
-        "rpc = {rpc:?}\ndeployment = {:?}\ndata_dir = {:?}\nmodels_dir = {:?}\nkey_file = \"key\"\npoll_ms = 100\n\n[policy]\n{policy}\n",
+        "rpc = {rpc:?}\ndeployment = {:?}\ndata_dir = {:?}\nmodels_dir = {:?}\nkey_file = \"key\"\npoll_ms = 100\nmetrics_addr = \"127.0.0.1:0\"\n\n[policy]\n{policy}\n",
         deployment.display().to_string(),
         dir.join("data").display().to_string(),
         models_dir.display().to_string(),
@@ -254,6 +254,27 @@ pub fn write_agent_config(
     let path = dir.join("config.toml");
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+/// The body of `GET path` from an agent's metrics server (its address is in
+/// `data_dir/metrics.addr`), with the HTTP status.
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("no HTTP status line")?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_string()))
 }
 
 /// Polls `check` every 100 ms until it gives a value or `timeout` passes.

@@ -914,6 +914,143 @@ async fn a_finished_game_exports_to_a_file() {
     net.stop();
 }
 
+/// A metric's value in Prometheus text (`name{labels}` as written there).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// `/metrics` of both agents, scraped while a game waits on the (stalled)
+/// liar, matches the chain: games, bonds at risk, pending claims, clocks,
+/// credits, blocks. `/healthz` fails for the liar once its clock runs low,
+/// and the outcome shows up as a game won and a game lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_during_a_dispute_match_the_chain() {
+    use opml::devnet::http_get;
+    let mut net = Net::new().await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nsilent_from_move = 2"),
+    ));
+    let watcher = net.add(challenger("challenger", None));
+    net.request().await;
+    let addr_of = |i: usize| {
+        let f = net.agents[i].dir.join("data/metrics.addr");
+        move || {
+            let f = f.clone();
+            async move { Ok(std::fs::read_to_string(&f).ok()) }
+        }
+    };
+    let liar_addr = wait_for("the liar's metrics", SCENARIO, addr_of(liar))
+        .await
+        .unwrap();
+    let watcher_addr = wait_for("the challenger's metrics", SCENARIO, addr_of(watcher))
+        .await
+        .unwrap();
+    let scrape = |addr: &str| http_get(addr, "/metrics").unwrap().1;
+    // wait until the game waits on the liar and both agents' last pass saw it
+    let live_d = r#"opml_games{role="defender",status="live"}"#;
+    let live_c = r#"opml_games{role="challenger",status="live"}"#;
+    wait_for("the game to wait on the liar", SCENARIO, || async {
+        let s = net.snapshot().await;
+        let waiting = s.games.len() == 1 && s.games[0].moves == 2 && s.games[0].status.is_live();
+        Ok((waiting
+            && metric(&scrape(&liar_addr), live_d) == Some(1.0)
+            && metric(&scrape(&watcher_addr), live_c) == Some(1.0))
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    let (l, c) = (net.agents[liar].address, net.agents[watcher].address);
+    let m = InferenceMarket::new(net.d.market, net.watcher.provider.clone());
+    let g = DisputeGame::new(net.d.dispute_game, net.watcher.provider.clone());
+    let p = net.d.params.clone();
+    let eth = |w: U256| w.to::<u128>() as f64 / 1e18;
+    let (lt, ct) = (scrape(&liar_addr), scrape(&watcher_addr));
+    // bonds: the challenger's bond in its live game; the liar's bond and its stake
+    assert_eq!(
+        metric(&ct, "opml_bonds_at_risk_ether"),
+        Some(eth(p.challenger_bond))
+    );
+    let claim = m.getClaim(U256::from(1)).call().await.unwrap();
+    let stake = claim.freeStake + U256::from(claim.gameStake) * U256::from(claim.openGames);
+    let at_risk = metric(&lt, "opml_bonds_at_risk_ether").unwrap();
+    assert!(
+        (at_risk - eth(p.submitter_bond + stake)).abs() < 1e-12,
+        "{lt}"
+    );
+    assert_eq!(metric(&lt, "opml_claims_pending"), Some(1.0));
+    for (text, who) in [(&lt, l), (&ct, c)] {
+        let owed = m.withdrawable(who).call().await.unwrap();
+        assert_eq!(
+            metric(text, "opml_withdrawable_ether"),
+            Some(eth(owed)),
+            "{text}"
+        );
+        let head = net.watcher.block_number().await.unwrap() as f64;
+        assert!(metric(text, "opml_last_processed_block").unwrap() <= head);
+        assert!(metric(text, "opml_block_lag").is_some());
+        assert_eq!(
+            http_get(
+                if who == l { &liar_addr } else { &watcher_addr },
+                "/healthz"
+            )
+            .unwrap()
+            .0,
+            200
+        );
+    }
+    // the liar is to move: its clock runs; the metric is at most what it had
+    // at its last pass and at least what the chain says now
+    let clocks = g.clocks(U256::from(1)).call().await.unwrap();
+    let liar_clock = metric(&lt, "opml_clock_seconds_left_min").unwrap();
+    assert!(
+        clocks.defender.to::<u64>() as f64 <= liar_clock && liar_clock <= p.clock_budget as f64,
+        "{liar_clock} against the chain's {}",
+        clocks.defender
+    );
+    assert!(
+        metric(
+            &ct,
+            r#"opml_trace_query_seconds_count{query="state_hashes"}"#
+        )
+        .unwrap()
+            >= 1.0,
+        "{ct}"
+    );
+    // with less than the health margin on its running clock the liar is unhealthy
+    net.anvil.warp(p.clock_budget - 200).await.unwrap();
+    let why = wait_for("the liar's /healthz to fail", SCENARIO, || async {
+        let (status, body) = http_get(&liar_addr, "/healthz")?;
+        Ok((status == 503).then_some(body))
+    })
+    .await
+    .unwrap();
+    assert!(why.contains("left on a clock"), "{why}");
+    assert_eq!(http_get(&watcher_addr, "/healthz").unwrap().0, 200);
+    // past its clock the challenger claims the timeout: won and lost
+    net.anvil.warp(300).await.unwrap();
+    let won = r#"opml_games{role="challenger",status="won"}"#;
+    let lost = r#"opml_games{role="defender",status="lost"}"#;
+    wait_for("the outcome in the metrics", SCENARIO, || async {
+        Ok((metric(&scrape(&watcher_addr), won) == Some(1.0)
+            && metric(&scrape(&liar_addr), lost) == Some(1.0))
+        .then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        net.snapshot().await.games[0].status,
+        GameStatus::ChallengerWon
+    );
+    net.stop();
+}
+
 /// The demo (`./dev demo`) ends with both lies voided, and replays its
 /// disputes to files and reports that name the contract's winner.
 #[tokio::test(flavor = "multi_thread")]

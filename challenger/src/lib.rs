@@ -345,4 +345,8 @@ impl Pass for Challenger {
     fn poll(&self) -> std::time::Duration {
         self.agent.poll
     }
+
+    fn agent(&self) -> &Agent {
+        &self.agent
+    }
 }

@@ -72,6 +72,16 @@ pub struct AgentConfig<P, F> {
     /// Seconds without a receipt before fees are bumped.
     #[serde(default = "default_bump")]
     pub bump_after_s: u64,
+    /// Where to serve `/metrics` and `/healthz` (e.g. `127.0.0.1:9464`; port 0
+    /// picks one, written to `data_dir/metrics.addr`); not served when absent.
+    #[serde(default)]
+    pub metrics_addr: Option<String>,
+    /// `/healthz` fails when the agent is more blocks than this behind the head.
+    #[serde(default = "default_max_lag")]
+    pub health_max_lag_blocks: u64,
+    /// `/healthz` fails when fewer seconds than this are left on a clock where the agent is to move.
+    #[serde(default = "default_min_clock")]
+    pub health_min_clock_s: u64,
     /// The role's policy.
     #[serde(default)]
     pub policy: P,
@@ -91,6 +101,12 @@ fn default_patience() -> u64 {
 }
 fn default_bump() -> u64 {
     30
+}
+fn default_max_lag() -> u64 {
+    crate::metrics::HealthPolicy::default().max_lag_blocks
+}
+fn default_min_clock() -> u64 {
+    crate::metrics::HealthPolicy::default().min_clock_s
 }
 
 impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
@@ -275,6 +291,22 @@ impl Agent {
         let chain = Chain::connect(&cfg.rpc, Some(key), cfg.tx_policy()).await?;
         deployment.check_chain(&chain, &cfg.deployment)?;
         let store = Store::open(&cfg.data_dir).await?;
+        if let Some(addr) = &cfg.metrics_addr {
+            let policy = crate::metrics::HealthPolicy {
+                max_lag_blocks: cfg.health_max_lag_blocks,
+                min_clock_s: cfg.health_min_clock_s,
+                // several polls, and at least the time a failing RPC endpoint is retried
+                max_silence: Duration::from_millis(cfg.poll_ms * 10)
+                    .max(Duration::from_secs(cfg.rpc_patience_s + 60)),
+            };
+            let bound = crate::metrics::serve(addr, policy).await.map_err(|e| {
+                AgentError::Config(format!("metrics_addr `{addr}`: cannot listen: {e}"))
+            })?;
+            std::fs::write(cfg.data_dir.join("metrics.addr"), bound.to_string()).map_err(|e| {
+                AgentError::Config(format!("cannot write metrics.addr in the data dir: {e}"))
+            })?;
+            tracing::info!(%bound, "serving /metrics and /healthz");
+        }
         let follower = Follower::new(
             chain.clone(),
             deployment.watched(),
@@ -502,12 +534,13 @@ pub async fn play_game(
     role: &str,
     silent_from: Option<u16>,
 ) -> Result<(), AgentError> {
+    let timed = crate::metrics::TimedTrace(trace);
     let turn = crate::play::take_turn(
         &a.chain,
         &a.deployment,
         g.id,
         g.block,
-        trace,
+        &timed,
         &a.store,
         |game, mv| match silent_from {
             Some(r) if game.moves >= r => None,
@@ -527,6 +560,8 @@ pub trait Pass {
     ) -> impl std::future::Future<Output = Result<(), AgentError>> + Send;
     /// The pause between passes.
     fn poll(&self) -> Duration;
+    /// The agent (for the metrics after each pass).
+    fn agent(&self) -> &Agent;
 }
 
 /// Runs passes until a stop is asked for. A failing endpoint fails the pass,
@@ -540,10 +575,20 @@ pub async fn run_passes(
         if shutdown.requested() {
             break;
         }
+        let m = crate::metrics::global();
         match role.pass(&shutdown).await {
-            Ok(()) => {}
-            Err(AgentError::Chain(e)) => tracing::error!(error = %e, "pass failed; retrying"),
+            Ok(()) => {
+                m.passes.inc();
+            }
+            Err(AgentError::Chain(e)) => {
+                m.pass_failures.inc();
+                tracing::error!(error = %e, "pass failed; retrying");
+            }
             Err(other) => return Err(other),
+        };
+        // what the chain says after the pass; a failure here only leaves the gauges older
+        if let Err(e) = crate::metrics::observe(role.agent(), name).await {
+            tracing::warn!(error = %e, "metrics: observing the chain failed");
         }
         if shutdown.sleep(role.poll()).await {
             break;

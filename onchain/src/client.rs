@@ -248,6 +248,7 @@ impl Chain {
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) if is_transient(&e) => {
+                    crate::metrics::global().rpc_errors.inc();
                     if start.elapsed() >= self.policy.rpc_patience {
                         return Err(ChainError::Unreachable {
                             url: self.url.clone(),
@@ -256,10 +257,12 @@ impl Chain {
                         });
                     }
                     tracing::warn!(request = what, error = %e, retry_in = ?delay, "RPC request failed; retrying");
+                    crate::metrics::global().rpc_retries.inc();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => {
+                    crate::metrics::global().rpc_errors.inc();
                     return Err(match revert_data(&e) {
                         Some(data) => ChainError::WouldRevert {
                             purpose: what.into(),

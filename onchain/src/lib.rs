@@ -34,6 +34,7 @@ pub mod error;
 pub mod evm;
 pub mod faults;
 pub mod follow;
+pub mod metrics;
 pub mod play;
 pub mod player;
 pub mod protocol;

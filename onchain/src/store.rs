@@ -384,6 +384,14 @@ impl Store {
             .collect())
     }
 
+    /// Transactions sent and not known to be mined.
+    pub async fn pending_transactions(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM txs WHERE status = 'sent'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
     /// Hashes of the transactions sent for `purpose` that are not known to have failed.
     pub async fn sent_for(&self, purpose: &str) -> StoreResult<Vec<(B256, String)>> {
         let rows =

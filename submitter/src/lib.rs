@@ -311,4 +311,8 @@ impl Pass for Submitter {
     fn poll(&self) -> std::time::Duration {
         self.agent.poll
     }
+
+    fn agent(&self) -> &Agent {
+        &self.agent
+    }
 }
