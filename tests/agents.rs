@@ -1287,6 +1287,83 @@ async fn rpc_outage_mid_dispute() {
     net.stop();
 }
 
+/// A core case of the fault matrix with every agent behind a hostile RPC
+/// endpoint (seeded: delays and reordering, 503s, internal errors, answers
+/// dropped after the request took effect, disconnects, stale heads): the
+/// honest side still wins, and no agent's transaction reverts.
+async fn under_a_hostile_rpc(seed: u64, liar: Party) {
+    let mut net = Net::new().await;
+    let hostile =
+        opml::hostile::HostileRpc::start(&net.anvil.url, opml::hostile::Hostile::nasty(seed))
+            .await
+            .unwrap();
+    net.rpc = hostile.url.clone();
+    let lying_submitter = liar.role == Role::Submitter;
+    if !lying_submitter {
+        net.add(submitter("honest submitter", None));
+    }
+    net.add(liar);
+    if lying_submitter {
+        net.add(challenger("challenger", None));
+    }
+    net.request().await;
+    let s = net
+        .drive(1, |s| {
+            s.games.len() == 1
+                && !s.games[0].status.is_live()
+                && s.claims.iter().all(|c| c.2 != 1 || c.3 == 0)
+                && s.claims.iter().any(|c| c.2 == VOIDED || c.2 == FINALIZED)
+        })
+        .await;
+    net.assert_honest_won(&s);
+    let counts = hostile.counts();
+    for f in [
+        opml::hostile::Fault::Delay,
+        opml::hostile::Fault::Unavailable,
+        opml::hostile::Fault::InternalError,
+        opml::hostile::Fault::DropAnswer,
+        opml::hostile::Fault::Disconnect,
+        opml::hostile::Fault::StaleHead,
+    ] {
+        assert!(
+            counts.get(&f).is_some_and(|&n| n > 0),
+            "no {f:?} met: {counts:?}"
+        );
+    }
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
+    net.replay_games().await;
+    net.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_rpc_a_lie_from_a_random_step_is_voided() {
+    under_a_hostile_rpc(
+        41,
+        submitter(
+            "lying submitter",
+            Some("wrong_output = true\nlie_at = \"random\"\nseed = 11"),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_rpc_a_wrong_step_count_is_voided() {
+    under_a_hostile_rpc(42, submitter("lying submitter", Some("steps_short = 17"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_rpc_a_lying_challenger_loses() {
+    under_a_hostile_rpc(
+        43,
+        challenger(
+            "lying challenger",
+            Some("dispute_correct = true\ndiverge_from = \"random\"\nseed = 9"),
+        ),
+    )
+    .await;
+}
+
 /// Bad input: a clear error or a logged and skipped item, never a crash.
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gets_clear_errors_and_no_crash() {

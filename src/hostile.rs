@@ -1,0 +1,263 @@
+//! A hostile JSON-RPC endpoint for tests: an HTTP proxy on loopback in front
+//! of anvil that, for a seeded share of the requests, delays them (so
+//! concurrent answers come back out of order), answers 503 or a JSON-RPC
+//! internal error without forwarding, forwards and then drops the answer
+//! (the request took effect, the client never hears), disconnects before
+//! forwarding, or answers `eth_blockNumber` with a head it gave earlier
+//! (a stale node behind a load balancer).
+//!
+//! The seed fixes the sequence of decisions, not which request meets which
+//! fault: the agents' requests race each other. Each kind of fault is counted,
+//! so a test can check that it really met them.
+
+use anyhow::{Context, Result};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the proxy does to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// Forwarded untouched.
+    Pass,
+    /// Forwarded after a pause of up to [`Hostile::max_delay`].
+    Delay,
+    /// HTTP 503, not forwarded.
+    Unavailable,
+    /// A JSON-RPC `-32603` error, not forwarded.
+    InternalError,
+    /// Forwarded, then the connection is closed without the answer.
+    DropAnswer,
+    /// The connection is closed before forwarding.
+    Disconnect,
+    /// `eth_blockNumber` answered with an older head it gave before.
+    StaleHead,
+}
+
+/// The mix of faults, in percent of requests (the rest pass).
+#[derive(Debug, Clone)]
+pub struct Hostile {
+    /// Seed of the decisions.
+    pub seed: u64,
+    /// Percent of requests delayed.
+    pub delay: u8,
+    /// Percent answered 503.
+    pub unavailable: u8,
+    /// Percent answered with an internal error.
+    pub internal_error: u8,
+    /// Percent whose answer is dropped after forwarding.
+    pub drop_answer: u8,
+    /// Percent disconnected before forwarding.
+    pub disconnect: u8,
+    /// Percent of `eth_blockNumber` answered with a stale head.
+    pub stale_head: u8,
+    /// Longest delay.
+    pub max_delay: Duration,
+}
+
+impl Hostile {
+    /// A mix where about one request in four meets a fault.
+    pub fn nasty(seed: u64) -> Hostile {
+        Hostile {
+            seed,
+            delay: 8,
+            unavailable: 4,
+            internal_error: 4,
+            drop_answer: 3,
+            disconnect: 3,
+            stale_head: 10,
+            max_delay: Duration::from_millis(400),
+        }
+    }
+}
+
+struct State {
+    rng: u64,
+    heads: Vec<String>,
+    counts: BTreeMap<Fault, u64>,
+}
+
+/// The running proxy.
+pub struct HostileRpc {
+    /// Its endpoint.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+fn splitmix(z: &mut u64) -> u64 {
+    *z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut x = *z;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl HostileRpc {
+    /// Listens on a free loopback port in front of `upstream` (`http://...`).
+    pub async fn start(upstream: &str, mix: Hostile) -> Result<HostileRpc> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(Mutex::new(State {
+            rng: mix.seed,
+            heads: vec![],
+            counts: BTreeMap::new(),
+        }));
+        let client = alloy::transports::http::reqwest::Client::new();
+        let upstream = upstream.to_string();
+        let shared = (state.clone(), Arc::new(mix));
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (state, mix) = shared.clone();
+                let (client, upstream) = (client.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let (state, mix) = (state.clone(), mix.clone());
+                        let (client, upstream) = (client.clone(), upstream.clone());
+                        async move { handle(req, &state, &mix, &client, &upstream).await }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        Ok(HostileRpc { url, state, accept })
+    }
+
+    /// How many requests met each fault so far.
+    pub fn counts(&self) -> BTreeMap<Fault, u64> {
+        self.state.lock().unwrap().counts.clone()
+    }
+}
+
+impl Drop for HostileRpc {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+fn decide(state: &Mutex<State>, mix: &Hostile, method: &str) -> (Fault, Option<String>) {
+    let mut s = state.lock().unwrap();
+    let roll = (splitmix(&mut s.rng) % 100) as u8;
+    let mut fault = Fault::Pass;
+    let mut acc = 0u8;
+    for (share, f) in [
+        (mix.delay, Fault::Delay),
+        (mix.unavailable, Fault::Unavailable),
+        (mix.internal_error, Fault::InternalError),
+        (mix.drop_answer, Fault::DropAnswer),
+        (mix.disconnect, Fault::Disconnect),
+    ] {
+        acc = acc.saturating_add(share);
+        if roll < acc {
+            fault = f;
+            break;
+        }
+    }
+    let mut stale = None;
+    if fault == Fault::Pass && method == "eth_blockNumber" && s.heads.len() > 1 {
+        let roll = (splitmix(&mut s.rng) % 100) as u8;
+        if roll < mix.stale_head {
+            let back = 1 + (splitmix(&mut s.rng) as usize % (s.heads.len() - 1));
+            stale = Some(s.heads[s.heads.len() - 1 - back].clone());
+            fault = Fault::StaleHead;
+        }
+    }
+    *s.counts.entry(fault).or_default() += 1;
+    (fault, stale)
+}
+
+type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
+
+async fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    state: &Mutex<State>,
+    mix: &Hostile,
+    client: &alloy::transports::http::reqwest::Client,
+    upstream: &str,
+) -> Answer {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let method = call["method"].as_str().unwrap_or("batch").to_string();
+    let (fault, stale) = decide(state, mix, &method);
+    let closed = || Err(std::io::Error::other("hostile proxy: connection closed"));
+    let json = |status: StatusCode, v: serde_json::Value| {
+        let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        Ok(r)
+    };
+    match fault {
+        Fault::Disconnect => return closed(),
+        Fault::Unavailable => {
+            return json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "overloaded (injected)"}),
+            );
+        }
+        Fault::InternalError => {
+            return json(
+                StatusCode::OK,
+                serde_json::json!({"jsonrpc": "2.0", "id": call["id"],
+                    "error": {"code": -32603, "message": "internal error (injected)"}}),
+            );
+        }
+        Fault::StaleHead => {
+            return json(
+                StatusCode::OK,
+                serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "result": stale}),
+            );
+        }
+        Fault::Delay => {
+            let ms = {
+                let mut s = state.lock().unwrap();
+                splitmix(&mut s.rng) % (mix.max_delay.as_millis() as u64 + 1)
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Fault::Pass | Fault::DropAnswer => {}
+    }
+    let answer = client
+        .post(upstream)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(std::io::Error::other)?;
+    let status = answer.status().as_u16();
+    let bytes = answer.bytes().await.map_err(std::io::Error::other)?;
+    if fault == Fault::DropAnswer {
+        return closed();
+    }
+    if method == "eth_blockNumber"
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && let Some(head) = v["result"].as_str()
+    {
+        let mut s = state.lock().unwrap();
+        if s.heads.last().map(String::as_str) != Some(head) {
+            s.heads.push(head.to_string());
+        }
+    }
+    let mut r = Response::new(Full::new(Bytes::from(bytes.to_vec())));
+    *r.status_mut() = StatusCode::from_u16(status)
+        .context("upstream status")
+        .map_err(std::io::Error::other)?;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
