@@ -98,6 +98,20 @@ impl Anvil {
         Ok(Chain::connect(&self.url, Some(parse_key(&self.keys[i])?), policy).await?)
     }
 
+    /// Replaces the last `depth` blocks with empty ones (`anvil_reorg`): their
+    /// transactions are gone.
+    pub async fn reorg(&self, depth: u64) -> Result<()> {
+        let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;
+        alloy::providers::Provider::raw_request::<_, serde_json::Value>(
+            &c.provider,
+            "anvil_reorg".into(),
+            (depth, Vec::<serde_json::Value>::new()),
+        )
+        .await
+        .context("anvil_reorg")?;
+        Ok(())
+    }
+
     /// Advances the chain clock by `secs` and mines a block.
     pub async fn warp(&self, secs: u64) -> Result<()> {
         let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;

@@ -1287,6 +1287,60 @@ async fn rpc_outage_mid_dispute() {
     net.stop();
 }
 
+/// A reorg removes the challenger's move: the challenger notices (the game
+/// is its turn again) and sends the move again, and wins.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reorg_that_removes_a_move_gets_it_sent_again() {
+    use alloy::providers::Provider;
+    let mut net = Net::new().await;
+    // the liar stops after its first dissection, so the game waits on it
+    // right after the challenger's response
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nsilent_from_move = 2"),
+    ));
+    net.add(challenger("challenger", None));
+    net.request().await;
+    wait_for("the challenger's response", SCENARIO, || async {
+        let s = net.snapshot().await;
+        Ok(s.games.first().filter(|g| g.moves == 2).map(|_| ()))
+    })
+    .await
+    .unwrap();
+    let p = &net.watcher.provider;
+    let head = p.get_block_number().await.unwrap();
+    let respond = net
+        .all_logs()
+        .await
+        .into_iter()
+        .rfind(|l| DisputeGame::Dissected::decode_log(&l.inner).is_ok())
+        .unwrap();
+    assert_eq!(
+        respond.block_number,
+        Some(head),
+        "the response is in the head block"
+    );
+    net.anvil.reorg(1).await.unwrap();
+    let replaced = p.get_block_by_number(head.into()).await.unwrap().unwrap();
+    assert_ne!(
+        Some(replaced.header.hash),
+        respond.block_hash,
+        "the block was replaced"
+    );
+    // the response is back on chain, sent again
+    wait_for("the response sent again", SCENARIO, || async {
+        let s = net.snapshot().await;
+        Ok(s.games.first().filter(|g| g.moves == 2).map(|_| ()))
+    })
+    .await
+    .unwrap();
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    assert_eq!(s.games[0].status, GameStatus::ChallengerWon);
+    net.stop();
+}
+
 /// A core case of the fault matrix with every agent behind a hostile RPC
 /// endpoint (seeded: delays and reordering, 503s, internal errors, answers
 /// dropped after the request took effect, disconnects, stale heads): the

@@ -342,6 +342,8 @@ impl Agent {
                         "reorg: a seen block is gone; scanning again"
                     );
                     self.store.ingest(&[], rewind).await?;
+                    // the reorg may have dropped this key's transactions
+                    self.chain.forget_nonce().await;
                     cursor = rewind;
                 }
                 Poll::Logs {

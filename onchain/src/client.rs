@@ -334,6 +334,36 @@ impl Chain {
         .await
     }
 
+    /// A nonce above the node's next one (an earlier transaction of this key
+    /// was dropped, by a reorg say) is never mined: it is refused, and the
+    /// next send asks the node for its nonce.
+    async fn refuse_nonce_gap(&self, purpose: &str, from: Address, nonce: u64) -> ChainResult<()> {
+        let p = self.provider.clone();
+        let node_next = self
+            .rpc("eth_getTransactionCount", || {
+                let p = p.clone();
+                async move { p.get_transaction_count(from).pending().await }
+            })
+            .await?;
+        if node_next < nonce {
+            return Err(ChainError::Refused {
+                what: purpose.into(),
+                detail: format!(
+                    "nonce {nonce} is past the node's next nonce {node_next} (an earlier transaction was dropped); it is sent again with a fresh nonce"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Forgets the next nonce, so the next transaction asks the node: after a
+    /// reorg dropped transactions of this key, their nonces are free again.
+    pub async fn forget_nonce(&self) {
+        if let Some(s) = &self.signer {
+            *s.next_nonce.lock().await = None;
+        }
+    }
+
     /// Sends a transaction and waits for its receipt (see the module docs).
     /// `to = None` deploys `data` as creation code.
     pub async fn send(
@@ -446,6 +476,8 @@ impl Chain {
                 }
                 Err(e) => return Err(e),
             }
+            self.refuse_nonce_gap(purpose, tx.from.unwrap_or_default(), nonce)
+                .await?;
             let deadline = tokio::time::Instant::now() + self.policy.bump_after;
             while tokio::time::Instant::now() < deadline {
                 for h in &hashes {
