@@ -1341,6 +1341,67 @@ async fn a_reorg_that_removes_a_move_gets_it_sent_again() {
     net.stop();
 }
 
+/// The node drops the challenger's challenge from its pool while the base fee
+/// spikes 100-fold: the challenger signs it again with fees that clear the new
+/// base fee, and the lie is voided.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_transaction_in_a_fee_spike_is_sent_again() {
+    use alloy::providers::Provider;
+    let mut net = Net::new().await;
+    let liar = net.add(submitter("lying submitter", Some("wrong_output = true")));
+    let watcher = net.add(challenger("challenger", None));
+    net.request().await;
+    let p = net.watcher.provider.clone();
+    let anvil = |method: &'static str, params: serde_json::Value| {
+        let p = p.clone();
+        async move {
+            p.raw_request::<_, serde_json::Value>(method.into(), params)
+                .await
+                .unwrap()
+        }
+    };
+    wait_for("the claim", SCENARIO, || async {
+        Ok((net.snapshot().await.claims.len() == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    // from here blocks are mined only when the test says so
+    anvil("evm_setAutomine", serde_json::json!([false])).await;
+    let c = net.agents[watcher].address;
+    let pending = wait_for("the challenge in the pool", SCENARIO, || async move {
+        let pool = anvil("txpool_content", serde_json::json!([])).await;
+        let mine = pool["pending"]
+            .as_object()
+            .and_then(|m| {
+                m.iter()
+                    .find(|(a, _)| a.parse::<alloy::primitives::Address>().ok() == Some(c))
+            })
+            .and_then(|(_, txs)| {
+                txs.as_object()?.values().next()?["hash"]
+                    .as_str()
+                    .map(String::from)
+            });
+        Ok(mine)
+    })
+    .await
+    .unwrap();
+    anvil("anvil_dropTransaction", serde_json::json!([pending])).await;
+    let base: u128 = p.get_gas_price().await.unwrap();
+    anvil(
+        "anvil_setNextBlockBaseFeePerGas",
+        serde_json::json!([format!("0x{:x}", base.max(1_000_000_000) * 100)]),
+    )
+    .await;
+    anvil("evm_mine", serde_json::json!([])).await;
+    anvil("evm_setAutomine", serde_json::json!([true])).await;
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    let log = net.log_of(&net.agents[watcher]);
+    assert!(log.contains("re-signing with higher fees"), "{log}");
+    net.stop();
+}
+
 /// A core case of the fault matrix with every agent behind a hostile RPC
 /// endpoint (seeded: delays and reordering, 503s, internal errors, answers
 /// dropped after the request took effect, disconnects, stale heads): the

@@ -505,8 +505,16 @@ impl Chain {
                 tokio::time::sleep(self.policy.poll).await;
             }
             let bump = |v: u128| v + v * self.policy.bump_percent.max(13) as u128 / 100 + 1;
-            max_fee = bump(max_fee);
-            tip = bump(tip);
+            // after a base-fee spike a bump of the old fees may still be too low
+            let p = self.provider.clone();
+            let now = self
+                .rpc("eth_feeHistory", || {
+                    let p = p.clone();
+                    async move { p.estimate_eip1559_fees().await }
+                })
+                .await?;
+            max_fee = bump(max_fee).max(now.max_fee_per_gas);
+            tip = bump(tip).max(now.max_priority_fee_per_gas);
             tracing::warn!(
                 purpose,
                 nonce,
