@@ -16,8 +16,8 @@ lint_env := "RUSTC_WORKSPACE_WRAPPER=" + quote(justfile_directory() / ".ci/clipp
 default:
     @just --list
 
-# Install what the tasks need beyond Rust: the Solidity toolchain, the Python env for fixture scripts, and Chromium for the report's browser test.
-setup: node-setup browser-setup
+# Install what the tasks need beyond Rust: the Solidity toolchain, the Python env for fixture scripts, Chromium for the report's browser test, and PostgreSQL's server for the agents' tests.
+setup: node-setup browser-setup pg-setup
     test -x {{venv}}/bin/python || python3 -m venv {{venv}}
     {{venv}}/bin/pip install --quiet -r fixtures/requirements.txt
 
@@ -31,6 +31,12 @@ node-setup:
 browser-setup:
     [ -x "${OPML_CHROMIUM:-/usr/bin/chromium}" ] || { s=$([ "$(id -u)" -eq 0 ] || echo sudo); $s apt-get update && $s env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
     cd tests/report && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+
+# Debian's PostgreSQL server (apt, when missing; sudo unless root). The tests start their own cluster
+# in a temporary directory (src/devnet.rs `Postgres`), never the system one.
+# Install PostgreSQL's server programs (initdb, pg_ctl) for the agents' tests on PostgreSQL.
+pg-setup:
+    ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { s=$([ "$(id -u)" -eq 0 ] || echo sudo); $s apt-get update && $s env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; }
 
 # The main job: the protocol end to end on a local anvil (two models, an honest and a lying
 # submitter, a challenger as real processes); exits 0 when the lies are voided, the honest results

@@ -270,6 +270,140 @@ pub fn write_agent_config(
     Ok(path)
 }
 
+/// A PostgreSQL server from Debian's packages, for tests: a fresh cluster in
+/// a temporary directory owned by the `postgres` user (the server refuses to
+/// run as root), on a free loopback port with trust authentication, without
+/// fsync. Stopped and deleted on drop.
+pub struct Postgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Creates and starts the cluster.
+    pub fn start() -> Result<Postgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+            .max()
+            .context(
+                "PostgreSQL's server is not installed (no /usr/lib/postgresql/*/bin/initdb): run `./dev setup`, which installs Debian's postgresql",
+            )?;
+        let dir = tempfile::Builder::new().prefix("opml-pg").tempdir()?;
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()?
+                .success();
+            if !ok {
+                bail!("cannot hand {} to the postgres user", dir.path().display());
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let pg = Postgres { bin, dir, port };
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &pg.data(),
+                "-U",
+                "opml",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        )?;
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            pg.dir.path().display()
+        );
+        let log = pg.dir.path().join("server.log").display().to_string();
+        pg.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &pg.data(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        )?;
+        Ok(pg)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Runs one of the server's programs as the `postgres` user (when root).
+    fn run(&self, program: &str, args: &[&str]) -> Result<()> {
+        let exe = self.bin.join(program);
+        let mut c = if unsafe { libc::geteuid() } == 0 {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = c.args(args).current_dir(self.dir.path()).output()?;
+        if !out.status.success() {
+            bail!(
+                "{program} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Creates database `name`; returns its URL.
+    pub fn database(&self, name: &str) -> Result<String> {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "opml",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+                &format!("CREATE DATABASE \"{name}\""),
+            ],
+        )?;
+        Ok(format!("postgres://opml@127.0.0.1:{}/{name}", self.port))
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
 /// The body of `GET path` from an agent's metrics server (its address is in
 /// `data_dir/metrics.addr`), with the HTTP status.
 pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {

@@ -122,6 +122,11 @@ impl Net {
 
     /// Starts an agent with dev key `1 + index`.
     fn add(&mut self, party: Party) -> usize {
+        self.add_with(party, None)
+    }
+
+    /// Starts an agent with dev key `1 + index` and its database at `database_url`.
+    fn add_with(&mut self, party: Party, database_url: Option<&str>) -> usize {
         let i = self.agents.len();
         let key = &self.anvil.keys[1 + i];
         let dir = self.path().join(format!("agent{i}"));
@@ -138,6 +143,11 @@ impl Net {
             party.faults.as_deref(),
         )
         .unwrap();
+        if let Some(url) = database_url {
+            // a top-level key goes before the config's tables
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            std::fs::write(&cfg, format!("database_url = {url:?}\n{text}")).unwrap();
+        }
         let role = match party.role {
             Role::Submitter => "submitter",
             Role::Challenger => "challenger",
@@ -1247,6 +1257,59 @@ async fn agents_killed_mid_dispute_resume_and_win() {
     net.stop();
 }
 
+/// The agents keep their state in PostgreSQL (a real server, started from
+/// Debian's packages): killed with SIGKILL mid-dispute, each resumes from
+/// its database and the honest side wins, with no move sent twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_on_postgresql_are_killed_mid_dispute_and_resume() {
+    let pg = opml::devnet::Postgres::start().unwrap();
+    let mut net = Net::new().await;
+    let db = |name: &str| pg.database(name).unwrap();
+    let liar = net.add_with(
+        submitter(
+            "lying submitter",
+            Some("wrong_output = true\nlie_at = \"random\"\nseed = 4"),
+        ),
+        Some(&db("liar")),
+    );
+    let watcher = net.add_with(challenger("challenger", None), Some(&db("challenger")));
+    net.request().await;
+    for (k, at) in [1u16, 3, 5].into_iter().enumerate() {
+        let s = wait_for("the game to reach the kill point", SCENARIO, || async {
+            let s = net.snapshot().await;
+            Ok(s.games
+                .first()
+                .filter(|g| g.moves >= at || !g.status.is_live())
+                .map(|_| s.clone()))
+        })
+        .await
+        .unwrap();
+        if !s.games[0].status.is_live() {
+            break;
+        }
+        for a in net.agents.iter_mut() {
+            assert!(
+                a.proc.running(),
+                "the {} exited:\n{}",
+                a.party.name,
+                std::fs::read_to_string(&a.proc.log).unwrap_or_default()
+            );
+        }
+        let victim = if k % 2 == 0 { watcher } else { liar };
+        net.agents[victim].proc.kill9();
+        net.agents[victim].proc.restart().unwrap();
+    }
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
+    // the agents wrote to PostgreSQL, not to SQLite files
+    for a in &net.agents {
+        assert!(!a.dir.join("data/agent.sqlite").exists());
+    }
+    net.stop();
+}
+
 /// The RPC endpoint disappears for 10 s in the middle of a dispute: the
 /// agents retry and the honest side wins.
 #[tokio::test(flavor = "multi_thread")]
@@ -1349,7 +1412,6 @@ async fn a_dropped_transaction_in_a_fee_spike_is_sent_again() {
     use alloy::providers::Provider;
     let mut net = Net::new().await;
     let liar = net.add(submitter("lying submitter", Some("wrong_output = true")));
-    let watcher = net.add(challenger("challenger", None));
     net.request().await;
     let p = net.watcher.provider.clone();
     let anvil = |method: &'static str, params: serde_json::Value| {
@@ -1365,8 +1427,10 @@ async fn a_dropped_transaction_in_a_fee_spike_is_sent_again() {
     })
     .await
     .unwrap();
-    // from here blocks are mined only when the test says so
+    // from here blocks are mined only when the test says so; the challenger
+    // starts now, so its challenge waits in the pool
     anvil("evm_setAutomine", serde_json::json!([false])).await;
+    let watcher = net.add(challenger("challenger", None));
     let c = net.agents[watcher].address;
     let pending = wait_for("the challenge in the pool", SCENARIO, || async move {
         let pool = anvil("txpool_content", serde_json::json!([])).await;
@@ -1750,4 +1814,39 @@ async fn cli_deploys_registers_requests_and_reports_status() {
     assert_eq!(status["requests"][0]["status"], "finalized");
     assert_eq!(status["requests"][0]["claims"][0]["status"], "finalized");
     assert!(sub.terminate().is_some_and(|s| s.success()));
+}
+
+/// The store's queries run on PostgreSQL as on SQLite.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_runs_on_postgresql() {
+    use opml_onchain::client::TxJournal;
+    use opml_onchain::store::Store;
+    let pg = opml::devnet::Postgres::start().unwrap();
+    let url = pg.database("store").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), Some(&url)).await.unwrap();
+    assert_eq!(s.cursor().await.unwrap(), None);
+    let c = opml_onchain::follow::Cursor {
+        next: 42,
+        parent: Some(alloy::primitives::B256::repeat_byte(7)),
+    };
+    s.ingest(&[], c).await.unwrap();
+    s.sent(
+        "submit request 1",
+        3,
+        alloy::primitives::B256::repeat_byte(1),
+    )
+    .await;
+    s.mined(alloy::primitives::B256::repeat_byte(1), true, 40)
+        .await;
+    assert_eq!(s.pending_transactions().await.unwrap(), 0);
+    assert!(s.claims(None, true).await.unwrap().is_empty());
+    assert!(s.claims(Some(1), false).await.unwrap().is_empty());
+    assert!(s.games(&[]).await.unwrap().is_empty());
+    assert!(s.open_requests().await.unwrap().is_empty());
+    assert_eq!(s.transactions(5).await.unwrap().len(), 1);
+    drop(s);
+    let s = Store::open(dir.path(), Some(&url)).await.unwrap();
+    assert_eq!(s.cursor().await.unwrap(), Some(c));
+    assert_eq!(s.sent_for("submit request 1").await.unwrap().len(), 1);
 }

@@ -72,6 +72,10 @@ pub struct AgentConfig<P, F> {
     /// Seconds without a receipt before fees are bumped.
     #[serde(default = "default_bump")]
     pub bump_after_s: u64,
+    /// The database: `postgres://user@host/db` or `sqlite:path`; default
+    /// `agent.sqlite` in `data_dir`.
+    #[serde(default)]
+    pub database_url: Option<String>,
     /// Where to serve `/metrics` and `/healthz` (e.g. `127.0.0.1:9464`; port 0
     /// picks one, written to `data_dir/metrics.addr`); not served when absent.
     #[serde(default)]
@@ -290,7 +294,7 @@ impl Agent {
         let models = Models::load(&cfg.models_dir)?;
         let chain = Chain::connect(&cfg.rpc, Some(key), cfg.tx_policy()).await?;
         deployment.check_chain(&chain, &cfg.deployment)?;
-        let store = Store::open(&cfg.data_dir).await?;
+        let store = Store::open(&cfg.data_dir, cfg.database_url.as_deref()).await?;
         if let Some(addr) = &cfg.metrics_addr {
             let policy = crate::metrics::HealthPolicy {
                 max_lag_blocks: cfg.health_max_lag_blocks,
@@ -302,9 +306,11 @@ impl Agent {
             let bound = crate::metrics::serve(addr, policy).await.map_err(|e| {
                 AgentError::Config(format!("metrics_addr `{addr}`: cannot listen: {e}"))
             })?;
-            std::fs::write(cfg.data_dir.join("metrics.addr"), bound.to_string()).map_err(|e| {
-                AgentError::Config(format!("cannot write metrics.addr in the data dir: {e}"))
-            })?;
+            std::fs::create_dir_all(&cfg.data_dir)
+                .and_then(|()| std::fs::write(cfg.data_dir.join("metrics.addr"), bound.to_string()))
+                .map_err(|e| {
+                    AgentError::Config(format!("cannot write metrics.addr in the data dir: {e}"))
+                })?;
             tracing::info!(%bound, "serving /metrics and /healthz");
         }
         let follower = Follower::new(

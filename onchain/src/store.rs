@@ -1,5 +1,8 @@
-//! An agent's persistent state: SQLite through sqlx, one file in the data
-//! directory, schema in `onchain/migrations/` (applied on open).
+//! An agent's persistent state through sqlx: SQLite by default (one file in
+//! the data directory), or PostgreSQL (`database_url = "postgres://..."`).
+//! The same queries run on both through sqlx's `Any` driver (placeholders
+//! `$1`, `$2`, ..., which SQLite reads too); the schema is in
+//! `onchain/migrations/sqlite` and `onchain/migrations/postgres`, applied on open.
 //!
 //! The store is a cache of the chain plus the agent's transaction journal.
 //! Deleting it loses nothing: the follower scans again from the deployment
@@ -11,18 +14,20 @@ use crate::follow::Cursor;
 use alloy::primitives::{Address, B256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEvent;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool};
 use sqlx::{Row, migrate::Migrator};
 use std::path::Path;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be opened or migrated.
     #[error(
-        "cannot open the agent database `{path}`: {detail}; check the data directory's permissions, or delete the file to rebuild it from the chain"
+        "cannot open the agent database `{path}`: {detail}; check the data directory's permissions or the server at `database_url` (deleting the database rebuilds it from the chain)"
     )]
     Open {
         /// File.
@@ -98,7 +103,7 @@ pub struct GameRow {
 /// The agent database.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 fn addr(b: &[u8]) -> Address {
@@ -117,24 +122,53 @@ fn now_unix() -> i64 {
 }
 
 impl Store {
-    /// Opens (creating if needed) `agent.sqlite` in `dir` and applies the migrations.
-    pub async fn open(dir: &Path) -> StoreResult<Store> {
-        let path = dir.join("agent.sqlite");
+    /// Opens the database at `url` (`sqlite:...` or `postgres://...`), or
+    /// else `agent.sqlite` in `dir` (created if needed), and applies the migrations.
+    pub async fn open(dir: &Path, url: Option<&str>) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let file = dir.join("agent.sqlite");
+        let shown = match url {
+            // never a password in messages
+            Some(u) => match url::Url::parse(u) {
+                Ok(mut parsed) => {
+                    let _ = parsed.set_password(None);
+                    parsed.to_string()
+                }
+                Err(_) => "database_url".into(),
+            },
+            None => file.display().to_string(),
+        };
         let fail = |detail: String| StoreError::Open {
-            path: path.display().to_string(),
+            path: shown.clone(),
             detail,
         };
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+        let url = match url {
+            Some(u) => u.to_string(),
+            None => {
+                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+                format!("sqlite://{}?mode=rwc", file.display())
+            }
+        };
+        let sqlite = url.starts_with("sqlite:");
+        if !sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(fail(
+                "`database_url` must start with `sqlite:` or `postgres://`".into(),
+            ));
+        }
+        let pool = AnyPoolOptions::new()
+            // one writer for SQLite; a few connections for a server
+            .max_connections(if sqlite { 1 } else { 4 })
+            .connect(&url)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        MIGRATOR.run(&pool).await.map_err(|e| fail(e.to_string()))?;
+        if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        let migrator = if sqlite { &SQLITE } else { &POSTGRES };
+        migrator.run(&pool).await.map_err(|e| fail(e.to_string()))?;
         Ok(Store { pool })
     }
 
@@ -164,7 +198,7 @@ impl Store {
                 };
                 sqlx::query(
                     "INSERT INTO requests (id, model_id, requester, fee, deadline, initial_state, input, block)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(e.requestId.to::<i64>())
                 .bind(e.modelId.as_slice())
@@ -182,7 +216,7 @@ impl Store {
                 };
                 sqlx::query(
                     "INSERT INTO claims (id, request_id, submitter, final_state, steps, output, challenge_deadline, block)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(e.claimId.to::<i64>())
                 .bind(e.requestId.to::<i64>())
@@ -199,7 +233,7 @@ impl Store {
                     continue;
                 };
                 sqlx::query(
-                    "INSERT INTO games (id, claim_id, challenger, block) VALUES (?, ?, ?, ?)
+                    "INSERT INTO games (id, claim_id, challenger, block) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(e.gameId.to::<i64>())
@@ -260,7 +294,7 @@ impl Store {
             n += 1;
         }
         sqlx::query(
-            "INSERT INTO cursor (id, next_block, parent_hash) VALUES (1, ?, ?)
+            "INSERT INTO cursor (id, next_block, parent_hash) VALUES (1, $1, $2)
              ON CONFLICT (id) DO UPDATE SET next_block = excluded.next_block, parent_hash = excluded.parent_hash",
         )
         .bind(cursor.next as i64)
@@ -285,7 +319,7 @@ impl Store {
     /// One request.
     pub async fn request(&self, id: u64) -> StoreResult<Option<RequestRow>> {
         let row = sqlx::query(
-            "SELECT id, model_id, input, deadline, initial_state, status, note FROM requests WHERE id = ?",
+            "SELECT id, model_id, input, deadline, initial_state, status, note FROM requests WHERE id = $1",
         )
         .bind(id as i64)
         .fetch_optional(&self.pool)
@@ -295,7 +329,7 @@ impl Store {
 
     /// Notes why a request is skipped (shown by status and logs once).
     pub async fn note_request(&self, id: u64, note: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE requests SET note = ? WHERE id = ?")
+        sqlx::query("UPDATE requests SET note = $1 WHERE id = $2")
             .bind(note)
             .bind(id as i64)
             .execute(&self.pool)
@@ -305,7 +339,7 @@ impl Store {
 
     /// Marks a request closed for this agent (expired, settled elsewhere).
     pub async fn close_request(&self, id: u64) -> StoreResult<()> {
-        sqlx::query("UPDATE requests SET status = 'closed' WHERE id = ? AND status = 'open'")
+        sqlx::query("UPDATE requests SET status = 'closed' WHERE id = $1 AND status = 'open'")
             .bind(id as i64)
             .execute(&self.pool)
             .await?;
@@ -318,15 +352,23 @@ impl Store {
         request: Option<u64>,
         pending_only: bool,
     ) -> StoreResult<Vec<ClaimRow>> {
-        let rows = sqlx::query(
-            "SELECT id, request_id, submitter, final_state, steps, output, challenge_deadline, status, verdict
-             FROM claims WHERE (? IS NULL OR request_id = ?) AND (? = 0 OR status = 'pending') ORDER BY id",
-        )
-        .bind(request.map(|r| r as i64))
-        .bind(request.map(|r| r as i64))
-        .bind(pending_only as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        // The filters are part of the SQL, not NULL-able parameters: PostgreSQL
+        // cannot type a parameter that is only compared with NULL.
+        let mut sql = "SELECT id, request_id, submitter, final_state, steps, output, challenge_deadline, status, verdict
+             FROM claims WHERE true"
+            .to_string();
+        if request.is_some() {
+            sql.push_str(" AND request_id = $1");
+        }
+        if pending_only {
+            sql.push_str(" AND status = 'pending'");
+        }
+        sql.push_str(" ORDER BY id");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(r) = request {
+            q = q.bind(r as i64);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| ClaimRow {
@@ -345,7 +387,7 @@ impl Store {
 
     /// Records the challenger's verdict on a claim.
     pub async fn set_verdict(&self, claim: u64, verdict: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE claims SET verdict = ? WHERE id = ?")
+        sqlx::query("UPDATE claims SET verdict = $1 WHERE id = $2")
             .bind(verdict)
             .bind(claim as i64)
             .execute(&self.pool)
@@ -395,7 +437,7 @@ impl Store {
     /// Hashes of the transactions sent for `purpose` that are not known to have failed.
     pub async fn sent_for(&self, purpose: &str) -> StoreResult<Vec<(B256, String)>> {
         let rows =
-            sqlx::query("SELECT hash, status FROM txs WHERE purpose = ? AND status != 'reverted'")
+            sqlx::query("SELECT hash, status FROM txs WHERE purpose = $1 AND status != 'reverted'")
                 .bind(purpose)
                 .fetch_all(&self.pool)
                 .await?;
@@ -408,7 +450,7 @@ impl Store {
     /// Every transaction sent, newest first (for status output).
     pub async fn transactions(&self, limit: u32) -> StoreResult<Vec<(String, u64, B256, String)>> {
         let rows =
-            sqlx::query("SELECT purpose, nonce, hash, status FROM txs ORDER BY id DESC LIMIT ?")
+            sqlx::query("SELECT purpose, nonce, hash, status FROM txs ORDER BY id DESC LIMIT $1")
                 .bind(limit as i64)
                 .fetch_all(&self.pool)
                 .await?;
@@ -426,7 +468,7 @@ impl Store {
     }
 }
 
-fn request_row(r: &sqlx::sqlite::SqliteRow) -> RequestRow {
+fn request_row(r: &AnyRow) -> RequestRow {
     RequestRow {
         id: r.get::<i64, _>(0) as u64,
         model_id: b256(&r.get::<Vec<u8>, _>(1)),
@@ -438,14 +480,9 @@ fn request_row(r: &sqlx::sqlite::SqliteRow) -> RequestRow {
     }
 }
 
-async fn set_status(
-    c: &mut sqlx::SqliteConnection,
-    table: &str,
-    id: i64,
-    status: &str,
-) -> StoreResult<()> {
+async fn set_status(c: &mut AnyConnection, table: &str, id: i64, status: &str) -> StoreResult<()> {
     // `table` is one of the fixed names above, never input.
-    let sql = format!("UPDATE {table} SET status = ? WHERE id = ?");
+    let sql = format!("UPDATE {table} SET status = $1 WHERE id = $2");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(status)
         .bind(id)
@@ -457,7 +494,7 @@ async fn set_status(
 impl TxJournal for Store {
     async fn sent(&self, purpose: &str, nonce: u64, hash: B256) {
         let r = sqlx::query(
-            "INSERT INTO txs (purpose, nonce, hash, sent_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+            "INSERT INTO txs (purpose, nonce, hash, sent_at) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
         )
         .bind(purpose)
         .bind(nonce as i64)
@@ -471,7 +508,7 @@ impl TxJournal for Store {
     }
 
     async fn mined(&self, hash: B256, success: bool, block: u64) {
-        let r = sqlx::query("UPDATE txs SET status = ?, block = ? WHERE hash = ?")
+        let r = sqlx::query("UPDATE txs SET status = $1, block = $2 WHERE hash = $3")
             .bind(if success { "mined" } else { "reverted" })
             .bind(block as i64)
             .bind(hash.as_slice())
@@ -490,7 +527,7 @@ mod tests {
     #[tokio::test]
     async fn opens_migrates_and_keeps_the_cursor_and_journal_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = Store::open(dir.path(), None).await.unwrap();
         assert_eq!(s.cursor().await.unwrap(), None);
         let c = Cursor {
             next: 42,
@@ -500,7 +537,7 @@ mod tests {
         s.sent("submit request 1", 3, B256::repeat_byte(1)).await;
         s.mined(B256::repeat_byte(1), true, 40).await;
         drop(s);
-        let s = Store::open(dir.path()).await.unwrap();
+        let s = Store::open(dir.path(), None).await.unwrap();
         assert_eq!(s.cursor().await.unwrap(), Some(c));
         assert_eq!(
             s.sent_for("submit request 1").await.unwrap(),
