@@ -47,10 +47,64 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil with automine (`block_time = None`) or interval mining.
     pub fn start(block_time: Option<u64>) -> Result<Anvil> {
+        Anvil::start_on(0, block_time)
+    }
+
+    /// Dumps the chain's state (`anvil_dumpState`), kills the node, starts a
+    /// new one on the same port and loads the state into it: a node restarted
+    /// from a snapshot, as its clients see it.
+    pub async fn restart_from_dump(&mut self) -> Result<()> {
+        let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;
+        let state: serde_json::Value =
+            alloy::providers::Provider::raw_request(&c.provider, "anvil_dumpState".into(), ())
+                .await
+                .context("anvil_dumpState")?;
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("anvil's port")?;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // the port is free once the old process is gone; retry briefly for the OS
+        let mut attempt = 0;
+        let fresh = loop {
+            match Anvil::start_on(port, None) {
+                Ok(a) => break a,
+                Err(e) if attempt < 50 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, "anvil restart: port not free yet");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let old = std::mem::replace(self, fresh);
+        drop(old);
+        let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;
+        let _: serde_json::Value = alloy::providers::Provider::raw_request(
+            &c.provider,
+            "anvil_loadState".into(),
+            (state,),
+        )
+        .await
+        .context("anvil_loadState")?;
+        Ok(())
+    }
+
+    fn start_on(port: u16, block_time: Option<u64>) -> Result<Anvil> {
         let mut cmd = Command::new(anvil_path()?);
-        cmd.args(["--port", "0", "--accounts", "10", "--balance", "10000"])
-            // the contracts are large; the game's calls stay under 30M gas
-            .args(["--code-size-limit", "65536", "--gas-limit", "60000000"]);
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--accounts",
+            "10",
+            "--balance",
+            "10000",
+        ])
+        // the contracts are large; the game's calls stay under 30M gas
+        .args(["--code-size-limit", "65536", "--gas-limit", "60000000"]);
         if let Some(t) = block_time {
             cmd.args(["--block-time", &t.to_string()]);
         }

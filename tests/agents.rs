@@ -1466,6 +1466,46 @@ async fn a_dropped_transaction_in_a_fee_spike_is_sent_again() {
     net.stop();
 }
 
+/// The node is restarted from a state dump in the middle of a dispute: the
+/// agents ride out the outage, keep the game and win it, and serve a request
+/// posted after the restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_restarted_from_a_state_dump_loses_no_game_or_request() {
+    let mut net = Net::new().await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nsilent_from_move = 2"),
+    ));
+    net.add(challenger("challenger", None));
+    net.request().await;
+    wait_for("the game to wait on the liar", SCENARIO, || async {
+        let s = net.snapshot().await;
+        Ok(s.games.first().filter(|g| g.moves == 2).map(|_| ()))
+    })
+    .await
+    .unwrap();
+    let before = net.watcher.block_number().await.unwrap();
+    net.anvil.restart_from_dump().await.unwrap();
+    assert!(net.watcher.block_number().await.unwrap() >= before);
+    let s = net.snapshot().await;
+    assert_eq!(
+        (s.games.len(), s.games[0].moves),
+        (1, 2),
+        "the game survived the restart"
+    );
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    // a request after the restart is served
+    net.request().await;
+    wait_for("a claim on the new request", SCENARIO, || async {
+        Ok((net.snapshot().await.claims.len() == 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    net.stop();
+}
+
 /// A core case of the fault matrix with every agent behind a hostile RPC
 /// endpoint (seeded: delays and reordering, 503s, internal errors, answers
 /// dropped after the request took effect, disconnects, stale heads): the
