@@ -900,9 +900,10 @@ mod figure {
         for v in (s.lo..s.hi).step_by(step as usize) {
             tick(v, if v == s.lo { "start" } else { "middle" });
         }
-        // The end of the run, unless the last tick sits next to it.
+        // The end of the run, unless the last tick is close enough for their
+        // labels (one centred, one ending there) to touch.
         let last = s.lo + (span - 1) / step * step;
-        if s.hi - last > step / 3 {
+        if s.hi - last > step * 9 / 10 {
             tick(s.hi, "end");
         }
         out + "</g>"
