@@ -362,6 +362,20 @@ impl Net {
         (liar, watcher, s)
     }
 
+    /// Waits until the first game has made `moves` moves (true) or is over (false).
+    async fn game_reaches(&self, moves: u16) -> bool {
+        let s = wait_for("the game to reach the kill point", SCENARIO, || async {
+            let s = self.snapshot().await;
+            Ok(s.games
+                .first()
+                .filter(|g| g.moves >= moves || !g.status.is_live())
+                .map(|_| s.clone()))
+        })
+        .await
+        .unwrap();
+        s.games[0].status.is_live()
+    }
+
     /// Gas of every transaction of the games: challenges, moves, proofs, resolutions.
     async fn dispute_gas(&self) -> u64 {
         use alloy::providers::Provider;
@@ -1219,19 +1233,7 @@ async fn agents_killed_mid_dispute_resume_and_win() {
     eprintln!("kill points (OPML_KILL_SEED={seed}): {points:?}");
     let mut done = 0;
     for (k, &at) in points.iter().enumerate() {
-        let s = wait_for("the game to reach the kill point", SCENARIO, || {
-            let s = net.snapshot();
-            async move {
-                let s = s.await;
-                Ok(s.games
-                    .first()
-                    .filter(|g| g.moves >= at || !g.status.is_live())
-                    .map(|_| s.clone()))
-            }
-        })
-        .await
-        .unwrap();
-        if !s.games[0].status.is_live() {
+        if !net.game_reaches(at).await {
             break;
         }
         let victim = if k % 2 == 0 { watcher } else { honest };
@@ -1275,16 +1277,7 @@ async fn agents_on_postgresql_are_killed_mid_dispute_and_resume() {
     let watcher = net.add_with(challenger("challenger", None), Some(&db("challenger")));
     net.request().await;
     for (k, at) in [1u16, 3, 5].into_iter().enumerate() {
-        let s = wait_for("the game to reach the kill point", SCENARIO, || async {
-            let s = net.snapshot().await;
-            Ok(s.games
-                .first()
-                .filter(|g| g.moves >= at || !g.status.is_live())
-                .map(|_| s.clone()))
-        })
-        .await
-        .unwrap();
-        if !s.games[0].status.is_live() {
+        if !net.game_reaches(at).await {
             break;
         }
         for a in net.agents.iter_mut() {
