@@ -1878,6 +1878,15 @@ async fn the_store_runs_on_postgresql() {
     assert!(s.games(&[]).await.unwrap().is_empty());
     assert!(s.open_requests().await.unwrap().is_empty());
     assert_eq!(s.transactions(5).await.unwrap().len(), 1);
+    // three instances race for one lease: exactly one gets it
+    let ttl = std::time::Duration::from_secs(60);
+    let (a, b, c3) = tokio::join!(
+        s.lease("game 7", "instance a", ttl),
+        s.lease("game 7", "instance b", ttl),
+        s.lease("game 7", "instance c", ttl)
+    );
+    let won = [a.unwrap(), b.unwrap(), c3.unwrap()];
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
     drop(s);
     let s = Store::open(dir.path(), Some(&url)).await.unwrap();
     assert_eq!(s.cursor().await.unwrap(), Some(c));

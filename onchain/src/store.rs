@@ -426,6 +426,56 @@ impl Store {
             .collect())
     }
 
+    /// Takes or renews the lease on `item` for `owner` for `ttl`; false while
+    /// another owner holds it unexpired. One statement (an upsert that only
+    /// overwrites an expired or own lease), so it is atomic on both backends.
+    pub async fn lease(
+        &self,
+        item: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        self.lease_at(item, owner, now, ttl.as_millis() as i64)
+            .await
+    }
+
+    /// [`Store::lease`] at the given time (unix ms).
+    pub async fn lease_at(
+        &self,
+        item: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "INSERT INTO leases (item, owner, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (item) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+             WHERE leases.owner = excluded.owner OR leases.expires_at < $4
+             RETURNING owner",
+        )
+        .bind(item)
+        .bind(owner)
+        .bind(now_ms + ttl_ms)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Gives up `owner`'s lease on `item`.
+    pub async fn release(&self, item: &str, owner: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM leases WHERE item = $1 AND owner = $2")
+            .bind(item)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Transactions sent and not known to be mined.
     pub async fn pending_transactions(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM txs WHERE status = 'sent'")
@@ -543,5 +593,23 @@ mod tests {
             s.sent_for("submit request 1").await.unwrap(),
             vec![(B256::repeat_byte(1), "mined".to_string())]
         );
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_one_owner_s_until_it_expires_or_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), None).await.unwrap();
+        assert!(s.lease_at("game 1", "a", 1_000, 500).await.unwrap());
+        assert!(!s.lease_at("game 1", "b", 1_400, 500).await.unwrap());
+        // the owner renews it
+        assert!(s.lease_at("game 1", "a", 1_400, 500).await.unwrap());
+        assert!(!s.lease_at("game 1", "b", 1_800, 500).await.unwrap());
+        // expired: another takes it over, and the first owner cannot renew
+        assert!(s.lease_at("game 1", "b", 1_901, 500).await.unwrap());
+        assert!(!s.lease_at("game 1", "a", 1_950, 500).await.unwrap());
+        // released: free at once
+        s.release("game 1", "b").await.unwrap();
+        assert!(s.lease_at("game 1", "a", 1_960, 500).await.unwrap());
+        assert!(s.lease_at("game 2", "b", 1_960, 500).await.unwrap());
     }
 }
