@@ -362,6 +362,25 @@ impl Net {
         (liar, watcher, s)
     }
 
+    /// A submitter that lies and stops moving after its first dissection, an
+    /// honest challenger, one request, and the game waiting on the liar right
+    /// after the challenger's response; returns both agents' indices.
+    async fn game_waiting_on_a_silent_liar(&mut self) -> (usize, usize) {
+        let liar = self.add(submitter(
+            "lying submitter",
+            Some("wrong_output = true\nsilent_from_move = 2"),
+        ));
+        let watcher = self.add(challenger("challenger", None));
+        self.request().await;
+        wait_for("the game to wait on the liar", SCENARIO, || async {
+            let s = self.snapshot().await;
+            Ok(s.games.first().filter(|g| g.moves == 2).map(|_| ()))
+        })
+        .await
+        .unwrap();
+        (liar, watcher)
+    }
+
     /// Waits until the first game has made `moves` moves (true) or is over (false).
     async fn game_reaches(&self, moves: u16) -> bool {
         let s = wait_for("the game to reach the kill point", SCENARIO, || async {
@@ -1349,20 +1368,7 @@ async fn rpc_outage_mid_dispute() {
 async fn a_reorg_that_removes_a_move_gets_it_sent_again() {
     use alloy::providers::Provider;
     let mut net = Net::new().await;
-    // the liar stops after its first dissection, so the game waits on it
-    // right after the challenger's response
-    let liar = net.add(submitter(
-        "lying submitter",
-        Some("wrong_output = true\nsilent_from_move = 2"),
-    ));
-    net.add(challenger("challenger", None));
-    net.request().await;
-    wait_for("the challenger's response", SCENARIO, || async {
-        let s = net.snapshot().await;
-        Ok(s.games.first().filter(|g| g.moves == 2).map(|_| ()))
-    })
-    .await
-    .unwrap();
+    let (liar, _) = net.game_waiting_on_a_silent_liar().await;
     let p = &net.watcher.provider;
     let head = p.get_block_number().await.unwrap();
     let respond = net
@@ -1465,18 +1471,7 @@ async fn a_dropped_transaction_in_a_fee_spike_is_sent_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_restarted_from_a_state_dump_loses_no_game_or_request() {
     let mut net = Net::new().await;
-    let liar = net.add(submitter(
-        "lying submitter",
-        Some("wrong_output = true\nsilent_from_move = 2"),
-    ));
-    net.add(challenger("challenger", None));
-    net.request().await;
-    wait_for("the game to wait on the liar", SCENARIO, || async {
-        let s = net.snapshot().await;
-        Ok(s.games.first().filter(|g| g.moves == 2).map(|_| ()))
-    })
-    .await
-    .unwrap();
+    let (liar, _) = net.game_waiting_on_a_silent_liar().await;
     let before = net.watcher.block_number().await.unwrap();
     net.anvil.restart_from_dump().await.unwrap();
     assert!(net.watcher.block_number().await.unwrap() >= before);
