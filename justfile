@@ -77,6 +77,7 @@ test-rust: setup build
     "$({{exe}} bench inference)" --quick > /dev/null
     "$({{exe}} example gas)" --quick > /dev/null
     "$({{exe}} bench dispute)" --quick > /dev/null
+    "$({{exe}} bench load)" --quick > /dev/null
     {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast
 
 # The Solidity constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
@@ -101,6 +102,11 @@ bench: setup
     cargo bench -p opml-vm --bench inference -- --write docs/BENCHMARKS.md
     cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
     cargo bench --bench dispute -- --write docs/BENCHMARKS.md
+    cargo bench --bench load -- --write docs/BENCHMARKS.md
+
+# 1,000 requests over 10 minutes to fleets of agents on PostgreSQL (release); writes docs/BENCHMARKS.md.
+bench-load: setup
+    cargo bench --bench load -- --write docs/BENCHMARKS.md
 
 # The fixture is built from the PyPI wheel into the cache, outside the clone.
 # MiniLM-L6 at sequence length `seq`: compile, a second `opml run`, `opml state`, a trace session.

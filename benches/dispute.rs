@@ -242,16 +242,10 @@ fn minilm_fixture(seq: usize) -> Result<PathBuf> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    let Some((quick, write)) = opml::devnet::bench_args() else {
+        return Ok(());
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        return Ok(()); // no test cases: answered for `cargo test --benches`
-    }
-    let quick = args.iter().any(|a| a == "--quick");
-    let write = args
-        .iter()
-        .position(|a| a == "--write")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-models");
     let layer3 = Lie::InsideLayer("layer3_");
     let mut cases: Vec<(String, Option<u64>, Lie)> = vec![
@@ -304,28 +298,10 @@ async fn main() -> Result<()> {
     }
     print!("{out}");
     if let Some(p) = write {
-        let p = if p.is_absolute() {
-            p
-        } else {
-            opml::devnet::workspace_root().join(p)
-        };
-        let doc = std::fs::read_to_string(&p).unwrap_or_default();
-        let date = std::process::Command::new("date")
-            .arg("-u")
-            .arg("+%Y-%m-%d")
-            .output()?;
         let body = format!(
-            "Measured {} on this 2-core machine kind with `cargo bench --bench dispute` (release agents, anvil from the pinned Foundry). The liar's states are wrong from the step shown (for MiniLM, the middle of encoder layer 3); the challenger's gas includes the challenge transaction.\n\n{out}",
-            String::from_utf8_lossy(&date.stdout).trim()
+            "on this 2-core machine kind with `cargo bench --bench dispute` (release agents, anvil from the pinned Foundry). The liar's states are wrong from the step shown (for MiniLM, the middle of encoder layer 3); the challenger's gas includes the challenge transaction.\n\n{out}"
         );
-        let doc = opml_onchain::report::replace_section(
-            &doc,
-            "<!-- BEGIN dispute -->",
-            "<!-- END dispute -->",
-            &body,
-        )
-        .map_err(anyhow::Error::msg)?;
-        std::fs::write(&p, doc)?;
+        opml::devnet::write_bench_section(&p, "dispute", &body)?;
     }
     Ok(())
 }

@@ -119,8 +119,19 @@ pub async fn setup(
     names: &[&str],
     cache: Option<&Path>,
 ) -> Result<(Deployment, Vec<DemoModel>)> {
+    setup_with(anvil, out, names, cache, &demo_params()).await
+}
+
+/// [`setup`] with the market's parameters.
+pub async fn setup_with(
+    anvil: &Anvil,
+    out: &Path,
+    names: &[&str],
+    cache: Option<&Path>,
+    params: &MarketParams,
+) -> Result<(Deployment, Vec<DemoModel>)> {
     let publisher = anvil.chain(0).await?;
-    let d = deploy(&publisher, &demo_params()).await?;
+    let d = deploy(&publisher, params).await?;
     let dep_file = out.join("deployment.json");
     d.save(&dep_file)?;
     let models_dir = out.join("models");

@@ -258,6 +258,11 @@ impl AgentProcess {
         Ok(())
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// kill -9.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -562,4 +567,45 @@ impl Drop for RpcProxy {
             t.abort();
         }
     }
+}
+
+/// The arguments the project's benchmarks share: `--quick` (CI-sized) and
+/// `--write FILE` (a section of `docs/BENCHMARKS.md`); `None` for `--list`,
+/// which `cargo test --benches` asks and which has no cases to name.
+pub fn bench_args() -> Option<(bool, Option<PathBuf>)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        return None;
+    }
+    let write = args
+        .iter()
+        .position(|a| a == "--write")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    Some((args.iter().any(|a| a == "--quick"), write))
+}
+
+/// Replaces the `<!-- BEGIN name -->` section of `doc` (relative to the
+/// workspace) with "Measured DATE " and `body`.
+pub fn write_bench_section(doc: &Path, name: &str, body: &str) -> Result<()> {
+    let p = if doc.is_absolute() {
+        doc.to_path_buf()
+    } else {
+        workspace_root().join(doc)
+    };
+    let text = std::fs::read_to_string(&p).unwrap_or_default();
+    let date = Command::new("date").args(["-u", "+%Y-%m-%d"]).output()?;
+    let body = format!(
+        "Measured {} {body}",
+        String::from_utf8_lossy(&date.stdout).trim()
+    );
+    let text = opml_onchain::report::replace_section(
+        &text,
+        &format!("<!-- BEGIN {name} -->"),
+        &format!("<!-- END {name} -->"),
+        &body,
+    )
+    .map_err(anyhow::Error::msg)?;
+    std::fs::write(&p, text)?;
+    Ok(())
 }

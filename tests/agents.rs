@@ -128,7 +128,31 @@ impl Net {
     /// Starts an agent with dev key `1 + index` and its database at `database_url`.
     fn add_with(&mut self, party: Party, database_url: Option<&str>) -> usize {
         let i = self.agents.len();
-        let key = &self.anvil.keys[1 + i];
+        let top = database_url
+            .map(|u| format!("database_url = {u:?}\n"))
+            .unwrap_or_default();
+        self.spawn(party, 1 + i, &top)
+    }
+
+    /// Starts `n` instances of one agent that share a key and a PostgreSQL
+    /// database, with 3 s leases; returns their indices.
+    fn add_fleet(&mut self, party: Party, database_url: &str, n: usize) -> Vec<usize> {
+        let key = 1 + self.agents.len();
+        (0..n)
+            .map(|k| {
+                let top = format!(
+                    "database_url = {database_url:?}\ninstance = \"{} #{k}\"\nlease_ttl_s = 3\n",
+                    party.name
+                );
+                self.spawn(party.clone(), key, &top)
+            })
+            .collect()
+    }
+
+    /// Starts an agent with dev key `key`; `top` holds extra top-level config keys.
+    fn spawn(&mut self, party: Party, key: usize, top: &str) -> usize {
+        let i = self.agents.len();
+        let key = &self.anvil.keys[key];
         let dir = self.path().join(format!("agent{i}"));
         let cfg = write_agent_config(
             &dir,
@@ -143,11 +167,9 @@ impl Net {
             party.faults.as_deref(),
         )
         .unwrap();
-        if let Some(url) = database_url {
-            // a top-level key goes before the config's tables
-            let text = std::fs::read_to_string(&cfg).unwrap();
-            std::fs::write(&cfg, format!("database_url = {url:?}\n{text}")).unwrap();
-        }
+        // top-level keys go before the config's tables
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{top}{text}")).unwrap();
         let role = match party.role {
             Role::Submitter => "submitter",
             Role::Challenger => "challenger",
@@ -1319,6 +1341,122 @@ async fn agents_on_postgresql_are_killed_mid_dispute_and_resume() {
     for a in &net.agents {
         assert!(!a.dir.join("data/agent.sqlite").exists());
     }
+    net.stop();
+}
+
+/// Three challenger instances share a key and a PostgreSQL database against
+/// a lying submitter. The instance that owns the game is killed with SIGKILL
+/// mid-dispute and stays dead: another takes the game over once the lease
+/// expires and wins it, and no move is sent twice (none of the fleet's
+/// transactions reverted, and the game counted each move once).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenger_fleet_takes_over_the_game_of_a_killed_instance() {
+    use opml_onchain::store::Store;
+    let pg = opml::devnet::Postgres::start().unwrap();
+    let url = pg.database("watchers").unwrap();
+    let mut net = Net::new().await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nlie_at = \"random\"\nseed = 4"),
+    ));
+    let fleet = net.add_fleet(challenger("challenger", None), &url, 3);
+    net.request().await;
+    assert!(net.game_reaches(2).await, "the game ended before the kill");
+    let store = Store::open(net.path(), Some(&url)).await.unwrap();
+    let owner = store
+        .lease_owner("game 1")
+        .await
+        .unwrap()
+        .expect("a leased game");
+    let victim = *fleet
+        .iter()
+        .find(|&&i| owner == format!("challenger #{}", i - fleet[0]))
+        .unwrap_or_else(|| panic!("no instance named {owner}"));
+    let killed_at = net.snapshot().await.games[0].moves;
+    net.agents[victim].proc.kill9();
+    // the game goes on without it, under another instance's lease
+    let taker = wait_for(
+        "another instance to take the game over",
+        SCENARIO,
+        || async {
+            let s = net.snapshot().await;
+            let owner = store.lease_owner("game 1").await.unwrap();
+            let moved = s.games[0].moves >= killed_at + 2 || !s.games[0].status.is_live();
+            Ok(owner.filter(|o| moved && *o != format!("challenger #{}", victim - fleet[0])))
+        },
+    )
+    .await
+    .unwrap();
+    eprintln!("{owner} killed at move {killed_at}; {taker} took the game over");
+    // it rejoins the fleet as an instance among others
+    net.agents[victim].proc.restart().unwrap();
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    assert_eq!(s.games.len(), 1, "one challenge for the fleet: {s:?}");
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
+    // each move of the game went on chain once
+    let moves = net
+        .all_logs()
+        .await
+        .iter()
+        .filter(|l| DisputeGame::Dissected::decode_log(&l.inner).is_ok())
+        .count();
+    assert_eq!(moves as u16 + 1, s.games[0].moves, "{s:?}");
+    net.stop();
+}
+
+/// Two submitter instances share a key and a PostgreSQL database and serve
+/// 20 requests posted at once: each request is claimed exactly once, both
+/// instances serve some, and every claim finalizes.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_submitter_instances_claim_each_of_20_concurrent_requests_once() {
+    let pg = opml::devnet::Postgres::start().unwrap();
+    let url = pg.database("submitters").unwrap();
+    let mut net = Net::new().await;
+    let fleet = net.add_fleet(submitter("submitter", None), &url, 2);
+    let requester = net.anvil.chain(8).await.unwrap();
+    let m = &net.models[0];
+    let fee = parse_amount("0.1 ether").unwrap();
+    let posted = futures::future::join_all(
+        (0..20).map(|_| post_request(&requester, &net.d, &m.id, &m.input, fee)),
+    )
+    .await;
+    let mut ids: Vec<u64> = posted.into_iter().map(|r| r.unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+    let me = net.agents[fleet[0]].address;
+    // every claim is posted before the clock moves past their windows
+    wait_for("20 claims", SCENARIO, || async {
+        Ok((net.snapshot().await.claims.len() >= 20).then_some(()))
+    })
+    .await
+    .unwrap();
+    let s = net
+        .drive(0, |s| s.status_of(me) == vec![FINALIZED; 20])
+        .await;
+    assert_eq!(s.claims.len(), 20, "{s:?}");
+    let market = InferenceMarket::new(net.d.market, net.watcher.provider.clone());
+    for c in 1..=20u64 {
+        let claim = market.getClaim(U256::from(c)).call().await.unwrap();
+        assert_eq!(claim.submitter, me);
+    }
+    let mut requests: Vec<u64> = vec![];
+    for l in net.all_logs().await {
+        if let Ok(e) = InferenceMarket::Submitted::decode_log(&l.inner) {
+            requests.push(e.requestId.to());
+        }
+    }
+    requests.sort();
+    assert_eq!(requests, ids, "each request claimed once");
+    for &i in &fleet {
+        let log = net.log_of(&net.agents[i]);
+        assert!(
+            log.contains("claim posted"),
+            "instance {i} served nothing:\n{log}"
+        );
+    }
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
     net.stop();
 }
 

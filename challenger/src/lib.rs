@@ -10,8 +10,8 @@
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::{SolCall, SolEvent};
 use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, Shutdown, claim_difference, play_game, run_passes,
-    send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Pass, Shutdown, claim_difference, live_games, play_games,
+    run_passes, send_logged, withdraw_if_owed,
 };
 use opml_onchain::bindings::InferenceMarket;
 use opml_onchain::client::ChainError;
@@ -148,9 +148,13 @@ impl Challenger {
             if c.submitter == me {
                 continue;
             }
+            let item = format!("claim {}", c.id);
             let verdict = match &c.verdict {
                 Some(v) => v.clone(),
                 None => {
+                    if !self.agent.leases.take(&item).await? {
+                        continue; // another instance judges it
+                    }
                     let v = self.judge(&c).await?;
                     self.agent.store.set_verdict(c.id, &v).await?;
                     v
@@ -158,7 +162,7 @@ impl Challenger {
             };
             let dispute = verdict.starts_with("differs")
                 || (verdict == "agrees" && self.faults.as_ref().is_some_and(|f| f.dispute_correct));
-            if dispute {
+            if dispute && self.agent.leases.take(&item).await? {
                 self.challenge(&c).await?;
             }
         }
@@ -278,28 +282,13 @@ impl Challenger {
     async fn play(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
-        let claims = a.store.claims(None, false).await?;
-        for g in a.store.games(&["live"]).await? {
-            if shutdown.requested() {
-                break;
-            }
-            if g.challenger != me {
-                continue;
-            }
-            let Some(c) = claims.iter().find(|c| c.id == g.claim_id) else {
-                continue;
-            };
-            let trace = match self.trace_for(c.request_id).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
-                    continue;
-                }
-            };
-            let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
-            play_game(a, &g, trace.as_ref(), "challenger", silent_from).await?;
-        }
-        Ok(())
+        let mine = live_games(a, |g, _| g.challenger == me).await?;
+        let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
+        let this = &*self;
+        play_games(a, mine, "challenger", shutdown, silent_from, |request| {
+            this.trace_for(request)
+        })
+        .await
     }
 
     /// Closes this challenger's games whose claim another game voided (bond and stake back).
@@ -308,7 +297,7 @@ impl Challenger {
         let me = a.chain.address();
         let m = market(&a.chain, &a.deployment);
         for g in a.store.games(&["cancelled", "live"]).await? {
-            if g.challenger != me {
+            if g.challenger != me || !a.leases.take(&format!("game {}", g.id)).await? {
                 continue;
             }
             let r = m

@@ -2,7 +2,7 @@
 //! models they hold, the chain connection, following the logs into the store,
 //! trace sessions, and a clean stop on SIGINT or SIGTERM.
 
-use crate::client::{Chain, ChainError, NoJournal, TxPolicy, parse_key};
+use crate::client::{BoxFuture, Chain, ChainError, NoJournal, NonceLock, TxPolicy, parse_key};
 use crate::follow::{Follower, Poll};
 use crate::play::Turn;
 use crate::protocol::Deployment;
@@ -76,6 +76,18 @@ pub struct AgentConfig<P, F> {
     /// `agent.sqlite` in `data_dir`.
     #[serde(default)]
     pub database_url: Option<String>,
+    /// This instance's name among those sharing the database, unique to it and
+    /// the same across its restarts (default: the host and the data directory).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// Seconds a lease on a request, claim or game lasts without a heartbeat:
+    /// how long a dead instance's work waits before another takes it over.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_s: u64,
+    /// Actions (submissions, settlements, game moves) in flight at once: each
+    /// waits a block or more for its receipt.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent_actions: usize,
     /// Where to serve `/metrics` and `/healthz` (e.g. `127.0.0.1:9464`; port 0
     /// picks one, written to `data_dir/metrics.addr`); not served when absent.
     #[serde(default)]
@@ -104,6 +116,12 @@ fn default_patience() -> u64 {
     120
 }
 fn default_bump() -> u64 {
+    30
+}
+fn default_concurrency() -> usize {
+    8
+}
+fn default_lease_ttl() -> u64 {
     30
 }
 fn default_max_lag() -> u64 {
@@ -267,6 +285,156 @@ impl Shutdown {
     }
 }
 
+/// The host and the data directory: the same across restarts, so a restarted
+/// instance takes its own leases back at once instead of waiting them out.
+fn default_instance(data_dir: &Path) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    format!(
+        "{}:{}",
+        if host.is_empty() { "agent" } else { &host },
+        dir.display()
+    )
+}
+
+/// The leases one instance holds on work items (`request 3`, `claim 5`,
+/// `game 2`) in a database shared with other instances of the same agent.
+///
+/// A pass takes the lease of each item just before acting on it and skips
+/// items another instance holds. A heartbeat renews the held leases every
+/// third of their lifetime, so they outlive slow passes; an instance that
+/// dies stops renewing, and its items are free once the lifetime is over.
+/// Items the last pass did not touch (finished, or someone else's now) are
+/// given up after it.
+pub struct Leases {
+    store: Store,
+    instance: String,
+    ttl: Duration,
+    held: Mutex<std::collections::BTreeSet<String>>,
+    touched: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Leases {
+    fn new(store: Store, instance: String, ttl: Duration) -> Arc<Leases> {
+        Arc::new(Leases {
+            store,
+            instance,
+            ttl,
+            held: Mutex::default(),
+            touched: Mutex::default(),
+        })
+    }
+
+    /// This instance's name.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Takes or renews the lease on `item`; false while another instance holds it.
+    pub async fn take(&self, item: &str) -> Result<bool, crate::store::StoreError> {
+        let ours = self.store.lease(item, &self.instance, self.ttl).await?;
+        if ours {
+            self.touched.lock().unwrap().insert(item.to_string());
+            if self.held.lock().unwrap().insert(item.to_string()) {
+                tracing::debug!(item, "lease taken");
+            }
+        } else if self.held.lock().unwrap().remove(item) {
+            tracing::warn!(item, "lease lost to another instance");
+        }
+        Ok(ours)
+    }
+
+    /// Gives up the leases the pass that just ended did not use.
+    pub async fn end_pass(&self) {
+        let idle: Vec<String> = {
+            let touched = std::mem::take(&mut *self.touched.lock().unwrap());
+            let mut held = self.held.lock().unwrap();
+            let idle = held.difference(&touched).cloned().collect();
+            *held = touched;
+            idle
+        };
+        for item in idle {
+            if let Err(e) = self.store.release(&item, &self.instance).await {
+                tracing::warn!(item, error = %e, "cannot give up a lease; it expires");
+            }
+        }
+    }
+
+    fn spawn_heartbeat(self: Arc<Self>) {
+        let period = self.ttl / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let items: Vec<String> = self.held.lock().unwrap().iter().cloned().collect();
+                for item in items {
+                    match self.store.lease(&item, &self.instance, self.ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            self.held.lock().unwrap().remove(&item);
+                            tracing::warn!(item, "lease lost to another instance");
+                        }
+                        Err(e) => tracing::warn!(item, error = %e, "cannot renew a lease"),
+                    }
+                }
+                if Arc::strong_count(&self) == 1 {
+                    // the agent is gone
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The nonce owner of a key shared by the instances of a fleet: a lease on
+/// `nonce <address>` in their database, held while a transaction takes its
+/// nonce (see [`NonceLock`]).
+struct FleetNonce {
+    store: Store,
+    instance: String,
+}
+
+impl NonceLock for FleetNonce {
+    fn acquire(&self, address: Address) -> BoxFuture<'_, Result<(), ChainError>> {
+        Box::pin(async move {
+            let item = format!("nonce {address}");
+            // long enough for a slow broadcast; a dead holder frees it by then
+            let ttl = Duration::from_secs(15);
+            let start = tokio::time::Instant::now();
+            loop {
+                match self.store.lease(&item, &self.instance, ttl).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot take the nonce lease; retrying"),
+                }
+                if start.elapsed() > ttl * 4 {
+                    return Err(ChainError::Refused {
+                        what: "the shared key's nonce".into(),
+                        detail: format!(
+                            "another instance has held it for {:?}; check the fleet's database",
+                            start.elapsed()
+                        ),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    }
+
+    fn release(&self, address: Address) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let item = format!("nonce {address}");
+            if let Err(e) = self.store.release(&item, &self.instance).await {
+                tracing::warn!(error = %e, "cannot give up the nonce lease; it expires");
+            }
+        })
+    }
+}
+
+/// Traces kept open at once (the newest requests').
+const TRACE_CACHE: usize = 32;
+
 /// The running agent's connection, store, follower and trace sessions.
 pub struct Agent {
     /// The chain, with the agent's key.
@@ -281,6 +449,10 @@ pub struct Agent {
     pub models: Models,
     /// Poll interval.
     pub poll: Duration,
+    /// Leases on the work items this instance acts on.
+    pub leases: Arc<Leases>,
+    /// Actions in flight at once.
+    pub concurrency: usize,
     traces: Mutex<HashMap<u64, Arc<VmTrace>>>,
 }
 
@@ -292,9 +464,26 @@ impl Agent {
         let deployment = Deployment::load(&cfg.deployment)?;
         let key = cfg.key()?;
         let models = Models::load(&cfg.models_dir)?;
-        let chain = Chain::connect(&cfg.rpc, Some(key), cfg.tx_policy()).await?;
-        deployment.check_chain(&chain, &cfg.deployment)?;
         let store = Store::open(&cfg.data_dir, cfg.database_url.as_deref()).await?;
+        let instance = cfg
+            .instance
+            .clone()
+            .unwrap_or_else(|| default_instance(&cfg.data_dir));
+        let leases = Leases::new(
+            store.clone(),
+            instance.clone(),
+            Duration::from_secs(cfg.lease_ttl_s.max(1)),
+        );
+        // A server database may be shared by instances signing with the same
+        // key: then the database owns the key's nonce.
+        let shared = store.is_server().then(|| {
+            Arc::new(FleetNonce {
+                store: store.clone(),
+                instance: instance.clone(),
+            }) as Arc<dyn NonceLock>
+        });
+        let chain = Chain::connect_shared(&cfg.rpc, Some(key), cfg.tx_policy(), shared).await?;
+        deployment.check_chain(&chain, &cfg.deployment)?;
         if let Some(addr) = &cfg.metrics_addr {
             let policy = crate::metrics::HealthPolicy {
                 max_lag_blocks: cfg.health_max_lag_blocks,
@@ -319,7 +508,8 @@ impl Agent {
             deployment.block,
             cfg.confirmations,
         );
-        tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), "agent started");
+        tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), instance, "agent started");
+        leases.clone().spawn_heartbeat();
         Ok(Agent {
             chain,
             deployment,
@@ -327,6 +517,8 @@ impl Agent {
             follower,
             models,
             poll: Duration::from_millis(cfg.poll_ms),
+            leases,
+            concurrency: cfg.max_concurrent_actions.max(1),
             traces: Mutex::new(HashMap::new()),
         })
     }
@@ -383,7 +575,14 @@ impl Agent {
             .map_err(|e| format!("the model run panicked: {e}"))?
             .map_err(|e| e.to_string())?;
         let trace = Arc::new(trace);
-        self.traces.lock().unwrap().insert(r.id, trace.clone());
+        let mut cache = self.traces.lock().unwrap();
+        // Bounded: an agent serves requests without end. A trace dropped here is
+        // opened again when a game needs it (the run is deterministic).
+        if cache.len() >= TRACE_CACHE {
+            let oldest = *cache.keys().min().expect("not empty");
+            cache.remove(&oldest);
+        }
+        cache.insert(r.id, trace.clone());
         Ok(trace)
     }
 
@@ -391,6 +590,22 @@ impl Agent {
     pub fn forget_trace(&self, request: u64) {
         self.traces.lock().unwrap().remove(&request);
     }
+}
+
+/// Runs `act` on every item, up to `n` at a time, in one task (the actions
+/// mostly wait on the node); every action runs, and the first error is returned.
+pub async fn each_concurrently<T, F, Fut>(items: Vec<T>, n: usize, act: F) -> Result<(), AgentError>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AgentError>>,
+{
+    use futures::StreamExt;
+    let results: Vec<Result<(), AgentError>> = futures::stream::iter(items)
+        .map(act)
+        .buffer_unordered(n.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 /// Whether a trace's claim equals a posted one; `None` when equal, else what differs.
@@ -449,6 +664,9 @@ pub async fn send_logged(
 
 /// Withdraws everything the market owes this agent once it reaches `min`.
 pub async fn withdraw_if_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
+    if !a.leases.take("withdraw").await? {
+        return Ok(());
+    }
     let me: Address = a.chain.address();
     let owed = market(&a.chain, &a.deployment)
         .withdrawable(me)
@@ -559,6 +777,55 @@ pub async fn play_game(
     log_turn(&a.store, g.id, role, turn).await
 }
 
+/// The live games that `keep` picks by game and claim, each with its request.
+pub async fn live_games(
+    a: &Agent,
+    keep: impl Fn(&crate::store::GameRow, &crate::store::ClaimRow) -> bool,
+) -> Result<Vec<(crate::store::GameRow, u64)>, AgentError> {
+    let claims = a.store.claims(None, false).await?;
+    Ok(a.store
+        .games(&["live"])
+        .await?
+        .into_iter()
+        .filter_map(|g| {
+            let c = claims.iter().find(|c| c.id == g.claim_id)?;
+            keep(&g, c).then_some((g, c.request_id))
+        })
+        .collect())
+}
+
+/// Plays one turn in each of `games` (a game and its request) whose lease this
+/// instance holds or takes, several at a time; `trace_for` gives the trace
+/// the role plays for a request.
+pub async fn play_games<F, Fut>(
+    a: &Agent,
+    games: Vec<(crate::store::GameRow, u64)>,
+    role: &str,
+    shutdown: &Shutdown,
+    silent_from: Option<u16>,
+    trace_for: F,
+) -> Result<(), AgentError>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Arc<dyn TraceProvider>, String>>,
+{
+    let trace_for = &trace_for;
+    each_concurrently(games, a.concurrency, |(g, request)| async move {
+        if shutdown.requested() || !a.leases.take(&format!("game {}", g.id)).await? {
+            return Ok(());
+        }
+        let trace = match trace_for(request).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
+                return Ok(());
+            }
+        };
+        play_game(a, &g, trace.as_ref(), role, silent_from).await
+    })
+    .await
+}
+
 /// One role's pass over the chain.
 pub trait Pass {
     /// Syncs and acts once.
@@ -592,8 +859,14 @@ pub async fn run_passes(
                 m.pass_failures.inc();
                 tracing::error!(error = %e, "pass failed; retrying");
             }
+            // a database server restarting, or a conflict with another instance
+            Err(AgentError::Store(e)) => {
+                m.pass_failures.inc();
+                tracing::error!(error = %e, "pass failed on the database; retrying");
+            }
             Err(other) => return Err(other),
         };
+        role.agent().leases.end_pass().await;
         // what the chain says after the pass; a failure here only leaves the gauges older
         if let Err(e) = crate::metrics::observe(role.agent(), name).await {
             tracing::warn!(error = %e, "metrics: observing the chain failed");

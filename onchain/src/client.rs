@@ -148,7 +148,22 @@ pub struct Chain {
 struct Signer {
     address: Address,
     wallet: EthereumWallet,
-    next_nonce: Mutex<Option<u64>>,
+    next_nonce: Arc<Mutex<Option<u64>>>,
+    /// Set when other processes sign with the same key.
+    fleet: Option<Arc<dyn NonceLock>>,
+}
+
+/// A boxed future (for the object-safe [`NonceLock`]).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The one nonce owner of a key shared by several processes: held from
+/// reading the node's next nonce until the transaction is broadcast, so two
+/// instances never sign the same nonce; the receipt is awaited without it.
+pub trait NonceLock: Send + Sync {
+    /// Blocks until this process owns `address`'s nonce.
+    fn acquire(&self, address: Address) -> BoxFuture<'_, ChainResult<()>>;
+    /// Gives it up.
+    fn release(&self, address: Address) -> BoxFuture<'_, ()>;
 }
 
 impl std::fmt::Debug for Chain {
@@ -169,6 +184,47 @@ pub fn parse_key(key: &str) -> ChainResult<PrivateKeySigner> {
         .map_err(|e| ChainError::BadKey(e.to_string()))
 }
 
+/// What became of a purpose's earlier transactions.
+enum Earlier {
+    /// None, or none the node can still mine.
+    None,
+    /// One was mined.
+    Mined(Box<Sent>),
+    /// One waits in the node's pool: a new one replaces it at its nonce.
+    Pending(Replacing),
+}
+
+/// A pending transaction that a new one for the same purpose replaces.
+#[derive(Clone, Copy)]
+struct Replacing {
+    nonce: u64,
+    max_fee: u128,
+    tip: u128,
+    hash: B256,
+}
+
+/// The nonce of a key while one transaction takes it.
+struct NonceHold {
+    local: Option<tokio::sync::OwnedMutexGuard<Option<u64>>>,
+    signer: Arc<Signer>,
+}
+
+impl NonceHold {
+    /// Lets the next transaction go: with `next` when this one was broadcast.
+    async fn release(&mut self, next: Option<u64>) {
+        let Some(mut local) = self.local.take() else {
+            return;
+        };
+        if next.is_some() {
+            *local = next;
+        }
+        drop(local);
+        if let Some(fleet) = &self.signer.fleet {
+            fleet.release(self.signer.address).await;
+        }
+    }
+}
+
 /// A transaction that was mined successfully.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -184,6 +240,17 @@ pub trait TxJournal: Send + Sync {
     fn sent(&self, purpose: &str, nonce: u64, hash: B256) -> impl Future<Output = ()> + Send;
     /// A transaction got its receipt.
     fn mined(&self, hash: B256, success: bool, block: u64) -> impl Future<Output = ()> + Send;
+    /// A sent transaction the node no longer knows (dropped, or lost in a reorg).
+    fn dropped(&self, hash: B256) -> impl Future<Output = ()> + Send {
+        let _ = hash;
+        async {}
+    }
+    /// Transactions sent for `purpose` without a known receipt, with their
+    /// nonces (a journal that keeps none never stops a second send).
+    fn in_flight(&self, purpose: &str) -> impl Future<Output = Vec<(B256, u64)>> + Send {
+        let _ = purpose;
+        async { vec![] }
+    }
 }
 
 /// A journal that records nothing (one-shot CLI commands).
@@ -201,6 +268,17 @@ impl Chain {
         url: &str,
         key: Option<PrivateKeySigner>,
         policy: TxPolicy,
+    ) -> ChainResult<Chain> {
+        Self::connect_shared(url, key, policy, None).await
+    }
+
+    /// [`Chain::connect`] for a key other processes sign with too: `fleet`
+    /// owns its nonce, which is then read from the node for every transaction.
+    pub async fn connect_shared(
+        url: &str,
+        key: Option<PrivateKeySigner>,
+        policy: TxPolicy,
+        fleet: Option<Arc<dyn NonceLock>>,
     ) -> ChainResult<Chain> {
         let parsed = url
             .parse()
@@ -221,7 +299,8 @@ impl Chain {
                 Arc::new(Signer {
                     address: k.address(),
                     wallet: EthereumWallet::from(k),
-                    next_nonce: Mutex::new(None),
+                    next_nonce: Arc::new(Mutex::new(None)),
+                    fleet,
                 })
             }),
         };
@@ -379,6 +458,13 @@ impl Chain {
                 "no key was given; pass --key-file or set the key's environment variable".into(),
             )
         })?;
+        // Never twice: a transaction for this purpose may be mined or pending
+        // already; a pending one is replaced (same nonce), so only one of them lands.
+        let replacing = match self.earlier(purpose, journal).await? {
+            Earlier::Mined(done) => return Ok(*done),
+            Earlier::Pending(r) => Some(r),
+            Earlier::None => None,
+        };
         let mut tx = TransactionRequest::default()
             .with_from(signer.address)
             .with_input(data)
@@ -398,10 +484,38 @@ impl Chain {
             .await?;
         tx.set_gas_limit(gas + gas / 4 + 20_000);
 
-        // One transaction at a time per key: the nonce is taken and used under the lock.
-        let mut next = signer.next_nonce.lock().await;
-        let nonce = match *next {
-            Some(n) => n,
+        if let Some(r) = replacing {
+            tracing::info!(purpose, nonce = r.nonce, earlier = %r.hash, "replacing a pending transaction for the same purpose");
+            tx.set_nonce(r.nonce);
+            let mut hold = NonceHold {
+                local: None,
+                signer: signer.clone(),
+            };
+            return self
+                .sign_and_follow(purpose, tx, &signer.wallet, journal, &mut hold, Some(r))
+                .await
+                .map(|receipt| Sent {
+                    receipt,
+                    nonce: r.nonce,
+                });
+        }
+        // Nonces are taken one at a time per key (across the fleet when the
+        // key is shared), and held only until the transaction is broadcast.
+        let local = signer.next_nonce.clone().lock_owned().await;
+        if let Some(fleet) = &signer.fleet {
+            fleet.acquire(signer.address).await?;
+        }
+        let mut hold = NonceHold {
+            local: Some(local),
+            signer: signer.clone(),
+        };
+        let cached = if signer.fleet.is_some() {
+            None
+        } else {
+            **hold.local.as_ref().expect("held")
+        };
+        let nonce = match cached {
+            Some(n) => Ok(n),
             None => {
                 let p = self.provider.clone();
                 let a = signer.address;
@@ -409,20 +523,107 @@ impl Chain {
                     let p = p.clone();
                     async move { p.get_transaction_count(a).pending().await }
                 })
-                .await?
+                .await
+            }
+        };
+        let nonce = match nonce {
+            Ok(n) => n,
+            Err(e) => {
+                hold.release(None).await;
+                return Err(e);
             }
         };
         tx.set_nonce(nonce);
         let result = self
-            .sign_and_follow(purpose, tx, &signer.wallet, journal)
+            .sign_and_follow(purpose, tx, &signer.wallet, journal, &mut hold, None)
             .await;
-        *next = match &result {
-            Ok(_) => Some(nonce + 1),
-            // Reverted still consumed the nonce; anything else: ask the node again.
-            Err(ChainError::Reverted { .. }) => Some(nonce + 1),
-            Err(_) => None,
-        };
+        // Not broadcast at all: the nonce is free again.
+        hold.release(None).await;
+        if !matches!(result, Ok(_) | Err(ChainError::Reverted { .. })) {
+            // whatever happened to it, the node knows best which nonce is next
+            self.forget_nonce().await;
+        }
         result.map(|receipt| Sent { receipt, nonce })
+    }
+
+    /// What became of the transactions sent for `purpose` before (by this
+    /// process or another sharing the journal).
+    async fn earlier(&self, purpose: &str, journal: &impl TxJournal) -> ChainResult<Earlier> {
+        let mut pending = None;
+        for (h, nonce) in journal.in_flight(purpose).await {
+            let p = self.provider.clone();
+            let receipt = self
+                .rpc("eth_getTransactionReceipt", || {
+                    let p = p.clone();
+                    async move { p.get_transaction_receipt(h).await }
+                })
+                .await?;
+            if let Some(r) = receipt {
+                let block = r.block_number.unwrap_or_default();
+                journal.mined(h, r.status(), block).await;
+                if r.status() {
+                    return Ok(Earlier::Mined(Box::new(Sent { receipt: r, nonce })));
+                }
+                continue;
+            }
+            let p = self.provider.clone();
+            let known = self
+                .rpc("eth_getTransactionByHash", || {
+                    let p = p.clone();
+                    async move { p.get_transaction_by_hash(h).await }
+                })
+                .await?;
+            // In the pool: listed without a block, its nonce not mined yet and
+            // below the node's next (anvil still lists a transaction a reorg removed).
+            let in_pool = known.as_ref().is_some_and(|t| t.block_number.is_none()) && {
+                let (mined, next) = self.nonces().await?;
+                mined <= nonce && nonce < next
+            };
+            match known {
+                Some(t) if in_pool => {
+                    use alloy::consensus::Transaction as _;
+                    pending = Some((
+                        nonce,
+                        t.max_fee_per_gas(),
+                        t.max_priority_fee_per_gas().unwrap_or(1),
+                        h,
+                    ));
+                }
+                _ => {
+                    tracing::warn!(purpose, %h, "an earlier transaction was dropped by the node; sending again");
+                    journal.dropped(h).await;
+                }
+            }
+        }
+        Ok(match pending {
+            Some((nonce, max_fee, tip, hash)) => Earlier::Pending(Replacing {
+                nonce,
+                max_fee,
+                tip,
+                hash,
+            }),
+            None => Earlier::None,
+        })
+    }
+
+    /// This key's mined transaction count and the node's next nonce (counting its pool).
+    async fn nonces(&self) -> ChainResult<(u64, u64)> {
+        let p = self.provider.clone();
+        let a = self.address();
+        let mined = self
+            .rpc("eth_getTransactionCount", || {
+                let p = p.clone();
+                async move { p.get_transaction_count(a).latest().await }
+            })
+            .await?;
+        let p = self.provider.clone();
+        let next = self
+            .rpc("eth_getTransactionCount", || {
+                let p = p.clone();
+                async move { p.get_transaction_count(a).pending().await }
+            })
+            .await?;
+        Ok((mined, next))
     }
 
     async fn sign_and_follow(
@@ -431,6 +632,8 @@ impl Chain {
         mut tx: TransactionRequest,
         wallet: &EthereumWallet,
         journal: &impl TxJournal,
+        hold: &mut NonceHold,
+        replacing: Option<Replacing>,
     ) -> ChainResult<TransactionReceipt> {
         let p = self.provider.clone();
         let fees = self
@@ -439,10 +642,16 @@ impl Chain {
                 async move { p.estimate_eip1559_fees().await }
             })
             .await?;
+        let bump = |v: u128| v + v * self.policy.bump_percent.max(13) as u128 / 100 + 1;
         let mut max_fee = fees.max_fee_per_gas.max(1);
         let mut tip = fees.max_priority_fee_per_gas.max(1);
         let nonce = tx.nonce.unwrap_or_default();
-        let mut hashes: Vec<B256> = vec![];
+        // the version being replaced may still be the one mined
+        let mut hashes: Vec<B256> = replacing.iter().map(|r| r.hash).collect();
+        if let Some(r) = replacing {
+            max_fee = max_fee.max(bump(r.max_fee));
+            tip = tip.max(bump(r.tip));
+        }
         loop {
             tx.set_max_fee_per_gas(max_fee.min(self.policy.max_fee_per_gas));
             tx.set_max_priority_fee_per_gas(tip.min(self.policy.max_fee_per_gas));
@@ -476,6 +685,8 @@ impl Chain {
                 }
                 Err(e) => return Err(e),
             }
+            // broadcast: the next transaction may take the next nonce
+            hold.release(Some(nonce + 1)).await;
             self.refuse_nonce_gap(purpose, tx.from.unwrap_or_default(), nonce)
                 .await?;
             let deadline = tokio::time::Instant::now() + self.policy.bump_after;
@@ -504,7 +715,6 @@ impl Chain {
                 }
                 tokio::time::sleep(self.policy.poll).await;
             }
-            let bump = |v: u128| v + v * self.policy.bump_percent.max(13) as u128 / 100 + 1;
             // after a base-fee spike a bump of the old fees may still be too low
             let p = self.provider.clone();
             let now = self

@@ -56,9 +56,29 @@ pub struct SubmitterFaults {
     /// Stop moving in every game from this move number on.
     #[serde(default)]
     pub silent_from_move: Option<u16>,
+    /// Lie on this per cent of the requests only (drawn from `seed` and the
+    /// request id); absent: on every request.
+    #[serde(default)]
+    pub lie_percent: Option<u8>,
     /// Seed of `random`.
     #[serde(default)]
     pub seed: u64,
+}
+
+impl SubmitterFaults {
+    /// The faults for request `id`: `None` when `lie_percent` spares it; else
+    /// these, seeded by the request too (so a random lie starts at another step each time).
+    pub fn for_request(&self, id: u64) -> Option<SubmitterFaults> {
+        let seed = self.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        match self.lie_percent {
+            Some(p) if pick(seed, 0, 99) >= p as u64 => None,
+            Some(_) => Some(SubmitterFaults {
+                seed,
+                ..self.clone()
+            }),
+            None => Some(self.clone()),
+        }
+    }
 }
 
 /// What a challenger lies about.

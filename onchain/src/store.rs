@@ -104,6 +104,7 @@ pub struct GameRow {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    server: bool,
 }
 
 fn addr(b: &[u8]) -> Address {
@@ -169,7 +170,15 @@ impl Store {
         }
         let migrator = if sqlite { &SQLITE } else { &POSTGRES };
         migrator.run(&pool).await.map_err(|e| fail(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            server: !sqlite,
+        })
+    }
+
+    /// Whether the database is a server (PostgreSQL) that other instances may share.
+    pub fn is_server(&self) -> bool {
+        self.server
     }
 
     /// The stored cursor.
@@ -466,6 +475,21 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Who holds an unexpired lease on `item`.
+    pub async fn lease_owner(&self, item: &str) -> StoreResult<Option<String>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        Ok(
+            sqlx::query_scalar("SELECT owner FROM leases WHERE item = $1 AND expires_at >= $2")
+                .bind(item)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Gives up `owner`'s lease on `item`.
     pub async fn release(&self, item: &str, owner: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM leases WHERE item = $1 AND owner = $2")
@@ -484,13 +508,15 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Hashes of the transactions sent for `purpose` that are not known to have failed.
+    /// Hashes of the transactions sent for `purpose` that are pending or mined
+    /// (not reverted, replaced or dropped).
     pub async fn sent_for(&self, purpose: &str) -> StoreResult<Vec<(B256, String)>> {
-        let rows =
-            sqlx::query("SELECT hash, status FROM txs WHERE purpose = $1 AND status != 'reverted'")
-                .bind(purpose)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT hash, status FROM txs WHERE purpose = $1 AND status IN ('sent', 'mined')",
+        )
+        .bind(purpose)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| (b256(&r.get::<Vec<u8>, _>(0)), r.get(1)))
@@ -564,8 +590,50 @@ impl TxJournal for Store {
             .bind(hash.as_slice())
             .execute(&self.pool)
             .await;
+        // the other versions of the same nonce (fee bumps) can never be mined now
+        let r = match r {
+            Ok(_) => sqlx::query(
+                "UPDATE txs SET status = 'replaced' WHERE status = 'sent'
+                 AND nonce = (SELECT nonce FROM txs WHERE hash = $1)",
+            )
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|_| ()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = r {
             tracing::error!(%hash, error = %e, "cannot record a receipt");
+        }
+    }
+
+    async fn dropped(&self, hash: B256) {
+        let r =
+            sqlx::query("UPDATE txs SET status = 'dropped' WHERE hash = $1 AND status = 'sent'")
+                .bind(hash.as_slice())
+                .execute(&self.pool)
+                .await;
+        if let Err(e) = r {
+            tracing::error!(%hash, error = %e, "cannot record a dropped transaction");
+        }
+    }
+
+    async fn in_flight(&self, purpose: &str) -> Vec<(B256, u64)> {
+        let rows = sqlx::query(
+            "SELECT hash, nonce FROM txs WHERE purpose = $1 AND status = 'sent' ORDER BY id",
+        )
+        .bind(purpose)
+        .fetch_all(&self.pool)
+        .await;
+        match rows {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| (b256(&r.get::<Vec<u8>, _>(0)), r.get::<i64, _>(1) as u64))
+                .collect(),
+            Err(e) => {
+                tracing::error!(purpose, error = %e, "cannot read the journal");
+                vec![]
+            }
         }
     }
 }

@@ -11,14 +11,14 @@
 
 use alloy::primitives::U256;
 use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, Shutdown, play_game, run_passes, send_logged,
-    withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Pass, Shutdown, each_concurrently, live_games, play_games,
+    run_passes, send_logged, withdraw_if_owed,
 };
 use opml_onchain::client::ChainError;
 use opml_onchain::faults::{LyingTrace, SubmitterFaults};
 use opml_onchain::play::encode_submit;
 use opml_onchain::protocol::{format_ether, market};
-use opml_onchain::store::RequestRow;
+use opml_onchain::store::{ClaimRow, RequestRow};
 use opml_vm::trace::TraceProvider;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -56,7 +56,7 @@ pub struct Submitter {
     min_withdraw: U256,
     faults: Option<SubmitterFaults>,
     /// Requests whose skip reason was already logged.
-    skipped: HashSet<u64>,
+    skipped: std::sync::Mutex<HashSet<u64>>,
 }
 
 impl Submitter {
@@ -77,7 +77,7 @@ impl Submitter {
             policy: cfg.policy.clone(),
             min_withdraw,
             faults: cfg.faults.clone(),
-            skipped: HashSet::new(),
+            skipped: Default::default(),
         })
     }
 
@@ -94,9 +94,9 @@ impl Submitter {
     /// The trace this submitter plays for a request (a lying one under faults).
     async fn trace_for(&self, r: &RequestRow) -> Result<Arc<dyn TraceProvider>, String> {
         let honest = self.agent.trace(r).await?;
-        if let Some(f) = &self.faults
+        if let Some(f) = self.faults.as_ref().and_then(|f| f.for_request(r.id))
             && let Some(lie) =
-                LyingTrace::submitter(honest.clone(), f).map_err(|e| e.to_string())?
+                LyingTrace::submitter(honest.clone(), &f).map_err(|e| e.to_string())?
         {
             return Ok(Arc::new(lie));
         }
@@ -117,10 +117,8 @@ impl Submitter {
         let a = &self.agent;
         let me = a.chain.address();
         let now = a.chain.now().await?;
+        let mut work = vec![];
         for r in a.store.open_requests().await? {
-            if shutdown.requested() {
-                break;
-            }
             if r.deadline <= now {
                 a.store.close_request(r.id).await?;
                 a.forget_trace(r.id);
@@ -131,61 +129,78 @@ impl Submitter {
                 continue;
             }
             if a.models.get(&r.model_id).is_none() {
-                if self.skipped.insert(r.id) {
+                if self.skipped.lock().unwrap().insert(r.id) {
                     tracing::info!(request = r.id, model = %r.model_id, "not serving: model not in the models directory");
                 }
                 continue;
             }
-            let purpose = format!("submit request {}", r.id);
-            if !a.store.sent_for(&purpose).await?.is_empty() {
-                // Sent before (maybe before a crash): the follower will see the claim.
-                continue;
+            work.push(r);
+        }
+        // several at a time: each waits a block or more for its receipt
+        let this = &*self;
+        each_concurrently(work, a.concurrency, |r| async move {
+            if shutdown.requested() {
+                return Ok(());
             }
-            let trace = match self.trace_for(&r).await {
-                Ok(t) => t,
-                Err(e) => {
-                    if self.skipped.insert(r.id) {
-                        tracing::warn!(request = r.id, error = %e, "cannot run the request; skipped");
-                        a.store.note_request(r.id, &e).await?;
-                    }
-                    continue;
+            this.serve_one(r).await
+        })
+        .await
+    }
+
+    async fn serve_one(&self, r: RequestRow) -> Result<(), AgentError> {
+        let a = &self.agent;
+        if !a.leases.take(&format!("request {}", r.id)).await? {
+            return Ok(()); // another instance serves it
+        }
+        let purpose = format!("submit request {}", r.id);
+        if !a.store.sent_for(&purpose).await?.is_empty() {
+            // Sent before (maybe before a crash): the follower will see the claim.
+            return Ok(());
+        }
+        let trace = match self.trace_for(&r).await {
+            Ok(t) => t,
+            Err(e) => {
+                if self.skipped.lock().unwrap().insert(r.id) {
+                    tracing::warn!(request = r.id, error = %e, "cannot run the request; skipped");
+                    a.store.note_request(r.id, &e).await?;
                 }
-            };
-            let claim = trace.claim();
-            let m = market(&a.chain, &a.deployment);
-            let stake = m
-                .gameStakeFor(claim.steps)
-                .call()
-                .await
-                .map_err(opml_onchain::protocol::contract_error("gameStakeFor"))?;
-            let value = a.deployment.params.submitter_bond
-                + stake * U256::from(self.policy.stake_games.max(1));
-            let sent = a
-                .chain
-                .send(
-                    &purpose,
-                    Some(a.deployment.market),
-                    encode_submit(r.id, claim),
-                    value,
-                    &a.store,
-                )
-                .await;
-            match sent {
-                Ok(s) => tracing::info!(
-                    request = r.id,
-                    steps = claim.steps,
-                    final_state = %alloy::primitives::B256::from(claim.final_state),
-                    bond_and_stake = %format_ether(value),
-                    tx = %s.receipt.transaction_hash,
-                    "claim posted"
-                ),
-                Err(ChainError::WouldRevert { reason, .. }) => {
-                    tracing::warn!(request = r.id, reason, "cannot submit; skipped");
-                    a.store.note_request(r.id, &reason).await?;
-                    a.store.close_request(r.id).await?;
-                }
-                Err(e) => return Err(e.into()),
+                return Ok(());
             }
+        };
+        let claim = trace.claim();
+        let m = market(&a.chain, &a.deployment);
+        let stake = m
+            .gameStakeFor(claim.steps)
+            .call()
+            .await
+            .map_err(opml_onchain::protocol::contract_error("gameStakeFor"))?;
+        let value =
+            a.deployment.params.submitter_bond + stake * U256::from(self.policy.stake_games.max(1));
+        let sent = a
+            .chain
+            .send(
+                &purpose,
+                Some(a.deployment.market),
+                encode_submit(r.id, claim),
+                value,
+                &a.store,
+            )
+            .await;
+        match sent {
+            Ok(s) => tracing::info!(
+                request = r.id,
+                steps = claim.steps,
+                final_state = %alloy::primitives::B256::from(claim.final_state),
+                bond_and_stake = %format_ether(value),
+                tx = %s.receipt.transaction_hash,
+                "claim posted"
+            ),
+            Err(ChainError::WouldRevert { reason, .. }) => {
+                tracing::warn!(request = r.id, reason, "cannot submit; skipped");
+                a.store.note_request(r.id, &reason).await?;
+                a.store.close_request(r.id).await?;
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -193,108 +208,109 @@ impl Submitter {
     async fn defend(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
-        for g in a.store.games(&["live"]).await? {
-            if shutdown.requested() {
-                break;
-            }
-            let Some(claim) = a
-                .store
-                .claims(None, false)
-                .await?
-                .into_iter()
-                .find(|c| c.id == g.claim_id)
-            else {
-                continue;
-            };
-            if claim.submitter != me {
-                continue;
-            }
-            let Some(r) = a.store.request(claim.request_id).await? else {
-                continue;
-            };
-            let trace = match self.trace_for(&r).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
-                    continue;
-                }
-            };
-            let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
-            play_game(a, &g, trace.as_ref(), "defender", silent_from).await?;
-        }
-        Ok(())
+        let mine = live_games(a, |_, c| c.submitter == me).await?;
+        let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
+        let this = &*self;
+        play_games(
+            a,
+            mine,
+            "defender",
+            shutdown,
+            silent_from,
+            |request| async move {
+                let r = a
+                    .store
+                    .request(request)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("request {request} not seen yet"))?;
+                this.trace_for(&r).await
+            },
+        )
+        .await
     }
 
     async fn settle(&mut self) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
-        let m = market(&a.chain, &a.deployment);
         let now = a.chain.now().await?;
-        for c in a.store.claims(None, true).await? {
-            if c.submitter != me {
-                continue;
-            }
-            let on_chain = m
-                .getClaim(U256::from(c.id))
-                .call()
-                .await
-                .map_err(opml_onchain::protocol::contract_error("getClaim"))?;
-            let status = on_chain.status as u8;
-            if status != 1 {
-                let s = ["none", "pending", "voided", "finalized", "released"]
-                    .get(status as usize)
-                    .copied()
-                    .unwrap_or("none");
-                a.store.set_claim_status(c.id, s).await?;
-                continue;
-            }
-            if on_chain.exhaustedSince != 0 {
-                let value =
-                    U256::from(on_chain.gameStake) * U256::from(self.policy.top_up_games.max(1));
-                let call = opml_onchain::bindings::InferenceMarket::topUpCall {
-                    claimId: U256::from(c.id),
-                };
-                let purpose = format!("top up claim {} at {}", c.id, on_chain.exhaustedSince);
-                if a.store.sent_for(&purpose).await?.is_empty() {
-                    send_logged(
-                        a,
-                        &purpose,
-                        alloy::sol_types::SolCall::abi_encode(&call),
-                        value,
-                    )
-                    .await?;
-                }
-                continue;
-            }
-            if on_chain.openGames > 0 || now < on_chain.challengeDeadline {
-                continue;
-            }
-            let request = m
-                .getRequest(on_chain.requestId)
-                .call()
-                .await
-                .map_err(opml_onchain::protocol::contract_error("getRequest"))?;
-            let (purpose, data) = if request.status as u8 == 1 {
-                (
-                    format!("finalize claim {}", c.id),
-                    alloy::sol_types::SolCall::abi_encode(
-                        &opml_onchain::bindings::InferenceMarket::finalizeCall {
-                            claimId: U256::from(c.id),
-                        },
-                    ),
-                )
-            } else {
-                (
-                    format!("release claim {}", c.id),
-                    alloy::sol_types::SolCall::abi_encode(
-                        &opml_onchain::bindings::InferenceMarket::releaseCall {
-                            claimId: U256::from(c.id),
-                        },
-                    ),
-                )
-            };
-            send_logged(a, &purpose, data, U256::ZERO).await?;
+        let mine: Vec<_> = a
+            .store
+            .claims(None, true)
+            .await?
+            .into_iter()
+            .filter(|c| c.submitter == me)
+            .collect();
+        let this = &*self;
+        each_concurrently(mine, a.concurrency, |c| this.settle_one(c, now)).await
+    }
+
+    async fn settle_one(&self, c: ClaimRow, now: u64) -> Result<(), AgentError> {
+        let a = &self.agent;
+        if !a.leases.take(&format!("claim {}", c.id)).await? {
+            return Ok(());
         }
+        let m = market(&a.chain, &a.deployment);
+        let on_chain = m
+            .getClaim(U256::from(c.id))
+            .call()
+            .await
+            .map_err(opml_onchain::protocol::contract_error("getClaim"))?;
+        let status = on_chain.status as u8;
+        if status != 1 {
+            let s = ["none", "pending", "voided", "finalized", "released"]
+                .get(status as usize)
+                .copied()
+                .unwrap_or("none");
+            a.store.set_claim_status(c.id, s).await?;
+            return Ok(());
+        }
+        if on_chain.exhaustedSince != 0 {
+            let value =
+                U256::from(on_chain.gameStake) * U256::from(self.policy.top_up_games.max(1));
+            let call = opml_onchain::bindings::InferenceMarket::topUpCall {
+                claimId: U256::from(c.id),
+            };
+            let purpose = format!("top up claim {} at {}", c.id, on_chain.exhaustedSince);
+            if a.store.sent_for(&purpose).await?.is_empty() {
+                send_logged(
+                    a,
+                    &purpose,
+                    alloy::sol_types::SolCall::abi_encode(&call),
+                    value,
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        if on_chain.openGames > 0 || now < on_chain.challengeDeadline {
+            return Ok(());
+        }
+        let request = m
+            .getRequest(on_chain.requestId)
+            .call()
+            .await
+            .map_err(opml_onchain::protocol::contract_error("getRequest"))?;
+        let (purpose, data) = if request.status as u8 == 1 {
+            (
+                format!("finalize claim {}", c.id),
+                alloy::sol_types::SolCall::abi_encode(
+                    &opml_onchain::bindings::InferenceMarket::finalizeCall {
+                        claimId: U256::from(c.id),
+                    },
+                ),
+            )
+        } else {
+            (
+                format!("release claim {}", c.id),
+                alloy::sol_types::SolCall::abi_encode(
+                    &opml_onchain::bindings::InferenceMarket::releaseCall {
+                        claimId: U256::from(c.id),
+                    },
+                ),
+            )
+        };
+        send_logged(a, &purpose, data, U256::ZERO).await?;
         Ok(())
     }
 
