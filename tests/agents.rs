@@ -1050,6 +1050,13 @@ async fn metrics_during_a_dispute_match_the_chain() {
         "{lt}"
     );
     assert_eq!(metric(&lt, "opml_claims_pending"), Some(1.0));
+    // each side holds the lease on the live game it plays (and on its claim, or its withdrawals)
+    for text in [&lt, &ct] {
+        assert!(
+            metric(text, "opml_leases_held").is_some_and(|n| n >= 1.0),
+            "{text}"
+        );
+    }
     for (text, who) in [(&lt, l), (&ct, c)] {
         let owed = m.withdrawable(who).call().await.unwrap();
         assert_eq!(

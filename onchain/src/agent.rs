@@ -332,6 +332,11 @@ impl Leases {
         &self.instance
     }
 
+    /// How many leases this instance holds.
+    pub fn held(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+
     /// Takes or renews the lease on `item`; false while another instance holds it.
     pub async fn take(&self, item: &str) -> Result<bool, crate::store::StoreError> {
         let ours = self.store.lease(item, &self.instance, self.ttl).await?;

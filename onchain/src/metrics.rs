@@ -101,6 +101,8 @@ pub struct Metrics {
     pub last_block: Gauge,
     /// Blocks between the head and the last processed block.
     pub block_lag: Gauge,
+    /// Leases this instance holds on work items (requests, claims, games) in a fleet's database.
+    pub leases_held: Gauge,
     /// Passes finished, and failed.
     pub passes: Counter,
     /// See `passes`.
@@ -127,6 +129,7 @@ impl Metrics {
             txs_pending: Gauge::default(),
             last_block: Gauge::default(),
             block_lag: Gauge::default(),
+            leases_held: Gauge::default(),
             passes: Counter::default(),
             pass_failures: Counter::default(),
             info: Family::default(),
@@ -164,6 +167,11 @@ impl Metrics {
             "trace_query_seconds",
             "Latency of trace queries (state hashes at sorted steps, one-step proofs)",
             m.trace_query.clone(),
+        );
+        r.register(
+            "leases_held",
+            "Work items (requests, claims, games) this instance holds the lease on",
+            m.leases_held.clone(),
         );
         r.register(
             "rpc_errors",
@@ -337,6 +345,7 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), crate::agent::AgentEr
     m.withdrawable.set(ether(owed));
     m.txs_pending
         .set(a.store.pending_transactions().await? as i64);
+    m.leases_held.set(a.leases.held() as i64);
 
     let params = &a.deployment.params;
     let mut at_risk = U256::ZERO;
