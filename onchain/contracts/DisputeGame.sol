@@ -206,6 +206,8 @@ contract DisputeGame is IDisputeGame {
         uint256 m = partCount(g.hi - g.lo);
         if (points.length != m + 1) revert WrongPointCount(points.length, m + 1);
         if (_commit2(points[0], points[m]) != g.points) revert PointsMismatch();
+        // The owner may refuse the first move until the defender's side of the game is funded.
+        IDisputeGameOwner(owner).onDissect(gameId);
         g.points = keccak256(abi.encodePacked(points));
         g.status = Status.AwaitingResponse;
         // g.defenderAsserts is already true
@@ -273,6 +275,19 @@ contract DisputeGame is IDisputeGame {
         // The winner is expected to send the timeout; its allowance counts it.
         if (!defenderToMove) ++g.defenderTxs;
         _end(gameId, g, !defenderToMove, true);
+    }
+
+    /// @notice Makes several calls to this contract in one transaction, each as if the caller made it on
+    /// its own (moves in several games, timeouts), so one transaction a block keeps any number of games
+    /// going. Each call stands alone: one that reverts (say, in a game that ended or was cancelled in
+    /// front of the batch) undoes nothing else; `ok[i]` tells which succeeded.
+    /// @dev Delegatecalls into this contract, which holds no ETH and has no payable function; `owner`-only
+    /// functions still see the real caller and refuse.
+    function multicall(bytes[] calldata calls) external returns (bool[] memory ok) {
+        ok = new bool[](calls.length);
+        for (uint256 i = 0; i < calls.length; ++i) {
+            (ok[i],) = address(this).delegatecall(calls[i]);
+        }
     }
 
     // ------------------------------------------------------------------------------------------------

@@ -18,21 +18,27 @@ import {DisputeGame} from "./DisputeGame.sol";
 /// every game won settles the request: the submitter gets its share of the fee, the rest goes to the
 /// model's {RevenueShare}. A claim is voided as soon as one challenger wins.
 ///
-/// Economics (docs/SECURITY.md has the analysis and the numbers):
-/// - Every game is funded on both sides when it opens: the challenger's bond, and `gameStake` reserved
-///   from the claim's free stake (the submitter's deposit beyond its bond). A claim whose free stake is
-///   below `gameStake` refuses challenges and cannot finalize; its challenge window is extended by the
-///   time it spent so, and after `topUpPeriod` without a {topUp} anyone may void it.
-/// - A challenger of a voided claim gets its bond back plus its game's whole stake, which covers
+/// Economics (docs/SECURITY.md §2 has the analysis, the attacks and the numbers):
+/// - A challenge is never refused while the claim is pending and its window open: it always pays the
+///   challenger's bond plus one game's stake ({challengeValue}). When the claim's free stake (what its
+///   submitter deposited beyond the bond) covers a game, the game reserves it and the challenger's stake
+///   is credited straight back; otherwise the challenger's own stake backs the game, and the defender
+///   must match it from the free stake before its first move ({onDissect}), which credits the
+///   challenger's stake back. What others do in the same block cannot turn a challenge away.
+/// - A challenger of a voided claim gets its bond back plus its game's stake, which covers
 ///   `moveAllowance` per transaction it can have sent; the first challenger to win also gets the unburnt
-///   part of the submitter's bond. At least half of that bond (`burnBps` >= 5,000) is burnt, so a liar
-///   that voids its own claim through another account recovers at most half of it.
-/// - A defender that wins a game gets `moveAllowance` per move from the challenger's bond and the rest
-///   of it minus `challengerBurnBps`; its game stake returns to the claim's free stake.
+///   part of the submitter's bond, out of which each game the defender never matched gets two
+///   allowances (its challenge and its close). At least half of that bond (`burnBps` >= 5,000) is burnt,
+///   so a liar that voids its own claim through another account recovers at most half of it.
+/// - A defender that wins a game gets `moveAllowance` per transaction (its moves, its timeout call, and
+///   the match of a challenger-backed game) from the challenger's bond and the rest of it minus
+///   `challengerBurnBps`; its game stake returns to the claim's free stake.
+/// - Only the submitter deposits into its claim, so no one else's money is ever returned to it.
 ///
 /// All ETH of the protocol except settled revenue stays here: escrowed fees, bonds and stakes of pending
-/// claims, bonds and stakes of live games, and `withdrawable` balances, which their owners pull with
-/// {withdraw}. Games are settled one by one when they end (no loop over games anywhere).
+/// claims, bonds and stakes of live games, what voided bonds owe to games not closed yet, and
+/// `withdrawable` balances, which their owners pull with {withdraw}. Games are settled one by one when
+/// they end (no loop over games anywhere).
 ///
 /// The market deploys its {ModelRegistry} and its {DisputeGame} in the constructor, so the three
 /// trust each other by construction; the commitment scheme ({IModelState}) and the one-step verifier
@@ -44,10 +50,22 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     uint256 public constant MAX_OUTPUT_PROOF_BYTES = 189 + 64 * 32;
     /// @notice Where burnt bond shares go.
     address public constant BURN_ADDRESS = address(0);
-    /// @notice Longest challenge window, request lifetime or top-up period.
+    /// @notice Longest challenge window, request lifetime or clock budget.
     uint64 public constant MAX_PERIOD = 365 days;
     /// @notice Smallest burnt share of a voided claim's bond: a liar recovers at most half of it.
     uint16 public constant MIN_BURN_BPS = 5_000;
+    /// @notice Shortest clock: an honest party moving in the next block spends at most a block per
+    /// move, and makes at most 12 moves in the longest game (k = 8, 2^64 - 1 steps), so this covers
+    /// blocks up to 25 seconds apart.
+    uint64 public constant MIN_CLOCK_BUDGET = 5 minutes;
+    /// @notice Shortest challenge window: a few blocks for the honest challenge to be included.
+    uint64 public constant MIN_CHALLENGE_WINDOW = 1 minutes;
+    /// @notice Transactions of a challenger whose game the defender never matched: the challenge and
+    /// the close (or the timeout that wins it).
+    uint256 public constant UNMATCHED_TXS = 2;
+    /// @notice Unmatched games whose allowances the unburnt part of one voided bond must cover in full;
+    /// a liar can dilute an honest challenger's allowances only with more unmatched games than this.
+    uint256 public constant UNMATCHED_COVERED = 32;
 
     /// @notice Deployment parameters.
     struct Config {
@@ -57,11 +75,10 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         uint64 clockBudget; // seconds per party per game
         uint64 challengeWindow; // seconds after a submission during which challenges open
         uint64 requestTimeout; // seconds after a request during which results may be submitted
-        uint64 topUpPeriod; // seconds a claim may refuse challenges (stake exhausted) before it is voidable
         uint96 submitterBond; // wei, slashed when the claim is voided
         uint96 challengerBond; // wei; must cover the defender's allowance for the longest game
         uint96 moveAllowance; // wei per transaction of a party in a game, toward its gas
-        uint16 burnBps; // burnt share of a voided claim's bond, in [5,000, 10,000]
+        uint16 burnBps; // burnt share of a voided claim's bond, at least 5,000
         uint16 challengerBurnBps; // burnt share of a losing challenger's bond beyond the allowance
     }
 
@@ -78,7 +95,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     enum ClaimStatus {
         None,
         Pending, // in its window, or in games
-        Voided, // lost a game, or stayed exhausted past the top-up period
+        Voided, // lost a game
         Finalized, // settled its request
         Released // survived, but another claim settled the request first: bond and stake returned
     }
@@ -103,14 +120,22 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         address submitter;
         uint64 steps;
         ClaimStatus status;
-        uint64 challengeDeadline; // challenges are accepted before this time (extended while exhausted)
+        uint64 challengeDeadline; // challenges are accepted before this time
         uint32 openGames; // games not settled yet
-        uint64 exhaustedSince; // when the free stake fell below `gameStake` (0: it is not)
-        uint128 gameStake; // reserved from the free stake by each game
+        uint32 unmatchedGames; // open games still backed by their challenger's own stake
+        uint128 gameStake; // one game's stake: reserved from the free stake, or backed by the challenger
         uint256 requestId;
         bytes32 finalState;
         bytes32 outputHash; // keccak256 of the output bytes
-        uint256 freeStake; // deposited beyond the bond and not reserved by a game
+        uint256 freeStake; // deposited by the submitter beyond the bond and not reserved by a game
+        uint256 unmatchedPay; // set when voided: owed from the bond to each game still unmatched then
+    }
+
+    /// @notice Whose money backs a game's stake.
+    enum Funding {
+        Claim, // reserved from the claim's free stake when the challenge opened the game
+        Challenger, // the challenger's own: the claim's free stake did not cover a game then
+        Matched // was Challenger; the defender reserved the claim's stake before its first move
     }
 
     /// @notice The market's side of a game.
@@ -118,6 +143,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         uint64 claimId;
         address challenger;
         bool settled;
+        Funding funding;
     }
 
     /// @notice The model registry (deployed by this market).
@@ -130,8 +156,6 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     uint64 public immutable challengeWindow;
     /// @notice Seconds after a request during which results may be submitted.
     uint64 public immutable requestTimeout;
-    /// @notice Seconds an exhausted claim has to {topUp} before anyone may void it.
-    uint64 public immutable topUpPeriod;
     /// @notice Bond of a claim.
     uint96 public immutable submitterBond;
     /// @notice Bond of a challenge.
@@ -180,16 +204,20 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         uint256 stake,
         bytes output
     );
-    /// @notice `from` added `amount` to the claim's free stake.
+    /// @notice The submitter added `amount` to the claim's free stake.
     event ToppedUp(uint256 indexed claimId, address indexed from, uint256 amount, uint256 freeStake);
-    /// @notice The claim's free stake fell below one game's stake: it refuses challenges until topped up.
-    event Exhausted(uint256 indexed claimId, uint256 freeStake);
-    /// @notice The claim accepts challenges again; its window now ends at `challengeDeadline`.
-    event Restored(uint256 indexed claimId, uint64 challengeDeadline);
-    /// @notice A challenge opened game `gameId` (on {DisputeGame}) against claim `claimId`.
+    /// @notice A challenge opened game `gameId` (on {DisputeGame}) against claim `claimId`, its stake
+    /// backed as `funding` says (`Challenger`: the defender must match it before its first move).
     event Challenged(
-        uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId, address challenger
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        uint256 indexed gameId,
+        address challenger,
+        Funding funding
     );
+    /// @notice The defender matched a challenger-backed game with `stake` from the claim's free stake;
+    /// the challenger's own stake was credited back to it.
+    event GameMatched(uint256 indexed gameId, uint256 indexed claimId, uint256 stake);
     /// @notice A game was settled: `winner` was credited `payout` (its own bond included), `burned` burnt.
     event GameSettled(
         uint256 indexed gameId,
@@ -199,9 +227,11 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         uint256 payout,
         uint256 burned
     );
-    /// @notice A game of a voided claim was closed; the challenger got its bond and the game's stake.
+    /// @notice A game of a voided claim was closed; the challenger got its bond and the game's stake
+    /// (and, for a game the defender never matched, its share of the voided bond).
     event GameClosed(uint256 indexed gameId, uint256 indexed claimId, address challenger, uint256 payout);
-    /// @notice A claim was voided (`gameId` 0: exhausted too long); `beneficiary` got `bounty`.
+    /// @notice A claim was voided by game `gameId`, whose challenger `beneficiary` got `bounty` (the
+    /// unburnt bond less what the games the defender never matched get).
     event ClaimVoided(
         uint256 indexed requestId,
         uint256 indexed claimId,
@@ -231,6 +261,17 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
 
     /// @notice A deployment parameter is out of range.
     error BadConfig(string field);
+    /// @notice `burnBps` below `min`: a liar voiding its own claim would recover more than half its bond.
+    error BurnTooLow(uint16 burnBps, uint16 min);
+    /// @notice The unburnt part of a voided bond (`bounty`) is below `min`: it could not pay the
+    /// allowances of {UNMATCHED_COVERED} games the defender never matched.
+    error BountyTooSmall(uint256 bounty, uint256 min);
+    /// @notice The challenger's bond is below `min`, the defender's allowance in the longest game.
+    error ChallengerBondTooSmall(uint256 bond, uint256 min);
+    /// @notice The clock budget is below `min`: an honest party could run out of time at one move a block.
+    error ClockTooShort(uint64 clockBudget, uint64 min);
+    /// @notice The challenge window is below `min`: an honest challenge might not be included in time.
+    error WindowTooShort(uint64 challengeWindow, uint64 min);
     /// @notice No model with this id (raised by the registry).
     error UnknownModel(bytes32 modelId);
     /// @notice The payment must equal `expected` exactly (fee or challenger bond).
@@ -265,13 +306,13 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     error ClaimNotPending(uint256 requestId, uint256 claimId);
     /// @notice Challenges closed at `deadline`.
     error ChallengeWindowClosed(uint64 deadline);
-    /// @notice The claim's free stake (`freeStake`) is below one game's stake (`gameStake`): it must be
-    /// topped up before it can be challenged again.
-    error StakeExhausted(uint256 claimId, uint256 freeStake, uint256 gameStake);
-    /// @notice The claim's stake is not exhausted.
-    error NotExhausted(uint256 claimId);
-    /// @notice The claim may still be topped up until `until`.
-    error TopUpPeriodRunning(uint64 until);
+    /// @notice Game `gameId` is backed by its challenger's stake and the claim's free stake (`freeStake`)
+    /// is below one game's stake (`gameStake`): the submitter must {topUp} before its first move.
+    error UnmatchedGame(uint256 gameId, uint256 freeStake, uint256 gameStake);
+    /// @notice Only the claim's submitter adds to its stake.
+    error NotSubmitter(address caller, address submitter);
+    /// @notice The lists of a batch differ in length.
+    error LengthMismatch(uint256 requests, uint256 claims);
     /// @notice The submitter cannot challenge its own claim.
     error SelfChallenge();
     /// @notice This account already challenged this claim.
@@ -292,22 +333,28 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     error TransferFailed(address to, uint256 amount);
 
     /// @param cfg Deployment parameters (see {Config}).
+    /// @dev Every relation the properties of docs/SECURITY.md §2 rest on is checked here with a named
+    /// error; plain ranges with {BadConfig}.
     constructor(Config memory cfg) {
         if (address(cfg.modelState) == address(0)) revert BadConfig("modelState");
         if (address(cfg.verifier) == address(0)) revert BadConfig("verifier");
-        if (cfg.challengeWindow == 0 || cfg.challengeWindow > MAX_PERIOD) {
-            revert BadConfig("challengeWindow");
+        if (cfg.challengeWindow > MAX_PERIOD) revert BadConfig("challengeWindow");
+        if (cfg.challengeWindow < MIN_CHALLENGE_WINDOW) {
+            revert WindowTooShort(cfg.challengeWindow, MIN_CHALLENGE_WINDOW);
         }
         if (cfg.requestTimeout == 0 || cfg.requestTimeout > MAX_PERIOD) revert BadConfig("requestTimeout");
-        if (cfg.topUpPeriod == 0 || cfg.topUpPeriod > MAX_PERIOD) revert BadConfig("topUpPeriod");
-        if (cfg.submitterBond == 0) revert BadConfig("submitterBond");
+        if (cfg.clockBudget > MAX_PERIOD) revert BadConfig("clockBudget");
+        if (cfg.clockBudget < MIN_CLOCK_BUDGET) revert ClockTooShort(cfg.clockBudget, MIN_CLOCK_BUDGET);
         if (cfg.moveAllowance == 0) revert BadConfig("moveAllowance");
-        if (cfg.burnBps < MIN_BURN_BPS || cfg.burnBps > BPS) revert BadConfig("burnBps");
+        if (cfg.burnBps > BPS) revert BadConfig("burnBps");
+        if (cfg.burnBps < MIN_BURN_BPS) revert BurnTooLow(cfg.burnBps, MIN_BURN_BPS);
         if (cfg.challengerBurnBps > BPS) revert BadConfig("challengerBurnBps");
+        uint256 bounty = cfg.submitterBond - (uint256(cfg.submitterBond) * cfg.burnBps) / BPS;
+        uint256 minBounty = UNMATCHED_COVERED * UNMATCHED_TXS * cfg.moveAllowance;
+        if (bounty < minBounty) revert BountyTooSmall(bounty, minBounty);
         modelState = cfg.modelState;
         challengeWindow = cfg.challengeWindow;
         requestTimeout = cfg.requestTimeout;
-        topUpPeriod = cfg.topUpPeriod;
         submitterBond = cfg.submitterBond;
         challengerBond = cfg.challengerBond;
         moveAllowance = cfg.moveAllowance;
@@ -316,7 +363,8 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         // DisputeGame checks the arity and the clock budget.
         disputeGame = new DisputeGame(address(this), cfg.verifier, cfg.arity, cfg.clockBudget);
         // The challenger's bond must pay the defender's allowance in the longest possible game.
-        if (cfg.challengerBond < gameStakeFor(type(uint64).max)) revert BadConfig("challengerBond");
+        uint256 minBond = gameStakeFor(type(uint64).max);
+        if (cfg.challengerBond < minBond) revert ChallengerBondTooSmall(cfg.challengerBond, minBond);
         registry = new ModelRegistry(cfg.modelState, address(this));
     }
 
@@ -386,7 +434,9 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
 
     /// @notice Claims a result for an open request. `msg.value` is the bond ({submitterBond}) plus the
     /// claim's free stake, at least one game's stake ({gameStakeFor}(steps)); each challenge reserves one
-    /// game's stake from it. Other claims of the same request (also identical ones) do not matter.
+    /// game's stake from it while it lasts, and past that the defender matches each new game from it
+    /// (after a {topUp}) before its first move. Other claims of the same request (also identical ones)
+    /// do not matter.
     /// @param requestId The request.
     /// @param output The output region's bytes (exactly the model's output size).
     /// @param finalState The state hash after `steps` steps, which must be halted.
@@ -410,15 +460,15 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         _emitSubmitted(claimId, output);
     }
 
-    /// @notice Adds `msg.value` to a pending claim's free stake (anyone may); an exhausted claim that
-    /// now covers a game's stake accepts challenges again, its window extended by the time it refused them.
+    /// @notice Adds `msg.value` to a pending claim's free stake; only its submitter, so every wei of the
+    /// free stake that returns to the submitter is its own. Needed only to match challenger-backed games.
     function topUp(uint256 claimId) external payable nonReentrant {
         Claim storage c = _claims[claimId];
         if (c.status != ClaimStatus.Pending) revert ClaimNotPending(c.requestId, claimId);
+        if (msg.sender != c.submitter) revert NotSubmitter(msg.sender, c.submitter);
         if (msg.value == 0) revert ZeroTopUp();
         c.freeStake += msg.value;
         emit ToppedUp(claimId, msg.sender, msg.value, c.freeStake);
-        _restoreIfCovered(claimId, c);
     }
 
     /// @notice Settles a claim whose window passed with every game won by the submitter, if no other
@@ -460,9 +510,12 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     // Challenger
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Challenges claim `claimId` of request `requestId` with a bond of exactly
-    /// {challengerBond}, opening a game in which the caller is the challenger and the submitter the
-    /// defender; the game reserves one game's stake from the claim. Several accounts may challenge the
+    /// @notice Challenges claim `claimId` of request `requestId`, paying exactly {challengeValue}: the
+    /// challenger's bond and one game's stake. Opens a game in which the caller is the challenger and the
+    /// submitter the defender. The game's stake is reserved from the claim's free stake when it covers
+    /// one (the caller's stake is then credited back to it at once); otherwise the caller's stake backs
+    /// the game until the defender matches it. So a pending claim in its window never turns a challenge
+    /// away, whatever other accounts did before in the same block. Several accounts may challenge the
     /// same claim; each gets its own game.
     /// @return gameId The game on {disputeGame}.
     function challenge(uint256 requestId, uint256 claimId)
@@ -472,41 +525,46 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         returns (uint256 gameId)
     {
         Claim storage c = _claims[claimId];
-        if (c.status != ClaimStatus.Pending || c.requestId != requestId) {
-            revert ClaimNotPending(requestId, claimId);
+        bytes memory refusal = _challengeRefusal(requestId, claimId, c);
+        if (refusal.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(refusal, 32), mload(refusal))
+            }
         }
-        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
-        if (block.timestamp >= c.challengeDeadline) revert ChallengeWindowClosed(c.challengeDeadline);
-        if (msg.value != challengerBond) revert WrongPayment(msg.value, challengerBond);
-        if (msg.sender == c.submitter) revert SelfChallenge();
-        if (_challenged[claimId][msg.sender]) revert AlreadyChallenged(claimId, msg.sender);
-        uint256 stake = c.gameStake;
-        if (c.freeStake < stake) revert StakeExhausted(claimId, c.freeStake, stake);
-        c.freeStake -= stake;
-        if (c.freeStake < stake) {
-            c.exhaustedSince = uint64(block.timestamp);
-            emit Exhausted(claimId, c.freeStake);
-        }
-        _challenged[claimId][msg.sender] = true;
-        ++c.openGames;
-        gameId = disputeGame.create(
-            c.submitter, msg.sender, _requests[requestId].initialState, c.finalState, c.steps
-        );
-        _games[gameId] =
-            GameRef({claimId: SafeCast.toUint64(claimId), challenger: msg.sender, settled: false});
-        emit Challenged(requestId, claimId, gameId, msg.sender);
+        uint256 value = challengeValue(claimId);
+        if (msg.value != value) revert WrongPayment(msg.value, value);
+        gameId = _openGame(requestId, claimId, c);
     }
 
-    /// @notice Voids a claim that refused challenges (stake exhausted) for longer than {topUpPeriod}.
-    /// The caller gets the unburnt part of the bond. Anyone may call.
-    function voidExhausted(uint256 claimId) external nonReentrant {
-        Claim storage c = _claims[claimId];
-        if (c.status != ClaimStatus.Pending) revert ClaimNotPending(c.requestId, claimId);
-        if (c.exhaustedSince == 0) revert NotExhausted(claimId);
-        uint64 until = c.exhaustedSince + topUpPeriod;
-        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
-        if (block.timestamp < until) revert TopUpPeriodRunning(until);
-        _void(claimId, c, 0, msg.sender);
+    /// @notice Challenges several claims in one transaction, paying exactly the sum of their
+    /// {challengeValue}s. A pair that cannot be challenged now (voided, past its window, already
+    /// challenged by the caller, the caller's own claim) is skipped and its value credited to the caller's
+    /// {withdrawable}, so one claim voided in front of the batch does not turn the others away.
+    /// @return gameIds The game opened for each pair, 0 where it was skipped.
+    function challengeMany(uint256[] calldata requestIds, uint256[] calldata claimIds)
+        external
+        payable
+        nonReentrant
+        returns (uint256[] memory gameIds)
+    {
+        uint256 n = claimIds.length;
+        if (requestIds.length != n) revert LengthMismatch(requestIds.length, n);
+        uint256 total;
+        for (uint256 i = 0; i < n; ++i) {
+            total += challengeValue(claimIds[i]);
+        }
+        if (msg.value != total) revert WrongPayment(msg.value, total);
+        gameIds = new uint256[](n);
+        uint256 skipped;
+        for (uint256 i = 0; i < n; ++i) {
+            Claim storage c = _claims[claimIds[i]];
+            if (_challengeRefusal(requestIds[i], claimIds[i], c).length == 0) {
+                gameIds[i] = _openGame(requestIds[i], claimIds[i], c);
+            } else {
+                skipped += challengeValue(claimIds[i]);
+            }
+        }
+        if (skipped != 0) withdrawable[msg.sender] += skipped;
     }
 
     /// @notice Closes a live game whose claim was voided, crediting the challenger its bond and the
@@ -521,9 +579,30 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     }
 
     /// @inheritdoc IDisputeGameOwner
+    /// @dev A challenger-backed game is matched here from the claim's free stake: the claim's stake
+    /// then backs it and the challenger's own is credited back. Reverts (refusing the dissection) when
+    /// the free stake is short: the submitter tops up first. Games backed by the claim pass through.
+    function onDissect(uint256 gameId) external nonReentrant {
+        if (msg.sender != address(disputeGame)) revert NotDisputeGame(msg.sender);
+        GameRef storage g = _games[gameId];
+        if (g.funding != Funding.Challenger) return;
+        uint256 claimId = g.claimId;
+        Claim storage c = _claims[claimId];
+        if (c.status != ClaimStatus.Pending) revert ClaimNotPending(c.requestId, claimId);
+        uint256 stake = c.gameStake;
+        if (c.freeStake < stake) revert UnmatchedGame(gameId, c.freeStake, stake);
+        c.freeStake -= stake;
+        --c.unmatchedGames;
+        g.funding = Funding.Matched;
+        withdrawable[g.challenger] += stake;
+        emit GameMatched(gameId, claimId, stake);
+    }
+
+    /// @inheritdoc IDisputeGameOwner
     /// @dev Constant work. A defender win pays the defender its allowance and most of the challenger's
-    /// bond and returns the game's stake to the claim; a challenger win pays the challenger its bond and
-    /// the game's stake and voids the claim; a game of an already voided claim only closes.
+    /// bond, and returns the game's stake to whoever backs it (the claim, or a challenger whose game was
+    /// never matched); a challenger win pays the challenger its bond and the game's stake and voids the
+    /// claim; a game of an already voided claim only closes.
     function onGameEnded(uint256 gameId, bool defenderWon) external nonReentrant {
         if (msg.sender != address(disputeGame)) revert NotDisputeGame(msg.sender);
         GameRef storage g = _games[gameId];
@@ -536,22 +615,27 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         }
         g.settled = true;
         --c.openGames;
+        Funding funding = g.funding;
+        bool unmatched = funding == Funding.Challenger;
+        if (unmatched) --c.unmatchedGames;
         address challenger = g.challenger;
         if (defenderWon) {
-            uint256 allowance = uint256(moveAllowance) * disputeGame.game(gameId).defenderTxs;
+            // The defender's transactions: its moves and timeout call, and the top-up behind a match.
+            uint256 txs = disputeGame.game(gameId).defenderTxs + (funding == Funding.Matched ? 1 : 0);
+            uint256 allowance = uint256(moveAllowance) * txs;
             if (allowance > challengerBond) allowance = challengerBond;
             uint256 burned = ((challengerBond - allowance) * challengerBurnBps) / BPS;
             uint256 payout = challengerBond - burned;
             withdrawable[c.submitter] += payout;
-            c.freeStake += c.gameStake;
+            if (unmatched) withdrawable[challenger] += c.gameStake;
+            else c.freeStake += c.gameStake;
             emit GameSettled(gameId, claimId, true, c.submitter, payout, burned);
-            _restoreIfCovered(claimId, c);
             _burn(burned);
         } else {
             uint256 payout = uint256(challengerBond) + c.gameStake;
             withdrawable[challenger] += payout;
             emit GameSettled(gameId, claimId, false, challenger, payout, 0);
-            _void(claimId, c, gameId, challenger);
+            _void(claimId, c, gameId, challenger, unmatched);
         }
     }
 
@@ -574,10 +658,25 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         if (!ok) revert TransferFailed(to, amount);
     }
 
-    /// @notice The stake one game reserves from a claim of `steps` steps: {moveAllowance} for every
+    /// @notice The stake of one game against a claim of `steps` steps: {moveAllowance} for every
     /// transaction a party can send in such a game (its moves, the challenge, and a timeout or close).
     function gameStakeFor(uint64 steps) public view returns (uint256) {
         return uint256(moveAllowance) * (disputeGame.maxMoves(steps) + 2);
+    }
+
+    /// @notice What {challenge} of `claimId` costs: the challenger's bond and one game's stake (the stake
+    /// comes back at once when the claim's own covers the game).
+    function challengeValue(uint256 claimId) public view returns (uint256) {
+        return uint256(challengerBond) + _claims[claimId].gameStake;
+    }
+
+    /// @notice From this time on request `requestId` can always be resolved: every claim of it is voided,
+    /// or past its window with its games over (so {finalize} or {release} settles it, and {refund} works
+    /// once none is pending). Its deadline plus the challenge window plus both clocks of a game opened in
+    /// the window's last second.
+    function resolvableAt(uint256 requestId) external view returns (uint256) {
+        return
+            uint256(_request(requestId).deadline) + challengeWindow + 2 * uint256(disputeGame.clockBudget());
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -665,12 +764,13 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
             status: ClaimStatus.Pending,
             challengeDeadline: uint64(block.timestamp) + challengeWindow,
             openGames: 0,
-            exhaustedSince: 0,
+            unmatchedGames: 0,
             gameStake: SafeCast.toUint128(stake),
             requestId: requestId,
             finalState: finalState,
             outputHash: outputHash,
-            freeStake: msg.value - submitterBond
+            freeStake: msg.value - submitterBond,
+            unmatchedPay: 0
         });
     }
 
@@ -687,7 +787,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         if (r.liveClaims != 0) revert ClaimsPending(r.liveClaims);
     }
 
-    /// A pending claim past its window with no open game (so not exhausted: stake returns with games).
+    /// A pending claim past its window with no open game.
     function _survivor(uint256 claimId) private view returns (Claim storage c, Request storage r) {
         c = _claims[claimId];
         if (c.status != ClaimStatus.Pending) revert ClaimNotPending(c.requestId, claimId);
@@ -697,25 +797,74 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         r = _requests[c.requestId];
     }
 
-    /// After the free stake grew: an exhausted claim that covers a game again accepts challenges, and
-    /// gets back the window time it spent refusing them.
-    function _restoreIfCovered(uint256 claimId, Claim storage c) private {
-        if (c.exhaustedSince == 0 || c.freeStake < c.gameStake) return;
-        c.challengeDeadline += uint64(block.timestamp) - c.exhaustedSince;
-        c.exhaustedSince = 0;
-        emit Restored(claimId, c.challengeDeadline);
+    /// Why `msg.sender` cannot challenge claim `claimId` of request `requestId` now, as revert data
+    /// (empty: it can).
+    function _challengeRefusal(uint256 requestId, uint256 claimId, Claim storage c)
+        private
+        view
+        returns (bytes memory)
+    {
+        if (c.status != ClaimStatus.Pending || c.requestId != requestId) {
+            return abi.encodeWithSelector(ClaimNotPending.selector, requestId, claimId);
+        }
+        // forge-lint: disable-next-line(block-timestamp) (the protocol's clocks; validator skew is seconds)
+        if (block.timestamp >= c.challengeDeadline) {
+            return abi.encodeWithSelector(ChallengeWindowClosed.selector, c.challengeDeadline);
+        }
+        if (msg.sender == c.submitter) return abi.encodeWithSelector(SelfChallenge.selector);
+        if (_challenged[claimId][msg.sender]) {
+            return abi.encodeWithSelector(AlreadyChallenged.selector, claimId, msg.sender);
+        }
+        return "";
     }
 
-    /// Voids a pending claim: `burnBps` of its bond is burnt, the rest goes to `beneficiary` (the
-    /// challenger that won, or whoever voided an exhausted claim); the unreserved free stake goes back to
-    /// the submitter. Games still open on the claim are closed one by one ({closeGame}).
-    function _void(uint256 claimId, Claim storage c, uint256 gameId, address beneficiary) private {
+    /// Opens `msg.sender`'s game against claim `claimId`, whose {challengeValue} it paid.
+    function _openGame(uint256 requestId, uint256 claimId, Claim storage c) private returns (uint256 gameId) {
+        uint256 stake = c.gameStake;
+        Funding funding;
+        if (c.freeStake >= stake) {
+            c.freeStake -= stake;
+            withdrawable[msg.sender] += stake; // the claim backs the game: the caller's stake is not needed
+            funding = Funding.Claim;
+        } else {
+            ++c.unmatchedGames;
+            funding = Funding.Challenger;
+        }
+        _challenged[claimId][msg.sender] = true;
+        ++c.openGames;
+        gameId = disputeGame.create(
+            c.submitter, msg.sender, _requests[requestId].initialState, c.finalState, c.steps
+        );
+        _games[gameId] = GameRef({
+            claimId: SafeCast.toUint64(claimId), challenger: msg.sender, settled: false, funding: funding
+        });
+        emit Challenged(requestId, claimId, gameId, msg.sender, funding);
+    }
+
+    /// Voids a pending claim that game `gameId` (won by `beneficiary`) disproved: `burnBps` of its bond
+    /// is burnt; of the rest, each game still backed by its challenger (the winner's included when
+    /// `winnerUnmatched`) gets up to two allowances, the winner the remainder; the free stake, which only
+    /// the submitter deposited, goes back to it. Open games are closed one by one ({closeGame}).
+    function _void(
+        uint256 claimId,
+        Claim storage c,
+        uint256 gameId,
+        address beneficiary,
+        bool winnerUnmatched
+    ) private {
         c.status = ClaimStatus.Voided;
-        c.exhaustedSince = 0;
         uint256 requestId = c.requestId;
         --_requests[requestId].liveClaims;
         uint256 burned = (uint256(submitterBond) * burnBps) / BPS;
         uint256 bounty = submitterBond - burned;
+        uint256 unmatched = c.unmatchedGames;
+        uint256 shares = unmatched + (winnerUnmatched ? 1 : 0);
+        if (shares != 0) {
+            uint256 pay = UNMATCHED_TXS * moveAllowance;
+            if (bounty / shares < pay) pay = bounty / shares;
+            c.unmatchedPay = pay;
+            bounty -= pay * unmatched;
+        }
         totalSlashed += submitterBond;
         withdrawable[beneficiary] += bounty;
         uint256 stake = c.freeStake;
@@ -725,11 +874,16 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         _burn(burned);
     }
 
-    /// Settles a game of a voided claim: the challenger gets its bond and the game's stake.
+    /// Settles a game of a voided claim: the challenger gets its bond and the game's stake (its own, or
+    /// the claim's), plus the voided bond's share for a game the defender never matched.
     function _closeVoided(uint256 gameId, GameRef storage g, Claim storage c) private {
         g.settled = true;
         --c.openGames;
         uint256 payout = uint256(challengerBond) + c.gameStake;
+        if (g.funding == Funding.Challenger) {
+            --c.unmatchedGames;
+            payout += c.unmatchedPay;
+        }
         withdrawable[g.challenger] += payout;
         emit GameClosed(gameId, g.claimId, g.challenger, payout);
     }

@@ -289,6 +289,71 @@ contract DisputeGameTest is GameHarness {
         game.dissect(id, pts);
     }
 
+    /// The owner's hook sees the first move and can refuse it (the market does until the defender's
+    /// side of a challenger-backed game is funded); the move then changes nothing.
+    function test_dissect_refusedByTheOwner() public {
+        uint256 id = open(SEED, H, honestEnd, H);
+        bytes32[] memory pts = honestPoints(0, H);
+        dissectRefused[id] = true;
+        vm.prank(defender);
+        vm.expectRevert(bytes("dissection refused by the owner"));
+        game.dissect(id, pts);
+        assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.AwaitingDissection));
+        assertEq(uint256(game.game(id).moves), 0);
+        dissectRefused[id] = false;
+        vm.prank(defender);
+        game.dissect(id, pts);
+        assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.AwaitingResponse));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // multicall
+    // ---------------------------------------------------------------------------------------------
+
+    /// One transaction moves in several games as their party, each call standing alone: a call into an
+    /// ended game fails without undoing the others.
+    function test_multicall_movesInSeveralGamesAndKeepsTheOthersWhenOneFails() public {
+        uint256 ended = open(SEED, H, honestEnd, H);
+        bytes32[] memory pts = honestPoints(0, H);
+        vm.prank(defender);
+        game.dissect(ended, pts);
+        vm.warp(block.timestamp + CLOCK + 1);
+        game.timeout(ended); // the challenger stalled
+        uint256 a = open(SEED, H, honestEnd, H);
+        uint256 b = open(SEED, H, honestEnd, H);
+        uint256 c = open(SEED, H, honestEnd, H);
+        bytes[] memory calls = new bytes[](4);
+        calls[0] = abi.encodeCall(DisputeGame.dissect, (a, pts));
+        calls[1] = abi.encodeCall(DisputeGame.dissect, (ended, pts));
+        calls[2] = abi.encodeCall(DisputeGame.dissect, (b, pts));
+        calls[3] = abi.encodeCall(DisputeGame.dissect, (c, pts));
+        vm.prank(defender);
+        bool[] memory ok = game.multicall(calls);
+        assertTrue(ok[0]);
+        assertFalse(ok[1]);
+        assertTrue(ok[2]);
+        assertTrue(ok[3]);
+        assertEq(uint256(game.status(a)), uint256(IDisputeGame.Status.AwaitingResponse));
+        assertEq(uint256(game.status(b)), uint256(IDisputeGame.Status.AwaitingResponse));
+        assertEq(uint256(game.status(ended)), uint256(IDisputeGame.Status.DefenderWon));
+    }
+
+    /// Calls keep the real caller: another account's move, and the owner's functions, are refused.
+    function test_multicall_keepsTheCaller() public {
+        uint256 id = open(SEED, H, honestEnd, H);
+        bytes[] memory calls = new bytes[](3);
+        calls[0] = abi.encodeCall(DisputeGame.dissect, (id, honestPoints(0, H)));
+        calls[1] = abi.encodeCall(DisputeGame.create, (defender, challenger, start, honestEnd, H));
+        calls[2] = abi.encodeCall(DisputeGame.cancel, (id));
+        vm.prank(challenger);
+        bool[] memory ok = game.multicall(calls);
+        assertFalse(ok[0]);
+        assertFalse(ok[1]);
+        assertFalse(ok[2]);
+        assertEq(game.gameCount(), 1);
+        assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.AwaitingDissection));
+    }
+
     // ---------------------------------------------------------------------------------------------
     // respond
     // ---------------------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
         require(msg.sender == address(game), "callback from elsewhere");
     }
 
+    function onDissect(uint256) external view {
+        require(msg.sender == address(game), "callback from elsewhere");
+    }
+
     function gameFor(Vector memory v, IOneStepVerifier verifier) internal returns (DisputeGame) {
         game = new DisputeGame(address(this), verifier, v.arity, 7 days);
         return game;
@@ -145,7 +149,6 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
                 clockBudget: 1 days,
                 challengeWindow: 1 days,
                 requestTimeout: 2 days,
-                topUpPeriod: 6 hours,
                 submitterBond: 1 ether,
                 challengerBond: 1 ether,
                 moveAllowance: 0.001 ether,
@@ -197,8 +200,9 @@ contract FixtureGameTest is GameVector, IDisputeGameOwner {
         vm.prank(defender);
         uint256 claimId = market.submit{value: value}(rid, output, v.end, v.steps, outputProof);
         vm.deal(challenger, 10 ether);
+        uint256 challengeValue = market.challengeValue(claimId);
         vm.prank(challenger);
-        gid = market.challenge{value: 1 ether}(rid, claimId);
+        gid = market.challenge{value: challengeValue}(rid, claimId);
     }
 
     function _endsWith(string memory s, string memory suffix) internal pure returns (bool) {

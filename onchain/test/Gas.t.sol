@@ -30,6 +30,8 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
 
     function onGameEnded(uint256, bool) external {}
 
+    function onDissect(uint256) external {}
+
     receive() external payable {}
 
     function measure(string memory label, uint256 before, uint256 bound_)
@@ -94,8 +96,8 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
     function test_gasTable() public {
         traceVm = new TraceVM();
         _register();
-        (uint256 rid, uint256 rid2) = _requestAndSubmit();
-        _challengeAndSettle(rid, rid2);
+        (, uint256 rid2) = _requestAndSubmit();
+        _challengeAndSettle(rid2);
         _revenue();
         _gameMoves();
     }
@@ -110,7 +112,6 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
                 clockBudget: 1 days,
                 challengeWindow: 1 days,
                 requestTimeout: 2 days,
-                topUpPeriod: 6 hours,
                 submitterBond: 1 ether,
                 challengerBond: 1 ether,
                 moveAllowance: 0.001 ether,
@@ -173,13 +174,15 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         measure("cancel", g0, 100_000);
     }
 
-    function _challengeAndSettle(uint256 rid, uint256 rid2) internal {
+    function _challengeAndSettle(uint256 rid2) internal {
         address ch = makeAddr("challenger");
         vm.deal(ch, 10 ether);
+        uint256 value = market.challengeValue(2);
         vm.prank(ch);
         uint256 g0 = gasleft();
-        uint256 gid = market.challenge{value: 1 ether}(rid2, 2);
-        measure("challenge (opens a game)", g0, 400_000);
+        uint256 gid = market.challenge{value: value}(rid2, 2);
+        measure("challenge (opens a game the claim backs)", g0, 400_000);
+        _challengerBackedGame(ch);
         // The defender never dissects: the game ends on time and the market settles the bonds.
         DisputeGame game = market.disputeGame();
         vm.warp(block.timestamp + 1 days + 1);
@@ -190,6 +193,35 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         g0 = gasleft();
         market.finalize(1);
         measure("finalize", g0, 200_000);
+    }
+
+    /// A claim staked for one game: the second challenge backs its own game, and the defender's first
+    /// move matches it from a top-up.
+    function _challengerBackedGame(address ch) internal {
+        uint256 rid = market.request{value: 1 ether}(modelId, hex"03");
+        bytes memory output = abi.encodePacked(keccak256("out0"), keccak256("out1"));
+        (bytes32 fin, bytes memory proof) = finalState(com, output);
+        uint256 stake = market.gameStakeFor(5000);
+        uint256 claimId = market.submit{value: 1 ether + stake}(rid, output, fin, 5000, proof);
+        address ch2 = makeAddr("second challenger");
+        vm.deal(ch2, 10 ether);
+        vm.prank(ch);
+        market.challenge{value: 1 ether + stake}(rid, claimId);
+        vm.prank(ch2);
+        uint256 g0 = gasleft();
+        uint256 gid = market.challenge{value: 1 ether + stake}(rid, claimId);
+        measure("challenge (opens a game the challenger backs)", g0, 400_000);
+        market.topUp{value: stake}(claimId);
+        DisputeGame game = market.disputeGame();
+        bytes32[] memory pts = new bytes32[](17);
+        pts[0] = market.getRequest(rid).initialState;
+        for (uint256 i = 1; i < 16; ++i) {
+            pts[i] = keccak256(abi.encode("point", i));
+        }
+        pts[16] = fin;
+        g0 = gasleft();
+        game.dissect(gid, pts);
+        measure("dissect (k = 16) that matches a challenger-backed game", g0, 200_000);
     }
 
     function _revenue() internal {

@@ -67,11 +67,14 @@ contract InferenceMarketTest is MarketFixture {
         bytes output
     );
     event ToppedUp(uint256 indexed claimId, address indexed from, uint256 amount, uint256 freeStake);
-    event Exhausted(uint256 indexed claimId, uint256 freeStake);
-    event Restored(uint256 indexed claimId, uint64 challengeDeadline);
     event Challenged(
-        uint256 indexed requestId, uint256 indexed claimId, uint256 indexed gameId, address challenger
+        uint256 indexed requestId,
+        uint256 indexed claimId,
+        uint256 indexed gameId,
+        address challenger,
+        InferenceMarket.Funding funding
     );
+    event GameMatched(uint256 indexed gameId, uint256 indexed claimId, uint256 stake);
     event GameSettled(
         uint256 indexed gameId,
         uint256 indexed claimId,
@@ -161,7 +164,6 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(uint256(game.clockBudget()), uint256(CLOCK));
         assertEq(uint256(market.challengeWindow()), uint256(WINDOW));
         assertEq(uint256(market.requestTimeout()), uint256(TIMEOUT));
-        assertEq(uint256(market.topUpPeriod()), uint256(TOP_UP));
         assertEq(uint256(market.submitterBond()), uint256(SUBMITTER_BOND));
         assertEq(uint256(market.challengerBond()), uint256(CHALLENGER_BOND));
         assertEq(uint256(market.moveAllowance()), uint256(ALLOWANCE));
@@ -184,8 +186,6 @@ contract InferenceMarketTest is MarketFixture {
         cfg.verifier = IOneStepVerifier(address(0));
         expectBadConfig(cfg, "verifier");
         cfg = defaultConfig();
-        cfg.challengeWindow = 0;
-        expectBadConfig(cfg, "challengeWindow");
         cfg.challengeWindow = 365 days + 1;
         expectBadConfig(cfg, "challengeWindow");
         cfg = defaultConfig();
@@ -194,25 +194,12 @@ contract InferenceMarketTest is MarketFixture {
         cfg.requestTimeout = 365 days + 1;
         expectBadConfig(cfg, "requestTimeout");
         cfg = defaultConfig();
-        cfg.topUpPeriod = 0;
-        expectBadConfig(cfg, "topUpPeriod");
-        cfg.topUpPeriod = 365 days + 1;
-        expectBadConfig(cfg, "topUpPeriod");
-        cfg = defaultConfig();
-        cfg.submitterBond = 0;
-        expectBadConfig(cfg, "submitterBond");
+        cfg.clockBudget = 365 days + 1;
+        expectBadConfig(cfg, "clockBudget");
         cfg = defaultConfig();
         cfg.moveAllowance = 0;
         expectBadConfig(cfg, "moveAllowance");
         cfg = defaultConfig();
-        // k = 8: a game over 2^64 - 1 steps has at most 23 moves, so the bond must cover 25 allowances.
-        cfg.challengerBond = 25 * ALLOWANCE - 1;
-        expectBadConfig(cfg, "challengerBond");
-        cfg.challengerBond = 25 * ALLOWANCE;
-        new InferenceMarket(cfg);
-        cfg = defaultConfig();
-        cfg.burnBps = 4999; // a liar would recover more than half of its bond
-        expectBadConfig(cfg, "burnBps");
         cfg.burnBps = 10_001;
         expectBadConfig(cfg, "burnBps");
         cfg = defaultConfig();
@@ -222,9 +209,56 @@ contract InferenceMarketTest is MarketFixture {
         cfg.arity = 7;
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.ArityOutOfRange.selector, 7));
         new InferenceMarket(cfg);
+    }
+
+    /// P6: each parameter relation a property of docs/SECURITY.md §2 rests on is refused by name, at its
+    /// edge, and accepted one unit inside it.
+    function test_constructor_rejectsParametersThatBreakAProperty() public {
+        InferenceMarket.Config memory cfg = defaultConfig();
+        // P2: a liar voiding its own claim must lose at least half its bond.
+        cfg.burnBps = 4999;
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.BurnTooLow.selector, 4999, 5000));
+        new InferenceMarket(cfg);
+        // P3: the unburnt half pays the two allowances of 32 games the defender never matched.
         cfg = defaultConfig();
-        cfg.clockBudget = 0;
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.ClockOutOfRange.selector, 0));
+        cfg.moveAllowance = uint96(SUBMITTER_BOND / 2 / 64) + 1;
+        cfg.challengerBond = 25 * cfg.moveAllowance;
+        uint256 minBounty = 64 * uint256(cfg.moveAllowance);
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceMarket.BountyTooSmall.selector, SUBMITTER_BOND / 2, minBounty)
+        );
+        new InferenceMarket(cfg);
+        cfg.moveAllowance = uint96(SUBMITTER_BOND / 2 / 64);
+        cfg.challengerBond = 25 * cfg.moveAllowance;
+        new InferenceMarket(cfg);
+        // Burning the whole bond leaves nothing for those allowances.
+        cfg = defaultConfig();
+        cfg.burnBps = 10_000;
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.BountyTooSmall.selector, 0, 64 * ALLOWANCE));
+        new InferenceMarket(cfg);
+        // 6c: k = 8, 2^64 - 1 steps: at most 23 moves; the bond must cover 25 allowances.
+        cfg = defaultConfig();
+        cfg.challengerBond = 25 * ALLOWANCE - 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceMarket.ChallengerBondTooSmall.selector, 25 * ALLOWANCE - 1, 25 * ALLOWANCE
+            )
+        );
+        new InferenceMarket(cfg);
+        cfg.challengerBond = 25 * ALLOWANCE;
+        new InferenceMarket(cfg);
+        // P1: the honest challenge needs a block in the window and its moves a block each on its clock.
+        cfg = defaultConfig();
+        cfg.challengeWindow = 59;
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WindowTooShort.selector, 59, 60));
+        new InferenceMarket(cfg);
+        cfg.challengeWindow = 60;
+        new InferenceMarket(cfg);
+        cfg = defaultConfig();
+        cfg.clockBudget = 299;
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClockTooShort.selector, 299, 300));
+        new InferenceMarket(cfg);
+        cfg.clockBudget = 300;
         new InferenceMarket(cfg);
     }
 
@@ -232,25 +266,31 @@ contract InferenceMarketTest is MarketFixture {
         uint8 arity,
         uint64 clock,
         uint64 window,
-        uint64 topUp,
         uint96 allowance,
         uint96 cb,
+        uint96 sb,
         uint16 burn,
         uint16 cburn
     ) public {
         InferenceMarket.Config memory cfg = defaultConfig();
         cfg.arity = bound(arity, 8, 32);
-        cfg.clockBudget = uint64(bound(clock, 1, type(uint40).max));
-        cfg.challengeWindow = uint64(bound(window, 1, 365 days));
-        cfg.topUpPeriod = uint64(bound(topUp, 1, 365 days));
+        cfg.clockBudget = uint64(bound(clock, 300, 365 days));
+        cfg.challengeWindow = uint64(bound(window, 60, 365 days));
         cfg.moveAllowance = uint96(bound(allowance, 1, 1e24));
         cfg.challengerBond = uint96(bound(cb, 25 * uint256(cfg.moveAllowance), type(uint96).max));
-        cfg.burnBps = uint16(bound(burn, 5000, 10_000));
+        cfg.burnBps = uint16(bound(burn, 5000, 9999));
+        // The bond whose unburnt part covers 64 allowances, and anything above it.
+        uint256 minBond = (64 * uint256(cfg.moveAllowance) * 10_000 + (10_000 - cfg.burnBps) - 1)
+            / (10_000 - cfg.burnBps) + 1;
+        vm.assume(minBond <= type(uint96).max);
+        cfg.submitterBond = uint96(bound(sb, minBond, type(uint96).max));
         cfg.challengerBurnBps = uint16(bound(cburn, 0, 10_000));
         InferenceMarket m = new InferenceMarket(cfg);
         assertEq(m.disputeGame().arity(), cfg.arity);
         assertEq(uint256(m.burnBps()), uint256(cfg.burnBps));
         assertLte(m.gameStakeFor(type(uint64).max), uint256(cfg.challengerBond));
+        uint256 bounty = cfg.submitterBond - (uint256(cfg.submitterBond) * cfg.burnBps) / 10_000;
+        assertGte(bounty, 64 * uint256(cfg.moveAllowance));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -468,7 +508,8 @@ contract InferenceMarketTest is MarketFixture {
         assertEq(c.outputHash, keccak256(output));
         assertEq(c.freeStake, 3 * stake());
         assertEq(uint256(c.gameStake), stake());
-        assertEq(uint256(c.exhaustedSince), 0);
+        assertEq(uint256(c.unmatchedGames), 0);
+        assertEq(c.unmatchedPay, 0);
         InferenceMarket.Request memory r = market.getRequest(id);
         assertEq(uint256(r.status), uint256(InferenceMarket.RequestStatus.Open));
         assertEq(uint256(r.liveClaims), 1);
@@ -593,49 +634,60 @@ contract InferenceMarketTest is MarketFixture {
         (, uint256 claimId) = claimed();
         uint256 before = market.getClaim(claimId).freeStake;
         vm.expectEmit(address(market));
-        emit ToppedUp(claimId, challenger, 1 ether, before + 1 ether);
-        vm.prank(challenger); // anyone
+        emit ToppedUp(claimId, submitter, 1 ether, before + 1 ether);
+        vm.prank(submitter);
         market.topUp{value: 1 ether}(claimId);
         assertEq(market.getClaim(claimId).freeStake, before + 1 ether);
     }
 
+    /// P2: only the submitter deposits into its claim, so no one else's money can go back to it.
     function test_topUp_reverts() public {
         (, uint256 claimId) = claimed();
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotSubmitter.selector, challenger, submitter));
+        market.topUp{value: 1 ether}(claimId);
+        vm.prank(submitter);
         vm.expectRevert(InferenceMarket.ZeroTopUp.selector);
         market.topUp(claimId);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, 99));
         market.topUp{value: 1}(99);
         vm.warp(block.timestamp + WINDOW);
         market.finalize(claimId);
+        vm.prank(submitter);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 1, claimId));
         market.topUp{value: 1}(claimId);
     }
 
     // ---------------------------------------------------------------------------------------------
-    // challenge and stake exhaustion
+    // challenge, challenger-backed games and matching
     // ---------------------------------------------------------------------------------------------
 
     function test_challenge_opensGameAndReservesStake() public {
         (uint256 id, uint256 claimId) = claimed();
+        assertEq(market.challengeValue(claimId), CHALLENGER_BOND + stake());
         vm.expectEmit(address(market));
-        emit Challenged(id, claimId, 1, challenger);
+        emit Challenged(id, claimId, 1, challenger, InferenceMarket.Funding.Claim);
         uint256 g = challengeAs(challenger, id, claimId);
         assertEq(g, 1);
         InferenceMarket.GameRef memory ref = market.getGame(g);
         assertEq(uint256(ref.claimId), claimId);
         assertEq(ref.challenger, challenger);
         assertFalse(ref.settled);
+        assertEq(uint256(ref.funding), uint256(InferenceMarket.Funding.Claim));
         assertTrue(market.hasChallenged(claimId, challenger));
         InferenceMarket.Claim memory c = market.getClaim(claimId);
         assertEq(uint256(c.openGames), 1);
+        assertEq(uint256(c.unmatchedGames), 0);
         assertEq(c.freeStake, (STAKED_GAMES - 1) * stake());
+        // The claim backs the game: the challenger's own stake is credited straight back.
+        assertEq(market.withdrawable(challenger), stake());
         DisputeGame.Game memory dg = game.game(g);
         assertEq(dg.defender, submitter);
         assertEq(dg.challenger, challenger);
         assertEq(uint256(dg.hi), uint256(HALT));
         InferenceMarket.Request memory r = market.getRequest(id);
         assertEq(dg.points, keccak256(abi.encodePacked(r.initialState, c.finalState)));
-        assertEq(address(market).balance, FEE + claimValue(HALT, STAKED_GAMES) + CHALLENGER_BOND);
+        assertEq(address(market).balance, FEE + claimValue(HALT, STAKED_GAMES) + CHALLENGER_BOND + stake());
     }
 
     function test_challenge_parallelGames() public {
@@ -648,51 +700,57 @@ contract InferenceMarketTest is MarketFixture {
 
     function test_challenge_revertsForWrongClaim() public {
         (uint256 id, uint256 claimId) = claimed();
+        uint256 value = CHALLENGER_BOND + stake();
         vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId + 1));
         market.challenge{value: CHALLENGER_BOND}(id, claimId + 1);
         vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id + 1, claimId));
-        market.challenge{value: CHALLENGER_BOND}(id + 1, claimId);
+        market.challenge{value: value}(id + 1, claimId);
     }
 
     function test_challenge_revertsAfterWindow() public {
+        uint256 value = CHALLENGER_BOND + stake();
         (uint256 id, uint256 claimId) = claimed();
         uint64 deadline = market.getClaim(claimId).challengeDeadline;
         vm.warp(deadline);
         vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ChallengeWindowClosed.selector, deadline));
-        market.challenge{value: CHALLENGER_BOND}(id, claimId);
+        market.challenge{value: value}(id, claimId);
     }
 
-    function testFuzz_challenge_revertsForWrongBond(uint96 bond) public {
-        vm.assume(bond != CHALLENGER_BOND);
+    function testFuzz_challenge_revertsForWrongPayment(uint96 paid) public {
         (uint256 id, uint256 claimId) = claimed();
-        vm.deal(challenger, bond);
+        uint256 value = CHALLENGER_BOND + stake();
+        vm.assume(paid != value);
+        vm.deal(challenger, paid);
         vm.prank(challenger);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongPayment.selector, bond, CHALLENGER_BOND));
-        market.challenge{value: bond}(id, claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongPayment.selector, paid, value));
+        market.challenge{value: paid}(id, claimId);
     }
 
     function test_challenge_revertsForSelfChallenge() public {
+        uint256 value = CHALLENGER_BOND + stake();
         (uint256 id, uint256 claimId) = claimed();
         vm.prank(submitter);
         vm.expectRevert(InferenceMarket.SelfChallenge.selector);
-        market.challenge{value: CHALLENGER_BOND}(id, claimId);
+        market.challenge{value: value}(id, claimId);
     }
 
     function test_challenge_revertsForSecondChallengeBySameAccount() public {
+        uint256 value = CHALLENGER_BOND + stake();
         (uint256 id, uint256 claimId) = claimed();
         challengeAs(challenger, id, claimId);
         vm.prank(challenger);
         vm.expectRevert(
             abi.encodeWithSelector(InferenceMarket.AlreadyChallenged.selector, claimId, challenger)
         );
-        market.challenge{value: CHALLENGER_BOND}(id, claimId);
+        market.challenge{value: value}(id, claimId);
     }
 
     /// A challenge aimed at a voided claim never lands on a later claim of the same request.
     function test_challenge_cannotLandOnAReplacementClaim() public {
+        uint256 value = CHALLENGER_BOND + stake();
         uint256 id = requestAs(requester, INPUT);
         uint256 oldClaim = submitFalse(submitter, id, HALT);
         uint256 sybilGame = challengeAs(challenger2, id, oldClaim);
@@ -701,96 +759,266 @@ contract InferenceMarketTest is MarketFixture {
         uint256 newClaim = submitHonest(submitter, id, INPUT);
         vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, oldClaim));
-        market.challenge{value: CHALLENGER_BOND}(id, oldClaim);
+        market.challenge{value: value}(id, oldClaim);
         assertEq(uint256(market.getClaim(newClaim).openGames), 0);
     }
 
-    function exhaust(uint256 id, uint256 claimId, uint256 games) internal returns (uint256[] memory gs) {
+    /// `games` challenges by fresh accounts.
+    function challengeMany_(uint256 id, uint256 claimId, uint256 games, string memory who)
+        internal
+        returns (uint256[] memory gs)
+    {
         gs = new uint256[](games);
         for (uint256 i = 0; i < games; ++i) {
-            address c = makeAddr(string.concat("sybil ", vm.toString(i)));
-            vm.deal(c, CHALLENGER_BOND);
+            address c = makeAddr(string.concat(who, vm.toString(i)));
+            vm.deal(c, CHALLENGER_BOND + stake());
             gs[i] = challengeAs(c, id, claimId);
         }
     }
 
-    function test_exhaustedClaim_refusesChallengesAndFinalization() public {
+    /// Past the claim's stake the challenge is still accepted: the challenger's stake backs the game.
+    function test_challenge_pastTheClaimsStake_isBackedByTheChallenger() public {
         (uint256 id, uint256 claimId) = claimed();
-        exhaust(id, claimId, STAKED_GAMES - 1);
+        challengeMany_(id, claimId, STAKED_GAMES, "sybil ");
+        assertEq(market.getClaim(claimId).freeStake, 0);
+        uint256 g = game.gameCount() + 1;
         vm.expectEmit(address(market));
-        emit Exhausted(claimId, 0);
+        emit Challenged(id, claimId, g, challenger, InferenceMarket.Funding.Challenger);
         challengeAs(challenger, id, claimId);
+        assertEq(uint256(market.getGame(g).funding), uint256(InferenceMarket.Funding.Challenger));
         InferenceMarket.Claim memory c = market.getClaim(claimId);
-        assertEq(uint256(c.exhaustedSince), block.timestamp);
-        vm.prank(challenger2);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.StakeExhausted.selector, claimId, 0, stake()));
-        market.challenge{value: CHALLENGER_BOND}(id, claimId);
+        assertEq(uint256(c.openGames), STAKED_GAMES + 1);
+        assertEq(uint256(c.unmatchedGames), 1);
+        assertEq(market.withdrawable(challenger), 0, "its stake backs the game");
+        // The claim cannot settle while the game is open.
+        vm.warp(c.challengeDeadline);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GamesOpen.selector, STAKED_GAMES + 1));
+        market.finalize(claimId);
     }
 
-    function test_topUp_restoresAndExtendsTheWindowByTheTimeExhausted() public {
-        (uint256 id, uint256 claimId) = claimed();
-        uint64 deadline = market.getClaim(claimId).challengeDeadline;
-        vm.warp(block.timestamp + 1 hours);
-        exhaust(id, claimId, STAKED_GAMES);
-        vm.warp(block.timestamp + 2 hours);
+    /// The defender's first move matches a challenger-backed game from the free stake (after a top-up):
+    /// the claim's stake then backs it and the challenger's is credited back.
+    function test_dissect_matchesAChallengerBackedGame() public {
+        (uint256 id, uint256 claimId) = claimedWithStake(1);
+        challengeAs(challenger2, id, claimId);
+        uint256 g = challengeAs(challenger, id, claimId);
+        bytes32[] memory pts = finalPoints(INPUT);
         uint256 gs = stake();
-        // A top-up below one game's stake leaves the claim exhausted.
+        vm.prank(submitter);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnmatchedGame.selector, g, 0, gs));
+        game.dissect(g, pts);
+        vm.prank(submitter);
         market.topUp{value: gs - 1}(claimId);
-        assertGt(uint256(market.getClaim(claimId).exhaustedSince), 0);
-        vm.expectEmit(address(market));
-        emit Restored(claimId, deadline + 2 hours);
+        vm.prank(submitter);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnmatchedGame.selector, g, gs - 1, gs));
+        game.dissect(g, pts);
         vm.prank(submitter);
         market.topUp{value: 1}(claimId);
-        InferenceMarket.Claim memory c = market.getClaim(claimId);
-        assertEq(uint256(c.exhaustedSince), 0);
-        assertEq(uint256(c.challengeDeadline), uint256(deadline) + 2 hours);
-        challengeAs(challenger, id, claimId);
-    }
-
-    function test_gameEnd_restoresStake() public {
-        (uint256 id, uint256 claimId) = claimed();
-        uint64 deadline = market.getClaim(claimId).challengeDeadline;
-        uint256[] memory gs = exhaust(id, claimId, STAKED_GAMES);
-        bytes32[] memory pts = finalPoints(INPUT);
+        vm.expectEmit(address(market));
+        emit GameMatched(g, claimId, gs);
         vm.prank(submitter);
-        game.dissect(gs[0], pts);
-        vm.warp(block.timestamp + CLOCK + 1);
-        game.timeout(gs[0]); // the Sybil never answered: its stake comes back to the claim
+        game.dissect(g, pts);
+        assertEq(uint256(market.getGame(g).funding), uint256(InferenceMarket.Funding.Matched));
         InferenceMarket.Claim memory c = market.getClaim(claimId);
-        assertEq(uint256(c.exhaustedSince), 0);
-        assertEq(uint256(c.challengeDeadline), uint256(deadline) + CLOCK + 1);
-        assertEq(c.freeStake, stake());
+        assertEq(uint256(c.unmatchedGames), 0);
+        assertEq(c.freeStake, 0);
+        assertEq(market.withdrawable(challenger), stake());
+        // A second dissection is a different move; the claim-backed game passes through the hook.
+        vm.prank(submitter);
+        game.dissect(1, pts);
     }
 
-    function test_voidExhausted_afterTheTopUpPeriod() public {
+    function test_onDissect_onlyFromDisputeGame() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotDisputeGame.selector, address(this)));
+        market.onDissect(1);
+    }
+
+    /// A voided claim's unmatched game cannot be matched any more: it is closed with its share instead.
+    function test_dissect_ofAVoidedClaimsUnmatchedGame_reverts() public {
         uint256 id = requestAs(requester, INPUT);
         uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
-        uint256 g = challengeAs(challenger2, id, claimId); // exhausts the claim
-        uint64 until = uint64(block.timestamp) + TOP_UP;
-        vm.warp(until - 1);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.TopUpPeriodRunning.selector, until));
-        market.voidExhausted(claimId);
-        vm.warp(until);
-        uint256 burned = burnOf(SUBMITTER_BOND);
-        vm.expectEmit(address(market));
-        emit ClaimVoided(id, claimId, 0, challenger, SUBMITTER_BOND - burned, burned);
-        vm.prank(challenger);
-        market.voidExhausted(claimId);
-        assertEq(market.withdrawable(challenger), SUBMITTER_BOND - burned);
-        assertEq(uint256(market.getClaim(claimId).status), uint256(InferenceMarket.ClaimStatus.Voided));
-        // Its game closes with the challenger's bond and the game's stake.
-        market.closeGame(g);
-        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + stake());
+        uint256 sybil = challengeAs(challenger2, id, claimId);
+        uint256 g = challengeAs(challenger, id, claimId);
+        playMarketGame(sybil, falseTrace(id, INPUT, HALT, 5), honestFor(INPUT)); // voids the claim
+        bytes32[] memory pts = finalPoints(INPUT);
+        pts[ARITY] = market.getClaim(claimId).finalState;
+        vm.prank(submitter);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
-        market.voidExhausted(claimId);
+        game.dissect(g, pts);
     }
 
-    function test_voidExhausted_revertsWhenNotExhausted() public {
-        (, uint256 claimId) = claimed();
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotExhausted.selector, claimId));
-        market.voidExhausted(claimId);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, 0, 5));
-        market.voidExhausted(5);
+    /// The defender never matches: it loses on time, and the challenger gets its bond, its own stake
+    /// and the bounty.
+    function test_unmatchedGame_defenderTimesOut_challengerWins() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 g1 = challengeAs(challenger2, id, claimId);
+        uint256 g = challengeAs(challenger, id, claimId);
+        vm.warp(block.timestamp + CLOCK + 1);
+        uint256 bounty = SUBMITTER_BOND - burnOf(SUBMITTER_BOND);
+        game.timeout(g);
+        // The other game (claim-backed) is closed with its bond and stake.
+        market.closeGame(g1);
+        assertEq(market.withdrawable(challenger), CHALLENGER_BOND + stake() + bounty);
+        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + 2 * stake());
+        assertEq(market.withdrawable(submitter), 0);
+    }
+
+    /// A claim voided by another game owes each game the defender never matched two allowances (its
+    /// challenge and its close) from the unburnt bond; the winner gets the rest.
+    function test_unmatchedGames_voidedElsewhere_getTwoAllowancesEach() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 sybil = challengeAs(challenger2, id, claimId);
+        uint256[] memory gs = challengeMany_(id, claimId, 3, "watcher ");
+        assertEq(uint256(market.getClaim(claimId).unmatchedGames), 3);
+        vm.warp(block.timestamp + CLOCK + 1);
+        uint256 bounty = SUBMITTER_BOND - burnOf(SUBMITTER_BOND);
+        vm.expectEmit(address(market));
+        emit ClaimVoided(id, claimId, sybil, challenger2, bounty - 6 * ALLOWANCE, burnOf(SUBMITTER_BOND));
+        game.timeout(sybil);
+        assertEq(market.getClaim(claimId).unmatchedPay, 2 * ALLOWANCE);
+        for (uint256 i = 0; i < 3; ++i) {
+            address w = market.getGame(gs[i]).challenger;
+            vm.expectEmit(address(market));
+            emit GameClosed(gs[i], claimId, w, CHALLENGER_BOND + stake() + 2 * ALLOWANCE);
+            market.closeGame(gs[i]);
+            assertEq(market.withdrawable(w), CHALLENGER_BOND + stake() + 2 * ALLOWANCE);
+        }
+        assertEq(uint256(market.getClaim(claimId).unmatchedGames), 0);
+    }
+
+    /// The residual (docs/SECURITY.md §2): past UNMATCHED_COVERED unmatched games the share shrinks to
+    /// the unburnt bond divided among them; never below that, and never from the burnt half.
+    function testFuzz_unmatchedPay_isTheBountySplitPastTheCoveredGames(uint8 count) public {
+        uint256 n = bound(count, 1, 80);
+        InferenceMarket.Config memory cfg = defaultConfig();
+        cfg.moveAllowance = uint96(SUBMITTER_BOND / 2 / 64); // exactly 32 games covered
+        cfg.challengerBond = 25 * cfg.moveAllowance;
+        deployMarket(cfg);
+        (modelId, token) = registerModel("model", HALT, MAX_STEPS, FEE, SHARE_BPS);
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 sybil = challengeAs(challenger2, id, claimId);
+        challengeMany_(id, claimId, n, "unmatched ");
+        vm.warp(block.timestamp + CLOCK + 1);
+        game.timeout(sybil);
+        uint256 bounty = SUBMITTER_BOND / 2;
+        uint256 pay = market.getClaim(claimId).unmatchedPay;
+        uint256 full = 2 * uint256(cfg.moveAllowance);
+        assertEq(pay, n <= 32 ? full : bounty / n);
+        assertEq(market.withdrawable(challenger2), market.challengerBond() + 2 * stake() + bounty - n * pay);
+        assertEq(market.totalBurned(), SUBMITTER_BOND / 2);
+    }
+
+    /// A defender that wins a game it matched is paid the allowance of the top-up behind the match too.
+    function test_defenderWinsAMatchedGame_getsTheMatchAllowance() public {
+        (uint256 id, uint256 claimId) = claimedWithStake(1);
+        challengeAs(challenger2, id, claimId);
+        uint256 g = challengeAs(challenger, id, claimId);
+        uint256 gs = stake();
+        vm.prank(submitter);
+        market.topUp{value: gs}(claimId);
+        bytes32[] memory pts = finalPoints(INPUT);
+        vm.prank(submitter);
+        game.dissect(g, pts);
+        vm.warp(block.timestamp + CLOCK + 1);
+        vm.prank(submitter);
+        game.timeout(g); // the challenger stalled
+        // dissect + timeout + the match
+        assertEq(market.withdrawable(submitter), defenderPayout(3));
+        assertEq(market.getClaim(claimId).freeStake, stake(), "the matched stake is back");
+        assertEq(market.withdrawable(challenger), stake(), "its own stake came back at the match");
+    }
+
+    /// A one-step claim: the challenger-backed game starts with the challenger's `step`; a challenger
+    /// that stalls loses its bond to the defender and gets its own stake back.
+    function test_unmatchedOneStepGame_challengerStalls_getsItsOwnStakeBack() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, 1, 1);
+        challengeAs(challenger2, id, claimId);
+        uint256 g = challengeAs(challenger, id, claimId);
+        uint256 g1Stake = market.gameStakeFor(1);
+        vm.warp(block.timestamp + CLOCK + 1);
+        vm.prank(submitter);
+        game.timeout(g);
+        assertEq(uint256(game.status(g)), uint256(IDisputeGame.Status.DefenderWon));
+        assertEq(market.withdrawable(challenger), g1Stake);
+        assertEq(market.withdrawable(submitter), defenderPayout(1));
+        assertEq(uint256(market.getClaim(claimId).unmatchedGames), 0);
+    }
+
+    function test_challengeMany_opensEachGameInOneTransaction() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256[] memory claims = new uint256[](3);
+        uint256[] memory reqs = new uint256[](3);
+        for (uint256 i = 0; i < 3; ++i) {
+            claims[i] = submitFalseStaked(submitter, id, HALT, 1);
+            reqs[i] = id;
+        }
+        uint256 value = 3 * (CHALLENGER_BOND + stake());
+        vm.prank(challenger);
+        uint256[] memory gs = market.challengeMany{value: value}(reqs, claims);
+        for (uint256 i = 0; i < 3; ++i) {
+            assertEq(market.getGame(gs[i]).challenger, challenger);
+            assertEq(uint256(market.getGame(gs[i]).claimId), claims[i]);
+        }
+        assertEq(market.withdrawable(challenger), 3 * stake());
+    }
+
+    /// A pair that cannot be challenged is skipped and its value credited: a claim voided in front of
+    /// the batch does not turn the rest away.
+    function test_challengeMany_skipsWhatCannotBeChallenged() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 voided = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 live = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 own = submitFalseStaked(challenger, id, HALT, 1);
+        uint256 sybil = challengeAs(challenger2, id, voided);
+        vm.warp(block.timestamp + CLOCK + 1);
+        game.timeout(sybil);
+        uint256[] memory reqs = new uint256[](5);
+        uint256[] memory claims = new uint256[](5);
+        (reqs[0], claims[0]) = (id, voided); // voided
+        (reqs[1], claims[1]) = (id, live);
+        (reqs[2], claims[2]) = (id, own); // the caller's own claim
+        (reqs[3], claims[3]) = (id, live); // twice
+        (reqs[4], claims[4]) = (id + 1, live); // the wrong request
+        uint256 each = CHALLENGER_BOND + stake();
+        vm.prank(challenger);
+        uint256[] memory gs = market.challengeMany{value: 5 * each}(reqs, claims);
+        assertEq(gs[0], 0);
+        assertGt(gs[1], 0);
+        assertEq(gs[2], 0);
+        assertEq(gs[3], 0);
+        assertEq(gs[4], 0);
+        assertEq(market.withdrawable(challenger), 4 * each + stake());
+    }
+
+    function test_challengeMany_reverts() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
+        uint256[] memory one = new uint256[](1);
+        one[0] = claimId;
+        uint256[] memory two = new uint256[](2);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.LengthMismatch.selector, 2, 1));
+        market.challengeMany(two, one);
+        one[0] = claimId;
+        uint256[] memory r = new uint256[](1);
+        r[0] = id;
+        uint256 value = CHALLENGER_BOND + stake();
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongPayment.selector, CHALLENGER_BOND, value));
+        market.challengeMany{value: CHALLENGER_BOND}(r, one);
+    }
+
+    /// P4's bound: the deadline, the window of a claim posted in its last second, and both clocks of a
+    /// game opened in that window's last second.
+    function test_resolvableAt() public {
+        uint256 id = requestAs(requester, INPUT);
+        assertEq(market.resolvableAt(id), uint256(market.getRequest(id).deadline) + WINDOW + 2 * CLOCK);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownRequest.selector, 99));
+        market.resolvableAt(99);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -959,7 +1187,8 @@ contract InferenceMarketTest is MarketFixture {
         Outcome memory o = playMarketGame(g, falseTrace(id, INPUT, HALT, 321), honestFor(INPUT));
         assertFalse(o.defenderWon);
         assertEq(uint256(o.decisiveStep), 320);
-        assertEq(market.withdrawable(challenger), CHALLENGER_BOND + stake() + SUBMITTER_BOND - burned);
+        // Its own stake came back at the challenge (the claim backed the game), then bond, stake, bounty.
+        assertEq(market.withdrawable(challenger), CHALLENGER_BOND + 2 * stake() + SUBMITTER_BOND - burned);
         // The unreserved stake goes back to the submitter; the reserved one went to the challenger.
         assertEq(market.withdrawable(submitter), (STAKED_GAMES - 1) * stake());
         assertEq(market.totalBurned(), burned);
@@ -1003,7 +1232,7 @@ contract InferenceMarketTest is MarketFixture {
         vm.expectEmit(address(market));
         emit GameClosed(g2, claimId, challenger2, CHALLENGER_BOND + stake());
         market.closeGame(g2);
-        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + stake());
+        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + 2 * stake());
         assertEq(uint256(game.status(g2)), uint256(IDisputeGame.Status.Cancelled));
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.GameNotOpen.selector, g2));
         market.closeGame(g2);
@@ -1020,7 +1249,7 @@ contract InferenceMarketTest is MarketFixture {
         vm.expectEmit(address(market));
         emit GameClosed(g2, claimId, challenger2, CHALLENGER_BOND + stake());
         game.timeout(g2);
-        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + stake());
+        assertEq(market.withdrawable(challenger2), CHALLENGER_BOND + 2 * stake());
         assertEq(market.totalBurned(), burnOf(SUBMITTER_BOND));
     }
 
@@ -1048,7 +1277,7 @@ contract InferenceMarketTest is MarketFixture {
     function test_manyParallelGames_boundedSettlement() public {
         uint256 n = 40;
         (uint256 id, uint256 claimId) = claimedWithStake(n);
-        uint256[] memory gs = exhaust(id, claimId, n);
+        uint256[] memory gs = challengeMany_(id, claimId, n, "challenger ");
         // The honest submitter dissects each game; every challenger then times out.
         bytes32[] memory pts = finalPoints(INPUT);
         for (uint256 i = 0; i < n; ++i) {

@@ -7,6 +7,12 @@ interface IDisputeGameOwner {
     /// @param gameId The game that ended.
     /// @param defenderWon True when the defender (the submitter of the claim) won.
     function onGameEnded(uint256 gameId, bool defenderWon) external;
+
+    /// @notice Called before the defender's first move (its dissection) is accepted; reverting refuses
+    /// the move. The market uses it to make the defender fund a game that the challenger backed with its
+    /// own stake before the defender can drag the challenger through moves.
+    /// @param gameId The game the defender is about to dissect.
+    function onDissect(uint256 gameId) external;
 }
 
 /// @title k-ary dissection games over an execution trace

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {GamePlayer} from "../utils/GamePlayer.sol";
+import {SybilScript} from "../utils/SybilScript.sol";
 import {TraceVM} from "../utils/TraceVM.sol";
 import {TraceModelState} from "../utils/TraceModelState.sol";
 import {ModelState} from "../../contracts/vm/ModelState.sol";
@@ -18,27 +19,29 @@ import {IOneStepVerifier} from "../../contracts/interfaces/IOneStepVerifier.sol"
 contract StuckHolder {}
 
 /// @title Random actors on one market: requests, honest and false claims, honest and lying challengers,
-/// game moves, timeouts, top-ups, settlement, cancellations, withdrawals, revenue snapshots, claims (own,
-/// for others, to others by a claimer), expiries, burns and forced ETH
+/// sandwiches of the honest challenge, game moves, timeouts, top-ups, settlement, cancellations,
+/// withdrawals, revenue snapshots, claims (own, for others, to others by a claimer), expiries, burns and
+/// forced ETH
 /// @notice Every action picks its actor and target from the fuzzer's numbers and skips what cannot
 /// apply, so most calls do something. Ghost variables record what left or entered the system. Checks
 /// inside actions count {violations} instead of reverting (a reverting action is discarded by the
 /// invariant runner, so a `require` there could never fail a run); an invariant asserts there are none.
 ///
 /// Two actors always play correctly and on time, as the protocol asks of honest parties: the `server`
-/// (an honest submitter that claims every request with stake for every possible game, defends its
-/// games and tops up when exhausted) and the `watcher` (an honest challenger of every false claim it can
-/// challenge). Their duties run before time moves, and after it for timeouts, so they never miss a
-/// clock. The invariants check that the server's requests settle in time and that the watcher never
+/// (an honest submitter that claims every other request, defends its games and tops up to match the
+/// games challengers back themselves) and the `watcher` (an honest challenger of every false claim).
+/// Their duties run before time moves, and after it for timeouts, so they never miss a clock: that is
+/// P1's premise, one honest transaction per block. Liars match the games backed by their challengers
+/// or not, as their plan says. The invariants check that no false claim finalizes, that the server's
+/// requests settle in time, that every request is resolvable by its bound and that the watcher never
 /// loses money.
-contract MarketHandler is GamePlayer {
+contract MarketHandler is GamePlayer, SybilScript {
     uint64 public constant HALT = 200;
     uint64 public constant MAX_STEPS = 1000;
     uint96 public constant FEE = 1 ether;
     uint16 public constant SHARE_BPS = 2500;
     uint64 public constant CLOCK = 1 days;
     uint64 public constant WINDOW = 2 days;
-    uint64 public constant TOP_UP = 6 hours;
     uint96 public constant SUBMITTER_BOND = 3 ether;
     uint96 public constant CHALLENGER_BOND = 2 ether;
     uint96 public constant ALLOWANCE = 0.01 ether;
@@ -119,7 +122,6 @@ contract MarketHandler is GamePlayer {
                 clockBudget: CLOCK,
                 challengeWindow: WINDOW,
                 requestTimeout: 4 days,
-                topUpPeriod: TOP_UP,
                 submitterBond: SUBMITTER_BOND,
                 challengerBond: CHALLENGER_BOND,
                 moveAllowance: ALLOWANCE,
@@ -199,6 +201,11 @@ contract MarketHandler is GamePlayer {
         return watcherGames.length;
     }
 
+    /// Whether claim `claimId` claimed something else than the honest run.
+    function isFalseClaim(uint256 claimId) external view returns (bool) {
+        return plans[claimId].mode != 0;
+    }
+
     /// The latest moment the server's claim of `requestId` may still be unsettleable: its window plus
     /// the longest game (both clocks) for a game opened in the window's last second.
     function serverBound(uint256 requestId) external view returns (uint256) {
@@ -247,7 +254,7 @@ contract MarketHandler is GamePlayer {
             if (steps == HALT) steps = HALT + 1;
             p.lieFrom = steps;
         }
-        // 1 to 3 games of stake: small stakes exhaust, which the fuzzer then tops up or voids.
+        // 1 to 3 games of stake: past it, challengers back their own games and the submitter matches them.
         uint256 value = SUBMITTER_BOND + (1 + (lieSeed >> 128) % 3) * market.gameStakeFor(steps);
         address s = submitters[who % 3];
         vm.deal(s, value);
@@ -295,17 +302,47 @@ contract MarketHandler is GamePlayer {
 
     /// The watcher challenges a false claim it has not challenged yet.
     function watch(uint256 claimSeed) external {
-        uint256 n = market.claimCount();
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((claimSeed % n + i) % n);
-            if (plans[claimId].mode == 0 || _challengeable(claimId - 1, watcher) != claimId) continue;
-            uint256 g = _challengeAs(watcher, claimId);
-            gamePlans[g] = GamePlan({challengerHonest: true, lieFrom: 0});
-            watcherGames.push(g);
-            watcherTxs[g] = 2; // the challenge, and the timeout or close that ends its part
-            ++calls["watch"];
-            return;
+        uint256 claimId = _watchable(claimSeed);
+        if (claimId == 0) return;
+        _watcherChallenges(claimId);
+        ++calls["watch"];
+    }
+
+    /// The liar sandwiches the watcher's challenge of its false claim in one block: one of its accounts
+    /// challenges in front (taking the claim's stake when there is one), the watcher's challenge lands
+    /// (backed by the watcher when the stake is gone), and the Sybil loses its game at once behind it
+    /// (giving the stake back), the liar matching it first if it must.
+    /// When no false claim waits for the watcher, the liar posts one first (another output, lying from a
+    /// random step), as the attack begins.
+    function sandwich(uint256 claimSeed, uint256 who) external {
+        uint256 claimId = _watchable(claimSeed);
+        if (claimId == 0) {
+            submit(claimSeed, who, 1, HALT, claimSeed >> 64);
+            claimId = market.claimCount();
+            if (_watchable(claimId - 1) != claimId) return;
         }
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        address sybil = challengers[who % 3];
+        if (c.steps < 2 || market.hasChallenged(claimId, sybil)) return;
+        uint256 sg = _challengeAs(sybil, claimId);
+        gamePlans[sg] = GamePlan({challengerHonest: false, lieFrom: 1});
+        _watcherChallenges(claimId);
+        if (market.getGame(sg).funding == InferenceMarket.Funding.Challenger) {
+            _topUpToMatch(c.submitter, claimId);
+        }
+        bytes32 seed = modelState.seedOf(commitment, inputOf[c.requestId]);
+        ScriptedMove[] memory moves = sybilLoss(
+            game,
+            sg,
+            honestTrace(seed, HALT),
+            market.getRequest(c.requestId).initialState,
+            c.finalState,
+            c.steps
+        );
+        playScript(game, moves, c.submitter, sybil);
+        _check(game.status(sg) == IDisputeGame.Status.DefenderWon, "the scripted Sybil did not lose");
+        _expectSettlement(sg, true);
+        ++calls["sandwich"];
     }
 
     /// The party to move in a random live game moves by its plan.
@@ -348,21 +385,6 @@ contract MarketHandler is GamePlayer {
             vm.prank(c.submitter);
             market.topUp{value: value}(claimId);
             ++calls["topUp"];
-            return;
-        }
-    }
-
-    function voidExhausted(uint256 claimSeed, uint256 who) external {
-        uint256 n = market.claimCount();
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 claimId = 1 + ((claimSeed % n + i) % n);
-            InferenceMarket.Claim memory c = market.getClaim(claimId);
-            if (c.status != InferenceMarket.ClaimStatus.Pending || c.exhaustedSince == 0) continue;
-            if (now_() < c.exhaustedSince + TOP_UP) continue;
-            _expectVoid();
-            vm.prank(challengers[who % 3]);
-            market.voidExhausted(claimId);
-            ++calls["voidExhausted"];
             return;
         }
     }
@@ -578,10 +600,14 @@ contract MarketHandler is GamePlayer {
     // the honest actors' duties
     // ---------------------------------------------------------------------------------------------
 
-    /// What the server and the watcher do whenever they look: move in their games when it is their
-    /// turn, time out opponents that ran out, close their games of voided claims, top up exhausted
-    /// claims (server), finalize their settleable claims.
+    /// What the server and the watcher do whenever they look: challenge every false claim (watcher),
+    /// move in their games when it is their turn (the server matching a challenger-backed game first),
+    /// time out opponents that ran out, close their games of voided claims.
     function _duties() internal {
+        uint256 claimsSeen = market.claimCount();
+        for (uint256 c = 1; c <= claimsSeen; ++c) {
+            if (_watchable(c - 1) == c) _watcherChallenges(c);
+        }
         uint256 n = game.gameCount();
         for (uint256 g = 1; g <= n; ++g) {
             InferenceMarket.GameRef memory ref = market.getGame(g);
@@ -593,17 +619,51 @@ contract MarketHandler is GamePlayer {
             address toMove = game.toMove(g);
             if (toMove == watcher || toMove == server) _moveIfAble(g);
         }
-        uint256 claims = market.claimCount();
-        for (uint256 c = 1; c <= claims; ++c) {
-            InferenceMarket.Claim memory cl = market.getClaim(c);
-            if (cl.submitter != server || cl.status != InferenceMarket.ClaimStatus.Pending) continue;
-            if (cl.exhaustedSince != 0) {
-                vm.deal(server, cl.gameStake);
-                ethIn += cl.gameStake;
-                vm.prank(server);
-                market.topUp{value: cl.gameStake}(c);
-            }
+    }
+
+    /// The submitter of `claimId` tops it up to one game's stake, so its next dissection matches.
+    function _topUpToMatch(address submitter_, uint256 claimId) internal {
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        if (c.freeStake >= c.gameStake) return;
+        uint256 value = c.gameStake - c.freeStake;
+        vm.deal(submitter_, value);
+        ethIn += value;
+        vm.prank(submitter_);
+        market.topUp{value: value}(claimId);
+    }
+
+    /// The watcher's challenge of `claimId`: the challenge and the timeout or close that ends its part
+    /// are two of its transactions; its moves are counted as they happen.
+    function _watcherChallenges(uint256 claimId) internal {
+        // P1: a pending claim in its window never refuses the honest challenge, whatever came before it
+        // in the block. A refusal is counted, not reverted (a reverted action would be discarded).
+        InferenceMarket.Claim memory c = market.getClaim(claimId);
+        uint256 value = market.challengeValue(claimId);
+        vm.deal(watcher, value);
+        vm.prank(watcher);
+        uint256 g;
+        try market.challenge{value: value}(c.requestId, claimId) returns (uint256 id) {
+            g = id;
+        } catch {
+            _check(false, "the honest challenge was refused");
+            return;
         }
+        ethIn += value;
+        points[g].push(market.getRequest(c.requestId).initialState);
+        points[g].push(c.finalState);
+        gamePlans[g] = GamePlan({challengerHonest: true, lieFrom: 0});
+        watcherGames.push(g);
+        watcherTxs[g] = 2;
+    }
+
+    /// A false claim (from a random start) the watcher may challenge now and has not, 0 when none.
+    function _watchable(uint256 seed) internal view returns (uint256) {
+        uint256 n = market.claimCount();
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 claimId = 1 + ((seed % n + i) % n);
+            if (plans[claimId].mode != 0 && _challengeable(claimId - 1, watcher) == claimId) return claimId;
+        }
+        return 0;
     }
 
     function _serverSubmit(uint256 id) internal {
@@ -688,10 +748,11 @@ contract MarketHandler is GamePlayer {
 
     function _challengeAs(address ch, uint256 claimId) internal returns (uint256 g) {
         InferenceMarket.Claim memory c = market.getClaim(claimId);
-        vm.deal(ch, CHALLENGER_BOND);
-        ethIn += CHALLENGER_BOND;
+        uint256 value = market.challengeValue(claimId);
+        vm.deal(ch, value);
+        ethIn += value;
         vm.prank(ch);
-        g = market.challenge{value: CHALLENGER_BOND}(c.requestId, claimId);
+        g = market.challenge{value: value}(c.requestId, claimId);
         points[g].push(market.getRequest(c.requestId).initialState);
         points[g].push(c.finalState);
     }
@@ -703,9 +764,7 @@ contract MarketHandler is GamePlayer {
             uint256 claimId = 1 + ((seed % n + i) % n);
             InferenceMarket.Claim memory c = market.getClaim(claimId);
             if (c.status != InferenceMarket.ClaimStatus.Pending || now_() >= c.challengeDeadline) continue;
-            if (c.freeStake < c.gameStake || c.submitter == ch || market.hasChallenged(claimId, ch)) {
-                continue;
-            }
+            if (c.submitter == ch || market.hasChallenged(claimId, ch)) continue;
             return claimId;
         }
         return 0;
@@ -719,11 +778,14 @@ contract MarketHandler is GamePlayer {
     }
 
     /// Moves for the party to move in `g` if its clock allows; predicts what a game-ending step settles.
+    /// A challenger-backed game is matched first by a defender willing to: honest ones always, a liar
+    /// when its plan says so (else it never moves and loses on time).
     function _moveIfAble(uint256 g) internal returns (bool moved) {
         IDisputeGame.Status st = game.status(g);
         bool defenderMoves = game.toMove(g) == game.game(g).defender;
         (uint256 dc, uint256 cc) = game.clocks(g);
         if ((defenderMoves ? dc : cc) == 0) return false; // out of time: only a timeout helps
+        if (st == IDisputeGame.Status.AwaitingDissection && !_matchedOrMatches(g)) return false;
         (Actor memory mover,) = _actorFor(g, defenderMoves);
         bool wasPending = _claimPending(g);
         Outcome memory o;
@@ -734,6 +796,17 @@ contract MarketHandler is GamePlayer {
         _expectSettlement(g, wasPending);
         if (mover.addr == watcher) ++watcherTxs[g];
         if (o.stepped) _checkMerits(g);
+    }
+
+    /// Whether game `g` is backed by the claim's stake, after its defender matched it if willing.
+    function _matchedOrMatches(uint256 g) internal returns (bool) {
+        InferenceMarket.GameRef memory ref = market.getGame(g);
+        if (ref.funding != InferenceMarket.Funding.Challenger) return true;
+        if (!_claimPending(g)) return false; // a voided claim's unmatched game: it only closes
+        ClaimPlan memory p = plans[ref.claimId];
+        if (p.mode != 0 && uint256(p.evil) % 2 == 1) return false; // this liar never matches
+        _topUpToMatch(game.game(g).defender, ref.claimId);
+        return true;
     }
 
     function _timeoutIfDue(uint256 g) internal returns (bool) {
@@ -766,7 +839,8 @@ contract MarketHandler is GamePlayer {
     function _expectSettlement(uint256 g, bool wasPending) internal {
         if (!wasPending || !market.getGame(g).settled) return;
         if (game.status(g) == IDisputeGame.Status.DefenderWon) {
-            uint256 allowance = uint256(game.game(g).defenderTxs) * ALLOWANCE;
+            bool matched = market.getGame(g).funding == InferenceMarket.Funding.Matched;
+            uint256 allowance = (uint256(game.game(g).defenderTxs) + (matched ? 1 : 0)) * ALLOWANCE;
             if (allowance > CHALLENGER_BOND) allowance = CHALLENGER_BOND;
             expectedBurn += ((CHALLENGER_BOND - allowance) * CHALLENGER_BURN_BPS) / 10_000;
         } else {

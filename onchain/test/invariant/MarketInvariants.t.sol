@@ -27,7 +27,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         token = handler.token();
         targetContract(address(handler));
         // Repeated selectors are drawn more often: moves, challenges and time drive the games.
-        bytes4[31] memory weighted = [
+        bytes4[32] memory weighted = [
             MarketHandler.request.selector,
             MarketHandler.submit.selector,
             MarketHandler.submit.selector,
@@ -36,7 +36,8 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             MarketHandler.watch.selector,
             MarketHandler.watch.selector,
             MarketHandler.topUp.selector,
-            MarketHandler.voidExhausted.selector,
+            MarketHandler.sandwich.selector,
+            MarketHandler.sandwich.selector,
             MarketHandler.cancel.selector,
             MarketHandler.move.selector,
             MarketHandler.move.selector,
@@ -89,10 +90,13 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         check_gameBookkeeping();
     }
 
-    /// The honest actors: the watcher never loses money, the server's claims settle in time.
+    /// The honest actors: no false claim finalizes (the watcher challenges each), the watcher never
+    /// loses money, the server's claims settle in time, and every request is resolvable by its bound.
     function invariant_honestActors() public {
+        check_noFalseClaimFinalizes();
         check_honestChallengerNeverLosesMoney();
         check_serverClaimsSettleInTime();
+        check_requestsResolvableByTheirBound();
     }
 
     /// The market holds exactly the escrowed fees, the bonds and stakes of pending claims and live games,
@@ -112,6 +116,8 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
                 owed += market.submitterBond() + cl.freeStake;
             } else {
                 assertEq(cl.freeStake, 0, "stake left on a closed claim");
+                // What the voided bond still owes the games the defender never matched.
+                owed += uint256(cl.unmatchedGames) * cl.unmatchedPay;
             }
         }
         uint256 games = game.gameCount();
@@ -150,15 +156,26 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
         assertEq(market.totalBurned(), handler.expectedBurn(), "burnt");
     }
 
-    /// The honest watcher, which challenges false claims and plays on time, got back at least its bond
-    /// and one allowance per transaction in every game that ended.
+    /// P1: no false claim ever settled a request (the watcher challenges each in time).
+    function check_noFalseClaimFinalizes() internal {
+        uint256 claims = market.claimCount();
+        for (uint256 c = 1; c <= claims; ++c) {
+            if (market.getClaim(c).status == InferenceMarket.ClaimStatus.Finalized) {
+                assertFalse(handler.isFalseClaim(c), "a false claim finalized");
+            }
+        }
+    }
+
+    /// P3: the honest watcher, which challenges false claims and plays on time, got back at least what it
+    /// paid (bond and stake) and one allowance per transaction in every game that ended.
     function check_honestChallengerNeverLosesMoney() internal {
         uint256 spent;
         uint256 n = handler.watcherGameCount();
         for (uint256 i = 0; i < n; ++i) {
             uint256 g = handler.watcherGames(i);
             if (!market.getGame(g).settled) continue;
-            spent += market.challengerBond() + handler.watcherTxs(g) * market.moveAllowance();
+            uint256 stake = market.getClaim(market.getGame(g).claimId).gameStake;
+            spent += market.challengerBond() + stake + handler.watcherTxs(g) * market.moveAllowance();
         }
         address w = handler.watcher();
         assertGte(handler.withdrawnBy(w) + market.withdrawable(w), spent, "watcher lost money");
@@ -180,6 +197,21 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             }
             assertEq(uint256(cl.openGames), 0, "server claim still in games past its bound");
             assertGte(block.timestamp, uint256(cl.challengeDeadline), "server claim window past its bound");
+        }
+    }
+
+    /// P4: once a request is past `resolvableAt`, every live game of its claims can be timed out (the
+    /// party to move has used up its clock), so anyone can bring each claim to its end.
+    function check_requestsResolvableByTheirBound() internal {
+        uint256 games = game.gameCount();
+        for (uint256 g = 1; g <= games; ++g) {
+            uint8 st = uint8(game.status(g));
+            if (st != 1 && st != 2) continue;
+            uint256 requestId = market.getClaim(market.getGame(g).claimId).requestId;
+            if (block.timestamp < market.resolvableAt(requestId)) continue;
+            DisputeGame.Game memory gm = game.game(g);
+            uint256 left = game.toMove(g) == gm.defender ? gm.defenderClock : gm.challengerClock;
+            assertGt(block.timestamp - gm.lastMoveAt, left, "a game outlives its request's bound");
         }
     }
 
@@ -297,7 +329,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
             "challenge",
             "watch",
             "topUp",
-            "voidExhausted",
+            "sandwich",
             "cancel",
             "release",
             "move",

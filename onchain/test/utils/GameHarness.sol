@@ -18,6 +18,8 @@ abstract contract GameHarness is GamePlayer, IDisputeGameOwner {
 
     mapping(uint256 gameId => uint256) internal endedCalls;
     mapping(uint256 gameId => bool) internal endedDefenderWon;
+    /// The owner refuses the game's dissection (as the market does for a game the defender has not funded).
+    mapping(uint256 gameId => bool) internal dissectRefused;
 
     function setUpGame(uint256 arity) internal {
         if (address(traceVm) == address(0)) traceVm = new TraceVM();
@@ -30,6 +32,11 @@ abstract contract GameHarness is GamePlayer, IDisputeGameOwner {
         require(msg.sender == address(game), "callback from elsewhere");
         ++endedCalls[gameId];
         endedDefenderWon[gameId] = defenderWon;
+    }
+
+    function onDissect(uint256 gameId) external view {
+        require(msg.sender == address(game), "callback from elsewhere");
+        require(!dissectRefused[gameId], "dissection refused by the owner");
     }
 
     /// @dev Opens a game from the honest start of (seed, halt) to `end` over `steps`.

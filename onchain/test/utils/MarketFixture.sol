@@ -18,7 +18,6 @@ abstract contract MarketFixture is GamePlayer {
     uint64 internal constant CLOCK = 1 days;
     uint64 internal constant WINDOW = 2 days;
     uint64 internal constant TIMEOUT = 7 days;
-    uint64 internal constant TOP_UP = 6 hours;
     uint96 internal constant SUBMITTER_BOND = 1 ether;
     uint96 internal constant CHALLENGER_BOND = 0.5 ether;
     uint96 internal constant ALLOWANCE = 0.001 ether;
@@ -58,7 +57,6 @@ abstract contract MarketFixture is GamePlayer {
             clockBudget: CLOCK,
             challengeWindow: WINDOW,
             requestTimeout: TIMEOUT,
-            topUpPeriod: TOP_UP,
             submitterBond: SUBMITTER_BOND,
             challengerBond: CHALLENGER_BOND,
             moveAllowance: ALLOWANCE,
@@ -201,9 +199,11 @@ abstract contract MarketFixture is GamePlayer {
         return submitFalseStaked(who, requestId, steps, STAKED_GAMES);
     }
 
+    /// `who` challenges, paying the bond and one game's stake (credited back when the claim backs it).
     function challengeAs(address who, uint256 requestId, uint256 claimId) internal returns (uint256 gameId) {
+        uint256 value = market.challengeValue(claimId);
         vm.prank(who);
-        gameId = market.challenge{value: CHALLENGER_BOND}(requestId, claimId);
+        gameId = market.challenge{value: value}(requestId, claimId);
     }
 
     /// Plays a market game: the defender follows `d`, the challenger `c`.
