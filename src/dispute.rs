@@ -258,12 +258,21 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
         .context("the claim's request has no `Requested` event")?;
     let req = InferenceMarket::Requested::decode_log(&req_log.inner)?.data;
 
-    let mut moves = vec![];
+    // Moves in chain order: several can share a block, or one transaction (a
+    // `multicall`, or a contract that plays for its owner).
+    let mut moves: Vec<((u64, u64), MoveRecord)> = vec![];
+    let order = |l: &Log| {
+        (
+            l.block_number.unwrap_or_default(),
+            l.log_index.unwrap_or_default(),
+        )
+    };
     let dissected = game_logs(DisputeGame::Dissected::SIGNATURE_HASH).await?;
     for l in &dissected {
         let e = DisputeGame::Dissected::decode_log(&l.inner)?.data;
         let first = e.part == U256::MAX;
-        moves.push(
+        moves.push((
+            order(l),
             record(
                 p,
                 l,
@@ -275,19 +284,14 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
                 None,
             )
             .await?,
-        );
+        ));
     }
     for l in &game_logs(DisputeGame::StepVerified::SIGNATURE_HASH).await? {
         let e = DisputeGame::StepVerified::decode_log(&l.inner)?.data;
         let tx = l
             .transaction_hash
             .context("a log without its transaction")?;
-        let t = p
-            .get_transaction_by_hash(tx)
-            .await?
-            .context("the step's transaction is not on the node")?;
-        let call = DisputeGame::stepCall::abi_decode(alloy::consensus::Transaction::input(&t))
-            .context("the step's calldata is not a `step` call")?;
+        let call = step_call(p, tx, d.dispute_game, id).await?;
         let step = StepRecord {
             index: e.index,
             pre_state: e.preState,
@@ -295,7 +299,8 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
             verified_post: e.verifiedPost,
             proof: call.proof,
         };
-        moves.push(
+        moves.push((
+            order(l),
             record(
                 p,
                 l,
@@ -307,9 +312,10 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
                 Some(step),
             )
             .await?,
-        );
+        ));
     }
-    moves.sort_by_key(|m| (m.block, m.timestamp));
+    moves.sort_by_key(|m| m.0);
+    let moves: Vec<MoveRecord> = moves.into_iter().map(|m| m.1).collect();
 
     let ended = game_logs(DisputeGame::GameEnded::SIGNATURE_HASH).await?;
     let cancelled = game_logs(DisputeGame::GameCancelled::SIGNATURE_HASH).await?;
@@ -391,6 +397,68 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The `step` call of game `id` that transaction `tx` made: the transaction
+/// itself, a `step` inside its `multicall`, or (a move made through a
+/// contract) the call found by the node's call tracer.
+async fn step_call(
+    p: &alloy::providers::DynProvider,
+    tx: B256,
+    game_contract: Address,
+    id: u64,
+) -> Result<DisputeGame::stepCall> {
+    let t = p
+        .get_transaction_by_hash(tx)
+        .await?
+        .context("the step's transaction is not on the node")?;
+    let is_ours = |c: &DisputeGame::stepCall| c.gameId == U256::from(id);
+    let input = alloy::consensus::Transaction::input(&t);
+    if alloy::consensus::Transaction::to(&t) == Some(game_contract) {
+        if let Ok(c) = DisputeGame::stepCall::abi_decode(input) {
+            return Ok(c);
+        }
+        if let Ok(batch) = DisputeGame::multicallCall::abi_decode(input)
+            && let Some(c) = batch
+                .calls
+                .iter()
+                .filter_map(|b| DisputeGame::stepCall::abi_decode(b).ok())
+                .find(is_ours)
+        {
+            return Ok(c);
+        }
+    }
+    // A contract played the move: find the call in the transaction's call tree.
+    let trace: serde_json::Value = p
+        .raw_request(
+            "debug_traceTransaction".into(),
+            (tx, serde_json::json!({ "tracer": "callTracer" })),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "the step of game {id} was made through a contract (transaction {tx}); reading its proof needs the node's `debug_traceTransaction`, which it refused: export from a node with the debug API"
+            )
+        })?;
+    let mut stack = vec![&trace];
+    while let Some(frame) = stack.pop() {
+        let to = frame["to"].as_str().and_then(|a| a.parse::<Address>().ok());
+        if to == Some(game_contract)
+            && let Some(input) = frame["input"]
+                .as_str()
+                .and_then(|h| alloy::primitives::hex::decode(h).ok())
+            && let Ok(c) = DisputeGame::stepCall::abi_decode(&input)
+            && is_ours(&c)
+        {
+            return Ok(c);
+        }
+        if let Some(calls) = frame["calls"].as_array() {
+            stack.extend(calls.iter());
+        }
+    }
+    bail!(
+        "transaction {tx} verified a step of game {id} but no `step` call of it is in its call trace"
+    )
+}
+
 async fn record(
     p: &alloy::providers::DynProvider,
     l: &Log,

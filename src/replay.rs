@@ -8,7 +8,7 @@
 //! report (`crate::report`) all render.
 
 use crate::dispute::{GameFile, MoveRecord};
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use anyhow::{Context, Result, bail};
 use opml_onchain::player::boundaries;
 use opml_vm::artifact::{LayerInfo, Manifest};
@@ -379,13 +379,20 @@ pub fn layer_at(m: &Manifest, step: u64) -> Option<&LayerInfo> {
 pub fn check_file(f: &GameFile) -> std::result::Result<Vec<String>, Vec<String>> {
     let mut problems = vec![];
     let mut checks = vec![];
-    let signed = signed_moves(f, &mut problems);
+    let (signed, relayed) = signed_moves(f, &mut problems);
     if f.version >= 2 {
         checks.push(format!(
-            "{signed} of {} moves carry their signed transaction: it hashes to the move's `tx`, its signer is the mover, it calls this game's contract on chain {}, and its calldata is the move",
+            "{} of {} moves carry their signed transaction: it hashes to the move's `tx`, its signer is the mover, it calls this game's contract on chain {} (or its `multicall`), and its calldata is the move",
+            signed - relayed,
             f.moves.len(),
             f.chain_id
         ));
+        if relayed > 0 {
+            checks.push(format!(
+                "{relayed} moves were made by a contract (the mover) that the transaction's signer called: their transaction is authentic and for chain {}, but only the chain binds it to the move; replay with --game ID to read those moves from the chain",
+                f.chain_id
+            ));
+        }
     } else {
         checks.push(format!(
             "version {} file: its moves carry no signed transactions, so a changed move is caught only where it breaks the game's rules",
@@ -404,14 +411,17 @@ pub fn check_file(f: &GameFile) -> std::result::Result<Vec<String>, Vec<String>>
     }
 }
 
-/// Checks each move's signed transaction; returns how many moves had one.
-fn signed_moves(f: &GameFile, problems: &mut Vec<String>) -> usize {
+/// Checks each move's signed transaction; returns how many moves had one, and
+/// how many of those a contract made (the mover is a contract the signer called,
+/// so the calldata is the contract's and cannot be matched offline).
+fn signed_moves(f: &GameFile, problems: &mut Vec<String>) -> (usize, usize) {
     use alloy::consensus::transaction::SignerRecoverable as _;
     use alloy::consensus::{Transaction as _, TxEnvelope};
     use alloy::eips::eip2718::Decodable2718;
     use alloy::sol_types::SolCall;
     use opml_onchain::bindings::DisputeGame;
     let mut signed = 0;
+    let mut relayed = 0;
     let mut points = vec![f.game.start, f.game.end];
     for (i, m) in f.moves.iter().enumerate() {
         let expected_points = std::mem::replace(
@@ -441,24 +451,40 @@ fn signed_moves(f: &GameFile, problems: &mut Vec<String>) -> usize {
                 continue;
             }
         };
-        match env.recover_signer() {
-            Ok(a) if a == m.mover => {}
-            Ok(a) => bad(format!(
-                "it was signed by {a}, not by the mover {}",
+        if env.chain_id() != Some(f.chain_id) {
+            bad(format!("it is for chain {:?}", env.chain_id()));
+        }
+        let signer = match env.recover_signer() {
+            Ok(a) => a,
+            Err(e) => {
+                bad(format!("its signature does not recover ({e})"));
+                continue;
+            }
+        };
+        // The game accepts a move only from its party, so a transaction to
+        // another contract, signed by someone else, is a contract (the mover)
+        // playing for its owner: authentic, but its calldata is the contract's.
+        if env.to() != Some(f.dispute_game) && signer != m.mover {
+            relayed += 1;
+            continue;
+        }
+        if signer != m.mover {
+            bad(format!(
+                "it was signed by {signer}, not by the mover {}",
                 m.mover
-            )),
-            Err(e) => bad(format!("its signature does not recover ({e})")),
+            ));
         }
         if env.to() != Some(f.dispute_game) {
             bad(format!("it calls {:?}, not the dispute game", env.to()));
         }
-        if env.chain_id() != Some(f.chain_id) {
-            bad(format!("it is for chain {:?}", env.chain_id()));
-        }
         let id = U256::from(f.game_id);
         let part = m.part.map(U256::from);
-        let data = env.input();
-        let matches = match m.kind.as_str() {
+        // The move itself, or one call of a `multicall` of this game's contract.
+        let calls: Vec<Bytes> = match DisputeGame::multicallCall::abi_decode(env.input()) {
+            Ok(b) => b.calls,
+            Err(_) => vec![env.input().clone()],
+        };
+        let is_move = |data: &Bytes| match m.kind.as_str() {
             "dissect" => DisputeGame::dissectCall::abi_decode(data)
                 .is_ok_and(|c| c.gameId == id && c.points == m.points),
             "respond" => DisputeGame::respondCall::abi_decode(data).is_ok_and(|c| {
@@ -473,16 +499,18 @@ fn signed_moves(f: &GameFile, problems: &mut Vec<String>) -> usize {
                     && Some(c.part) == part
                     && m.step.as_ref().is_some_and(|s| s.proof == c.proof)
             }),
-            other => {
-                bad(format!("unknown kind `{other}`"));
-                continue;
-            }
+            _ => false,
         };
+        if !matches!(m.kind.as_str(), "dissect" | "respond" | "step") {
+            bad(format!("unknown kind `{}`", m.kind));
+            continue;
+        }
+        let matches = calls.iter().any(is_move);
         if !matches {
             bad("its calldata is not this move: the file's points, part or proof differ from what was sent".into());
         }
     }
-    signed
+    (signed, relayed)
 }
 
 /// Where a game stands between moves.

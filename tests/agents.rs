@@ -82,6 +82,12 @@ struct Net {
     watcher: Chain,
     rpc: String,
     warped_games: Vec<(u64, u16)>,
+    /// Accounts the test plays itself that never move again (a scripted liar):
+    /// a game waiting on one of them may have its clock run out.
+    stalling: Vec<Address>,
+    /// Games the test plays a liar in itself: the lying party and the first
+    /// step of its trace that is wrong (for the replay's divergence).
+    scripted_games: Vec<(u64, opml::replay::Role, u64)>,
 }
 
 impl Net {
@@ -113,6 +119,8 @@ impl Net {
             watcher,
             rpc,
             warped_games: vec![],
+            stalling: vec![],
+            scripted_games: vec![],
         }
     }
 
@@ -280,6 +288,9 @@ impl Net {
                 } else {
                     g.challenger
                 };
+                if self.stalling.contains(&mover) {
+                    return true;
+                }
                 let Some(agent) = self.agent_at(mover) else {
                     return false;
                 };
@@ -354,7 +365,9 @@ impl Net {
             if let Ok(e) = InferenceMarket::Challenged::decode_log(&l.inner)
                 && e.challenger == a
             {
-                put += self.d.params.challenger_bond;
+                // the bond and one game's stake (credited back when the claim backs the game)
+                let stake = m.getClaim(e.claimId).call().await.unwrap().gameStake;
+                put += self.d.params.challenger_bond + U256::from(stake);
             }
             if let Ok(e) = InferenceMarket::ToppedUp::decode_log(&l.inner)
                 && e.from == a
@@ -466,26 +479,33 @@ impl Net {
             };
             assert_eq!(r.verdict.contract, status, "game {}", g.id);
             // the fault of the game's lying party, and where its trace goes wrong
-            let lie = [
-                (Role::Defender, g.defender),
-                (Role::Challenger, g.challenger),
-            ]
-            .into_iter()
-            .find_map(|(role, a)| {
-                let faults = self.agent_at(a)?.party.faults.as_deref()?;
-                let first_wrong = match role {
-                    Role::Defender => {
-                        let f: SubmitterFaults = toml::from_str(faults).unwrap();
-                        LyingTrace::submitter(honest.clone(), &f)
-                            .unwrap()
-                            .map(|t| t.first_wrong())
-                    }
-                    Role::Challenger => {
-                        let f: ChallengerFaults = toml::from_str(faults).unwrap();
-                        LyingTrace::challenger(honest.clone(), &f).map(|t| t.first_wrong())
-                    }
-                };
-                Some((role, first_wrong))
+            let scripted = self
+                .scripted_games
+                .iter()
+                .find(|s| s.0 == g.id)
+                .map(|s| (s.1, Some(s.2)));
+            let lie = scripted.or_else(|| {
+                [
+                    (Role::Defender, g.defender),
+                    (Role::Challenger, g.challenger),
+                ]
+                .into_iter()
+                .find_map(|(role, a)| {
+                    let faults = self.agent_at(a)?.party.faults.as_deref()?;
+                    let first_wrong = match role {
+                        Role::Defender => {
+                            let f: SubmitterFaults = toml::from_str(faults).unwrap();
+                            LyingTrace::submitter(honest.clone(), &f)
+                                .unwrap()
+                                .map(|t| t.first_wrong())
+                        }
+                        Role::Challenger => {
+                            let f: ChallengerFaults = toml::from_str(faults).unwrap();
+                            LyingTrace::challenger(honest.clone(), &f).map(|t| t.first_wrong())
+                        }
+                    };
+                    Some((role, first_wrong))
+                })
             });
             match (lie, &r.first_divergence) {
                 (Some((role, Some(first_wrong))), Some(d)) => {
@@ -1826,11 +1846,11 @@ async fn bad_input_gets_clear_errors_and_no_crash() {
     net.stop();
 }
 
-/// A claim staked for one game meets two challengers: the second challenge is
-/// refused while the stake is exhausted, the submitter tops up, the second
-/// game opens, and the submitter wins both.
+/// A claim staked for one game meets two challengers: neither is refused. The
+/// second game is backed by its challenger's own stake; the submitter tops up
+/// and so matches it before its first move, and wins both.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_exhausted_claim_is_topped_up_and_defended_twice() {
+async fn a_challenger_backed_game_is_matched_and_defended() {
     let mut net = Net::new().await;
     let honest = net.add(Party {
         policy: "stake_games = 1\ntop_up_games = 1".into(),
@@ -1849,13 +1869,20 @@ async fn an_exhausted_claim_is_topped_up_and_defended_twice() {
     let s = net.drive(2, |s| s.status_of(h) == [FINALIZED]).await;
     net.assert_honest_won(&s);
     assert_eq!(s.games.len(), 2);
-    let topped = net
-        .all_logs()
-        .await
-        .iter()
-        .filter(|l| InferenceMarket::ToppedUp::decode_log(&l.inner).is_ok())
-        .count();
-    assert!(topped >= 1, "the submitter topped its stake up");
+    let logs = net.all_logs().await;
+    let count = |f: &dyn Fn(&alloy::rpc::types::Log) -> bool| logs.iter().filter(|l| f(l)).count();
+    assert_eq!(
+        count(&|l| InferenceMarket::Challenged::decode_log(&l.inner)
+            .is_ok_and(|e| e.funding == opml_onchain::protocol::FUNDING_CHALLENGER)),
+        1,
+        "the second challenge backs its own game"
+    );
+    assert_eq!(
+        count(&|l| InferenceMarket::GameMatched::decode_log(&l.inner).is_ok()),
+        1,
+        "the submitter matched it"
+    );
+    assert!(count(&|l| InferenceMarket::ToppedUp::decode_log(&l.inner).is_ok()) >= 1);
     assert!(net.net(h).await > 0);
     net.stop();
 }
@@ -2031,4 +2058,370 @@ async fn the_store_runs_on_postgresql() {
     let s = Store::open(dir.path(), Some(&url)).await.unwrap();
     assert_eq!(s.cursor().await.unwrap(), Some(c));
     assert_eq!(s.sent_for("submit request 1").await.unwrap().len(), 1);
+}
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[allow(missing_docs)]
+    LiarRig,
+    "onchain/artifacts/testkit/LiarRig.json"
+);
+
+/// The liar's scripted instant loss of a fresh game `game` over `steps` steps
+/// (issue 22): the defender (the rig) posts honest hashes with the false `end`;
+/// the Sybil disputes part 0 with made-up hashes; the defender answers part 0
+/// honestly; ... until part 0 is one step, settled by whoever is to move: the
+/// verifier agrees with the honest hash, so the defender wins. Returns each
+/// move's calldata, and whether the Sybil makes it.
+fn sybil_loss(
+    honest: &dyn opml_vm::trace::TraceProvider,
+    arity: u64,
+    game: u64,
+    end: alloy::primitives::B256,
+    steps: u64,
+) -> (Vec<(bool, alloy::primitives::Bytes)>, u64) {
+    use alloy::primitives::{B256, keccak256};
+    use alloy::sol_types::SolCall;
+    use opml_onchain::player::{boundaries, boundary};
+    let hashes = |lo: u64, hi: u64| -> Vec<B256> {
+        honest
+            .state_hashes(&boundaries(lo, hi, arity))
+            .unwrap()
+            .into_iter()
+            .map(B256::from)
+            .collect()
+    };
+    let id = U256::from(game);
+    let (lo, mut hi) = (0u64, steps);
+    let mut cur = hashes(lo, hi);
+    *cur.last_mut().unwrap() = end;
+    let mut moves = vec![(
+        false,
+        DisputeGame::dissectCall {
+            gameId: id,
+            points: cur.clone(),
+        }
+        .abi_encode()
+        .into(),
+    )];
+    let mut sybil = true;
+    // the smallest step at which the Sybil posts a made-up state
+    let mut first_wrong = u64::MAX;
+    loop {
+        let b = boundary(lo, hi, arity, 1);
+        if b - lo == 1 {
+            let proof = honest.step_proof(lo).unwrap();
+            let call = DisputeGame::stepCall {
+                gameId: id,
+                points: cur,
+                part: U256::ZERO,
+                proof: proof.into(),
+            };
+            moves.push((sybil, call.abi_encode().into()));
+            return (moves, first_wrong);
+        }
+        if sybil {
+            first_wrong = first_wrong.min(boundary(lo, b, arity, 1));
+        }
+        let next: Vec<B256> = if sybil {
+            let mut made_up: Vec<B256> = (0..boundaries(lo, b, arity).len())
+                .map(|i| keccak256(format!("made up {game} {lo} {i}")))
+                .collect();
+            made_up[0] = cur[0];
+            made_up
+        } else {
+            let mut h = hashes(lo, b);
+            h[0] = cur[0];
+            h
+        };
+        let call = DisputeGame::respondCall {
+            gameId: id,
+            points: cur,
+            part: U256::ZERO,
+            newPoints: next.clone(),
+        };
+        moves.push((sybil, call.abi_encode().into()));
+        cur = next;
+        hi = b;
+        sybil = !sybil;
+    }
+}
+
+/// The sandwich liar of issue 22, on anvil with the agents as real processes.
+/// The liar is a contract (`LiarRig`) that submits a false claim staked for
+/// exactly one game and drives a Sybil puppet. With automine off, the honest
+/// challenger's challenge waits in the pool; the liar puts a Sybil challenge
+/// in front of it (higher tip: it takes the claim's only stake) and the
+/// Sybil's instant loss behind it (lower tip: the stake comes back), and the
+/// three land in one block in that order. The honest challenge is accepted all
+/// the same (backed by the challenger's own stake), the liar never moves in
+/// that game and loses it on time, its claim is voided, and the honest claim
+/// settles the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_sandwich_of_the_honest_challenge() {
+    use alloy::eips::eip2718::Encodable2718;
+    use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+    use alloy::primitives::Bytes;
+    use alloy::providers::Provider;
+    use alloy::rpc::types::TransactionRequest;
+    use alloy::sol_types::SolCall;
+    use opml_onchain::client::NoJournal;
+    use std::sync::Arc;
+    let mut net = Net::new().await;
+    let honest = net.add(submitter("honest submitter", None));
+    let watcher = net.add(challenger("challenger", None));
+    let request = net.request().await;
+    wait_for("the honest claim", SCENARIO, || async {
+        Ok((net.snapshot().await.claims.len() == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    let p = net.watcher.provider.clone();
+    let rpc = |method: &'static str, params: serde_json::Value| {
+        let p = p.clone();
+        async move {
+            p.raw_request::<_, serde_json::Value>(method.into(), params)
+                .await
+                .unwrap()
+        }
+    };
+
+    // The liar: an account, its rig contract and one puppet.
+    let liar = net.anvil.chain(7).await.unwrap();
+    let liar_key = parse_key(&net.anvil.keys[7]).unwrap();
+    let rig = liar
+        .send(
+            "deploy the liar's rig",
+            None,
+            LiarRig::BYTECODE.clone(),
+            U256::ZERO,
+            &NoJournal,
+        )
+        .await
+        .unwrap()
+        .receipt
+        .contract_address
+        .unwrap();
+    let add = LiarRig::addPuppetsCall { n: U256::from(1) }.abi_encode();
+    liar.send(
+        "add a puppet",
+        Some(rig),
+        add.into(),
+        U256::ZERO,
+        &NoJournal,
+    )
+    .await
+    .unwrap();
+    let puppet = LiarRig::new(rig, p.clone())
+        .puppets(U256::ZERO)
+        .call()
+        .await
+        .unwrap();
+    let wallet = EthereumWallet::from(liar_key.clone());
+    let mut nonce = p.get_transaction_count(liar_key.address()).await.unwrap();
+    let chain_id = net.d.chain_id;
+    // A rig batch signed with explicit fees (anvil orders its pool by them),
+    // broadcast without waiting.
+    let mut broadcast = async |calls: Vec<LiarRig::Call>, (max_fee, tip): (u128, u128)| {
+        let value = calls.iter().map(|c| c.value).sum::<U256>();
+        let tx = TransactionRequest::default()
+            .with_to(rig)
+            .with_input(Bytes::from(LiarRig::batchCall { calls }.abi_encode()))
+            .with_value(value)
+            .with_nonce(nonce)
+            .with_chain_id(chain_id)
+            .with_gas_limit(8_000_000)
+            .with_max_priority_fee_per_gas(tip)
+            .with_max_fee_per_gas(max_fee);
+        nonce += 1;
+        let env = tx.build(&wallet).await.unwrap();
+        let hash: alloy::primitives::B256 = *p
+            .send_raw_transaction(&env.encoded_2718())
+            .await
+            .unwrap()
+            .tx_hash();
+        hash
+    };
+
+    // The false claim (another output), staked for exactly one game.
+    let m = InferenceMarket::new(net.d.market, p.clone());
+    let model = &net.models[0];
+    let honest_trace =
+        Arc::new(opml_vm::trace::VmTrace::open(model.vm.clone(), &model.input).unwrap());
+    let faults: opml_onchain::faults::SubmitterFaults =
+        toml::from_str("wrong_output = true").unwrap();
+    let lie = opml_onchain::faults::LyingTrace::submitter(honest_trace.clone(), &faults)
+        .unwrap()
+        .unwrap();
+    let claim = opml_vm::trace::TraceProvider::claim(&lie).clone();
+    let stake = m.gameStakeFor(claim.steps).call().await.unwrap();
+    let bond = net.d.params.submitter_bond;
+    rpc("evm_setAutomine", serde_json::json!([false])).await;
+    let submit = LiarRig::Call {
+        puppet: Address::ZERO,
+        target: net.d.market,
+        value: bond + stake,
+        data: opml_onchain::play::encode_submit(request, &claim),
+    };
+    let base: u128 = p.get_gas_price().await.unwrap();
+    let tx = broadcast(vec![submit], (4 * base + 1_000_000_000, 1_000_000_000)).await;
+    rpc("evm_mine", serde_json::json!([])).await;
+    let receipt = p.get_transaction_receipt(tx).await.unwrap().unwrap();
+    assert!(receipt.status(), "the liar's claim was accepted");
+    let claim_id: u64 = m.claimCount().call().await.unwrap().to();
+
+    // The honest challenge, waiting in the pool.
+    let c = net.agents[watcher].address;
+    let (h_tx, h_fee, h_tip) = wait_for("the honest challenge in the pool", SCENARIO, || async {
+        let pool = rpc("txpool_content", serde_json::json!([])).await;
+        let found = pool["pending"].as_object().and_then(|by| {
+            let (_, txs) = by
+                .iter()
+                .find(|(a, _)| a.parse::<Address>().ok() == Some(c))?;
+            let t = txs.as_object()?.values().next()?;
+            let hash: alloy::primitives::B256 = t["hash"].as_str()?.parse().ok()?;
+            let hex =
+                |k: &str| u128::from_str_radix(t[k].as_str()?.trim_start_matches("0x"), 16).ok();
+            Some((hash, hex("maxFeePerGas")?, hex("maxPriorityFeePerGas")?))
+        });
+        Ok(found)
+    })
+    .await
+    .unwrap();
+    // The next block's base fee is at most 9/8 of the latest one's (EIP-1559).
+    let latest = rpc("eth_getBlockByNumber", serde_json::json!(["latest", false])).await;
+    let base_hex = latest["baseFeePerGas"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("0x");
+    let next_base = u128::from_str_radix(base_hex, 16).unwrap() * 9 / 8 + 1;
+    assert!(
+        h_fee > next_base + 1,
+        "the honest fee ({h_fee}) leaves room below it above the base fee ({next_base})"
+    );
+
+    // Front-run: the Sybil's challenge takes the claim's only stake. Back-run:
+    // the Sybil loses its game at once, and the stake comes back.
+    let sybil_game: u64 = DisputeGame::new(net.d.dispute_game, p.clone())
+        .gameCount()
+        .call()
+        .await
+        .unwrap()
+        .to::<u64>()
+        + 1;
+    let challenge = LiarRig::Call {
+        puppet,
+        target: net.d.market,
+        value: m.challengeValue(U256::from(claim_id)).call().await.unwrap(),
+        data: InferenceMarket::challengeCall {
+            requestId: U256::from(request),
+            claimId: U256::from(claim_id),
+        }
+        .abi_encode()
+        .into(),
+    };
+    let front = broadcast(
+        vec![challenge],
+        (h_fee + 1_000_000_000, h_tip + 1_000_000_000),
+    )
+    .await;
+    let (loss, sybil_first_wrong) = sybil_loss(
+        honest_trace.as_ref(),
+        net.d.params.arity,
+        sybil_game,
+        alloy::primitives::B256::from(claim.final_state),
+        claim.steps,
+    );
+    let loss = loss
+        .into_iter()
+        .map(|(by_sybil, data)| LiarRig::Call {
+            puppet: if by_sybil { puppet } else { Address::ZERO },
+            target: net.d.dispute_game,
+            value: U256::ZERO,
+            data,
+        })
+        .collect::<Vec<_>>();
+    let moves = loss.len();
+    let back = broadcast(loss, (h_fee - 1, h_tip.min(h_fee - 1 - next_base))).await;
+    rpc("evm_mine", serde_json::json!([])).await;
+    rpc("evm_setAutomine", serde_json::json!([true])).await;
+
+    // One block, in that order, all three succeeded.
+    let mut placed = vec![];
+    for (what, hash) in [
+        ("front-run", front),
+        ("honest challenge", h_tx),
+        ("back-run", back),
+    ] {
+        let r = p.get_transaction_receipt(hash).await.unwrap();
+        let r = r.unwrap_or_else(|| panic!("the {what} was not mined"));
+        assert!(r.status(), "the {what} reverted");
+        placed.push((r.block_number.unwrap(), r.transaction_index.unwrap()));
+    }
+    assert!(
+        placed[0].0 == placed[2].0 && placed[0].1 < placed[1].1 && placed[1].1 < placed[2].1,
+        "front-run, honest challenge and back-run in one block in that order: {placed:?}"
+    );
+    let h_game = sybil_game + 1;
+    let g = m.getGame(U256::from(h_game)).call().await.unwrap();
+    assert_eq!(g.challenger, c);
+    assert_eq!(
+        g.funding,
+        opml_onchain::protocol::FUNDING_CHALLENGER,
+        "the honest game is backed by the challenger's own stake"
+    );
+    let sybil = DisputeGame::new(net.d.dispute_game, p.clone())
+        .game(U256::from(sybil_game))
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(
+        GameStatus::from_u8(sybil.status as u8),
+        GameStatus::DefenderWon
+    );
+    assert_eq!(
+        sybil.moves as usize, moves,
+        "the Sybil lost in {moves} moves"
+    );
+    assert_eq!(
+        m.getClaim(U256::from(claim_id))
+            .call()
+            .await
+            .unwrap()
+            .freeStake,
+        stake,
+        "the claim's stake is back"
+    );
+
+    // The liar never moves in the honest game: it loses it on time.
+    net.stalling.push(rig);
+    net.scripted_games.extend([
+        (
+            sybil_game,
+            opml::replay::Role::Challenger,
+            sybil_first_wrong,
+        ),
+        (h_game, opml::replay::Role::Defender, claim.steps),
+    ]);
+    let h = net.agents[honest].address;
+    let s = net
+        .drive(2, |s| {
+            s.status_of(rig) == [VOIDED]
+                && s.status_of(h) == [FINALIZED]
+                && s.games.iter().all(|g| g.settled)
+        })
+        .await;
+    net.assert_honest_won(&s);
+    assert_eq!(
+        s.games.iter().find(|g| g.id == h_game).unwrap().status,
+        GameStatus::ChallengerWon
+    );
+    net.replay_games().await;
+    assert!(net.net(c).await > 0, "the honest challenger gains");
+    let liar_net = net.net(rig).await + net.net(puppet).await;
+    assert!(
+        liar_net <= -((bond / U256::from(2)).to::<u128>() as i128),
+        "the liar's accounts lose at least half the bond: {liar_net}"
+    );
+    net.stop();
 }

@@ -10,8 +10,8 @@
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::{SolCall, SolEvent};
 use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, Shutdown, claim_difference, live_games, play_games,
-    run_passes, send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, claim_difference, live_games,
+    play_games, run_passes, send_logged, withdraw_if_owed,
 };
 use opml_onchain::bindings::InferenceMarket;
 use opml_onchain::client::ChainError;
@@ -247,6 +247,21 @@ impl Challenger {
             tracing::info!(claim = c.id, gain = %format_ether(gain), cost = %format_ether(cost), "not worth challenging under the policy");
             return Ok(());
         }
+        // The bond and one game's stake, always: the market credits the stake
+        // back when the claim's own backs the game, and otherwise the game runs
+        // on it, so no one can turn this challenge away by taking the claim's
+        // stake first in the same block.
+        let value = p.challenger_bond + stake;
+        let balance = a.chain.balance(me).await?;
+        if balance < value {
+            tracing::error!(
+                claim = c.id,
+                need = %format_ether(value),
+                have = %format_ether(balance),
+                "cannot afford the challenge (bond and game stake) plus gas; fund this account: it retries every pass"
+            );
+            return Ok(());
+        }
         let data = InferenceMarket::challengeCall {
             requestId: U256::from(c.request_id),
             claimId: id,
@@ -258,7 +273,7 @@ impl Challenger {
                 &purpose,
                 Some(a.deployment.market),
                 data.into(),
-                p.challenger_bond,
+                value,
                 &a.store,
             )
             .await
@@ -267,9 +282,13 @@ impl Challenger {
                 let game = s.receipt.inner.logs().iter().find_map(|l| {
                     InferenceMarket::Challenged::decode_log(&l.inner)
                         .ok()
-                        .map(|e| e.gameId)
+                        .map(|e| (e.gameId, e.funding))
                 });
-                tracing::info!(claim = c.id, game = ?game, bond = %format_ether(p.challenger_bond), "challenged");
+                let backed = match game.map(|g| g.1) {
+                    Some(opml_onchain::protocol::FUNDING_CHALLENGER) => "this challenger's stake",
+                    _ => "the claim's stake",
+                };
+                tracing::info!(claim = c.id, game = ?game.map(|g| g.0), bond = %format_ether(p.challenger_bond), backed_by = backed, "challenged");
             }
             Err(ChainError::WouldRevert { reason, .. }) => {
                 tracing::warn!(claim = c.id, reason, "cannot challenge");
@@ -285,10 +304,12 @@ impl Challenger {
         let mine = live_games(a, |g, _| g.challenger == me).await?;
         let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
         let this = &*self;
-        play_games(a, mine, "challenger", shutdown, silent_from, |request| {
-            this.trace_for(request)
-        })
-        .await
+        let policy = PlayPolicy {
+            role: "challenger",
+            silent_from,
+            top_up_games: 1,
+        };
+        play_games(a, mine, policy, shutdown, |request| this.trace_for(request)).await
     }
 
     /// Closes this challenger's games whose claim another game voided (bond and stake back).

@@ -756,16 +756,26 @@ pub async fn log_turn(
     Ok(())
 }
 
-/// Plays one turn of game `g` for `role` with `trace`; `silent_from` is the
-/// fault-injected move number from which the agent withholds its moves.
+/// How an agent plays its games.
+#[derive(Debug, Clone, Copy)]
+pub struct PlayPolicy<'a> {
+    /// `defender` or `challenger`, for the logs.
+    pub role: &'a str,
+    /// Fault injection: the move number from which the agent withholds its moves.
+    pub silent_from: Option<u16>,
+    /// Games' worth of stake a defender adds to match a challenger-backed game.
+    pub top_up_games: u64,
+}
+
+/// Plays one turn of game `g` with `trace` as `policy` says.
 pub async fn play_game(
     a: &Agent,
     g: &crate::store::GameRow,
     trace: &dyn TraceProvider,
-    role: &str,
-    silent_from: Option<u16>,
+    policy: PlayPolicy<'_>,
 ) -> Result<(), AgentError> {
     let timed = crate::metrics::TimedTrace(trace);
+    let silent_from = policy.silent_from;
     let turn = crate::play::take_turn(
         &a.chain,
         &a.deployment,
@@ -773,13 +783,14 @@ pub async fn play_game(
         g.block,
         &timed,
         &a.store,
+        policy.top_up_games,
         |game, mv| match silent_from {
             Some(r) if game.moves >= r => None,
             _ => Some(mv),
         },
     )
     .await;
-    log_turn(&a.store, g.id, role, turn).await
+    log_turn(&a.store, g.id, policy.role, turn).await
 }
 
 /// The live games that `keep` picks by game and claim, each with its request.
@@ -805,9 +816,8 @@ pub async fn live_games(
 pub async fn play_games<F, Fut>(
     a: &Agent,
     games: Vec<(crate::store::GameRow, u64)>,
-    role: &str,
+    policy: PlayPolicy<'_>,
     shutdown: &Shutdown,
-    silent_from: Option<u16>,
     trace_for: F,
 ) -> Result<(), AgentError>
 where
@@ -826,7 +836,7 @@ where
                 return Ok(());
             }
         };
-        play_game(a, &g, trace.as_ref(), role, silent_from).await
+        play_game(a, &g, trace.as_ref(), policy).await
     })
     .await
 }

@@ -3,7 +3,10 @@
 //!
 //! Before every move the game is read again, so a move that landed before a
 //! crash (or a retry whose first attempt was mined) is seen as done; the
-//! sender's simulation refuses anything that would revert.
+//! sender's simulation refuses anything that would revert. Before a
+//! defender's first move in a game its challenger backed with its own stake,
+//! the claim's free stake is topped up so the dissection can match the game
+//! (the market refuses it otherwise).
 
 use crate::bindings::{DisputeGame, InferenceMarket};
 use crate::client::{Chain, ChainError, ChainResult, Sent, TxJournal};
@@ -188,10 +191,65 @@ pub enum TurnError {
     Play(#[from] PlayError),
 }
 
+/// Tops up the claim of game `id` when the game is backed by its challenger's
+/// stake and the claim's free stake cannot match it, so the defender's first
+/// dissection goes through; adds `games` games' worth (at least the
+/// shortfall). The top-up is journaled under its own purpose, so it is sent
+/// once however often the turn is retried.
+pub async fn fund_match(
+    chain: &Chain,
+    d: &Deployment,
+    id: u64,
+    games: u64,
+    journal: &impl TxJournal,
+) -> ChainResult<()> {
+    let m = InferenceMarket::new(d.market, chain.provider.clone());
+    let game_ref = m
+        .getGame(U256::from(id))
+        .call()
+        .await
+        .map_err(contract_error("getGame"))?;
+    if game_ref.funding != crate::protocol::FUNDING_CHALLENGER {
+        return Ok(());
+    }
+    let claim = m
+        .getClaim(U256::from(game_ref.claimId))
+        .call()
+        .await
+        .map_err(contract_error("getClaim"))?;
+    let stake = U256::from(claim.gameStake);
+    if claim.freeStake >= stake {
+        return Ok(());
+    }
+    let value = (stake * U256::from(games.max(1))).max(stake - claim.freeStake);
+    let data = InferenceMarket::topUpCall {
+        claimId: U256::from(game_ref.claimId),
+    }
+    .abi_encode();
+    let sent = chain
+        .send(
+            &format!("top up claim {} to match game {id}", game_ref.claimId),
+            Some(d.market),
+            data.into(),
+            value,
+            journal,
+        )
+        .await?;
+    tracing::info!(
+        game = id,
+        claim = game_ref.claimId,
+        value = %crate::protocol::format_ether(value),
+        tx = %sent.receipt.transaction_hash,
+        "topped up to match a game its challenger backed"
+    );
+    Ok(())
+}
+
 /// Reads the game and plays one turn of `chain`'s key.
 ///
 /// `filter` lets a fault-injected agent alter or withhold the move; honest
-/// agents pass `|m| Some(m)`.
+/// agents pass `|m| Some(m)`. `top_up_games` is how many games' worth a
+/// defender adds when it must fund a challenger-backed game (see [`fund_match`]).
 pub async fn take_turn(
     chain: &Chain,
     d: &Deployment,
@@ -199,6 +257,7 @@ pub async fn take_turn(
     from_block: u64,
     trace: &dyn TraceProvider,
     journal: &impl TxJournal,
+    top_up_games: u64,
     filter: impl FnOnce(&GameState, Move) -> Option<Move>,
 ) -> Result<Turn, TurnError> {
     let game = read_game(chain, d, id).await?;
@@ -239,6 +298,9 @@ pub async fn take_turn(
             let Some(mv) = filter(&game, mv) else {
                 return Ok(Turn::Withheld);
             };
+            if matches!(mv, Move::Dissect { .. }) {
+                fund_match(chain, d, id, top_up_games, journal).await?;
+            }
             let purpose = format!("{} game {id} move {}", mv.kind(), game.moves);
             let sent = chain
                 .send(

@@ -13,7 +13,15 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Version of the deployment file format.
-pub const DEPLOYMENT_VERSION: u32 = 1;
+pub const DEPLOYMENT_VERSION: u32 = 2;
+
+/// `InferenceMarket.Funding.Claim`: the claim's free stake backs the game.
+pub const FUNDING_CLAIM: u8 = 0;
+/// `InferenceMarket.Funding.Challenger`: the challenger's own stake backs the
+/// game until the defender matches it before its first move.
+pub const FUNDING_CHALLENGER: u8 = 1;
+/// `InferenceMarket.Funding.Matched`: was challenger-backed, now the claim's.
+pub const FUNDING_MATCHED: u8 = 2;
 
 /// Parses an amount: wei as an integer, or a decimal with a unit
 /// (`"0.5 ether"`, `"2 gwei"`, `"100 wei"`).
@@ -84,8 +92,10 @@ pub struct MarketParams {
     pub challenge_window: u64,
     /// Seconds after a request during which claims are accepted.
     pub request_timeout: u64,
-    /// Seconds an exhausted claim may wait for a top-up.
-    pub top_up_period: u64,
+    /// Read from files of deployments before version 2 (whose claims could
+    /// refuse challenges for this long) and ignored; never written.
+    #[serde(default, rename = "top_up_period", skip_serializing)]
+    pub legacy_top_up_period: Option<u64>,
     /// Bond of a claim (wei, or "1 ether").
     #[serde(with = "wei")]
     pub submitter_bond: U256,
@@ -110,7 +120,7 @@ impl Default for MarketParams {
             clock_budget: 600,
             challenge_window: 60,
             request_timeout: 3600,
-            top_up_period: 600,
+            legacy_top_up_period: None,
             submitter_bond: ether("1 ether"),
             challenger_bond: ether("0.5 ether"),
             move_allowance: ether("0.001 ether"),
@@ -282,7 +292,6 @@ pub async fn deploy(chain: &Chain, params: &MarketParams) -> Result<Deployment, 
         clockBudget: params.clock_budget,
         challengeWindow: params.challenge_window,
         requestTimeout: params.request_timeout,
-        topUpPeriod: params.top_up_period,
         submitterBond: amount(params.submitter_bond, "submitter_bond")?,
         challengerBond: amount(params.challenger_bond, "challenger_bond")?,
         moveAllowance: amount(params.move_allowance, "move_allowance")?,

@@ -431,7 +431,7 @@ async fn status(chain: &Chain, d: &Deployment, only: Option<u64>) -> Result<serd
             "id": c, "request": rid, "submitter": x.submitter, "steps": x.steps,
             "status": name(&CLAIM_STATUS, x.status as u8), "challenge_deadline": x.challengeDeadline,
             "open_games": x.openGames, "final_state": x.finalState, "output_hash": x.outputHash,
-            "free_stake": x.freeStake.to_string(), "exhausted_since": x.exhaustedSince, "games": [],
+            "free_stake": x.freeStake.to_string(), "unmatched_games": x.unmatchedGames, "games": [],
         }));
     }
     let mut games = vec![];

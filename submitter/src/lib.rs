@@ -1,9 +1,10 @@
 //! The opML submitter: serves the models whose artifacts it holds.
 //!
 //! It follows `Requested` events, runs the model, posts the claim with its
-//! bond and the stake for games against it, defends every game to the end,
-//! tops the stake up when challenges exhaust it, finalizes (or releases) its
-//! claims after the window, and withdraws what it is owed.
+//! bond and the stake for games against it, defends every game to the end
+//! (topping the stake up to match a game its challenger backed once the
+//! claim's stake is taken), finalizes (or releases) its claims after the
+//! window, and withdraws what it is owed.
 //!
 //! Every pass re-reads the chain before acting, so the loop resumes after a
 //! crash or with a deleted database exactly where the chain is (see
@@ -11,8 +12,8 @@
 
 use alloy::primitives::U256;
 use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, Shutdown, each_concurrently, live_games, play_games,
-    run_passes, send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, each_concurrently, live_games,
+    play_games, run_passes, send_logged, withdraw_if_owed,
 };
 use opml_onchain::client::ChainError;
 use opml_onchain::faults::{LyingTrace, SubmitterFaults};
@@ -30,7 +31,8 @@ use std::sync::Arc;
 pub struct Policy {
     /// Games each claim's stake funds up front (at least 1).
     pub stake_games: u64,
-    /// Games' worth of stake added when challenges exhaust a claim.
+    /// Games' worth of stake added when a game its challenger backed must be
+    /// matched and the claim's free stake is short (at least the shortfall).
     pub top_up_games: u64,
     /// Withdraw once this much (wei or "0.1 ether") is owed.
     pub min_withdraw: String,
@@ -211,22 +213,20 @@ impl Submitter {
         let mine = live_games(a, |_, c| c.submitter == me).await?;
         let silent_from = self.faults.as_ref().and_then(|f| f.silent_from_move);
         let this = &*self;
-        play_games(
-            a,
-            mine,
-            "defender",
-            shutdown,
+        let policy = PlayPolicy {
+            role: "defender",
             silent_from,
-            |request| async move {
-                let r = a
-                    .store
-                    .request(request)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("request {request} not seen yet"))?;
-                this.trace_for(&r).await
-            },
-        )
+            top_up_games: self.policy.top_up_games,
+        };
+        play_games(a, mine, policy, shutdown, |request| async move {
+            let r = a
+                .store
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("request {request} not seen yet"))?;
+            this.trace_for(&r).await
+        })
         .await
     }
 
@@ -263,24 +263,6 @@ impl Submitter {
                 .copied()
                 .unwrap_or("none");
             a.store.set_claim_status(c.id, s).await?;
-            return Ok(());
-        }
-        if on_chain.exhaustedSince != 0 {
-            let value =
-                U256::from(on_chain.gameStake) * U256::from(self.policy.top_up_games.max(1));
-            let call = opml_onchain::bindings::InferenceMarket::topUpCall {
-                claimId: U256::from(c.id),
-            };
-            let purpose = format!("top up claim {} at {}", c.id, on_chain.exhaustedSince);
-            if a.store.sent_for(&purpose).await?.is_empty() {
-                send_logged(
-                    a,
-                    &purpose,
-                    alloy::sol_types::SolCall::abi_encode(&call),
-                    value,
-                )
-                .await?;
-            }
             return Ok(());
         }
         if on_chain.openGames > 0 || now < on_chain.challengeDeadline {
