@@ -276,12 +276,14 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
             record(
                 p,
                 l,
-                if first { "dissect" } else { "respond" },
-                e.mover,
-                (!first).then(|| e.part.to::<u64>()),
-                Some((e.lo, e.hi)),
-                e.points,
-                None,
+                Move {
+                    kind: if first { "dissect" } else { "respond" },
+                    mover: e.mover,
+                    part: (!first).then(|| e.part.to::<u64>()),
+                    segment: Some((e.lo, e.hi)),
+                    points: e.points,
+                    step: None,
+                },
             )
             .await?,
         ));
@@ -304,12 +306,14 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
             record(
                 p,
                 l,
-                "step",
-                e.mover,
-                Some(call.part.to::<u64>()),
-                None,
-                vec![],
-                Some(step),
+                Move {
+                    kind: "step",
+                    mover: e.mover,
+                    part: Some(call.part.to::<u64>()),
+                    segment: None,
+                    points: vec![],
+                    step: Some(step),
+                },
             )
             .await?,
         ));
@@ -459,16 +463,26 @@ async fn step_call(
     )
 }
 
-async fn record(
-    p: &alloy::providers::DynProvider,
-    l: &Log,
-    kind: &str,
+/// What a move's event says, before its transaction is read.
+struct Move {
+    kind: &'static str,
     mover: Address,
     part: Option<u64>,
     segment: Option<(u64, u64)>,
     points: Vec<B256>,
     step: Option<StepRecord>,
-) -> Result<MoveRecord> {
+}
+
+/// The move `m` whose event is `l`, with its block, time, transaction and gas.
+async fn record(p: &alloy::providers::DynProvider, l: &Log, m: Move) -> Result<MoveRecord> {
+    let Move {
+        kind,
+        mover,
+        part,
+        segment,
+        points,
+        step,
+    } = m;
     let tx = l
         .transaction_hash
         .context("a log without its transaction")?;

@@ -779,8 +779,10 @@ pub async fn play_game(
     let turn = crate::play::take_turn(
         &a.chain,
         &a.deployment,
-        g.id,
-        g.block,
+        crate::play::GameAt {
+            id: g.id,
+            from_block: g.block,
+        },
         &timed,
         &a.store,
         policy.top_up_games,

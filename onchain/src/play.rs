@@ -245,6 +245,15 @@ pub async fn fund_match(
     Ok(())
 }
 
+/// A game and the block its first event is in (where reading its moves starts).
+#[derive(Debug, Clone, Copy)]
+pub struct GameAt {
+    /// The game's id in the dispute game contract.
+    pub id: u64,
+    /// The block of the `Challenged` event that opened it.
+    pub from_block: u64,
+}
+
 /// Reads the game and plays one turn of `chain`'s key.
 ///
 /// `filter` lets a fault-injected agent alter or withhold the move; honest
@@ -253,13 +262,13 @@ pub async fn fund_match(
 pub async fn take_turn(
     chain: &Chain,
     d: &Deployment,
-    id: u64,
-    from_block: u64,
+    at: GameAt,
     trace: &dyn TraceProvider,
     journal: &impl TxJournal,
     top_up_games: u64,
     filter: impl FnOnce(&GameState, Move) -> Option<Move>,
 ) -> Result<Turn, TurnError> {
+    let GameAt { id, from_block } = at;
     let game = read_game(chain, d, id).await?;
     let points = if game.status.is_live() && game.to_move() == chain.address() {
         current_points(chain, d, id, &game, from_block).await?

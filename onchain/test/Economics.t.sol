@@ -251,6 +251,13 @@ contract EconomicsTest is MarketFixture, SybilScript {
         assertEq(uint256(market.getClaim(claimId).status), uint256(InferenceMarket.ClaimStatus.Voided));
     }
 
+    /// The claim is voided, and `finalize` refuses it.
+    function assertVoidedForGood(uint256 id, uint256 claimId) internal {
+        assertVoided(claimId);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
+        market.finalize(claimId);
+    }
+
     function nextBlock() internal {
         skipTime(BLOCK);
     }
@@ -290,9 +297,7 @@ contract EconomicsTest is MarketFixture, SybilScript {
         market.finalize(claimId);
         // The liar stalls in the honest game and loses it on time.
         watcherPlays(hGame, id, 500, false);
-        assertVoided(claimId);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
-        market.finalize(claimId);
+        assertVoidedForGood(id, claimId);
         (bool finalized,,,) = market.result(id);
         assertFalse(finalized);
         assertWatcherWhole();
@@ -480,9 +485,7 @@ contract EconomicsTest is MarketFixture, SybilScript {
             market.finalize(claimId);
             watcherPlays(hGame, id, 1, false);
         }
-        assertVoided(claimId);
-        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ClaimNotPending.selector, id, claimId));
-        market.finalize(claimId);
+        assertVoidedForGood(id, claimId);
         assertWatcherWhole();
         assertLiarLostHalf(1);
     }
