@@ -15,7 +15,7 @@
 //! from the block of the request to the block of its claim, its finalization
 //! and (for lies) the voiding, and each agent's CPU time and peak memory.
 //! The full run is 100 requests per minute for 10 minutes; `--quick` (CI)
-//! sends 30 at 60 per minute with shorter windows.
+//! sends 30 at 60 per minute with a shorter request lifetime.
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
@@ -402,7 +402,8 @@ async fn main() -> Result<()> {
             per_minute: 60,
             requests: 30,
             lie_percent: 5,
-            challenge_window: 20,
+            // the contract's shortest window
+            challenge_window: 60,
             request_timeout: 45,
         }
     } else {
@@ -410,7 +411,7 @@ async fn main() -> Result<()> {
             per_minute: 100,
             requests: 1000,
             lie_percent: 5,
-            challenge_window: 30,
+            challenge_window: 60,
             request_timeout: 120,
         }
     };

@@ -293,7 +293,7 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
         let tx = l
             .transaction_hash
             .context("a log without its transaction")?;
-        let call = step_call(p, tx, d.dispute_game, id).await?;
+        let call = step_call(p, tx, d.market, d.dispute_game, id).await?;
         let step = StepRecord {
             index: e.index,
             pre_state: e.preState,
@@ -402,11 +402,13 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
 
 #[allow(clippy::too_many_arguments)]
 /// The `step` call of game `id` that transaction `tx` made: the transaction
-/// itself, a `step` inside its `multicall`, or (a move made through a
-/// contract) the call found by the node's call tracer.
+/// itself, a `step` among the game calls it carries (a `multicall`, or the
+/// moves of the market's `challengeManyAndPlay` / `topUpAndPlay`), or (a move
+/// made through another contract) the call found by the node's call tracer.
 async fn step_call(
     p: &alloy::providers::DynProvider,
     tx: B256,
+    market: Address,
     game_contract: Address,
     id: u64,
 ) -> Result<DisputeGame::stepCall> {
@@ -416,19 +418,13 @@ async fn step_call(
         .context("the step's transaction is not on the node")?;
     let is_ours = |c: &DisputeGame::stepCall| c.gameId == U256::from(id);
     let input = alloy::consensus::Transaction::input(&t);
-    if alloy::consensus::Transaction::to(&t) == Some(game_contract) {
-        if let Ok(c) = DisputeGame::stepCall::abi_decode(input) {
-            return Ok(c);
-        }
-        if let Ok(batch) = DisputeGame::multicallCall::abi_decode(input)
-            && let Some(c) = batch
-                .calls
-                .iter()
-                .filter_map(|b| DisputeGame::stepCall::abi_decode(b).ok())
-                .find(is_ours)
-        {
-            return Ok(c);
-        }
+    let to = alloy::consensus::Transaction::to(&t);
+    if let Some(c) = opml_onchain::bindings::game_calls(to, input, market, game_contract)
+        .iter()
+        .filter_map(|b| DisputeGame::stepCall::abi_decode(b).ok())
+        .find(is_ours)
+    {
+        return Ok(c);
     }
     // A contract played the move: find the call in the transaction's call tree.
     let trace: serde_json::Value = p

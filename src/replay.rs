@@ -382,7 +382,7 @@ pub fn check_file(f: &GameFile) -> std::result::Result<Vec<String>, Vec<String>>
     let (signed, relayed) = signed_moves(f, &mut problems);
     if f.version >= 2 {
         checks.push(format!(
-            "{} of {} moves carry their signed transaction: it hashes to the move's `tx`, its signer is the mover, it calls this game's contract on chain {} (or its `multicall`), and its calldata is the move",
+            "{} of {} moves carry their signed transaction: it hashes to the move's `tx`, its signer is the mover, it calls this game's contract on chain {} (or its `multicall`, or the market's `challengeManyAndPlay` / `topUpAndPlay`), and its calldata carries the move",
             signed - relayed,
             f.moves.len(),
             f.chain_id
@@ -464,7 +464,9 @@ fn signed_moves(f: &GameFile, problems: &mut Vec<String>) -> (usize, usize) {
         // The game accepts a move only from its party, so a transaction to
         // another contract, signed by someone else, is a contract (the mover)
         // playing for its owner: authentic, but its calldata is the contract's.
-        if env.to() != Some(f.dispute_game) && signer != m.mover {
+        let calls =
+            opml_onchain::bindings::game_calls(env.to(), env.input(), f.market, f.dispute_game);
+        if calls.is_empty() && signer != m.mover {
             relayed += 1;
             continue;
         }
@@ -474,16 +476,14 @@ fn signed_moves(f: &GameFile, problems: &mut Vec<String>) -> (usize, usize) {
                 m.mover
             ));
         }
-        if env.to() != Some(f.dispute_game) {
-            bad(format!("it calls {:?}, not the dispute game", env.to()));
+        if calls.is_empty() {
+            bad(format!(
+                "it calls {:?}, neither the dispute game nor a market call that carries moves",
+                env.to()
+            ));
         }
         let id = U256::from(f.game_id);
         let part = m.part.map(U256::from);
-        // The move itself, or one call of a `multicall` of this game's contract.
-        let calls: Vec<Bytes> = match DisputeGame::multicallCall::abi_decode(env.input()) {
-            Ok(b) => b.calls,
-            Err(_) => vec![env.input().clone()],
-        };
         let is_move = |data: &Bytes| match m.kind.as_str() {
             "dissect" => DisputeGame::dissectCall::abi_decode(data)
                 .is_ok_and(|c| c.gameId == id && c.points == m.points),

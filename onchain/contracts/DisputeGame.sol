@@ -70,6 +70,8 @@ contract DisputeGame is IDisputeGame {
     /// @notice Number of games created; ids start at 1.
     uint256 public gameCount;
     mapping(uint256 gameId => Game) private _games;
+    /// The party the owner plays for during {playFor}; zero otherwise.
+    address private transient _player;
 
     /// @notice A game was opened over `steps` steps from `start` to the defender's `end`.
     event GameCreated(
@@ -158,7 +160,7 @@ contract DisputeGame is IDisputeGame {
         external
         returns (uint256 gameId)
     {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _onlyOwner();
         if (steps == 0) revert ZeroSteps();
         if (defender == address(0) || challenger == address(0) || defender == challenger) {
             revert BadParties(defender, challenger);
@@ -183,7 +185,7 @@ contract DisputeGame is IDisputeGame {
 
     /// @inheritdoc IDisputeGame
     function cancel(uint256 gameId) external {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _onlyOwner();
         Game storage g = _game(gameId);
         _requireLive(gameId, g);
         g.status = Status.Cancelled;
@@ -201,7 +203,8 @@ contract DisputeGame is IDisputeGame {
     function dissect(uint256 gameId, bytes32[] calldata points) external {
         Game storage g = _game(gameId);
         if (g.status != Status.AwaitingDissection) revert WrongStatus(gameId, g.status);
-        if (msg.sender != g.defender) revert NotYourMove(msg.sender, g.defender);
+        address sender = _sender();
+        if (sender != g.defender) revert NotYourMove(sender, g.defender);
         _tick(gameId, g, true);
         uint256 m = partCount(g.hi - g.lo);
         if (points.length != m + 1) revert WrongPointCount(points.length, m + 1);
@@ -213,7 +216,7 @@ contract DisputeGame is IDisputeGame {
         // g.defenderAsserts is already true
         ++g.moves;
         ++g.defenderTxs;
-        emit Dissected(gameId, msg.sender, type(uint256).max, g.lo, g.hi, points);
+        emit Dissected(gameId, sender, type(uint256).max, g.lo, g.hi, points);
     }
 
     /// @notice The responder names part `part` of the current dissection (accepting its start and
@@ -238,7 +241,7 @@ contract DisputeGame is IDisputeGame {
         g.hi = b;
         g.points = keccak256(abi.encodePacked(newPoints));
         g.defenderAsserts = !g.defenderAsserts;
-        emit Dissected(gameId, msg.sender, part, a, b, newPoints);
+        emit Dissected(gameId, _sender(), part, a, b, newPoints);
     }
 
     /// @notice The responder settles a one-step part: the verifier computes the post-state of the part's
@@ -257,7 +260,7 @@ contract DisputeGame is IDisputeGame {
         bytes32 pre = points[part];
         bytes32 asserted = points[part + 1];
         bytes32 verified = verifier.step(pre, proof);
-        emit StepVerified(gameId, msg.sender, a, pre, asserted, verified);
+        emit StepVerified(gameId, _sender(), a, pre, asserted, verified);
         bool responderWins = verified != asserted;
         // The responder is the challenger exactly when the defender asserts.
         _end(gameId, g, responderWins != g.defenderAsserts, false);
@@ -288,6 +291,22 @@ contract DisputeGame is IDisputeGame {
         for (uint256 i = 0; i < calls.length; ++i) {
             (ok[i],) = address(this).delegatecall(calls[i]);
         }
+    }
+
+    /// @notice The owner makes `calls` (as in {multicall}) on behalf of `player`, so a market call that
+    /// challenges or tops up can carry the caller's moves in the same transaction: one transaction a
+    /// block then does all an honest party must do, however many claims a liar posts.
+    /// @dev Only the owner, which passes its own caller. While the calls run the owner's privileges are
+    /// suspended ({create} and {cancel} refuse), so forwarded calldata cannot act as the owner.
+    function playFor(address player, bytes[] calldata calls) external returns (bool[] memory ok) {
+        _onlyOwner();
+        if (player == address(0)) revert BadParties(player, player);
+        _player = player;
+        ok = new bool[](calls.length);
+        for (uint256 i = 0; i < calls.length; ++i) {
+            (ok[i],) = address(this).delegatecall(calls[i]);
+        }
+        _player = address(0);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -360,6 +379,17 @@ contract DisputeGame is IDisputeGame {
         }
     }
 
+    /// Reverts unless the owner calls for itself (not during {playFor}).
+    function _onlyOwner() private view {
+        if (msg.sender != owner || _player != address(0)) revert NotOwner(msg.sender);
+    }
+
+    /// The party making the current call: the player during the owner's {playFor}, else the caller.
+    function _sender() private view returns (address) {
+        address player = _player;
+        return player != address(0) && msg.sender == owner ? player : msg.sender;
+    }
+
     function _defenderToMove(Game storage g) private view returns (bool) {
         // Dissection: the defender moves. Response: the party that did not post the dissection moves.
         return g.status == Status.AwaitingDissection || !g.defenderAsserts;
@@ -373,7 +403,8 @@ contract DisputeGame is IDisputeGame {
         if (g.status != Status.AwaitingResponse) revert WrongStatus(gameId, g.status);
         bool defenderMoves = !g.defenderAsserts;
         address mover = defenderMoves ? g.defender : g.challenger;
-        if (msg.sender != mover) revert NotYourMove(msg.sender, mover);
+        address sender = _sender();
+        if (sender != mover) revert NotYourMove(sender, mover);
         _tick(gameId, g, defenderMoves);
         ++g.moves;
         if (defenderMoves) ++g.defenderTxs;

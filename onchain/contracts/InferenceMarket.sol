@@ -56,7 +56,8 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     uint16 public constant MIN_BURN_BPS = 5_000;
     /// @notice Shortest clock: an honest party moving in the next block spends at most a block per
     /// move, and makes at most 12 moves in the longest game (k = 8, 2^64 - 1 steps), so this covers
-    /// blocks up to 25 seconds apart.
+    /// blocks up to 25 seconds apart. Its challenges and top-ups ride in the same transaction as its
+    /// moves ({challengeManyAndPlay}, {topUpAndPlay}), so they take no block of their own.
     uint64 public constant MIN_CLOCK_BUDGET = 5 minutes;
     /// @notice Shortest challenge window: a few blocks for the honest challenge to be included.
     uint64 public constant MIN_CHALLENGE_WINDOW = 1 minutes;
@@ -349,7 +350,7 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         if (cfg.burnBps > BPS) revert BadConfig("burnBps");
         if (cfg.burnBps < MIN_BURN_BPS) revert BurnTooLow(cfg.burnBps, MIN_BURN_BPS);
         if (cfg.challengerBurnBps > BPS) revert BadConfig("challengerBurnBps");
-        uint256 bounty = cfg.submitterBond - (uint256(cfg.submitterBond) * cfg.burnBps) / BPS;
+        uint256 bounty = _bountyOf(cfg.submitterBond, cfg.burnBps);
         uint256 minBounty = UNMATCHED_COVERED * UNMATCHED_TXS * cfg.moveAllowance;
         if (bounty < minBounty) revert BountyTooSmall(bounty, minBounty);
         modelState = cfg.modelState;
@@ -462,7 +463,24 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
 
     /// @notice Adds `msg.value` to a pending claim's free stake; only its submitter, so every wei of the
     /// free stake that returns to the submitter is its own. Needed only to match challenger-backed games.
-    function topUp(uint256 claimId) external payable nonReentrant {
+    function topUp(uint256 claimId) external payable {
+        _topUp(claimId);
+    }
+
+    /// @notice {topUp} and then `moves` in the caller's games (calls to {DisputeGame}, each standing
+    /// alone as in its `multicall`) in one transaction: the submitter matches the games opened in this
+    /// block and answers its others without giving up a block of its clocks.
+    /// @return ok Which moves succeeded.
+    function topUpAndPlay(uint256 claimId, bytes[] calldata moves)
+        external
+        payable
+        returns (bool[] memory ok)
+    {
+        _topUp(claimId);
+        ok = disputeGame.playFor(msg.sender, moves);
+    }
+
+    function _topUp(uint256 claimId) private nonReentrant {
         Claim storage c = _claims[claimId];
         if (c.status != ClaimStatus.Pending) revert ClaimNotPending(c.requestId, claimId);
         if (msg.sender != c.submitter) revert NotSubmitter(msg.sender, c.submitter);
@@ -544,6 +562,28 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
     function challengeMany(uint256[] calldata requestIds, uint256[] calldata claimIds)
         external
         payable
+        returns (uint256[] memory gameIds)
+    {
+        gameIds = _challengeMany(requestIds, claimIds);
+    }
+
+    /// @notice {challengeMany} and then `moves` in the caller's games (calls to {DisputeGame}, each
+    /// standing alone as in its `multicall`) in one transaction. With it one transaction a block is all
+    /// an honest challenger needs: a liar posting a new false claim every block cannot make it choose
+    /// between challenging in time and moving in its games.
+    /// @return gameIds As in {challengeMany}.
+    /// @return ok Which moves succeeded.
+    function challengeManyAndPlay(
+        uint256[] calldata requestIds,
+        uint256[] calldata claimIds,
+        bytes[] calldata moves
+    ) external payable returns (uint256[] memory gameIds, bool[] memory ok) {
+        gameIds = _challengeMany(requestIds, claimIds);
+        ok = disputeGame.playFor(msg.sender, moves);
+    }
+
+    function _challengeMany(uint256[] calldata requestIds, uint256[] calldata claimIds)
+        private
         nonReentrant
         returns (uint256[] memory gameIds)
     {
@@ -841,6 +881,12 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         emit Challenged(requestId, claimId, gameId, msg.sender, funding);
     }
 
+    /// The unburnt part of a voided bond: the burn rounds up, so a liar voiding its own claim never
+    /// recovers more than `(BPS - burnBps) / BPS` of its bond, not even by a wei.
+    function _bountyOf(uint256 bond, uint256 burnBps_) private pure returns (uint256) {
+        return (bond * (BPS - burnBps_)) / BPS;
+    }
+
     /// Voids a pending claim that game `gameId` (won by `beneficiary`) disproved: `burnBps` of its bond
     /// is burnt; of the rest, each game still backed by its challenger (the winner's included when
     /// `winnerUnmatched`) gets up to two allowances, the winner the remainder; the free stake, which only
@@ -855,8 +901,8 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         c.status = ClaimStatus.Voided;
         uint256 requestId = c.requestId;
         --_requests[requestId].liveClaims;
-        uint256 burned = (uint256(submitterBond) * burnBps) / BPS;
-        uint256 bounty = submitterBond - burned;
+        uint256 bounty = _bountyOf(submitterBond, burnBps);
+        uint256 burned = submitterBond - bounty;
         uint256 unmatched = c.unmatchedGames;
         uint256 shares = unmatched + (winnerUnmatched ? 1 : 0);
         if (shares != 0) {

@@ -107,3 +107,109 @@ pub fn revert_reason(data: &[u8]) -> String {
         data.iter().map(|b| format!("{b:02x}")).collect::<String>()
     )
 }
+
+/// The calls to the dispute game at `game` that a transaction to `to` with
+/// calldata `input` carries as its signer: the call itself, the calls of its
+/// `multicall`, or the moves of the market's `challengeManyAndPlay` and
+/// `topUpAndPlay` (which the game runs for the caller), with one level of
+/// `multicall` inside those flattened. Empty for anything else.
+pub fn game_calls(
+    to: Option<alloy::primitives::Address>,
+    input: &[u8],
+    market: alloy::primitives::Address,
+    game: alloy::primitives::Address,
+) -> Vec<alloy::primitives::Bytes> {
+    use alloy::sol_types::SolCall;
+    use game::DisputeGame::multicallCall;
+    use market::InferenceMarket::{challengeManyAndPlayCall, topUpAndPlayCall};
+    let flatten = |calls: Vec<alloy::primitives::Bytes>| {
+        calls
+            .into_iter()
+            .flat_map(|c| match multicallCall::abi_decode(&c) {
+                Ok(m) => m.calls,
+                Err(_) => vec![c],
+            })
+            .collect()
+    };
+    if to == Some(game) {
+        return flatten(vec![input.to_vec().into()]);
+    }
+    if to == Some(market) {
+        if let Ok(c) = challengeManyAndPlayCall::abi_decode(input) {
+            return flatten(c.moves);
+        }
+        if let Ok(c) = topUpAndPlayCall::abi_decode(input) {
+            return flatten(c.moves);
+        }
+    }
+    vec![]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::game::DisputeGame;
+    use super::market::InferenceMarket;
+    use super::*;
+    use alloy::primitives::{Address, B256, Bytes, U256};
+    use alloy::sol_types::SolCall;
+
+    #[test]
+    fn game_calls_finds_moves_wherever_a_transaction_carries_them() {
+        let (market, game, other) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        );
+        let dissect: Bytes = DisputeGame::dissectCall {
+            gameId: U256::from(7),
+            points: vec![B256::ZERO; 3],
+        }
+        .abi_encode()
+        .into();
+        let timeout: Bytes = DisputeGame::timeoutCall {
+            gameId: U256::from(8),
+        }
+        .abi_encode()
+        .into();
+        let batch: Bytes = DisputeGame::multicallCall {
+            calls: vec![dissect.clone(), timeout.clone()],
+        }
+        .abi_encode()
+        .into();
+        assert_eq!(
+            game_calls(Some(game), &dissect, market, game),
+            vec![dissect.clone()]
+        );
+        assert_eq!(
+            game_calls(Some(game), &batch, market, game),
+            [dissect.clone(), timeout.clone()]
+        );
+        let challenge = InferenceMarket::challengeManyAndPlayCall {
+            requestIds: vec![U256::from(1)],
+            claimIds: vec![U256::from(2)],
+            moves: vec![batch.clone(), dissect.clone()],
+        }
+        .abi_encode();
+        assert_eq!(
+            game_calls(Some(market), &challenge, market, game),
+            [dissect.clone(), timeout.clone(), dissect.clone()]
+        );
+        let top_up = InferenceMarket::topUpAndPlayCall {
+            claimId: U256::from(2),
+            moves: vec![timeout.clone()],
+        }
+        .abi_encode();
+        assert_eq!(
+            game_calls(Some(market), &top_up, market, game),
+            vec![timeout.clone()]
+        );
+        // Another contract, or a market call that carries no moves.
+        assert!(game_calls(Some(other), &dissect, market, game).is_empty());
+        let plain = InferenceMarket::topUpCall {
+            claimId: U256::from(2),
+        }
+        .abi_encode();
+        assert!(game_calls(Some(market), &plain, market, game).is_empty());
+        assert!(game_calls(None, &dissect, market, game).is_empty());
+    }
+}

@@ -355,6 +355,63 @@ contract DisputeGameTest is GameHarness {
     }
 
     // ---------------------------------------------------------------------------------------------
+    // playFor
+    // ---------------------------------------------------------------------------------------------
+
+    /// The owner plays for a party: its moves count as that party's (events name it), each call standing
+    /// alone; another party's move fails.
+    function test_playFor_movesAsThePlayer() public {
+        uint256 a = open(SEED, H, honestEnd, H);
+        uint256 b = open(SEED, H, honestEnd, H);
+        bytes32[] memory pts = honestPoints(0, H);
+        bytes[] memory calls = new bytes[](2);
+        calls[0] = abi.encodeCall(DisputeGame.dissect, (a, pts));
+        calls[1] = abi.encodeCall(DisputeGame.dissect, (b, pts));
+        vm.expectEmit(address(game));
+        emit DisputeGame.Dissected(a, defender, type(uint256).max, 0, H, pts);
+        bool[] memory ok = game.playFor(defender, calls); // this test is the owner
+        assertTrue(ok[0]);
+        assertTrue(ok[1]);
+        assertEq(uint256(game.status(a)), uint256(IDisputeGame.Status.AwaitingResponse));
+        // The challenger's turn now: the defender's player cannot take it.
+        ok = game.playFor(defender, calls);
+        assertFalse(ok[0]);
+        assertFalse(ok[1]);
+        assertEq(uint256(game.game(a).moves), 1);
+    }
+
+    /// While the owner plays for someone its own privileges are suspended: forwarded calls cannot create
+    /// or cancel games, nor nest another playFor. Outside it they work again.
+    function test_playFor_suspendsTheOwnersPrivileges() public {
+        uint256 id = open(SEED, H, honestEnd, H);
+        bytes[] memory inner = new bytes[](1);
+        inner[0] = abi.encodeCall(DisputeGame.cancel, (id));
+        bytes[] memory calls = new bytes[](4);
+        calls[0] = abi.encodeCall(DisputeGame.create, (defender, challenger, start, honestEnd, H));
+        calls[1] = abi.encodeCall(DisputeGame.cancel, (id));
+        calls[2] = abi.encodeCall(DisputeGame.playFor, (defender, inner));
+        calls[3] = abi.encodeCall(DisputeGame.multicall, (inner));
+        bool[] memory ok = game.playFor(defender, calls);
+        assertFalse(ok[0]);
+        assertFalse(ok[1]);
+        assertFalse(ok[2]);
+        assertTrue(ok[3]); // the multicall runs; the cancel inside it fails (the game stays live)
+        assertEq(game.gameCount(), 1);
+        assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.AwaitingDissection));
+        game.cancel(id);
+        assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.Cancelled));
+    }
+
+    function test_playFor_reverts() public {
+        bytes[] memory calls = new bytes[](0);
+        vm.prank(defender);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.NotOwner.selector, defender));
+        game.playFor(defender, calls);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.BadParties.selector, address(0), address(0)));
+        game.playFor(address(0), calls);
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // respond
     // ---------------------------------------------------------------------------------------------
 

@@ -222,6 +222,47 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         g0 = gasleft();
         game.dissect(gid, pts);
         measure("dissect (k = 16) that matches a challenger-backed game", g0, 200_000);
+        _combinedCalls(ch2, gid, claimId, pts, stake);
+    }
+
+    /// The calls that carry moves: the challenger of `gid` challenges a new claim and responds in `gid`
+    /// in one transaction; the defender matches a new challenger-backed game and dissects it in one.
+    function _combinedCalls(address ch2, uint256 gid, uint256 claimId, bytes32[] memory pts, uint256 stake)
+        internal
+    {
+        uint256[] memory reqs = new uint256[](1);
+        uint256[] memory claims = new uint256[](1);
+        reqs[0] = market.request{value: 1 ether}(modelId, hex"04");
+        claims[0] = _claim(reqs[0], stake);
+        bytes32[] memory mine = new bytes32[](17);
+        mine[0] = pts[0];
+        for (uint256 i = 1; i < 17; ++i) {
+            mine[i] = keccak256(abi.encode("mine", i));
+        }
+        bytes[] memory moves = new bytes[](1);
+        moves[0] = abi.encodeCall(DisputeGame.respond, (gid, pts, 0, mine));
+        vm.prank(ch2);
+        uint256 g0 = gasleft();
+        (, bool[] memory ok) = market.challengeManyAndPlay{value: 1 ether + stake}(reqs, claims, moves);
+        measure("challengeManyAndPlay (a challenge and a respond)", g0, 500_000);
+        require(ok[0], "respond inside challengeManyAndPlay");
+        address ch3 = makeAddr("third challenger");
+        vm.deal(ch3, 10 ether);
+        uint256 rid = market.getClaim(claimId).requestId;
+        vm.prank(ch3);
+        uint256 gid3 = market.challenge{value: 1 ether + stake}(rid, claimId);
+        moves[0] = abi.encodeCall(DisputeGame.dissect, (gid3, pts));
+        g0 = gasleft();
+        ok = market.topUpAndPlay{value: stake}(claimId, moves);
+        measure("topUpAndPlay (a top-up and a matching dissect)", g0, 300_000);
+        require(ok[0], "dissect inside topUpAndPlay");
+    }
+
+    /// A claim (by this contract) on request `rid`, staked for one game.
+    function _claim(uint256 rid, uint256 stake) internal returns (uint256) {
+        bytes memory output = abi.encodePacked(keccak256("out0"), keccak256("out1"));
+        (bytes32 fin, bytes memory proof) = finalState(com, output);
+        return market.submit{value: 1 ether + stake}(rid, output, fin, 5000, proof);
     }
 
     function _revenue() internal {

@@ -1012,6 +1012,97 @@ contract InferenceMarketTest is MarketFixture {
         market.challengeMany{value: CHALLENGER_BOND}(r, one);
     }
 
+    /// One transaction challenges a new claim and settles the caller's one-step game over another: the
+    /// game is won (its claim voided) and the new game opened.
+    function test_challengeManyAndPlay_challengesAndMovesInOneTransaction() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 first = submitFalseStaked(submitter, id, 1, 1);
+        uint256 g1 = challengeAs(challenger, id, first);
+        uint256 second = submitFalseStaked(submitter, id, 1, 1);
+        bytes[] memory moves = new bytes[](1);
+        moves[0] = oneStepProofCall(g1, INPUT);
+        uint256[] memory reqs = new uint256[](1);
+        uint256[] memory claims = new uint256[](1);
+        (reqs[0], claims[0]) = (id, second);
+        uint256 value = market.challengeValue(second);
+        vm.prank(challenger);
+        (uint256[] memory gs, bool[] memory ok) =
+            market.challengeManyAndPlay{value: value}(reqs, claims, moves);
+        assertTrue(ok[0]);
+        assertEq(uint256(game.status(g1)), uint256(IDisputeGame.Status.ChallengerWon));
+        assertEq(uint256(market.getClaim(first).status), uint256(InferenceMarket.ClaimStatus.Voided));
+        assertEq(market.getGame(gs[0]).challenger, challenger);
+        assertEq(uint256(market.getGame(gs[0]).claimId), second);
+    }
+
+    /// The moves go out as the caller and nothing else: another party's move, and the owner's own
+    /// functions (create, cancel), fail while the challenges stand.
+    function test_challengeManyAndPlay_movesOnlyAsTheCaller() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 2);
+        uint256 g = challengeAs(challenger2, id, claimId);
+        bytes[] memory moves = new bytes[](3);
+        moves[0] = abi.encodeCall(DisputeGame.dissect, (g, finalPoints(INPUT))); // the defender's move
+        moves[1] = abi.encodeCall(DisputeGame.create, (submitter, challenger, bytes32(0), bytes32(0), 1));
+        moves[2] = abi.encodeCall(DisputeGame.cancel, (g));
+        uint256[] memory reqs = new uint256[](1);
+        uint256[] memory claims = new uint256[](1);
+        (reqs[0], claims[0]) = (id, claimId);
+        uint256 value = market.challengeValue(claimId);
+        vm.prank(challenger);
+        (uint256[] memory gs, bool[] memory ok) =
+            market.challengeManyAndPlay{value: value}(reqs, claims, moves);
+        assertFalse(ok[0]);
+        assertFalse(ok[1]);
+        assertFalse(ok[2]);
+        assertEq(game.gameCount(), gs[0]);
+        assertEq(uint256(game.status(g)), uint256(IDisputeGame.Status.AwaitingDissection));
+    }
+
+    function test_challengeManyAndPlay_reverts() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 claimId = submitFalseStaked(submitter, id, HALT, 1);
+        uint256[] memory reqs = new uint256[](1);
+        uint256[] memory claims = new uint256[](1);
+        (reqs[0], claims[0]) = (id, claimId);
+        bytes[] memory moves = new bytes[](0);
+        uint256 value = CHALLENGER_BOND + stake();
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongPayment.selector, CHALLENGER_BOND, value));
+        market.challengeManyAndPlay{value: CHALLENGER_BOND}(reqs, claims, moves);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.LengthMismatch.selector, 0, 1));
+        market.challengeManyAndPlay(new uint256[](0), claims, moves);
+    }
+
+    /// The defender matches a challenger-backed game and dissects it in one transaction.
+    function test_topUpAndPlay_matchesAndDissectsInOneTransaction() public {
+        (uint256 id, uint256 claimId) = claimedWithStake(1);
+        challengeAs(challenger2, id, claimId); // takes the claim's one staked game
+        uint256 g = challengeAs(challenger, id, claimId);
+        assertEq(uint256(market.getGame(g).funding), uint256(InferenceMarket.Funding.Challenger));
+        bytes[] memory moves = new bytes[](1);
+        moves[0] = abi.encodeCall(DisputeGame.dissect, (g, finalPoints(INPUT)));
+        uint256 value = stake();
+        vm.prank(submitter);
+        bool[] memory ok = market.topUpAndPlay{value: value}(claimId, moves);
+        assertTrue(ok[0]);
+        assertEq(uint256(market.getGame(g).funding), uint256(InferenceMarket.Funding.Matched));
+        assertEq(uint256(game.status(g)), uint256(IDisputeGame.Status.AwaitingResponse));
+        assertEq(market.getClaim(claimId).freeStake, 0);
+    }
+
+    function test_topUpAndPlay_reverts() public {
+        (, uint256 claimId) = claimed();
+        bytes[] memory moves = new bytes[](0);
+        vm.prank(challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotSubmitter.selector, challenger, submitter));
+        market.topUpAndPlay{value: 1 ether}(claimId, moves);
+        vm.prank(submitter);
+        vm.expectRevert(InferenceMarket.ZeroTopUp.selector);
+        market.topUpAndPlay(claimId, moves);
+    }
+
     /// P4's bound: the deadline, the window of a claim posted in its last second, and both clocks of a
     /// game opened in that window's last second.
     function test_resolvableAt() public {

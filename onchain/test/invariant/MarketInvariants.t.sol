@@ -5,6 +5,7 @@ import {TestBase} from "../utils/TestBase.sol";
 import {InvariantBase} from "../utils/InvariantBase.sol";
 import {MarketHandler} from "./MarketHandler.sol";
 import {Console} from "../utils/Console.sol";
+import {Books} from "../utils/Books.sol";
 import {InferenceMarket} from "../../contracts/InferenceMarket.sol";
 import {DisputeGame} from "../../contracts/DisputeGame.sol";
 import {RevenueShare} from "../../contracts/RevenueShare.sol";
@@ -103,28 +104,7 @@ contract MarketInvariantsTest is TestBase, InvariantBase {
     /// and the pending withdrawals (plus whatever was forced in, which no one can take); the token holds
     /// exactly its unclaimed revenue.
     function check_balancesEqualLiabilities() internal {
-        uint256 owed;
-        uint256 n = market.requestCount();
-        for (uint256 id = 1; id <= n; ++id) {
-            InferenceMarket.Request memory r = market.getRequest(id);
-            if (r.status == InferenceMarket.RequestStatus.Open) owed += r.fee;
-        }
-        uint256 claims = market.claimCount();
-        for (uint256 c = 1; c <= claims; ++c) {
-            InferenceMarket.Claim memory cl = market.getClaim(c);
-            if (cl.status == InferenceMarket.ClaimStatus.Pending) {
-                owed += market.submitterBond() + cl.freeStake;
-            } else {
-                assertEq(cl.freeStake, 0, "stake left on a closed claim");
-                // What the voided bond still owes the games the defender never matched.
-                owed += uint256(cl.unmatchedGames) * cl.unmatchedPay;
-            }
-        }
-        uint256 games = game.gameCount();
-        for (uint256 g = 1; g <= games; ++g) {
-            InferenceMarket.GameRef memory ref = market.getGame(g);
-            if (!ref.settled) owed += market.challengerBond() + market.getClaim(ref.claimId).gameStake;
-        }
+        uint256 owed = Books.liabilities(market);
         address[] memory all = handler.actors();
         for (uint256 i = 0; i < all.length; ++i) {
             owed += market.withdrawable(all[i]);

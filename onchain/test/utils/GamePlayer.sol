@@ -187,8 +187,7 @@ abstract contract GamePlayer is TestBase {
         DisputeGame.Game memory gm = g.game(id);
         if (st == IDisputeGame.Status.AwaitingDissection) {
             bytes32[] memory pts = _points(g, a, gm.lo, gm.hi, cur[0], cur[1], false);
-            vm.prank(a.addr);
-            g.dissect(id, pts);
+            sendMove(g, a.addr, abi.encodeCall(DisputeGame.dissect, (id, pts)));
             return (true, pts);
         }
         return _respond(g, id, a, cur, gm, o);
@@ -216,16 +215,26 @@ abstract contract GamePlayer is TestBase {
         if (hi - lo == 1) {
             (bool ok, bytes memory proof) = proofAt(a.trace, cur[part], lo);
             if (!ok || a.strategy == Strategy.Garbage) return (false, cur);
-            vm.prank(a.addr);
-            g.step(id, cur, part, proof);
+            sendMove(g, a.addr, abi.encodeCall(DisputeGame.step, (id, cur, part, proof)));
             o.stepped = true;
             o.decisiveStep = lo;
             return (true, cur);
         }
         bytes32[] memory next = _points(g, a, lo, hi, cur[part], cur[part + 1], true);
-        vm.prank(a.addr);
-        g.respond(id, cur, part, next);
+        sendMove(g, a.addr, abi.encodeCall(DisputeGame.respond, (id, cur, part, next)));
         return (true, next);
+    }
+
+    /// @notice Sends one move (calldata for `g`) as `from`, bubbling up a revert. Tests that carry moves
+    /// in other transactions (a market call that also challenges) override it.
+    function sendMove(DisputeGame g, address from, bytes memory data) internal virtual {
+        vm.prank(from);
+        (bool ok, bytes memory ret) = address(g).call(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
     }
 
     /// @dev The actor's dissection of [lo, hi]: its first point is `first`; for a response the last must

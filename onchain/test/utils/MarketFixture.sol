@@ -206,6 +206,29 @@ abstract contract MarketFixture is GamePlayer {
         gameId = market.challenge{value: value}(requestId, claimId);
     }
 
+    /// The challenger's winning `step` in game `g` over a false one-step claim on a request for `input`
+    /// (the honest first step from the request's initial state differs from the claimed end).
+    function oneStepProofCall(uint256 g, bytes memory input) internal view returns (bytes memory) {
+        InferenceMarket.Claim memory cl = market.getClaim(market.getGame(g).claimId);
+        InferenceMarket.Request memory r = market.getRequest(cl.requestId);
+        bytes32[] memory cur = new bytes32[](2);
+        cur[0] = r.initialState;
+        cur[1] = cl.finalState;
+        return abi.encodeCall(DisputeGame.step, (g, cur, 0, abi.encode(seedFor(input), uint64(0), HALT)));
+    }
+
+    /// `who`, the challenger of `g` (over a request for `input`), wins the one-step game at once.
+    function oneStepWin(address who, uint256 g, bytes memory input) internal {
+        bytes memory call = oneStepProofCall(g, input);
+        vm.prank(who);
+        (bool ok, bytes memory ret) = address(game).call(call);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 32), mload(ret))
+            }
+        }
+    }
+
     /// Plays a market game: the defender follows `d`, the challenger `c`.
     function playMarketGame(uint256 gameId, Trace memory d, Trace memory c)
         internal
