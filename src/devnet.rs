@@ -166,6 +166,23 @@ impl Anvil {
         Ok(())
     }
 
+    /// Sets the balance of `who` (`anvil_setBalance`).
+    pub async fn set_balance(
+        &self,
+        who: alloy::primitives::Address,
+        wei: alloy::primitives::U256,
+    ) -> Result<()> {
+        let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;
+        alloy::providers::Provider::raw_request::<_, serde_json::Value>(
+            &c.provider,
+            "anvil_setBalance".into(),
+            (who, wei),
+        )
+        .await
+        .context("anvil_setBalance")?;
+        Ok(())
+    }
+
     /// Advances the chain clock by `secs` and mines a block.
     pub async fn warp(&self, secs: u64) -> Result<()> {
         let c = Chain::connect(&self.url, None, TxPolicy::default()).await?;

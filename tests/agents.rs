@@ -11,12 +11,12 @@
 
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolEvent;
-use opml::demo::{DemoModel, post_request, setup};
+use opml::demo::{DemoModel, post_request, setup_with};
 use opml::devnet::{AgentProcess, Anvil, RpcProxy, wait_for, write_agent_config};
 use opml_onchain::bindings::{DisputeGame, InferenceMarket};
 use opml_onchain::client::{Chain, parse_key};
 use opml_onchain::player::GameStatus;
-use opml_onchain::protocol::{Deployment, parse_amount};
+use opml_onchain::protocol::{Deployment, MarketParams, parse_amount};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -101,11 +101,15 @@ impl Net {
     }
 
     async fn build(model: &str, proxy: Option<&RpcProxy>) -> Net {
+        Net::build_with(model, proxy, &MarketParams::default()).await
+    }
+
+    async fn build_with(model: &str, proxy: Option<&RpcProxy>, params: &MarketParams) -> Net {
         let anvil = Anvil::start(None).expect("anvil");
         let dir = tempfile::tempdir().unwrap();
         // compiled artifacts are shared between tests through the target directory
         let models_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-models");
-        let (d, models) = setup(&anvil, dir.path(), &[model], Some(&models_cache))
+        let (d, models) = setup_with(&anvil, dir.path(), &[model], Some(&models_cache), params)
             .await
             .expect("deploy and register");
         let watcher = anvil.chain(9).await.unwrap();
@@ -1885,6 +1889,139 @@ async fn a_challenger_backed_game_is_matched_and_defended() {
     assert!(count(&|l| InferenceMarket::ToppedUp::decode_log(&l.inner).is_ok()) >= 1);
     assert!(net.net(h).await > 0);
     net.stop();
+}
+
+/// A challenger that can pay for one challenge meets two lies (issue 23: one
+/// failed action ended the pass, so a second challenge the node refused for
+/// funds kept the challenger from ever playing its first game). Here the liar
+/// stalls in the first game, the challenger is left with exactly the next bond
+/// and stake and no gas on top, and the second lie arrives: the unaffordable
+/// challenge is logged and retried, the first game is won on time, its
+/// winnings withdrawn, and then the second lie is challenged and voided.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenger_with_one_bond_meets_two_lies() {
+    let params = MarketParams {
+        challenge_window: 1800,
+        ..MarketParams::default()
+    };
+    let mut net = Net::build_with("mlp784", None, &params).await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nsilent_from_move = 0"),
+    ));
+    let watcher = net.add(challenger("challenger", None));
+    net.request().await;
+    let n_games = |n: usize| {
+        let net = &net;
+        move || async move { Ok((net.snapshot().await.games.len() >= n).then_some(())) }
+    };
+    wait_for("the first game", SCENARIO, n_games(1))
+        .await
+        .unwrap();
+    let m = InferenceMarket::new(net.d.market, net.watcher.provider.clone());
+    let stake = m
+        .gameStakeFor(net.models[0].vm.artifact().manifest.steps)
+        .call()
+        .await
+        .unwrap();
+    let c = net.agents[watcher].address;
+    let value = net.d.params.challenger_bond + U256::from(stake);
+    net.anvil
+        .set_balance(c, value + U256::from(1))
+        .await
+        .unwrap();
+    net.request().await;
+    // The second challenge cannot be paid for: the challenger says so and waits.
+    wait_for("the unaffordable challenge", SCENARIO, || async {
+        let log = net.log_of(&net.agents[watcher]);
+        Ok(log.contains("cannot be paid for").then_some(()))
+    })
+    .await
+    .unwrap();
+    // The liar's clock in the first game runs out.
+    net.anvil.warp(net.d.params.clock_budget + 1).await.unwrap();
+    wait_for("the second challenge", SCENARIO, n_games(2))
+        .await
+        .unwrap();
+    let l = net.agents[liar].address;
+    let s = net.drive(2, |s| s.status_of(l) == [VOIDED, VOIDED]).await;
+    net.assert_honest_won(&s);
+    net.stop();
+}
+
+/// A watcher configured to watch what it cannot (issue 23: a challenger whose
+/// `policy.models` held the manifest's build id, or any made-up id, started,
+/// logged `models=1` and never judged a claim) refuses to start and names the
+/// id to use; an artifact whose image is not what its manifest commits to (so
+/// it would start every run from another state than the chain) is refused at
+/// load, so nothing is ever bonded on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenger_refuses_models_it_cannot_watch() {
+    let net = Net::new().await;
+    let dep = net.path().join("deployment.json");
+    let registered = net.models[0].id;
+    let start = |name: &str, models_dir: &Path, ids: &[String]| {
+        let policy = format!(
+            "models = [{}]",
+            ids.iter()
+                .map(|i| format!("{i:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let cfg = write_agent_config(
+            &net.path().join(name),
+            &net.anvil.url,
+            &dep,
+            models_dir,
+            &net.anvil.keys[3],
+            &policy,
+            None,
+        )
+        .unwrap();
+        let out = std::process::Command::new(EXE)
+            .args(["challenger", "run", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let models = net.path().join("models");
+    // The manifest's build id, as `compile --json` and `inspect` print it.
+    let art = opml_vm::artifact::Artifact::load(&net.models[0].dir).unwrap();
+    let build_id = art.manifest.model_id.clone();
+    let (code, err) = start("by-build-id", &models, std::slice::from_ref(&build_id));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&build_id) && err.contains(&registered.to_string()),
+        "the error names the id to use: {err}"
+    );
+    // A made-up id.
+    let (code, err) = start(
+        "made-up",
+        &models,
+        &[format!("{:?}", alloy::primitives::B256::repeat_byte(7))],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not the model id of any artifact"), "{err}");
+    // An artifact whose image differs from what its manifest commits to (the
+    // file hashes updated, so it loads): refused, so the registered id is not held.
+    let tampered = net.path().join("models-tampered");
+    let dir = tampered.join("mlp784");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(&net.models[0].dir).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+    }
+    let mut art = opml_vm::artifact::Artifact::load(&dir).unwrap();
+    let last = art.memory.len() - 1;
+    art.memory[last] ^= 1;
+    art.seal();
+    art.save(&dir).unwrap();
+    let (code, err) = start("tampered", &tampered, &[registered.to_string()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not the model id of any artifact"), "{err}");
 }
 
 /// The command line against a chain: `opml deploy`, `register`, `request --wait`

@@ -10,13 +10,13 @@
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::{SolCall, SolEvent};
 use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, claim_difference, live_games,
-    play_games, run_passes, send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, TraceReady, claim_difference,
+    isolate, live_games, play_games, run_passes, send_logged, withdraw_if_owed,
 };
 use opml_onchain::bindings::InferenceMarket;
 use opml_onchain::client::ChainError;
 use opml_onchain::faults::{ChallengerFaults, LyingTrace};
-use opml_onchain::protocol::{contract_error, format_ether, market, parse_amount};
+use opml_onchain::protocol::{format_ether, market, parse_amount};
 use opml_onchain::store::ClaimRow;
 use opml_vm::trace::TraceProvider;
 use serde::Deserialize;
@@ -72,25 +72,44 @@ impl Challenger {
                 "the config has a [faults] section, which makes this challenger lie; it is for tests only and needs --allow-faults".into(),
             ));
         }
-        let watched = cfg
-            .policy
-            .models
-            .iter()
-            .map(|s| {
-                s.parse::<B256>().map_err(|_| {
-                    AgentError::Config(format!(
-                        "policy.models: `{s}` is not a 32-byte hex model id"
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        for s in &cfg.policy.models {
+            s.parse::<B256>().map_err(|_| {
+                AgentError::Config(format!(
+                    "policy.models: `{s}` is not a 32-byte hex model id"
+                ))
+            })?;
+        }
         let min_profit = parse_amount(&cfg.policy.min_profit)
             .map_err(|e| AgentError::Config(format!("policy.min_profit: {e}")))?;
         if cfg.faults.is_some() {
             tracing::warn!(faults = ?cfg.faults, "FAULT INJECTION: this challenger lies on purpose");
         }
+        let agent = Agent::start(cfg).await?;
+        let watched = cfg
+            .policy
+            .models
+            .iter()
+            .map(|s| {
+                agent
+                    .models
+                    .check_id(s)
+                    .map_err(|e| AgentError::Config(format!("policy.models: {e}")))
+            })
+            .collect::<Result<Vec<B256>, _>>()?;
+        let registry = opml_onchain::bindings::ModelRegistry::new(
+            agent.deployment.registry,
+            agent.chain.provider.clone(),
+        );
+        for id in &watched {
+            if !agent.chain.view("exists", &registry.exists(*id)).await? {
+                return Err(AgentError::Config(format!(
+                    "policy.models: model {id} is held here but not registered on this deployment's registry {}; register it (`opml register`) or remove it from the policy",
+                    agent.deployment.registry
+                )));
+            }
+        }
         Ok(Challenger {
-            agent: Agent::start(cfg).await?,
+            agent,
             policy: cfg.policy.clone(),
             watched,
             min_profit,
@@ -108,11 +127,15 @@ impl Challenger {
         run_passes(self, shutdown, "challenger").await
     }
 
-    /// One pass: sync, judge new claims, challenge, play, close, withdraw.
+    /// One pass: sync; play (the games are on the clock, so first); judge the
+    /// claims whose re-execution finished and challenge the lies (runs still
+    /// going are looked at next pass, so none holds a move back); close games
+    /// of voided claims; withdraw. A failure on one claim or game is logged and
+    /// the rest goes on; only a dead node or database ends the pass.
     pub async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         self.agent.sync().await?;
-        self.judge_and_challenge(shutdown).await?;
         self.play(shutdown).await?;
+        self.judge_and_challenge(shutdown).await?;
         self.close_voided().await?;
         withdraw_if_owed(&self.agent, U256::ZERO).await
     }
@@ -152,10 +175,15 @@ impl Challenger {
             let verdict = match &c.verdict {
                 Some(v) => v.clone(),
                 None => {
+                    if !self.agent.traces.has_room_for(c.request_id) {
+                        continue; // every worker is busy: next pass, or another instance
+                    }
                     if !self.agent.leases.take(&item).await? {
                         continue; // another instance judges it
                     }
-                    let v = self.judge(&c).await?;
+                    let Some(v) = self.judge(&c).await? else {
+                        continue; // still re-executing
+                    };
                     self.agent.store.set_verdict(c.id, &v).await?;
                     v
                 }
@@ -163,24 +191,26 @@ impl Challenger {
             let dispute = verdict.starts_with("differs")
                 || (verdict == "agrees" && self.faults.as_ref().is_some_and(|f| f.dispute_correct));
             if dispute && self.agent.leases.take(&item).await? {
-                self.challenge(&c).await?;
+                isolate(&item, self.challenge(&c).await)?;
             }
         }
         Ok(())
     }
 
-    async fn judge(&self, c: &ClaimRow) -> Result<String, AgentError> {
+    /// The verdict on a claim, or `None` while its request is still being re-executed.
+    async fn judge(&self, c: &ClaimRow) -> Result<Option<String>, AgentError> {
         let Some(r) = self.agent.store.request(c.request_id).await? else {
-            return Ok("skipped: its request was not seen".into());
+            return Ok(Some("skipped: its request was not seen".into()));
         };
         if !self.watches(&r.model_id) {
-            return Ok(format!("skipped: model {} not watched", r.model_id));
+            return Ok(Some(format!("skipped: model {} not watched", r.model_id)));
         }
-        let honest = match self.agent.trace(&r).await {
-            Ok(t) => t,
-            Err(e) => {
+        let honest = match self.agent.trace_now(&r) {
+            TraceReady::Ready(t) => t,
+            TraceReady::Busy => return Ok(None),
+            TraceReady::Failed(e) => {
                 tracing::warn!(claim = c.id, error = %e, "cannot re-execute; skipped");
-                return Ok(format!("skipped: {e}"));
+                return Ok(Some(format!("skipped: {e}")));
             }
         };
         let v = match claim_difference(honest.as_ref(), &c.output, &c.final_state, c.steps) {
@@ -188,7 +218,7 @@ impl Challenger {
             Some(d) => format!("differs: {d}"),
         };
         tracing::info!(claim = c.id, request = c.request_id, submitter = %c.submitter, verdict = v, "claim re-executed");
-        Ok(v)
+        Ok(Some(v))
     }
 
     async fn challenge(&self, c: &ClaimRow) -> Result<(), AgentError> {
@@ -196,10 +226,9 @@ impl Challenger {
         let me = a.chain.address();
         let m = market(&a.chain, &a.deployment);
         let id = U256::from(c.id);
-        if m.hasChallenged(id, me)
-            .call()
-            .await
-            .map_err(contract_error("hasChallenged"))?
+        if a.chain
+            .view("hasChallenged", &m.hasChallenged(id, me))
+            .await?
         {
             return Ok(());
         }
@@ -207,11 +236,7 @@ impl Challenger {
         if !a.store.sent_for(&purpose).await?.is_empty() {
             return Ok(());
         }
-        let on_chain = m
-            .getClaim(id)
-            .call()
-            .await
-            .map_err(contract_error("getClaim"))?;
+        let on_chain = a.chain.view("getClaim", &m.getClaim(id)).await?;
         let now = a.chain.now().await?;
         if on_chain.status as u8 != 1 || now >= on_chain.challengeDeadline {
             return Ok(());
@@ -228,11 +253,10 @@ impl Challenger {
         // allowance, against the gas of the longest game at the assumed price.
         let p = &a.deployment.params;
         let bounty = p.submitter_bond * U256::from(10_000 - p.burn_bps as u64) / U256::from(10_000);
-        let stake = m
-            .gameStakeFor(c.steps)
-            .call()
-            .await
-            .map_err(contract_error("gameStakeFor"))?;
+        let stake = a
+            .chain
+            .view("gameStakeFor", &m.gameStakeFor(c.steps))
+            .await?;
         let txs = stake / p.move_allowance;
         let price = if self.policy.gas_price > 0 {
             self.policy.gas_price
@@ -251,17 +275,9 @@ impl Challenger {
         // back when the claim's own backs the game, and otherwise the game runs
         // on it, so no one can turn this challenge away by taking the claim's
         // stake first in the same block.
+        // The client refuses (InsufficientFunds, logged and retried every
+        // pass) when the key cannot pay this and the gas: play goes on.
         let value = p.challenger_bond + stake;
-        let balance = a.chain.balance(me).await?;
-        if balance < value {
-            tracing::error!(
-                claim = c.id,
-                need = %format_ether(value),
-                have = %format_ether(balance),
-                "cannot afford the challenge (bond and game stake) plus gas; fund this account: it retries every pass"
-            );
-            return Ok(());
-        }
         let data = InferenceMarket::challengeCall {
             requestId: U256::from(c.request_id),
             claimId: id,
@@ -316,32 +332,36 @@ impl Challenger {
     async fn close_voided(&self) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
-        let m = market(&a.chain, &a.deployment);
         for g in a.store.games(&["cancelled", "live"]).await? {
             if g.challenger != me || !a.leases.take(&format!("game {}", g.id)).await? {
                 continue;
             }
-            let r = m
-                .getGame(U256::from(g.id))
-                .call()
-                .await
-                .map_err(contract_error("getGame"))?;
-            if r.settled {
-                a.store.set_game_status(g.id, "closed").await?;
-                continue;
+            isolate(&format!("close {}", g.id), self.close_one(&g).await)?;
+        }
+        Ok(())
+    }
+
+    async fn close_one(&self, g: &opml_onchain::store::GameRow) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let m = market(&a.chain, &a.deployment);
+        let r = a
+            .chain
+            .view("getGame", &m.getGame(U256::from(g.id)))
+            .await?;
+        if r.settled {
+            a.store.set_game_status(g.id, "closed").await?;
+            return Ok(());
+        }
+        let claim = a
+            .chain
+            .view("getClaim", &m.getClaim(U256::from(g.claim_id)))
+            .await?;
+        if claim.status as u8 == 2 {
+            let data = InferenceMarket::closeGameCall {
+                gameId: U256::from(g.id),
             }
-            let claim = m
-                .getClaim(U256::from(g.claim_id))
-                .call()
-                .await
-                .map_err(contract_error("getClaim"))?;
-            if claim.status as u8 == 2 {
-                let data = InferenceMarket::closeGameCall {
-                    gameId: U256::from(g.id),
-                }
-                .abi_encode();
-                send_logged(a, &format!("close game {}", g.id), data, U256::ZERO).await?;
-            }
+            .abi_encode();
+            send_logged(a, &format!("close game {}", g.id), data, U256::ZERO).await?;
         }
         Ok(())
     }

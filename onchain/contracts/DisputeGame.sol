@@ -134,6 +134,10 @@ contract DisputeGame is IDisputeGame {
     error NotSingleStep(uint256 length);
     /// @notice A responder's dissection must end with a hash different from the disputed one.
     error EndNotDisputed();
+    /// @notice Call `index` of a batch failed without a reason: it ran out of gas (here or in a call it
+    /// made), or it is not a function of this contract. The whole batch reverts, so a transaction that
+    /// succeeds never silently dropped a move for want of gas.
+    error CallFailedWithoutReason(uint256 index);
     /// @notice The proof is longer than {MAX_PROOF_BYTES}.
     error ProofTooLong(uint256 length);
 
@@ -287,10 +291,7 @@ contract DisputeGame is IDisputeGame {
     /// @dev Delegatecalls into this contract, which holds no ETH and has no payable function; `owner`-only
     /// functions still see the real caller and refuse.
     function multicall(bytes[] calldata calls) external returns (bool[] memory ok) {
-        ok = new bool[](calls.length);
-        for (uint256 i = 0; i < calls.length; ++i) {
-            (ok[i],) = address(this).delegatecall(calls[i]);
-        }
+        ok = _batch(calls);
     }
 
     /// @notice The owner makes `calls` (as in {multicall}) on behalf of `player`, so a market call that
@@ -302,10 +303,7 @@ contract DisputeGame is IDisputeGame {
         _onlyOwner();
         if (player == address(0)) revert BadParties(player, player);
         _player = player;
-        ok = new bool[](calls.length);
-        for (uint256 i = 0; i < calls.length; ++i) {
-            (ok[i],) = address(this).delegatecall(calls[i]);
-        }
+        ok = _batch(calls);
         _player = address(0);
     }
 
@@ -376,6 +374,23 @@ contract DisputeGame is IDisputeGame {
     function _requireLive(uint256 gameId, Game storage g) private view {
         if (g.status != Status.AwaitingDissection && g.status != Status.AwaitingResponse) {
             revert WrongStatus(gameId, g.status);
+        }
+    }
+
+    /// Delegatecalls each of `calls` into this contract, each standing alone. Every refusal of a move
+    /// here carries its error; a call that failed without one (no revert data: out of gas, here or in
+    /// the verifier or the owner's hook, whose empty revert bubbles up), or with no more than the 1/64
+    /// of the gas kept back, ran out of gas: then the whole batch reverts ({CallFailedWithoutReason}),
+    /// so no front-run that makes a move dearer can have it dropped from a transaction that succeeds.
+    function _batch(bytes[] calldata calls) private returns (bool[] memory ok) {
+        ok = new bool[](calls.length);
+        for (uint256 i = 0; i < calls.length; ++i) {
+            uint256 before = gasleft();
+            (bool success, bytes memory reason) = address(this).delegatecall(calls[i]);
+            if (!success && (reason.length == 0 || gasleft() <= before / 64)) {
+                revert CallFailedWithoutReason(i);
+            }
+            ok[i] = success;
         }
     }
 

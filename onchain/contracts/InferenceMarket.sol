@@ -467,17 +467,41 @@ contract InferenceMarket is ReentrancyGuardTransient, IDisputeGameOwner {
         _topUp(claimId);
     }
 
-    /// @notice {topUp} and then `moves` in the caller's games (calls to {DisputeGame}, each standing
-    /// alone as in its `multicall`) in one transaction: the submitter matches the games opened in this
-    /// block and answers its others without giving up a block of its clocks.
+    /// @notice Tops up several of the caller's claims (`amounts[i]` to `claimIds[i]`, paying exactly
+    /// their sum) and then makes `moves` in the caller's games (calls to {DisputeGame}, each standing
+    /// alone as in its `multicall`), in one transaction: however many of its claims were challenged in
+    /// one block, the submitter matches every challenger-backed game and answers the others in the next.
+    /// A claim no longer pending is skipped and its amount credited to the caller's {withdrawable}.
     /// @return ok Which moves succeeded.
-    function topUpAndPlay(uint256 claimId, bytes[] calldata moves)
+    function topUpAndPlay(uint256[] calldata claimIds, uint256[] calldata amounts, bytes[] calldata moves)
         external
         payable
         returns (bool[] memory ok)
     {
-        _topUp(claimId);
+        _topUpMany(claimIds, amounts);
         ok = disputeGame.playFor(msg.sender, moves);
+    }
+
+    function _topUpMany(uint256[] calldata claimIds, uint256[] calldata amounts) private nonReentrant {
+        uint256 n = claimIds.length;
+        if (amounts.length != n) revert LengthMismatch(amounts.length, n);
+        uint256 total;
+        uint256 skipped;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 amount = amounts[i];
+            if (amount == 0) revert ZeroTopUp();
+            total += amount;
+            Claim storage c = _claims[claimIds[i]];
+            if (msg.sender != c.submitter) revert NotSubmitter(msg.sender, c.submitter);
+            if (c.status != ClaimStatus.Pending) {
+                skipped += amount;
+                continue;
+            }
+            c.freeStake += amount;
+            emit ToppedUp(claimIds[i], msg.sender, amount, c.freeStake);
+        }
+        if (msg.value != total) revert WrongPayment(msg.value, total);
+        if (skipped != 0) withdrawable[msg.sender] += skipped;
     }
 
     function _topUp(uint256 claimId) private nonReentrant {

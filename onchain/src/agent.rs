@@ -38,6 +38,55 @@ pub enum AgentError {
     Deployment(#[from] crate::protocol::DeploymentError),
 }
 
+impl AgentError {
+    /// Whether the error leaves nothing else worth trying in this pass: the
+    /// node or the database is down (every other item would wait out the same
+    /// patience). Anything else concerns one work item.
+    pub fn ends_the_pass(&self) -> bool {
+        matches!(
+            self,
+            AgentError::Chain(ChainError::Unreachable { .. }) | AgentError::Store(_)
+        )
+    }
+
+    /// Whether the agent cannot go on at all (its configuration or deployment).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, AgentError::Config(_) | AgentError::Deployment(_))
+    }
+
+    fn class(&self) -> &'static str {
+        match self {
+            AgentError::Chain(ChainError::InsufficientFunds { .. }) => "insufficient_funds",
+            AgentError::Chain(ChainError::WouldRevert { .. }) => "would_revert",
+            AgentError::Chain(ChainError::Reverted { .. }) => "reverted",
+            AgentError::Chain(ChainError::Refused { .. }) => "refused",
+            _ => "other",
+        }
+    }
+}
+
+/// The outcome of the action on one work item (`unit` as `request 7`, `game
+/// 3`): a failure that concerns only this item is logged and counted, and the
+/// pass goes on with the others (the item is tried again next pass); one that
+/// [ends the pass](AgentError::ends_the_pass) or is fatal is returned.
+pub fn isolate(unit: &str, result: Result<(), AgentError>) -> Result<(), AgentError> {
+    match result {
+        Err(e) if !e.ends_the_pass() && !e.is_fatal() => {
+            let kind = unit.split(' ').next().unwrap_or(unit);
+            crate::metrics::global()
+                .work_failures
+                .get_or_create(&crate::metrics::WorkLabels {
+                    unit: kind.into(),
+                    error: e.class().into(),
+                })
+                .inc();
+            tracing::error!(unit, error = %e, "action failed; the other work goes on and this one is tried again next pass");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// An agent's configuration file: the common fields, the role's policy in
 /// `[policy]`, and the test-only `[faults]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +137,15 @@ pub struct AgentConfig<P, F> {
     /// waits a block or more for its receipt.
     #[serde(default = "default_concurrency")]
     pub max_concurrent_actions: usize,
+    /// Model runs (opening a request's trace) in flight at once on the blocking
+    /// pool for new work (judging claims, serving requests); a game's trace is
+    /// opened whenever the game needs it. On two cores, 1 leaves one for the rest.
+    #[serde(default = "default_trace_workers")]
+    pub trace_workers: usize,
+    /// Megabytes of open traces kept (least recently used out first); the
+    /// traces of this agent's live games are kept whatever their size.
+    #[serde(default = "default_trace_cache_mb")]
+    pub trace_cache_mb: u64,
     /// Where to serve `/metrics` and `/healthz` (e.g. `127.0.0.1:9464`; port 0
     /// picks one, written to `data_dir/metrics.addr`); not served when absent.
     #[serde(default)]
@@ -120,6 +178,12 @@ fn default_bump() -> u64 {
 }
 fn default_concurrency() -> usize {
     8
+}
+fn default_trace_workers() -> usize {
+    1
+}
+fn default_trace_cache_mb() -> u64 {
+    4096
 }
 fn default_lease_ttl() -> u64 {
     30
@@ -210,7 +274,7 @@ impl Models {
             }
             let loaded = Artifact::load(&path).and_then(|art| {
                 let id = unhex(&model_id(&art.manifest)).map(B256::from);
-                Ok((id, ModelVm::new(art)?))
+                Ok((id, ModelVm::checked(art)?))
             });
             match loaded {
                 Ok((Some(id), vm)) => {
@@ -231,6 +295,37 @@ impl Models {
     /// The machine of a model.
     pub fn get(&self, id: &B256) -> Option<&Arc<ModelVm>> {
         self.by_id.get(id)
+    }
+
+    /// Checks a model id an operator wrote (a policy's `models`): it must be
+    /// the on-chain id of a held artifact. The id `compile --json` and
+    /// `inspect` print as the manifest's `model_id` is not; the error names
+    /// the id to use instead.
+    pub fn check_id(&self, given: &str) -> Result<B256, String> {
+        let bare = given.trim_start_matches("0x").to_lowercase();
+        if let Ok(id) = given.parse::<B256>()
+            && self.by_id.contains_key(&id)
+        {
+            return Ok(id);
+        }
+        if let Some((id, _)) = self
+            .by_id
+            .iter()
+            .find(|(_, vm)| vm.artifact().manifest.model_id.to_lowercase() == bare)
+        {
+            return Err(format!(
+                "`{given}` is the manifest's build id of a held artifact; its on-chain model id (what `opml register` prints and the market uses) is {id}: write that"
+            ));
+        }
+        let held: Vec<String> = self.by_id.keys().map(|k| k.to_string()).collect();
+        Err(format!(
+            "`{given}` is not the model id of any artifact in the models directory (held: {}); a watcher configured so would watch nothing",
+            if held.is_empty() {
+                "none".into()
+            } else {
+                held.join(", ")
+            }
+        ))
     }
 
     /// Number of models.
@@ -437,8 +532,210 @@ impl NonceLock for FleetNonce {
     }
 }
 
-/// Traces kept open at once (the newest requests').
-const TRACE_CACHE: usize = 32;
+/// What [`TraceCache::poll`] found.
+pub enum TraceReady {
+    /// The session is open.
+    Ready(Arc<VmTrace>),
+    /// It is being opened, or waits for a free worker: ask again next pass.
+    Busy,
+    /// The model cannot run on this input (the reason).
+    Failed(String),
+}
+
+type Opening = futures::future::Shared<
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<VmTrace>, String>> + Send>>,
+>;
+
+/// The agent's open trace sessions. Each request's trace is opened once at a
+/// time (callers share the run in flight) on the blocking pool, so no model run
+/// holds the agent's other work; new work opens at most `workers` at once. Open
+/// sessions are kept within a byte budget, least recently used out first,
+/// except the pinned ones (the requests of this agent's live games).
+pub struct TraceCache {
+    workers: usize,
+    budget: u64,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    ready: HashMap<u64, Cached>,
+    opening: HashMap<u64, Opening>,
+    /// Runs that failed (deterministic: the same input fails again).
+    failed: HashMap<u64, String>,
+    pinned: std::collections::HashSet<u64>,
+    tick: u64,
+}
+
+struct Cached {
+    trace: Arc<VmTrace>,
+    bytes: u64,
+    used: u64,
+}
+
+impl TraceCache {
+    /// A cache opening at most `workers` traces at once for new work and
+    /// keeping about `budget` bytes of them.
+    pub fn new(workers: usize, budget: u64) -> TraceCache {
+        TraceCache {
+            workers: workers.max(1),
+            budget,
+            state: Mutex::default(),
+        }
+    }
+
+    /// Without waiting: the trace of request `id` if open; else starts opening
+    /// it (when a worker is free) and says to come back.
+    pub fn poll(&self, id: u64, vm: &Arc<ModelVm>, input: &[u8]) -> TraceReady {
+        let opening = {
+            let mut st = self.state.lock().unwrap();
+            if let Some(t) = st.take_ready(id) {
+                return TraceReady::Ready(t);
+            }
+            if let Some(e) = st.failed.get(&id) {
+                return TraceReady::Failed(e.clone());
+            }
+            match st.opening.get(&id) {
+                Some(o) => o.clone(),
+                None if st.opening.len() < self.workers => st.start(id, vm, input),
+                None => return TraceReady::Busy,
+            }
+        };
+        use futures::FutureExt;
+        match opening.now_or_never() {
+            None => TraceReady::Busy,
+            Some(done) => match self.finish(id, done) {
+                Ok(t) => TraceReady::Ready(t),
+                Err(e) => TraceReady::Failed(e),
+            },
+        }
+    }
+
+    /// The trace of request `id`, waiting for it: joins a run in flight or
+    /// starts one now (a game needs it, whatever else is opening).
+    pub async fn get(
+        &self,
+        id: u64,
+        vm: &Arc<ModelVm>,
+        input: &[u8],
+    ) -> Result<Arc<VmTrace>, String> {
+        let opening = {
+            let mut st = self.state.lock().unwrap();
+            if let Some(t) = st.take_ready(id) {
+                return Ok(t);
+            }
+            if let Some(e) = st.failed.get(&id) {
+                return Err(e.clone());
+            }
+            match st.opening.get(&id) {
+                Some(o) => o.clone(),
+                None => st.start(id, vm, input),
+            }
+        };
+        let done = opening.await;
+        self.finish(id, done)
+    }
+
+    /// Whether [`TraceCache::poll`] for request `id` would not just say
+    /// [`TraceReady::Busy`] for want of a worker: its trace is open, opening
+    /// or failed, or a worker is free. A fleet instance takes a request's
+    /// lease only then, so it never holds work it cannot start.
+    pub fn has_room_for(&self, id: u64) -> bool {
+        let st = self.state.lock().unwrap();
+        st.ready.contains_key(&id)
+            || st.opening.contains_key(&id)
+            || st.failed.contains_key(&id)
+            || st.opening.len() < self.workers
+    }
+
+    /// Keeps the traces of `ids` (and only those) whatever the budget.
+    pub fn pin(&self, ids: impl IntoIterator<Item = u64>) {
+        self.state.lock().unwrap().pinned = ids.into_iter().collect();
+    }
+
+    /// Drops the trace of a request no longer served or disputed.
+    pub fn forget(&self, id: u64) {
+        let mut st = self.state.lock().unwrap();
+        st.ready.remove(&id);
+        st.opening.remove(&id);
+        st.failed.remove(&id);
+    }
+
+    /// Bytes of the open traces, and how many there are.
+    pub fn resident(&self) -> (u64, usize) {
+        let st = self.state.lock().unwrap();
+        (st.ready.values().map(|c| c.bytes).sum(), st.ready.len())
+    }
+
+    /// Records a finished run: the session joins the cache (evicting the least
+    /// recently used unpinned ones past the budget), a failure is returned.
+    fn finish(&self, id: u64, done: Result<Arc<VmTrace>, String>) -> Result<Arc<VmTrace>, String> {
+        let mut st = self.state.lock().unwrap();
+        st.opening.remove(&id);
+        let trace = match done {
+            Ok(t) => t,
+            Err(e) => {
+                st.failed.insert(id, e.clone());
+                return Err(e);
+            }
+        };
+        if let Some(t) = st.take_ready(id) {
+            return Ok(t); // another caller finished it first
+        }
+        st.tick += 1;
+        let used = st.tick;
+        st.ready.insert(
+            id,
+            Cached {
+                trace: trace.clone(),
+                bytes: trace.resident_bytes(),
+                used,
+            },
+        );
+        let mut total: u64 = st.ready.values().map(|c| c.bytes).sum();
+        while total > self.budget {
+            let Some((&victim, c)) = st
+                .ready
+                .iter()
+                .filter(|(k, _)| **k != id && !st.pinned.contains(k))
+                .min_by_key(|(_, c)| c.used)
+            else {
+                break; // only pinned traces (and this one) left: they stay
+            };
+            total -= c.bytes;
+            st.ready.remove(&victim);
+            tracing::debug!(request = victim, "trace evicted (cache budget)");
+        }
+        Ok(trace)
+    }
+}
+
+impl CacheState {
+    fn take_ready(&mut self, id: u64) -> Option<Arc<VmTrace>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.ready.get_mut(&id).map(|c| {
+            c.used = tick;
+            c.trace.clone()
+        })
+    }
+
+    fn start(&mut self, id: u64, vm: &Arc<ModelVm>, input: &[u8]) -> Opening {
+        use futures::FutureExt;
+        let (vm, input) = (vm.clone(), input.to_vec());
+        let run = tokio::task::spawn_blocking(move || VmTrace::open(vm, &input));
+        let opening: Opening = async move {
+            run.await
+                .map_err(|e| format!("the model run panicked: {e}"))?
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+        .shared();
+        self.opening.insert(id, opening.clone());
+        opening
+    }
+}
 
 /// The running agent's connection, store, follower and trace sessions.
 pub struct Agent {
@@ -458,7 +755,8 @@ pub struct Agent {
     pub leases: Arc<Leases>,
     /// Actions in flight at once.
     pub concurrency: usize,
-    traces: Mutex<HashMap<u64, Arc<VmTrace>>>,
+    /// Open trace sessions.
+    pub traces: TraceCache,
 }
 
 impl Agent {
@@ -524,7 +822,7 @@ impl Agent {
             poll: Duration::from_millis(cfg.poll_ms),
             leases,
             concurrency: cfg.max_concurrent_actions.max(1),
-            traces: Mutex::new(HashMap::new()),
+            traces: TraceCache::new(cfg.trace_workers, cfg.trace_cache_mb << 20),
         })
     }
 
@@ -564,37 +862,55 @@ impl Agent {
         }
     }
 
-    /// The honest trace of a request (opened once, then cached).
-    pub async fn trace(&self, r: &RequestRow) -> Result<Arc<VmTrace>, String> {
-        if let Some(t) = self.traces.lock().unwrap().get(&r.id) {
-            return Ok(t.clone());
-        }
-        let vm = self
-            .models
+    /// The model a request is for, from the models directory.
+    fn model_of(&self, r: &RequestRow) -> Result<Arc<ModelVm>, String> {
+        self.models
             .get(&r.model_id)
             .cloned()
-            .ok_or_else(|| format!("model {} is not in the models directory", r.model_id))?;
-        let input = r.input.clone();
-        let trace = tokio::task::spawn_blocking(move || VmTrace::open(vm, &input))
-            .await
-            .map_err(|e| format!("the model run panicked: {e}"))?
-            .map_err(|e| e.to_string())?;
-        let trace = Arc::new(trace);
-        let mut cache = self.traces.lock().unwrap();
-        // Bounded: an agent serves requests without end. A trace dropped here is
-        // opened again when a game needs it (the run is deterministic).
-        if cache.len() >= TRACE_CACHE {
-            let oldest = *cache.keys().min().expect("not empty");
-            cache.remove(&oldest);
+            .ok_or_else(|| format!("model {} is not in the models directory", r.model_id))
+    }
+
+    /// The honest trace of a request, waiting for it (opened once, then cached).
+    pub async fn trace(&self, r: &RequestRow) -> Result<Arc<VmTrace>, String> {
+        let vm = self.model_of(r)?;
+        let t = self.traces.get(r.id, &vm, &r.input).await?;
+        same_start(r, &t)?;
+        Ok(t)
+    }
+
+    /// The honest trace of a request if it is open; else it starts opening on
+    /// the bounded pool and this says to come back ([`TraceCache::poll`]).
+    pub fn trace_now(&self, r: &RequestRow) -> TraceReady {
+        match self.model_of(r) {
+            Ok(vm) => match self.traces.poll(r.id, &vm, &r.input) {
+                TraceReady::Ready(t) => match same_start(r, &t) {
+                    Ok(()) => TraceReady::Ready(t),
+                    Err(e) => TraceReady::Failed(e),
+                },
+                other => other,
+            },
+            Err(e) => TraceReady::Failed(e),
         }
-        cache.insert(r.id, trace.clone());
-        Ok(trace)
     }
 
     /// Drops cached traces of requests no longer open.
     pub fn forget_trace(&self, request: u64) {
-        self.traces.lock().unwrap().remove(&request);
+        self.traces.forget(request);
     }
+}
+
+/// The local artifact starts the request where the chain does: the initial
+/// state the market derived from the registered commitment and the input.
+/// Anything else is not the registered model, and nothing may be bonded on it.
+fn same_start(r: &RequestRow, t: &VmTrace) -> Result<(), String> {
+    let local = B256::from(t.initial_state());
+    if local == r.initial_state {
+        return Ok(());
+    }
+    Err(format!(
+        "the local artifact of model {} is not the registered model: on request {} it starts at state {local} where the chain starts at {}; put the registered artifact in the models directory (`opml inspect` prints its model id)",
+        r.model_id, r.id, r.initial_state
+    ))
 }
 
 /// Runs `act` on every item, up to `n` at a time, in one task (the actions
@@ -667,17 +983,19 @@ pub async fn send_logged(
     }
 }
 
-/// Withdraws everything the market owes this agent once it reaches `min`.
+/// Withdraws everything the market owes this agent once it reaches `min`; a
+/// failure concerns only the withdrawal ([`isolate`]).
 pub async fn withdraw_if_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
+    isolate("withdraw", withdraw_owed(a, min).await)
+}
+
+async fn withdraw_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
     if !a.leases.take("withdraw").await? {
         return Ok(());
     }
     let me: Address = a.chain.address();
-    let owed = market(&a.chain, &a.deployment)
-        .withdrawable(me)
-        .call()
-        .await
-        .map_err(crate::protocol::contract_error("withdrawable"))?;
+    let m = market(&a.chain, &a.deployment);
+    let owed = a.chain.view("withdrawable", &m.withdrawable(me)).await?;
     if owed.is_zero() || owed < min {
         return Ok(());
     }
@@ -827,6 +1145,9 @@ where
     Fut: std::future::Future<Output = Result<Arc<dyn TraceProvider>, String>>,
 {
     let trace_for = &trace_for;
+    // The disputed traces stay open whatever else the cache takes in.
+    a.traces.pin(games.iter().map(|(_, request)| *request));
+    let games = by_urgency(a, games).await?;
     each_concurrently(games, a.concurrency, |(g, request)| async move {
         if shutdown.requested() || !a.leases.take(&format!("game {}", g.id)).await? {
             return Ok(());
@@ -838,9 +1159,38 @@ where
                 return Ok(());
             }
         };
-        play_game(a, &g, trace.as_ref(), policy).await
+        isolate(
+            &format!("game {}", g.id),
+            play_game(a, &g, trace.as_ref(), policy).await,
+        )
     })
     .await
+}
+
+/// The games in the order their clocks run out: those where this agent is to
+/// move first, least time left first (a game that cannot be read goes last
+/// and is tried in turn, where its error is isolated).
+async fn by_urgency(
+    a: &Agent,
+    games: Vec<(crate::store::GameRow, u64)>,
+) -> Result<Vec<(crate::store::GameRow, u64)>, AgentError> {
+    use futures::StreamExt;
+    let me = a.chain.address();
+    let now = a.chain.now().await?;
+    let keyed: Vec<(u64, (crate::store::GameRow, u64))> = futures::stream::iter(games)
+        .map(|(g, request)| async move {
+            let left = match crate::play::read_game(&a.chain, &a.deployment, g.id).await {
+                Ok(s) if s.to_move() == me => s.mover_deadline().saturating_sub(now),
+                _ => u64::MAX,
+            };
+            (left, (g, request))
+        })
+        .buffered(a.concurrency)
+        .collect()
+        .await;
+    let mut keyed = keyed;
+    keyed.sort_by_key(|(left, _)| *left);
+    Ok(keyed.into_iter().map(|(_, g)| g).collect())
 }
 
 /// One role's pass over the chain.

@@ -195,7 +195,8 @@ mod tests {
             [dissect.clone(), timeout.clone(), dissect.clone()]
         );
         let top_up = InferenceMarket::topUpAndPlayCall {
-            claimId: U256::from(2),
+            claimIds: vec![U256::from(2)],
+            amounts: vec![U256::from(5)],
             moves: vec![timeout.clone()],
         }
         .abi_encode();

@@ -66,6 +66,17 @@ pub enum ChainError {
         /// Block number.
         block: u64,
     },
+    /// The account cannot pay for the transaction (its value plus gas at the
+    /// current fees): found before sending, or the node's refusal.
+    #[error("`{purpose}` cannot be paid for: {detail}; fund {address}")]
+    InsufficientFunds {
+        /// What the transaction was for.
+        purpose: String,
+        /// The sending account.
+        address: Address,
+        /// What it needs and holds, or the node's message.
+        detail: String,
+    },
     /// The key is malformed.
     #[error(
         "the private key is not valid: {0}; give 32 bytes as 64 hex digits (optionally 0x-prefixed)"
@@ -347,6 +358,14 @@ impl Chain {
                             purpose: what.into(),
                             reason: revert_reason(&data),
                         },
+                        // geth, reth and anvil word it alike: "insufficient funds for gas * price + value"
+                        None if e.to_string().to_lowercase().contains("insufficient funds") => {
+                            ChainError::InsufficientFunds {
+                                purpose: what.into(),
+                                address: self.address(),
+                                detail: e.to_string(),
+                            }
+                        }
                         None => ChainError::Refused {
                             what: what.into(),
                             detail: e.to_string(),
@@ -354,6 +373,41 @@ impl Chain {
                     });
                 }
             }
+        }
+    }
+
+    /// A contract view call (`eth_call`), retried like [`Chain::rpc`] while
+    /// the node fails transiently; a revert or refusal is returned as such.
+    pub async fn view<P, D, N>(
+        &self,
+        what: &str,
+        call: &alloy::contract::CallBuilder<P, D, N>,
+    ) -> ChainResult<D::CallOutput>
+    where
+        P: Provider<N>,
+        D: alloy::contract::CallDecoder,
+        N: alloy::network::Network,
+    {
+        // Transport errors go through `rpc`'s retries and classification;
+        // anything else (a decoding failure, say) is kept aside and reported.
+        let other = std::sync::Mutex::new(None);
+        let out = self
+            .rpc(what, || async {
+                match call.call().await {
+                    Ok(v) => Ok(Some(v)),
+                    Err(alloy::contract::Error::TransportError(e)) => Err(e),
+                    Err(e) => {
+                        *other.lock().unwrap() = Some(e);
+                        Ok(None)
+                    }
+                }
+            })
+            .await?;
+        match out {
+            Some(v) => Ok(v),
+            None => Err(crate::protocol::contract_error(what)(
+                other.into_inner().unwrap().expect("set with None"),
+            )),
         }
     }
 
@@ -482,7 +536,26 @@ impl Chain {
                 async move { p.estimate_gas(tx).await }
             })
             .await?;
-        tx.set_gas_limit(gas + gas / 4 + 20_000);
+        let gas_limit = gas + gas / 4 + 20_000;
+        tx.set_gas_limit(gas_limit);
+        let fees = self.fees().await?;
+        // The node would refuse it anyway; saying so first names what is missing.
+        let need = value
+            + U256::from(gas_limit)
+                * U256::from(fees.max_fee_per_gas.min(self.policy.max_fee_per_gas));
+        let have = self.balance(signer.address).await?;
+        if have < need {
+            return Err(ChainError::InsufficientFunds {
+                purpose: purpose.into(),
+                address: signer.address,
+                detail: format!(
+                    "it needs {} (value {} plus gas at the current fees) and the account holds {}",
+                    crate::protocol::format_ether(need),
+                    crate::protocol::format_ether(value),
+                    crate::protocol::format_ether(have)
+                ),
+            });
+        }
 
         if let Some(r) = replacing {
             tracing::info!(purpose, nonce = r.nonce, earlier = %r.hash, "replacing a pending transaction for the same purpose");
@@ -492,7 +565,7 @@ impl Chain {
                 signer: signer.clone(),
             };
             return self
-                .sign_and_follow(purpose, tx, &signer.wallet, journal, &mut hold, Some(r))
+                .sign_and_follow(purpose, tx, fees, journal, &mut hold, Some(r))
                 .await
                 .map(|receipt| Sent {
                     receipt,
@@ -535,7 +608,7 @@ impl Chain {
         };
         tx.set_nonce(nonce);
         let result = self
-            .sign_and_follow(purpose, tx, &signer.wallet, journal, &mut hold, None)
+            .sign_and_follow(purpose, tx, fees, journal, &mut hold, None)
             .await;
         // Not broadcast at all: the nonce is free again.
         hold.release(None).await;
@@ -626,22 +699,26 @@ impl Chain {
         Ok((mined, next))
     }
 
+    /// The node's EIP-1559 fee suggestion.
+    pub async fn fees(&self) -> ChainResult<alloy::eips::eip1559::Eip1559Estimation> {
+        let p = self.provider.clone();
+        self.rpc("eth_feeHistory", || {
+            let p = p.clone();
+            async move { p.estimate_eip1559_fees().await }
+        })
+        .await
+    }
+
     async fn sign_and_follow(
         &self,
         purpose: &str,
         mut tx: TransactionRequest,
-        wallet: &EthereumWallet,
+        fees: alloy::eips::eip1559::Eip1559Estimation,
         journal: &impl TxJournal,
         hold: &mut NonceHold,
         replacing: Option<Replacing>,
     ) -> ChainResult<TransactionReceipt> {
-        let p = self.provider.clone();
-        let fees = self
-            .rpc("eth_feeHistory", || {
-                let p = p.clone();
-                async move { p.estimate_eip1559_fees().await }
-            })
-            .await?;
+        let wallet = &hold.signer.wallet.clone();
         let bump = |v: u128| v + v * self.policy.bump_percent.max(13) as u128 / 100 + 1;
         let mut max_fee = fees.max_fee_per_gas.max(1);
         let mut tip = fees.max_priority_fee_per_gas.max(1);
@@ -716,13 +793,7 @@ impl Chain {
                 tokio::time::sleep(self.policy.poll).await;
             }
             // after a base-fee spike a bump of the old fees may still be too low
-            let p = self.provider.clone();
-            let now = self
-                .rpc("eth_feeHistory", || {
-                    let p = p.clone();
-                    async move { p.estimate_eip1559_fees().await }
-                })
-                .await?;
+            let now = self.fees().await?;
             max_fee = bump(max_fee).max(now.max_fee_per_gas);
             tip = bump(tip).max(now.max_priority_fee_per_gas);
             tracing::warn!(

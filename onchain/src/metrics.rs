@@ -37,6 +37,15 @@ pub struct QueryLabels {
     pub query: String,
 }
 
+/// `opml_work_failures` labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkLabels {
+    /// `request`, `claim`, `game`, `close` or `withdraw`: the kind of work item.
+    pub unit: String,
+    /// `insufficient_funds`, `would_revert`, `reverted`, `refused` or `other`.
+    pub error: String,
+}
+
 /// `opml_agent_info` labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InfoLabels {
@@ -103,6 +112,10 @@ pub struct Metrics {
     pub block_lag: Gauge,
     /// Leases this instance holds on work items (requests, claims, games) in a fleet's database.
     pub leases_held: Gauge,
+    /// Work items (a request, a claim, a game) whose action failed, by kind and error; the others went on.
+    pub work_failures: Family<WorkLabels, Counter>,
+    /// The key's balance (ether).
+    pub balance: Gauge<f64, AtomicU64>,
     /// Passes finished, and failed.
     pub passes: Counter,
     /// See `passes`.
@@ -130,6 +143,8 @@ impl Metrics {
             last_block: Gauge::default(),
             block_lag: Gauge::default(),
             leases_held: Gauge::default(),
+            work_failures: Family::default(),
+            balance: Gauge::default(),
             passes: Counter::default(),
             pass_failures: Counter::default(),
             info: Family::default(),
@@ -197,6 +212,16 @@ impl Metrics {
             "block_lag",
             "Blocks between the chain head and the last processed block",
             m.block_lag.clone(),
+        );
+        r.register(
+            "work_failures",
+            "Actions on one work item that failed (logged, retried next pass) while the others went on",
+            m.work_failures.clone(),
+        );
+        r.register(
+            "balance_ether",
+            "The agent key's balance, which pays bonds, stakes and gas",
+            m.balance.clone(),
         );
         r.register("passes", "Passes over the chain finished", m.passes.clone());
         r.register(
@@ -337,12 +362,12 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), crate::agent::AgentEr
     m.block_lag.set(lag as i64);
 
     let market = market(&a.chain, &a.deployment);
-    let owed = market
-        .withdrawable(me)
-        .call()
-        .await
-        .map_err(crate::protocol::contract_error("withdrawable"))?;
+    let owed = a
+        .chain
+        .view("withdrawable", &market.withdrawable(me))
+        .await?;
     m.withdrawable.set(ether(owed));
+    m.balance.set(ether(a.chain.balance(me).await?));
     m.txs_pending
         .set(a.store.pending_transactions().await? as i64);
     m.leases_held.set(a.leases.held() as i64);
@@ -355,11 +380,10 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), crate::agent::AgentEr
             continue;
         }
         pending += 1;
-        let on_chain = market
-            .getClaim(U256::from(c.id))
-            .call()
-            .await
-            .map_err(crate::protocol::contract_error("getClaim"))?;
+        let on_chain = a
+            .chain
+            .view("getClaim", &market.getClaim(U256::from(c.id)))
+            .await?;
         at_risk += params.submitter_bond
             + on_chain.freeStake
             + U256::from(on_chain.gameStake) * U256::from(on_chain.openGames);

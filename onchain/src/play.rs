@@ -11,7 +11,7 @@
 use crate::bindings::{DisputeGame, InferenceMarket};
 use crate::client::{Chain, ChainError, ChainResult, Sent, TxJournal};
 use crate::player::{Decision, GameState, GameStatus, Move, PlayError, decide, points_hash};
-use crate::protocol::{Deployment, contract_error};
+use crate::protocol::Deployment;
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
@@ -22,23 +22,9 @@ use opml_vm::trace::TraceProvider;
 /// Reads a game.
 pub async fn read_game(chain: &Chain, d: &Deployment, id: u64) -> ChainResult<GameState> {
     let g = DisputeGame::new(d.dispute_game, chain.provider.clone());
-    let id = U256::from(id);
-    let mut delay = std::time::Duration::from_millis(200);
-    let start = tokio::time::Instant::now();
-    let raw = loop {
-        match g.game(id).call().await {
-            Ok(r) => break r,
-            Err(alloy::contract::Error::TransportError(e))
-                if crate::client::is_transient(&e)
-                    && start.elapsed() < chain.policy.rpc_patience =>
-            {
-                tracing::warn!(game = %id, error = %e, "reading the game failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            }
-            Err(e) => return Err(contract_error("DisputeGame.game")(e)),
-        }
-    };
+    let raw = chain
+        .view("DisputeGame.game", &g.game(U256::from(id)))
+        .await?;
     Ok(GameState {
         defender: raw.defender,
         challenger: raw.challenger,
@@ -204,19 +190,13 @@ pub async fn fund_match(
     journal: &impl TxJournal,
 ) -> ChainResult<()> {
     let m = InferenceMarket::new(d.market, chain.provider.clone());
-    let game_ref = m
-        .getGame(U256::from(id))
-        .call()
-        .await
-        .map_err(contract_error("getGame"))?;
+    let game_ref = chain.view("getGame", &m.getGame(U256::from(id))).await?;
     if game_ref.funding != crate::protocol::FUNDING_CHALLENGER {
         return Ok(());
     }
-    let claim = m
-        .getClaim(U256::from(game_ref.claimId))
-        .call()
-        .await
-        .map_err(contract_error("getClaim"))?;
+    let claim = chain
+        .view("getClaim", &m.getClaim(U256::from(game_ref.claimId)))
+        .await?;
     let stake = U256::from(claim.gameStake);
     if claim.freeStake >= stake {
         return Ok(());

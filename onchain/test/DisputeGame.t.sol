@@ -402,6 +402,20 @@ contract DisputeGameTest is GameHarness {
         assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.Cancelled));
     }
 
+    /// A call that fails without a reason (out of gas, or not a function of the game) reverts the whole
+    /// batch: a transaction that succeeds never dropped a move for want of gas (the out-of-gas case, with
+    /// a front-run that makes the move dearer: `RedTeam2.t.sol`, `test_outOfGasMove_revertsTheCombinedCall`).
+    function test_multicall_aCallFailingWithoutAReasonRevertsTheBatch() public {
+        uint256 id = open(SEED, H, honestEnd, H);
+        bytes[] memory calls = new bytes[](2);
+        calls[0] = abi.encodeCall(DisputeGame.dissect, (id, honestPoints(0, H)));
+        calls[1] = hex"deadbeef";
+        vm.prank(defender);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.CallFailedWithoutReason.selector, 1));
+        game.multicall(calls);
+        assertEq(uint256(game.status(id)), uint256(IDisputeGame.Status.AwaitingDissection));
+    }
+
     function test_playFor_reverts() public {
         bytes[] memory calls = new bytes[](0);
         vm.prank(defender);

@@ -253,7 +253,9 @@ contract GasTest is GamePlayer, IDisputeGameOwner {
         uint256 gid3 = market.challenge{value: 1 ether + stake}(rid, claimId);
         moves[0] = abi.encodeCall(DisputeGame.dissect, (gid3, pts));
         g0 = gasleft();
-        ok = market.topUpAndPlay{value: stake}(claimId, moves);
+        uint256[] memory amounts = new uint256[](1);
+        (claims[0], amounts[0]) = (claimId, stake);
+        ok = market.topUpAndPlay{value: stake}(claims, amounts, moves);
         measure("topUpAndPlay (a top-up and a matching dissect)", g0, 300_000);
         require(ok[0], "dissect inside topUpAndPlay");
     }

@@ -1085,11 +1085,35 @@ contract InferenceMarketTest is MarketFixture {
         moves[0] = abi.encodeCall(DisputeGame.dissect, (g, finalPoints(INPUT)));
         uint256 value = stake();
         vm.prank(submitter);
-        bool[] memory ok = market.topUpAndPlay{value: value}(claimId, moves);
+        bool[] memory ok = market.topUpAndPlay{value: value}(one(claimId), one(value), moves);
         assertTrue(ok[0]);
         assertEq(uint256(market.getGame(g).funding), uint256(InferenceMarket.Funding.Matched));
         assertEq(uint256(game.status(g)), uint256(IDisputeGame.Status.AwaitingResponse));
         assertEq(market.getClaim(claimId).freeStake, 0);
+    }
+
+    /// Several claims topped up in one transaction, each its amount; a claim no longer pending is
+    /// skipped and its amount credited back.
+    function test_topUpAndPlay_topsUpSeveralClaims() public {
+        uint256 id = requestAs(requester, INPUT);
+        uint256 a = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 b = submitFalseStaked(submitter, id, HALT, 1);
+        uint256 voided = submitFalseStaked(submitter, id, 1, 1);
+        oneStepWin(challenger, challengeAs(challenger, id, voided), INPUT);
+        uint256[] memory claims = new uint256[](3);
+        uint256[] memory amounts = new uint256[](3);
+        (claims[0], amounts[0]) = (a, 1 ether);
+        (claims[1], amounts[1]) = (b, 2 ether);
+        (claims[2], amounts[2]) = (voided, 3 ether);
+        uint256 freeA = market.getClaim(a).freeStake;
+        uint256 freeB = market.getClaim(b).freeStake;
+        uint256 owed = market.withdrawable(submitter);
+        vm.prank(submitter);
+        market.topUpAndPlay{value: 6 ether}(claims, amounts, new bytes[](0));
+        assertEq(market.getClaim(a).freeStake, freeA + 1 ether);
+        assertEq(market.getClaim(b).freeStake, freeB + 2 ether);
+        assertEq(market.getClaim(voided).freeStake, 0);
+        assertEq(market.withdrawable(submitter), owed + 3 ether);
     }
 
     function test_topUpAndPlay_reverts() public {
@@ -1097,10 +1121,16 @@ contract InferenceMarketTest is MarketFixture {
         bytes[] memory moves = new bytes[](0);
         vm.prank(challenger);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotSubmitter.selector, challenger, submitter));
-        market.topUpAndPlay{value: 1 ether}(claimId, moves);
+        market.topUpAndPlay{value: 1 ether}(one(claimId), one(1 ether), moves);
         vm.prank(submitter);
         vm.expectRevert(InferenceMarket.ZeroTopUp.selector);
-        market.topUpAndPlay(claimId, moves);
+        market.topUpAndPlay(one(claimId), one(0), moves);
+        vm.prank(submitter);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongPayment.selector, 1 ether, 2 ether));
+        market.topUpAndPlay{value: 1 ether}(one(claimId), one(2 ether), moves);
+        vm.prank(submitter);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.LengthMismatch.selector, 0, 1));
+        market.topUpAndPlay(one(claimId), none(), moves);
     }
 
     /// P4's bound: the deadline, the window of a claim posted in its last second, and both clocks of a

@@ -138,7 +138,7 @@ fn load_model(path: &Path) -> Result<Arc<ModelVm>> {
             path.display()
         );
     };
-    Ok(Arc::new(ModelVm::new(art)?))
+    Ok(Arc::new(ModelVm::checked(art)?))
 }
 
 fn short(h: &impl std::fmt::Display) -> String {

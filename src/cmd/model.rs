@@ -171,6 +171,8 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             json,
         } => {
             let art = Artifact::load(&artifact)?;
+            // the step counts it reports (and a submitter would post) come from the code
+            let vm = ModelVm::checked(art.clone())?;
             let inputs = input.load(&art, &artifact)?;
             // unmetered: the instruction count is data independent, in the manifest
             let rt = Runtime::new(art.clone(), false)?;
@@ -179,7 +181,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             out.instructions = Some(art.manifest.instructions);
             let m = &rt.artifact().manifest;
             let (final_state, output_root) = if commit {
-                let (s, o) = final_commitments(&ModelVm::new(art.clone())?, &region)?;
+                let (s, o) = final_commitments(&vm, &region)?;
                 (Some(s), Some(o))
             } else {
                 (None, None)
@@ -483,7 +485,7 @@ fn open_vm(artifact: &std::path::Path, input: &InputArgs) -> Result<(ModelVm, Ve
     let art = Artifact::load(artifact)?;
     let inputs = input.load(&art, artifact)?;
     let region = Runtime::new(art.clone(), false)?.input_region(&inputs)?;
-    Ok((ModelVm::new(art)?, region))
+    Ok((ModelVm::checked(art)?, region))
 }
 
 /// The machine at `step` of an inference, with a committer following it.

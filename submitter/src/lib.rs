@@ -12,8 +12,8 @@
 
 use alloy::primitives::U256;
 use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, each_concurrently, live_games,
-    play_games, run_passes, send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, TraceReady, each_concurrently,
+    isolate, live_games, play_games, run_passes, send_logged, withdraw_if_owed,
 };
 use opml_onchain::client::ChainError;
 use opml_onchain::faults::{LyingTrace, SubmitterFaults};
@@ -96,6 +96,15 @@ impl Submitter {
     /// The trace this submitter plays for a request (a lying one under faults).
     async fn trace_for(&self, r: &RequestRow) -> Result<Arc<dyn TraceProvider>, String> {
         let honest = self.agent.trace(r).await?;
+        self.played(r, honest)
+    }
+
+    /// The honest trace, or the lie the faults ask for on this request.
+    fn played(
+        &self,
+        r: &RequestRow,
+        honest: Arc<opml_vm::trace::VmTrace>,
+    ) -> Result<Arc<dyn TraceProvider>, String> {
         if let Some(f) = self.faults.as_ref().and_then(|f| f.for_request(r.id))
             && let Some(lie) =
                 LyingTrace::submitter(honest.clone(), &f).map_err(|e| e.to_string())?
@@ -105,11 +114,15 @@ impl Submitter {
         Ok(honest)
     }
 
-    /// One pass: sync, serve, defend, settle, withdraw.
+    /// One pass: sync; defend (the games are on the clock, so first); serve
+    /// the requests whose model run finished (runs still going are looked at
+    /// next pass, so none holds a move back); settle; withdraw. A failure on
+    /// one request, claim or game is logged and the rest goes on; only a dead
+    /// node or database ends the pass.
     pub async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         self.agent.sync().await?;
-        self.serve(shutdown).await?;
         self.defend(shutdown).await?;
+        self.serve(shutdown).await?;
         self.settle().await?;
         self.withdraw().await?;
         Ok(())
@@ -144,13 +157,17 @@ impl Submitter {
             if shutdown.requested() {
                 return Ok(());
             }
-            this.serve_one(r).await
+            let unit = format!("request {}", r.id);
+            isolate(&unit, this.serve_one(r).await)
         })
         .await
     }
 
     async fn serve_one(&self, r: RequestRow) -> Result<(), AgentError> {
         let a = &self.agent;
+        if !a.traces.has_room_for(r.id) {
+            return Ok(()); // every worker is busy: leave the request to another instance or the next pass
+        }
         if !a.leases.take(&format!("request {}", r.id)).await? {
             return Ok(()); // another instance serves it
         }
@@ -159,7 +176,12 @@ impl Submitter {
             // Sent before (maybe before a crash): the follower will see the claim.
             return Ok(());
         }
-        let trace = match self.trace_for(&r).await {
+        let played = match a.trace_now(&r) {
+            TraceReady::Ready(honest) => self.played(&r, honest),
+            TraceReady::Busy => return Ok(()), // still running: next pass
+            TraceReady::Failed(e) => Err(e),
+        };
+        let trace = match played {
             Ok(t) => t,
             Err(e) => {
                 if self.skipped.lock().unwrap().insert(r.id) {
@@ -171,11 +193,10 @@ impl Submitter {
         };
         let claim = trace.claim();
         let m = market(&a.chain, &a.deployment);
-        let stake = m
-            .gameStakeFor(claim.steps)
-            .call()
-            .await
-            .map_err(opml_onchain::protocol::contract_error("gameStakeFor"))?;
+        let stake = a
+            .chain
+            .view("gameStakeFor", &m.gameStakeFor(claim.steps))
+            .await?;
         let value =
             a.deployment.params.submitter_bond + stake * U256::from(self.policy.stake_games.max(1));
         let sent = a
@@ -201,6 +222,13 @@ impl Submitter {
                 tracing::warn!(request = r.id, reason, "cannot submit; skipped");
                 a.store.note_request(r.id, &reason).await?;
                 a.store.close_request(r.id).await?;
+            }
+            // Not a decision about the request: it is served once the key is funded (before its deadline).
+            Err(e @ ChainError::InsufficientFunds { .. }) => {
+                if self.skipped.lock().unwrap().insert(r.id) {
+                    tracing::error!(request = r.id, error = %e, "cannot afford the bond and stake; served once this account is funded");
+                    a.store.note_request(r.id, &e.to_string()).await?;
+                }
             }
             Err(e) => return Err(e.into()),
         }
@@ -242,7 +270,11 @@ impl Submitter {
             .filter(|c| c.submitter == me)
             .collect();
         let this = &*self;
-        each_concurrently(mine, a.concurrency, |c| this.settle_one(c, now)).await
+        each_concurrently(mine, a.concurrency, |c| async move {
+            let unit = format!("claim {}", c.id);
+            isolate(&unit, this.settle_one(c, now).await)
+        })
+        .await
     }
 
     async fn settle_one(&self, c: ClaimRow, now: u64) -> Result<(), AgentError> {
@@ -251,11 +283,10 @@ impl Submitter {
             return Ok(());
         }
         let m = market(&a.chain, &a.deployment);
-        let on_chain = m
-            .getClaim(U256::from(c.id))
-            .call()
-            .await
-            .map_err(opml_onchain::protocol::contract_error("getClaim"))?;
+        let on_chain = a
+            .chain
+            .view("getClaim", &m.getClaim(U256::from(c.id)))
+            .await?;
         let status = on_chain.status as u8;
         if status != 1 {
             let s = ["none", "pending", "voided", "finalized", "released"]
@@ -268,11 +299,10 @@ impl Submitter {
         if on_chain.openGames > 0 || now < on_chain.challengeDeadline {
             return Ok(());
         }
-        let request = m
-            .getRequest(on_chain.requestId)
-            .call()
-            .await
-            .map_err(opml_onchain::protocol::contract_error("getRequest"))?;
+        let request = a
+            .chain
+            .view("getRequest", &m.getRequest(on_chain.requestId))
+            .await?;
         let (purpose, data) = if request.status as u8 == 1 {
             (
                 format!("finalize claim {}", c.id),

@@ -243,6 +243,22 @@ impl VmTrace {
         &self.input
     }
 
+    /// About how many bytes the session keeps resident: the bytes each call
+    /// wrote (before and after), the step index, and the cursor's machine
+    /// memory with its hash tree (the tree's inner nodes about double the
+    /// leaves). Agents bound their trace caches by it.
+    pub fn resident_bytes(&self) -> u64 {
+        let writes: usize = self
+            .deltas
+            .iter()
+            .flat_map(|d| &d.ranges)
+            .map(|(_, before, after)| before.len() + after.len() + 8)
+            .sum();
+        let index = self.starts.len() * 8 + self.pcs.len() * 4;
+        let memory = self.vm.artifact().manifest.memory.bytes;
+        writes as u64 + index as u64 + self.input.len() as u64 + 3 * memory
+    }
+
     /// The machine at `step` (clamped to the end of the run).
     pub fn machine_at(&self, step: u64) -> Result<Machine> {
         let mut cur = self.cursor.lock().expect("cursor lock");

@@ -50,3 +50,49 @@ fn stepper_matches_wasmtime_on_every_fixture() {
         assert_eq!((m.pc, m.step, m.stack.clone()), before);
     }
 }
+
+/// A manifest's derived fields are checked against the code at load (issue
+/// 23: a manifest edited by hand, `steps` plus 5, loaded and `opml run`
+/// reported the edited count, which a submitter would post and lose on).
+#[test]
+fn edited_manifests_are_refused() {
+    use opml_vm::machine::model::ModelVm;
+    let art = compile_file(
+        &fixture("logreg_digits").join("model.onnx"),
+        &CompileOptions::default(),
+    )
+    .unwrap();
+    ModelVm::checked(art.clone()).expect("a fresh build checks out");
+    let refused = |edit: &dyn Fn(&mut opml_vm::artifact::Manifest), field: &str| {
+        let mut a = art.clone();
+        edit(&mut a.manifest);
+        let e = ModelVm::checked(a).err().expect("refused").to_string();
+        assert!(e.contains(field) && e.contains("opml compile"), "{e}");
+    };
+    refused(&|m| m.steps += 5, "step count");
+    refused(
+        &|m| m.commitment.as_mut().unwrap().steps += 5,
+        "commitment's step count",
+    );
+    refused(
+        &|m| {
+            let layer = m.layers.iter_mut().find(|l| l.function.is_some()).unwrap();
+            layer.steps += 5;
+        },
+        "(start step, steps)",
+    );
+    refused(
+        &|m| {
+            m.commitment.as_mut().unwrap().memory_root = "00".repeat(32);
+        },
+        "initial memory root",
+    );
+    refused(
+        &|m| m.commitment.as_mut().unwrap().entry_pc += 1,
+        "entry pc",
+    );
+    refused(
+        &|m| m.commitment.as_mut().unwrap().input_siblings.reverse(),
+        "input siblings",
+    );
+}

@@ -206,6 +206,17 @@ abstract contract MarketFixture is GamePlayer {
         gameId = market.challenge{value: value}(requestId, claimId);
     }
 
+    /// `[x]`, for the batch calls.
+    function one(uint256 x) internal pure returns (uint256[] memory a) {
+        a = new uint256[](1);
+        a[0] = x;
+    }
+
+    /// `[]`, for the batch calls.
+    function none() internal pure returns (uint256[] memory) {
+        return new uint256[](0);
+    }
+
     /// The challenger's winning `step` in game `g` over a false one-step claim on a request for `input`
     /// (the honest first step from the request's initial state differs from the claimed end).
     function oneStepProofCall(uint256 g, bytes memory input) internal view returns (bytes memory) {

@@ -123,6 +123,15 @@ impl ModelVm {
         })
     }
 
+    /// [`ModelVm::new`] for an artifact from outside this process: its
+    /// manifest's derived fields are checked against its code first
+    /// ([`ModelVm::check_manifest`]).
+    pub fn checked(artifact: Artifact) -> Result<ModelVm> {
+        let vm = ModelVm::new(artifact)?;
+        vm.check_manifest()?;
+        Ok(vm)
+    }
+
     /// The artifact.
     pub fn artifact(&self) -> &Artifact {
         &self.artifact
@@ -225,6 +234,104 @@ impl ModelVm {
                 .collect(),
             steps,
         }
+    }
+
+    /// Checks every manifest field derived from the code against the code:
+    /// the commitment (code, initial memory and globals roots, memory size,
+    /// entry, input siblings) and the step counts (each call's start and
+    /// length, each layer's, the total), measured as the compiler measures
+    /// them. A manifest edited by hand, or taken from another build, fails
+    /// here with the first field that differs, before anyone bonds on it.
+    pub fn check_manifest(&self) -> Result<()> {
+        let m = &self.artifact.manifest;
+        let wrong = |field: &str, manifest: String, code: String| {
+            Err(Error::Runtime(format!(
+                "the manifest's {field} is {manifest} but the artifact's code and image give {code}: the manifest was edited or comes from another build; compile the model again (`opml compile`)"
+            )))
+        };
+        let Some(c) = &m.commitment else {
+            return Err(Error::Runtime(
+                "the manifest has no commitment; compile the model again (`opml compile`)".into(),
+            ));
+        };
+        let calls: Vec<(u32, Vec<u32>)> = m.calls().map(|(f, c)| (f, c.args.clone())).collect();
+        let (call_steps, steps) = self.measure_calls(&calls)?;
+        let mut at = 0u64;
+        let mut measured = call_steps.iter();
+        for layer in &m.layers {
+            if layer.function.is_none() {
+                continue;
+            }
+            let start = at;
+            for call in &layer.calls {
+                let n = *measured.next().expect("one count per call");
+                if (call.start_step, call.steps) != (at, n) {
+                    return wrong(
+                        &format!("call of layer `{}` (start step, steps)", layer.name),
+                        format!("{:?}", (call.start_step, call.steps)),
+                        format!("{:?}", (at, n)),
+                    );
+                }
+                at += n;
+            }
+            if (layer.start_step, layer.steps) != (start, at - start) {
+                return wrong(
+                    &format!("layer `{}` (start step, steps)", layer.name),
+                    format!("{:?}", (layer.start_step, layer.steps)),
+                    format!("{:?}", (start, at - start)),
+                );
+            }
+        }
+        if m.steps != steps {
+            return wrong("step count", m.steps.to_string(), steps.to_string());
+        }
+        if c.steps != steps {
+            return wrong(
+                "commitment's step count",
+                c.steps.to_string(),
+                steps.to_string(),
+            );
+        }
+        let tree = self
+            .initial_tree
+            .get_or_init(|| self.load_or_build_initial_tree());
+        let f = &self.program.functions[self.entry as usize];
+        let siblings: Vec<String> = region_siblings(tree, &m.inputs).iter().map(hex).collect();
+        let fields = [
+            ("code root", c.code_root.clone(), hex(&self.code_root())),
+            (
+                "initial memory root",
+                c.memory_root.clone(),
+                hex(&tree.root()),
+            ),
+            (
+                "memory size",
+                c.memory_size.to_string(),
+                self.artifact.memory.len().to_string(),
+            ),
+            (
+                "globals root",
+                c.globals_root.clone(),
+                hex(&values_root(GLOBALS, &self.program.globals)),
+            ),
+            ("entry pc", c.entry_pc.to_string(), f.entry.to_string()),
+            (
+                "entry locals",
+                c.entry_locals.to_string(),
+                f.locals.to_string(),
+            ),
+            (
+                "input siblings",
+                c.input_siblings.join(","),
+                siblings.join(","),
+            ),
+        ];
+        for (field, manifest, code) in fields {
+            if manifest != code {
+                return wrong(field, manifest, code);
+            }
+        }
+        Ok(())
     }
 
     /// Where each call sequence of `run` starts (its first argument, or the
