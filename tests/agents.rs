@@ -642,6 +642,13 @@ impl Snapshot {
     }
 }
 
+/// A key file only its owner can read, as the CLI and the agents require.
+fn write_key(path: &Path, key: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, key).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 const VOIDED: u8 = 2;
 const FINALIZED: u8 = 3;
 
@@ -1747,7 +1754,7 @@ async fn bad_input_gets_clear_errors_and_no_crash() {
     let dep = net.path().join("deployment.json");
     let model = net.models[0].dir.clone();
     let key = net.path().join("requester.key");
-    std::fs::write(&key, &net.anvil.keys[8]).unwrap();
+    write_key(&key, &net.anvil.keys[8]);
     let run = |args: &[&str]| std::process::Command::new(EXE).args(args).output().unwrap();
     let base = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = vec![
@@ -2033,7 +2040,7 @@ async fn cli_deploys_registers_requests_and_reports_status() {
     let p = dir.path();
     let key = |i: usize| {
         let f = p.join(format!("key{i}"));
-        std::fs::write(&f, &anvil.keys[i]).unwrap();
+        write_key(&f, &anvil.keys[i]);
         f.display().to_string()
     };
     let dep = p.join("deployment.json").display().to_string();
@@ -2173,7 +2180,8 @@ async fn the_store_runs_on_postgresql() {
         3,
         alloy::primitives::B256::repeat_byte(1),
     )
-    .await;
+    .await
+    .unwrap();
     s.mined(alloy::primitives::B256::repeat_byte(1), true, 40)
         .await;
     assert_eq!(s.pending_transactions().await.unwrap(), 0);

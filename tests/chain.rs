@@ -17,8 +17,9 @@ struct Journal {
 }
 
 impl TxJournal for Journal {
-    async fn sent(&self, _: &str, nonce: u64, hash: B256) {
+    async fn sent(&self, _: &str, nonce: u64, hash: B256) -> Result<(), String> {
         self.sent.lock().unwrap().push((nonce, hash));
+        Ok(())
     }
     async fn mined(&self, hash: B256, _: bool, _: u64) {
         self.mined.lock().unwrap().push(hash);

@@ -118,6 +118,10 @@ pub struct AgentConfig<P, F> {
     /// Seconds to keep retrying a failing RPC endpoint.
     #[serde(default = "default_patience")]
     pub rpc_patience_s: u64,
+    /// Seconds one HTTP request to the node may take before it is abandoned
+    /// (and retried as a transient failure, within `rpc_patience_s`).
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout_s: u64,
     /// Seconds without a receipt before fees are bumped.
     #[serde(default = "default_bump")]
     pub bump_after_s: u64,
@@ -173,6 +177,9 @@ fn default_poll_ms() -> u64 {
 fn default_patience() -> u64 {
     120
 }
+fn default_rpc_timeout() -> u64 {
+    15
+}
 fn default_bump() -> u64 {
     30
 }
@@ -227,9 +234,7 @@ impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
     /// The private key, from `key_file` or the `key_env` variable; never logged.
     pub fn key(&self) -> Result<alloy::signers::local::PrivateKeySigner, AgentError> {
         let text = match &self.key_file {
-            Some(f) => std::fs::read_to_string(f).map_err(|e| {
-                AgentError::Config(format!("cannot read the key file `{}`: {e}", f.display()))
-            })?,
+            Some(f) => return Ok(crate::client::read_key_file(f)?),
             None => std::env::var(&self.key_env).map_err(|_| {
                 AgentError::Config(format!(
                     "no key: set `key_file` in the config or the environment variable {}",
@@ -246,6 +251,7 @@ impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
             rpc_patience: Duration::from_secs(self.rpc_patience_s),
             bump_after: Duration::from_secs(self.bump_after_s),
             poll: Duration::from_millis(self.poll_ms.clamp(20, 1000)),
+            rpc_timeout: Duration::from_secs(self.rpc_timeout_s.max(1)),
             ..TxPolicy::default()
         }
     }
@@ -757,6 +763,8 @@ pub struct Agent {
     pub concurrency: usize,
     /// Open trace sessions.
     pub traces: TraceCache,
+    /// The data directory's lock, held while the agent runs.
+    _data_lock: std::fs::File,
 }
 
 impl Agent {
@@ -764,6 +772,7 @@ impl Agent {
     pub async fn start<P: DeserializeOwned + Default, F: DeserializeOwned>(
         cfg: &AgentConfig<P, F>,
     ) -> Result<Agent, AgentError> {
+        let data_lock = lock_data_dir(&cfg.data_dir)?;
         let deployment = Deployment::load(&cfg.deployment)?;
         let key = cfg.key()?;
         let models = Models::load(&cfg.models_dir)?;
@@ -823,6 +832,7 @@ impl Agent {
             leases,
             concurrency: cfg.max_concurrent_actions.max(1),
             traces: TraceCache::new(cfg.trace_workers, cfg.trace_cache_mb << 20),
+            _data_lock: data_lock,
         })
     }
 
@@ -896,6 +906,44 @@ impl Agent {
     /// Drops cached traces of requests no longer open.
     pub fn forget_trace(&self, request: u64) {
         self.traces.forget(request);
+    }
+}
+
+/// Takes the data directory for this process (`data_dir/agent.lock`, an
+/// exclusive lock the OS drops when the process dies, however it dies): two
+/// agents on one directory would journal, lease and serve metrics over each other.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, AgentError> {
+    let cannot = |e: std::io::Error| {
+        AgentError::Config(format!(
+            "cannot use the data directory `{}`: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    let path = dir.join("agent.lock");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(cannot)?;
+    match f.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            let _ = f.set_len(0);
+            let _ = writeln!(f, "{}", std::process::id());
+            Ok(f)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(AgentError::Config(format!(
+                "another agent (pid {}) runs on the data directory `{}`; give each instance its own `data_dir` (instances of a fleet share a database, not a directory)",
+                holder.trim(),
+                dir.display()
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(cannot(e)),
     }
 }
 
@@ -1244,4 +1292,41 @@ pub async fn run_passes(
     }
     tracing::info!("{name} stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second agent on the same data directory is refused while the first
+    /// holds it, and may take it once the first is gone.
+    #[test]
+    fn one_agent_per_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_data_dir(dir.path()).unwrap();
+        let e = lock_data_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("another agent") && e.contains(&std::process::id().to_string()),
+            "{e}"
+        );
+        drop(first);
+        lock_data_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn isolated_failures_do_not_end_the_pass_but_a_dead_node_does() {
+        let funds = AgentError::Chain(ChainError::InsufficientFunds {
+            purpose: "challenge claim 2".into(),
+            address: Address::ZERO,
+            detail: "needs 1 ETH".into(),
+        });
+        assert!(isolate("claim 2", Err(funds)).is_ok());
+        let down = AgentError::Chain(ChainError::Unreachable {
+            url: "http://127.0.0.1:1/".into(),
+            waited: Duration::from_secs(1),
+            detail: "connection refused".into(),
+        });
+        assert!(isolate("game 1", Err(down)).is_err());
+        assert!(isolate("game 1", Err(AgentError::Config("x".into()))).is_err());
+    }
 }

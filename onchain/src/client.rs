@@ -77,6 +77,14 @@ pub enum ChainError {
         /// What it needs and holds, or the node's message.
         detail: String,
     },
+    /// A key file that cannot be used: unreadable, or readable by others.
+    #[error("the key file `{path}` {detail}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
     /// The key is malformed.
     #[error(
         "the private key is not valid: {0}; give 32 bytes as 64 hex digits (optionally 0x-prefixed)"
@@ -108,6 +116,8 @@ pub struct TxPolicy {
     pub bump_percent: u64,
     /// Never pay more than this per gas (wei).
     pub max_fee_per_gas: u128,
+    /// Give up on one HTTP request after this long (it is then retried like any transient failure).
+    pub rpc_timeout: Duration,
 }
 
 impl Default for TxPolicy {
@@ -118,6 +128,7 @@ impl Default for TxPolicy {
             bump_after: Duration::from_secs(30),
             bump_percent: 20,
             max_fee_per_gas: 1_000_000_000_000, // 1,000 gwei
+            rpc_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -147,13 +158,15 @@ pub fn revert_data(e: &RpcError<TransportErrorKind>) -> Option<Bytes> {
 pub struct Chain {
     /// The provider (no fillers: this client signs and sets every field itself).
     pub provider: DynProvider,
-    /// The endpoint, for messages.
+    /// The endpoint, for messages, with its secrets masked ([`redact_url`]).
     pub url: String,
     /// The chain id (read once at connection).
     pub chain_id: u64,
     /// Transaction policy.
     pub policy: TxPolicy,
     signer: Option<Arc<Signer>>,
+    /// The URL's secrets, masked in every message built from a node's error.
+    secrets: Arc<Vec<String>>,
 }
 
 struct Signer {
@@ -186,6 +199,90 @@ impl std::fmt::Debug for Chain {
             .field("address", &self.signer.as_ref().map(|s| s.address))
             .finish()
     }
+}
+
+/// An RPC URL fit to print: credentials (`user:pass@`), the query (`?apikey=`)
+/// and path segments that look like API keys (Infura's `/v3/KEY`, Alchemy's
+/// `/v2/KEY`: 16 or more letters and digits) are replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        // unparsable: show only its scheme, if any
+        return match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://***"),
+            None => "***".into(),
+        };
+    };
+    if !u.username().is_empty() || u.password().is_some() {
+        let _ = u.set_username("***");
+        let _ = u.set_password(None);
+    }
+    if u.query().is_some() {
+        u.set_query(Some("***"));
+    }
+    let looks_secret = |seg: &str| {
+        seg.len() >= 16
+            && seg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if let Some(segs) = u.path_segments() {
+        let masked: Vec<String> = segs
+            .map(|seg| {
+                if looks_secret(seg) {
+                    "***".to_string()
+                } else {
+                    seg.to_string()
+                }
+            })
+            .collect();
+        u.set_path(&masked.join("/"));
+    }
+    u.to_string()
+}
+
+/// The parts of a URL that [`redact_url`] masks, as they may appear in a
+/// transport's error text.
+fn url_secrets(url: &str) -> Vec<String> {
+    let Ok(u) = url::Url::parse(url) else {
+        return vec![url.to_string()];
+    };
+    let mut out = vec![];
+    if !u.username().is_empty() {
+        out.push(u.username().to_string());
+    }
+    out.extend(u.password().map(str::to_string));
+    out.extend(u.query().map(str::to_string));
+    if let Some(segs) = u.path_segments() {
+        out.extend(segs.filter(|s| s.len() >= 16).map(str::to_string));
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Reads a hex private key from `path`. On Unix the file must not be
+/// readable or writable by group or others (as ssh requires of its keys).
+pub fn read_key_file(path: &std::path::Path) -> ChainResult<PrivateKeySigner> {
+    let bad = |detail: String| ChainError::KeyFile {
+        path: path.display().to_string(),
+        detail,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| bad(format!("cannot be read: {e}")))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(bad(format!(
+                "is open to other users (mode {:o}); restrict it with `chmod 600 {}`",
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    parse_key(&text)
 }
 
 /// Parses a hex private key (never echoed in errors).
@@ -247,8 +344,16 @@ pub struct Sent {
 
 /// Where the sender records every transaction it signs (the agents' database).
 pub trait TxJournal: Send + Sync {
-    /// A signed transaction was handed to the node.
-    fn sent(&self, purpose: &str, nonce: u64, hash: B256) -> impl Future<Output = ()> + Send;
+    /// A transaction was signed and is about to be handed to the node: it is
+    /// recorded before the broadcast, so no crash can leave a broadcast
+    /// transaction the journal does not know (which a restart would send
+    /// again). An error stops the send.
+    fn sent(
+        &self,
+        purpose: &str,
+        nonce: u64,
+        hash: B256,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// A transaction got its receipt.
     fn mined(&self, hash: B256, success: bool, block: u64) -> impl Future<Output = ()> + Send;
     /// A sent transaction the node no longer knows (dropped, or lost in a reorg).
@@ -268,7 +373,9 @@ pub trait TxJournal: Send + Sync {
 pub struct NoJournal;
 
 impl TxJournal for NoJournal {
-    async fn sent(&self, _: &str, _: u64, _: B256) {}
+    async fn sent(&self, _: &str, _: u64, _: B256) -> Result<(), String> {
+        Ok(())
+    }
     async fn mined(&self, _: B256, _: bool, _: u64) {}
 }
 
@@ -294,16 +401,28 @@ impl Chain {
         let parsed = url
             .parse()
             .map_err(|e: url::ParseError| ChainError::BadUrl {
-                url: url.into(),
+                url: redact_url(url),
                 detail: e.to_string(),
+            })?;
+        // A node that accepts the connection and never answers must not hang the agent.
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .timeout(policy.rpc_timeout)
+            .connect_timeout(policy.rpc_timeout)
+            .build()
+            .map_err(|e| ChainError::BadUrl {
+                url: redact_url(url),
+                detail: format!("cannot build the HTTP client: {e}"),
             })?;
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
-            .connect_http(parsed)
+            .connect_client(alloy::rpc::client::RpcClient::new_http_with_client(
+                http, parsed,
+            ))
             .erased();
         let mut chain = Chain {
             provider,
-            url: url.into(),
+            url: redact_url(url),
+            secrets: Arc::new(url_secrets(url)),
             chain_id: 0,
             policy,
             signer: key.map(|k| {
@@ -325,6 +444,15 @@ impl Chain {
         self.signer.as_ref().map(|s| s.address).unwrap_or_default()
     }
 
+    /// A node or transport error as text, with the URL's secrets masked.
+    fn scrub(&self, e: &impl std::fmt::Display) -> String {
+        let mut text = e.to_string();
+        for secret in self.secrets.iter() {
+            text = text.replace(secret.as_str(), "***");
+        }
+        text
+    }
+
     /// Runs one RPC request, retrying transient failures with exponential
     /// backoff (0.2 s doubling to 5 s) until `rpc_patience` has passed.
     pub async fn rpc<T, F, Fut>(&self, what: &str, mut f: F) -> ChainResult<T>
@@ -343,10 +471,11 @@ impl Chain {
                         return Err(ChainError::Unreachable {
                             url: self.url.clone(),
                             waited: start.elapsed(),
-                            detail: e.to_string(),
+                            detail: self.scrub(&e),
                         });
                     }
-                    tracing::warn!(request = what, error = %e, retry_in = ?delay, "RPC request failed; retrying");
+                    let error = self.scrub(&e);
+                    tracing::warn!(request = what, error, retry_in = ?delay, "RPC request failed; retrying");
                     crate::metrics::global().rpc_retries.inc();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -363,12 +492,12 @@ impl Chain {
                             ChainError::InsufficientFunds {
                                 purpose: what.into(),
                                 address: self.address(),
-                                detail: e.to_string(),
+                                detail: self.scrub(&e),
                             }
                         }
                         None => ChainError::Refused {
                             what: what.into(),
-                            detail: e.to_string(),
+                            detail: self.scrub(&e),
                         },
                     });
                 }
@@ -742,6 +871,13 @@ impl Chain {
                     })?;
             let hash = *envelope.tx_hash();
             let raw = envelope.encoded_2718();
+            journal
+                .sent(purpose, nonce, hash)
+                .await
+                .map_err(|detail| ChainError::Refused {
+                    what: format!("recording `{purpose}` before sending it"),
+                    detail,
+                })?;
             let p = self.provider.clone();
             let sent = self
                 .rpc("eth_sendRawTransaction", || {
@@ -749,17 +885,35 @@ impl Chain {
                     async move { p.send_raw_transaction(&raw).await.map(|_| ()) }
                 })
                 .await;
+            // A retried broadcast whose first attempt reached the node is refused as known.
+            let known = |d: &str| {
+                let d = d.to_lowercase();
+                d.contains("already known")
+                    || d.contains("known transaction")
+                    || d.contains("already imported")
+            };
             match sent {
                 Ok(()) => {
                     hashes.push(hash);
-                    journal.sent(purpose, nonce, hash).await;
                     tracing::debug!(purpose, nonce, %hash, max_fee, "transaction sent");
+                }
+                Err(ChainError::Refused { detail, .. }) if known(&detail) => {
+                    hashes.push(hash);
+                    tracing::debug!(purpose, nonce, %hash, "the node already had the transaction");
                 }
                 // A replacement the node refuses (underpriced, nonce taken by an
                 // earlier version that got mined): keep following what was sent.
                 Err(ChainError::Refused { detail, .. }) if !hashes.is_empty() => {
+                    journal.dropped(hash).await;
                     tracing::debug!(purpose, nonce, detail, "replacement refused");
                 }
+                // Refused outright: never in the pool, so the journal must not wait for it.
+                Err(e @ (ChainError::Refused { .. } | ChainError::InsufficientFunds { .. })) => {
+                    journal.dropped(hash).await;
+                    return Err(e);
+                }
+                // The node stayed unreachable: the transaction may have reached it,
+                // so it stays in the journal and the next send asks the node.
                 Err(e) => return Err(e),
             }
             // broadcast: the next transaction may take the next nonce
@@ -803,5 +957,74 @@ impl Chain {
                 "no receipt yet; re-signing with higher fees"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_keep_no_secret() {
+        for (url, secret) in [
+            ("https://user:hunter2@rpc.example.com/", "hunter2"),
+            (
+                "https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef",
+                "0123456789abcdef",
+            ),
+            (
+                "https://eth-mainnet.g.alchemy.com/v2/AbCdEf-123456789_xyzXYZ",
+                "AbCdEf",
+            ),
+            ("https://rpc.example.com/?apikey=s3cr3tkey", "s3cr3tkey"),
+            ("not a url with hunter2", "hunter2"),
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains(secret), "{url} shown as {shown}");
+        }
+        assert_eq!(
+            redact_url("http://127.0.0.1:8545/"),
+            "http://127.0.0.1:8545/"
+        );
+        assert_eq!(
+            redact_url("https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef"),
+            "https://mainnet.infura.io/v3/***"
+        );
+    }
+
+    /// A dead endpoint's error names it without its credentials.
+    #[tokio::test]
+    async fn a_dead_endpoint_with_credentials_is_reported_without_them() {
+        let policy = TxPolicy {
+            rpc_patience: Duration::from_millis(300),
+            rpc_timeout: Duration::from_millis(200),
+            ..TxPolicy::default()
+        };
+        let url =
+            "http://operator:hunter2@127.0.0.1:1/v3/0123456789abcdef0123456789abcdef?key=s3cr3t";
+        let e = Chain::connect(url, None, policy)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("127.0.0.1:1"), "{e}");
+        for secret in ["hunter2", "0123456789abcdef", "s3cr3t", "operator"] {
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_open_to_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("key");
+        let key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        std::fs::write(&f, key).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_key_file(&f).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && e.contains("644"), "{e}");
+        assert!(!e.contains(&key[2..]), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_key_file(&f).is_ok());
     }
 }

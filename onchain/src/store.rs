@@ -568,7 +568,7 @@ async fn set_status(c: &mut AnyConnection, table: &str, id: i64, status: &str) -
 }
 
 impl TxJournal for Store {
-    async fn sent(&self, purpose: &str, nonce: u64, hash: B256) {
+    async fn sent(&self, purpose: &str, nonce: u64, hash: B256) -> Result<(), String> {
         let r = sqlx::query(
             "INSERT INTO txs (purpose, nonce, hash, sent_at) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING",
         )
@@ -578,9 +578,10 @@ impl TxJournal for Store {
         .bind(now_unix())
         .execute(&self.pool)
         .await;
-        if let Err(e) = r {
-            tracing::error!(purpose, %hash, error = %e, "cannot record a sent transaction");
-        }
+        r.map(|_| ()).map_err(|e| {
+            tracing::error!(purpose, %hash, error = %e, "cannot record a transaction before sending it; not sent");
+            format!("the database refused the journal row: {e}")
+        })
     }
 
     async fn mined(&self, hash: B256, success: bool, block: u64) {
@@ -652,7 +653,9 @@ mod tests {
             parent: Some(B256::repeat_byte(7)),
         };
         s.ingest(&[], c).await.unwrap();
-        s.sent("submit request 1", 3, B256::repeat_byte(1)).await;
+        s.sent("submit request 1", 3, B256::repeat_byte(1))
+            .await
+            .unwrap();
         s.mined(B256::repeat_byte(1), true, 40).await;
         drop(s);
         let s = Store::open(dir.path(), None).await.unwrap();

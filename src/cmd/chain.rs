@@ -32,14 +32,12 @@ impl ChainArgs {
     /// Connects, with the key when one is given.
     pub(crate) async fn connect(&self, need_key: bool) -> Result<Chain> {
         let key = match (&self.key_file, std::env::var("OPML_KEY").ok()) {
-            (Some(f), _) => Some(
-                std::fs::read_to_string(f)
-                    .with_context(|| format!("cannot read the key file `{}`", f.display()))?,
-            ),
-            (None, env) => env,
+            (Some(f), _) => Some(opml_onchain::client::read_key_file(f)?),
+            (None, Some(env)) => Some(parse_key(&env)?),
+            (None, None) => None,
         };
         let key = match key {
-            Some(k) => Some(parse_key(&k)?),
+            Some(k) => Some(k),
             None if need_key => {
                 bail!("this command sends transactions: pass --key-file FILE or set OPML_KEY")
             }
