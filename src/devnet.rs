@@ -166,6 +166,24 @@ impl Anvil {
         Ok(())
     }
 
+    /// Mines `n` empty blocks at once (`anvil_mine`), one second apart.
+    pub async fn mine(&self, n: u64) -> Result<()> {
+        // anvil takes about a millisecond a block: no request timeout fits every `n`
+        let policy = TxPolicy {
+            rpc_timeout: Duration::from_secs(600),
+            ..TxPolicy::default()
+        };
+        let c = Chain::connect(&self.url, None, policy).await?;
+        alloy::providers::Provider::raw_request::<_, serde_json::Value>(
+            &c.provider,
+            "anvil_mine".into(),
+            (format!("0x{n:x}"), "0x1"),
+        )
+        .await
+        .context("anvil_mine")?;
+        Ok(())
+    }
+
     /// Sets the balance of `who` (`anvil_setBalance`).
     pub async fn set_balance(
         &self,

@@ -6,6 +6,11 @@
 //! forwarding, or answers `eth_blockNumber` with a head it gave earlier
 //! (a stale node behind a load balancer).
 //!
+//! In "public endpoint" mode ([`Public`]) it also behaves like the paid and
+//! free endpoints agents run behind: `eth_getLogs` refused past a block range
+//! or a result count (with the providers' own error shapes), HTTP 429 rate
+//! limits, revert data stripped from errors, and answers that hang.
+//!
 //! The seed fixes the sequence of decisions, not which request meets which
 //! fault: the agents' requests race each other. Each kind of fault is counted,
 //! so a test can check that it really met them.
@@ -35,6 +40,48 @@ pub enum Fault {
     Disconnect,
     /// `eth_blockNumber` answered with an older head it gave before.
     StaleHead,
+    /// `eth_getLogs` refused: too many blocks ([`Public::max_log_blocks`]).
+    LogRangeRefused,
+    /// `eth_getLogs` refused: too many results ([`Public::max_log_results`]).
+    LogResultsRefused,
+    /// HTTP 429, not forwarded.
+    RateLimited,
+    /// Forwarded, answered only after [`Public::hang`].
+    Hang,
+    /// An error's revert data removed.
+    RevertDataStripped,
+}
+
+/// What a public endpoint does besides failing now and then.
+#[derive(Debug, Clone)]
+pub struct Public {
+    /// Most blocks an `eth_getLogs` may span.
+    pub max_log_blocks: u64,
+    /// Most logs it may return.
+    pub max_log_results: usize,
+    /// Percent of requests answered 429.
+    pub rate_limited: u8,
+    /// Percent of requests answered only after `hang`.
+    pub hang_percent: u8,
+    /// How long a hanging answer takes.
+    pub hang: Duration,
+    /// Remove `data` from error answers (some providers do: reverts arrive without their reason).
+    pub strip_revert_data: bool,
+}
+
+impl Public {
+    /// A free tier: 1,000 blocks and 10,000 logs per query, 3 % rate limited,
+    /// 1 % hanging for `hang`, revert data stripped.
+    pub fn free_tier(hang: Duration) -> Public {
+        Public {
+            max_log_blocks: 1_000,
+            max_log_results: 10_000,
+            rate_limited: 3,
+            hang_percent: 1,
+            hang,
+            strip_revert_data: true,
+        }
+    }
 }
 
 /// The mix of faults, in percent of requests (the rest pass).
@@ -56,6 +103,8 @@ pub struct Hostile {
     pub stale_head: u8,
     /// Longest delay.
     pub max_delay: Duration,
+    /// The public endpoint's limits, if any.
+    pub public: Option<Public>,
 }
 
 impl Hostile {
@@ -70,6 +119,22 @@ impl Hostile {
             disconnect: 3,
             stale_head: 10,
             max_delay: Duration::from_millis(400),
+            public: None,
+        }
+    }
+
+    /// No random faults: only a public endpoint's limits.
+    pub fn public(seed: u64, public: Public) -> Hostile {
+        Hostile {
+            seed,
+            delay: 0,
+            unavailable: 0,
+            internal_error: 0,
+            drop_answer: 0,
+            disconnect: 0,
+            stale_head: 0,
+            max_delay: Duration::ZERO,
+            public: Some(public),
         }
     }
 }
@@ -159,6 +224,16 @@ fn decide(state: &Mutex<State>, mix: &Hostile, method: &str) -> (Fault, Option<S
             break;
         }
     }
+    if let Some(p) = &mix.public
+        && fault == Fault::Pass
+    {
+        let roll = (splitmix(&mut s.rng) % 100) as u8;
+        if roll < p.rate_limited {
+            fault = Fault::RateLimited;
+        } else if roll < p.rate_limited.saturating_add(p.hang_percent) {
+            fault = Fault::Hang;
+        }
+    }
     let mut stale = None;
     if fault == Fault::Pass && method == "eth_blockNumber" && s.heads.len() > 1 {
         let roll = (splitmix(&mut s.rng) % 100) as u8;
@@ -173,6 +248,51 @@ fn decide(state: &Mutex<State>, mix: &Hostile, method: &str) -> (Fault, Option<S
 }
 
 type Answer = Result<Response<Full<Bytes>>, std::io::Error>;
+
+fn count(state: &Mutex<State>, fault: Fault) {
+    *state.lock().unwrap().counts.entry(fault).or_default() += 1;
+}
+
+/// Blocks an `eth_getLogs` call spans (`latest` and the like read from upstream);
+/// `None` for a `blockHash` query or one it cannot read.
+async fn log_span(
+    call: &serde_json::Value,
+    client: &alloy::transports::http::reqwest::Client,
+    upstream: &str,
+) -> Option<u64> {
+    let f = &call["params"][0];
+    let number = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|s| s.strip_prefix("0x"))
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+    };
+    let head = || async {
+        let v: serde_json::Value = client
+            .post(upstream)
+            .header("content-type", "application/json")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}"#)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        number(&v["result"])
+    };
+    if !f["blockHash"].is_null() {
+        return None;
+    }
+    let from = match number(&f["fromBlock"]) {
+        Some(n) => n,
+        None if f["fromBlock"] == "earliest" => 0,
+        None => head().await?,
+    };
+    let to = match number(&f["toBlock"]) {
+        Some(n) => n,
+        None => head().await?,
+    };
+    Some(to.saturating_sub(from) + 1)
+}
 
 async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
@@ -189,7 +309,7 @@ async fn handle(
         .to_bytes();
     let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let method = call["method"].as_str().unwrap_or("batch").to_string();
-    let (fault, stale) = decide(state, mix, &method);
+    let (mut fault, stale) = decide(state, mix, &method);
     let closed = || Err(std::io::Error::other("hostile proxy: connection closed"));
     let json = |status: StatusCode, v: serde_json::Value| {
         let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
@@ -221,6 +341,17 @@ async fn handle(
                 serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "result": stale}),
             );
         }
+        Fault::RateLimited => {
+            return json(
+                StatusCode::TOO_MANY_REQUESTS,
+                serde_json::json!({"jsonrpc": "2.0", "id": call["id"],
+                    "error": {"code": -32005, "message": "daily request count exceeded, request rate limited"}}),
+            );
+        }
+        Fault::Hang => {
+            let hang = mix.public.as_ref().map_or(Duration::ZERO, |p| p.hang);
+            tokio::time::sleep(hang).await;
+        }
         Fault::Delay => {
             let ms = {
                 let mut s = state.lock().unwrap();
@@ -229,6 +360,19 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         Fault::Pass | Fault::DropAnswer => {}
+        Fault::LogRangeRefused | Fault::LogResultsRefused | Fault::RevertDataStripped => {}
+    }
+    if let Some(p) = &mix.public
+        && method == "eth_getLogs"
+        && let Some(blocks) = log_span(&call, client, upstream).await
+        && blocks > p.max_log_blocks
+    {
+        count(state, Fault::LogRangeRefused);
+        return json(
+            StatusCode::OK,
+            serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32602,
+                "message": format!("Log response size exceeded. You can make eth_getLogs requests with up to a {} block range and no limit on the response size, or you can request any block range with a cap of {} logs in the response.", p.max_log_blocks, p.max_log_results)}}),
+        );
     }
     let answer = client
         .post(upstream)
@@ -242,6 +386,32 @@ async fn handle(
     if fault == Fault::DropAnswer {
         return closed();
     }
+    let mut bytes = bytes.to_vec();
+    if let Some(p) = &mix.public
+        && let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        if method == "eth_getLogs"
+            && v["result"]
+                .as_array()
+                .is_some_and(|r| r.len() > p.max_log_results)
+        {
+            count(state, Fault::LogResultsRefused);
+            return json(
+                StatusCode::OK,
+                serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32005,
+                    "message": format!("query returned more than {} results", p.max_log_results)}}),
+            );
+        }
+        if p.strip_revert_data
+            && let Some(e) = v.get_mut("error").and_then(|e| e.as_object_mut())
+            && e.remove("data").is_some()
+        {
+            fault = Fault::RevertDataStripped;
+            count(state, fault);
+            bytes = v.to_string().into_bytes();
+        }
+    }
+    let _ = fault;
     if method == "eth_blockNumber"
         && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
         && let Some(head) = v["result"].as_str()
@@ -251,7 +421,7 @@ async fn handle(
             s.heads.push(head.to_string());
         }
     }
-    let mut r = Response::new(Full::new(Bytes::from(bytes.to_vec())));
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
     *r.status_mut() = StatusCode::from_u16(status)
         .context("upstream status")
         .map_err(std::io::Error::other)?;

@@ -1956,6 +1956,53 @@ async fn a_challenger_with_one_bond_meets_two_lies() {
     net.stop();
 }
 
+/// Behind a public endpoint (issue 23): `eth_getLogs` refused past 1,000
+/// blocks or 10,000 logs with the providers' own error shapes, 3 % of requests
+/// rate limited (429), 1 % hanging longer than the agents' request timeout,
+/// revert data stripped. The deployment has 5,000 blocks behind it when the
+/// agents start (a long time offline, compressed), and they are configured for
+/// 5,000-block pages: they shrink their pages to what the node accepts, catch
+/// up, and the honest side wins without a reverted transaction. (Before,
+/// a refused range was retried as transient until the patience ran out, and
+/// every move queried the game's logs from its creation to the head.)
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_public_endpoint_after_a_long_history() {
+    use opml::hostile::{Fault, Hostile, HostileRpc, Public};
+    let params = MarketParams {
+        challenge_window: 1800,
+        ..MarketParams::default()
+    };
+    let mut net = Net::build_with("mlp784", None, &params).await;
+    net.anvil.mine(5_000).await.unwrap();
+    let public = HostileRpc::start(
+        &net.anvil.url,
+        Hostile::public(11, Public::free_tier(Duration::from_secs(4))),
+    )
+    .await
+    .unwrap();
+    net.rpc = public.url.clone();
+    let top = "log_page_blocks = 5000\nrpc_timeout_s = 2\n";
+    let liar = net.spawn(
+        submitter("lying submitter", Some("wrong_output = true")),
+        1,
+        top,
+    );
+    net.spawn(challenger("challenger", None), 2, top);
+    net.request().await;
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    let counts = public.counts();
+    for f in [Fault::LogRangeRefused, Fault::RateLimited] {
+        assert!(
+            counts.get(&f).is_some_and(|&n| n > 0),
+            "no {f:?} met: {counts:?}"
+        );
+    }
+    assert_eq!(net.reverted_txs().await, Vec::<String>::new());
+    net.stop();
+}
+
 /// A watcher configured to watch what it cannot (issue 23: a challenger whose
 /// `policy.models` held the manifest's build id, or any made-up id, started,
 /// logged `models=1` and never judged a claim) refuses to start and names the

@@ -112,6 +112,19 @@ pub struct AgentConfig<P, F> {
     /// Blocks to stay behind the head.
     #[serde(default)]
     pub confirmations: u64,
+    /// The head `confirmations` count back from: `latest`, `safe` or `finalized`
+    /// (the chain's own notion, where it has one).
+    #[serde(default = "default_head")]
+    pub head: String,
+    /// Most blocks per `eth_getLogs`; halved automatically while the node
+    /// refuses a range or a result count as too large.
+    #[serde(default = "default_log_page")]
+    pub log_page_blocks: u64,
+    /// Scan the logs from this block rather than from the deployment's (an
+    /// operator joining a long-running deployment; requests and claims before
+    /// it are not seen).
+    #[serde(default)]
+    pub start_block: Option<u64>,
     /// Milliseconds between polls.
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,
@@ -176,6 +189,12 @@ fn default_poll_ms() -> u64 {
 }
 fn default_patience() -> u64 {
     120
+}
+fn default_head() -> String {
+    "latest".into()
+}
+fn default_log_page() -> u64 {
+    2_000
 }
 fn default_rpc_timeout() -> u64 {
     15
@@ -814,12 +833,24 @@ impl Agent {
                 })?;
             tracing::info!(%bound, "serving /metrics and /healthz");
         }
-        let follower = Follower::new(
+        let head = match cfg.head.as_str() {
+            "latest" => alloy::eips::BlockNumberOrTag::Latest,
+            "safe" => alloy::eips::BlockNumberOrTag::Safe,
+            "finalized" => alloy::eips::BlockNumberOrTag::Finalized,
+            other => {
+                return Err(AgentError::Config(format!(
+                    "head = \"{other}\": use \"latest\", \"safe\" or \"finalized\""
+                )));
+            }
+        };
+        let mut follower = Follower::new(
             chain.clone(),
             deployment.watched(),
-            deployment.block,
+            deployment.block.max(cfg.start_block.unwrap_or(0)),
             cfg.confirmations,
-        );
+        )
+        .with_page(cfg.log_page_blocks);
+        follower.head = head;
         tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), instance, "agent started");
         leases.clone().spawn_heartbeat();
         Ok(Agent {
@@ -1142,12 +1173,19 @@ pub async fn play_game(
 ) -> Result<(), AgentError> {
     let timed = crate::metrics::TimedTrace(trace);
     let silent_from = policy.silent_from;
+    let scan_from = a
+        .store
+        .cursor()
+        .await?
+        .map_or(g.block, |c| c.next.saturating_sub(1));
     let turn = crate::play::take_turn(
         &a.chain,
         &a.deployment,
         crate::play::GameAt {
             id: g.id,
-            from_block: g.block,
+            created_block: g.block,
+            known: a.store.dissections(g.id).await?,
+            scan_from,
         },
         &timed,
         &a.store,

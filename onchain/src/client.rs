@@ -133,11 +133,35 @@ impl Default for TxPolicy {
     }
 }
 
+/// Whether a node's message refuses an `eth_getLogs` for its block range or
+/// its result count, as public endpoints do (Infura: "query returned more than
+/// 10000 results"; Alchemy: "Log response size exceeded ... block range";
+/// QuickNode: "eth_getLogs is limited to a 10,000 range"; others: "block range
+/// too large", "exceed maximum block range"). Asking again for fewer blocks
+/// answers it; waiting does not.
+pub fn is_log_range_limit(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "block range",
+        "range too large",
+        "range is too large",
+        "returned more than",
+        "response size exceeded",
+        "is limited to",
+        "too many results",
+        "max results",
+        "logs matched",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
+}
+
 /// Whether an RPC error is worth retrying: transport failures and rate limits are,
-/// a node's considered answer (a revert, a bad nonce) is not.
+/// a node's considered answer (a revert, a bad nonce, a log range too large) is not.
 pub fn is_transient(e: &RpcError<TransportErrorKind>) -> bool {
     match e {
         RpcError::Transport(_) => true,
+        RpcError::ErrorResp(p) if is_log_range_limit(&p.message) => false,
         RpcError::ErrorResp(p) => {
             matches!(p.code, 429 | -32005 | -32603)
                 || p.message.contains("rate limit")

@@ -9,11 +9,13 @@
 //! range twice is harmless, and a claim or game that vanished with the reorg
 //! is seen as absent on the chain when the agent next looks at it.
 
-use crate::client::{Chain, ChainResult};
+use crate::client::{Chain, ChainError, ChainResult, is_log_range_limit};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, Log};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Blocks re-scanned beyond the confirmation depth after a reorg.
 pub const REORG_REWIND: u64 = 64;
@@ -59,8 +61,16 @@ pub struct Follower {
     pub confirmations: u64,
     /// Most blocks per `eth_getLogs` (nodes cap the range).
     pub max_range: u64,
-    /// Never rewind before this block (the deployment).
+    /// Never rewind before this block (the deployment, or a later start block).
     pub origin: u64,
+    /// The head the follower counts `confirmations` back from: `latest`, or
+    /// the chain's `safe` or `finalized` block where it has them.
+    pub head: BlockNumberOrTag,
+    /// Blocks per query now: halved when the node refuses a range or a result
+    /// count as too large, doubled back after each success up to `ceiling`.
+    page: Arc<AtomicU64>,
+    /// Below the smallest span the node refused (at most `max_range`).
+    ceiling: Arc<AtomicU64>,
 }
 
 impl Follower {
@@ -72,7 +82,44 @@ impl Follower {
             confirmations,
             max_range: 2_000,
             origin,
+            head: BlockNumberOrTag::Latest,
+            page: Arc::new(AtomicU64::new(2_000)),
+            ceiling: Arc::new(AtomicU64::new(2_000)),
         }
+    }
+
+    /// At most `blocks` per `eth_getLogs` (at least 1).
+    pub fn with_page(mut self, blocks: u64) -> Follower {
+        self.max_range = blocks.max(1);
+        self.page = Arc::new(AtomicU64::new(self.max_range));
+        self.ceiling = Arc::new(AtomicU64::new(self.max_range));
+        self
+    }
+
+    /// Blocks per query now.
+    pub fn page(&self) -> u64 {
+        self.page.load(Ordering::Relaxed)
+    }
+
+    /// The block `confirmations` are counted back from.
+    async fn head_block(&self) -> ChainResult<u64> {
+        if self.head == BlockNumberOrTag::Latest {
+            return self.chain.block_number().await;
+        }
+        let p = self.chain.provider.clone();
+        let tag = self.head;
+        let b = self
+            .chain
+            .rpc("eth_getBlockByNumber", || {
+                let p = p.clone();
+                async move { p.get_block_by_number(tag).await }
+            })
+            .await?;
+        b.map(|b| b.header.number)
+            .ok_or_else(|| ChainError::Refused {
+                what: format!("the {tag} block"),
+                detail: "the node has none; set `head = \"latest\"` for this chain".into(),
+            })
     }
 
     /// The cursor of a fresh scan (from the deployment block).
@@ -85,7 +132,7 @@ impl Follower {
 
     /// Scans the next range.
     pub async fn poll(&self, cursor: Cursor) -> ChainResult<Poll> {
-        let head = self.chain.block_number().await?;
+        let head = self.head_block().await?;
         let safe = head.saturating_sub(self.confirmations);
         if let (Some(parent), Some(prev)) = (cursor.parent, cursor.next.checked_sub(1)) {
             let now = self.chain.block(prev).await?.map(|b| b.0);
@@ -106,31 +153,53 @@ impl Follower {
         if cursor.next > safe {
             return Ok(Poll::Idle);
         }
-        let to = safe.min(cursor.next + self.max_range - 1);
-        // The end block's hash is read first: if a reorg replaces it during the
-        // scan, the next poll sees a different parent and scans again.
-        let Some((to_hash, _)) = self.chain.block(to).await? else {
-            return Ok(Poll::Idle);
-        };
-        let filter = Filter::new()
-            .address(self.addresses.clone())
-            .from_block(BlockNumberOrTag::Number(cursor.next))
-            .to_block(BlockNumberOrTag::Number(to));
-        let p = self.chain.provider.clone();
-        let logs = self
-            .chain
-            .rpc("eth_getLogs", || {
-                let (p, f) = (p.clone(), filter.clone());
-                async move { p.get_logs(&f).await }
-            })
-            .await?;
-        Ok(Poll::Logs {
-            logs: logs.into_iter().filter(|l| !l.removed).collect(),
-            cursor: Cursor {
-                next: to + 1,
-                parent: Some(to_hash),
-            },
-            caught_up: to == safe,
-        })
+        loop {
+            let page = self.page();
+            let to = safe.min(cursor.next + page - 1);
+            // The end block's hash is read first: if a reorg replaces it during the
+            // scan, the next poll sees a different parent and scans again.
+            let Some((to_hash, _)) = self.chain.block(to).await? else {
+                return Ok(Poll::Idle);
+            };
+            let filter = Filter::new()
+                .address(self.addresses.clone())
+                .from_block(BlockNumberOrTag::Number(cursor.next))
+                .to_block(BlockNumberOrTag::Number(to));
+            let p = self.chain.provider.clone();
+            let got = self
+                .chain
+                .rpc("eth_getLogs", || {
+                    let (p, f) = (p.clone(), filter.clone());
+                    async move { p.get_logs(&f).await }
+                })
+                .await;
+            let logs = match got {
+                Ok(logs) => logs,
+                Err(ChainError::Refused { detail, .. })
+                    if is_log_range_limit(&detail) && to > cursor.next =>
+                {
+                    let smaller = (to - cursor.next).div_ceil(2);
+                    self.page.store(smaller, Ordering::Relaxed);
+                    self.ceiling.fetch_min(to - cursor.next, Ordering::Relaxed);
+                    tracing::info!(
+                        blocks = smaller,
+                        node = detail,
+                        "the node refused the log range; querying fewer blocks at a time"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let grown = (page * 2).min(self.ceiling.load(Ordering::Relaxed));
+            self.page.store(grown, Ordering::Relaxed);
+            return Ok(Poll::Logs {
+                logs: logs.into_iter().filter(|l| !l.removed).collect(),
+                cursor: Cursor {
+                    next: to + 1,
+                    parent: Some(to_hash),
+                },
+                caught_up: to == safe,
+            });
+        }
     }
 }

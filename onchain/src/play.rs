@@ -40,20 +40,21 @@ pub async fn read_game(chain: &Chain, d: &Deployment, id: u64) -> ChainResult<Ga
     })
 }
 
-/// The logs of one event of game `id` (its first indexed argument) from `from_block` on.
+/// The logs of one event of game `id` (its first indexed argument) in blocks `[from, to]`.
 async fn game_events(
     chain: &Chain,
     d: &Deployment,
     id: u64,
     signature: B256,
-    from_block: u64,
+    from: u64,
+    to: BlockNumberOrTag,
 ) -> ChainResult<Vec<alloy::rpc::types::Log>> {
     let filter = Filter::new()
         .address(d.dispute_game)
         .event_signature(signature)
         .topic1(B256::from(U256::from(id)))
-        .from_block(BlockNumberOrTag::Number(from_block))
-        .to_block(BlockNumberOrTag::Latest);
+        .from_block(BlockNumberOrTag::Number(from))
+        .to_block(to);
     let p = chain.provider.clone();
     chain
         .rpc("eth_getLogs", || {
@@ -63,21 +64,29 @@ async fn game_events(
         .await
 }
 
-/// The game's current dissection: the points of its latest `Dissected` event
-/// that hash to the stored commitment, or `[start, end]` before the first one.
+/// The game's current dissection: the one (newest first) that hashes to the
+/// stored commitment, from `known` (what the follower stored: every
+/// dissection and the opening `[start, end]`), else from the game's events
+/// since `scan_from` (the follower's last block: a range of a few blocks, never
+/// the game's whole life, which public nodes refuse), else the opening in the
+/// game's first block.
 pub async fn current_points(
     chain: &Chain,
     d: &Deployment,
-    id: u64,
+    at: &GameAt,
     game: &GameState,
-    from_block: u64,
 ) -> ChainResult<Vec<B256>> {
+    let id = at.id;
+    if let Some(p) = at.known.iter().find(|p| points_hash(p) == game.points) {
+        return Ok(p.clone());
+    }
     let logs = game_events(
         chain,
         d,
         id,
         DisputeGame::Dissected::SIGNATURE_HASH,
-        from_block,
+        at.scan_from.max(at.created_block),
+        BlockNumberOrTag::Latest,
     )
     .await?;
     for log in logs.iter().rev() {
@@ -87,23 +96,28 @@ pub async fn current_points(
             return Ok(e.points.clone());
         }
     }
-    // No dissection yet: the points are the game's [start, end].
     let logs = game_events(
         chain,
         d,
         id,
         DisputeGame::GameCreated::SIGNATURE_HASH,
-        from_block,
+        at.created_block,
+        BlockNumberOrTag::Number(at.created_block),
     )
     .await?;
-    let created = logs
-        .iter()
-        .find_map(|l| DisputeGame::GameCreated::decode_log(&l.inner).ok())
+    logs.iter()
+        .filter_map(|l| DisputeGame::GameCreated::decode_log(&l.inner).ok())
+        .map(|c| vec![c.start, c.end])
+        .find(|p| points_hash(p) == game.points)
         .ok_or_else(|| ChainError::Refused {
-            what: format!("the GameCreated event of game {id}"),
-            detail: format!("not found from block {from_block}; is the deployment file right?"),
-        })?;
-    Ok(vec![created.start, created.end])
+            what: format!("the current dissection of game {id}"),
+            detail: format!(
+                "none of the {} stored dissections, the game's events since block {} or its opening in block {} hashes to the game's commitment; is the deployment file right?",
+                at.known.len(),
+                at.scan_from,
+                at.created_block
+            ),
+        })
 }
 
 /// Calldata of a move.
@@ -225,13 +239,17 @@ pub async fn fund_match(
     Ok(())
 }
 
-/// A game and the block its first event is in (where reading its moves starts).
-#[derive(Debug, Clone, Copy)]
+/// A game, and where its moves are known from.
+#[derive(Debug, Clone, Default)]
 pub struct GameAt {
     /// The game's id in the dispute game contract.
     pub id: u64,
     /// The block of the `Challenged` event that opened it.
-    pub from_block: u64,
+    pub created_block: u64,
+    /// Its dissections the follower stored, newest first (the opening included).
+    pub known: Vec<Vec<B256>>,
+    /// The first block the follower may not have stored yet.
+    pub scan_from: u64,
 }
 
 /// Reads the game and plays one turn of `chain`'s key.
@@ -248,10 +266,10 @@ pub async fn take_turn(
     top_up_games: u64,
     filter: impl FnOnce(&GameState, Move) -> Option<Move>,
 ) -> Result<Turn, TurnError> {
-    let GameAt { id, from_block } = at;
+    let id = at.id;
     let game = read_game(chain, d, id).await?;
     let points = if game.status.is_live() && game.to_move() == chain.address() {
-        current_points(chain, d, id, &game, from_block).await?
+        current_points(chain, d, &at, &game).await?
     } else {
         vec![]
     };

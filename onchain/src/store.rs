@@ -192,6 +192,21 @@ impl Store {
         }))
     }
 
+    /// The dissections of game `id` seen so far (its opening `[start, end]`
+    /// included), newest first.
+    pub async fn dissections(&self, id: u64) -> StoreResult<Vec<Vec<B256>>> {
+        let rows = sqlx::query(
+            "SELECT points FROM dissections WHERE game_id = $1 ORDER BY block DESC, log_index DESC",
+        )
+        .bind(id as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<Vec<u8>, _>(0).chunks(32).map(b256).collect())
+            .collect())
+    }
+
     /// Ingests a batch of logs and moves the cursor past them, in one transaction.
     pub async fn ingest(&self, logs: &[Log], cursor: Cursor) -> StoreResult<usize> {
         let mut tx = self.pool.begin().await?;
@@ -292,6 +307,16 @@ impl Store {
                     "challenger_won"
                 };
                 set_status(&mut tx, "games", e.gameId.to::<i64>(), s).await?;
+            } else if topic == DisputeGame::Dissected::SIGNATURE_HASH {
+                let Ok(e) = DisputeGame::Dissected::decode_log(&log.inner) else {
+                    continue;
+                };
+                insert_dissection(&mut tx, e.gameId.to::<i64>(), log, &e.points).await?;
+            } else if topic == DisputeGame::GameCreated::SIGNATURE_HASH {
+                let Ok(e) = DisputeGame::GameCreated::decode_log(&log.inner) else {
+                    continue;
+                };
+                insert_dissection(&mut tx, e.gameId.to::<i64>(), log, &[e.start, e.end]).await?;
             } else if topic == DisputeGame::GameCancelled::SIGNATURE_HASH {
                 let Ok(e) = DisputeGame::GameCancelled::decode_log(&log.inner) else {
                     continue;
@@ -554,6 +579,26 @@ fn request_row(r: &AnyRow) -> RequestRow {
         status: r.get(5),
         note: r.get(6),
     }
+}
+
+async fn insert_dissection(
+    c: &mut AnyConnection,
+    game: i64,
+    log: &Log,
+    points: &[B256],
+) -> StoreResult<()> {
+    let bytes: Vec<u8> = points.iter().flat_map(|p| p.0).collect();
+    sqlx::query(
+        "INSERT INTO dissections (game_id, block, log_index, points) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (game_id, block, log_index) DO UPDATE SET points = excluded.points",
+    )
+    .bind(game)
+    .bind(log.block_number.unwrap_or_default() as i64)
+    .bind(log.log_index.unwrap_or_default() as i64)
+    .bind(bytes)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }
 
 async fn set_status(c: &mut AnyConnection, table: &str, id: i64, status: &str) -> StoreResult<()> {
