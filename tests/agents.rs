@@ -483,6 +483,13 @@ impl Net {
             };
             assert_eq!(r.verdict.contract, status, "game {}", g.id);
             // the fault of the game's lying party, and where its trace goes wrong
+            let request: u64 = InferenceMarket::new(self.d.market, self.watcher.provider.clone())
+                .getClaim(U256::from(g.claim))
+                .call()
+                .await
+                .unwrap()
+                .requestId
+                .to();
             let scripted = self
                 .scripted_games
                 .iter()
@@ -498,7 +505,9 @@ impl Net {
                     let faults = self.agent_at(a)?.party.faults.as_deref()?;
                     let first_wrong = match role {
                         Role::Defender => {
-                            let f: SubmitterFaults = toml::from_str(faults).unwrap();
+                            let all: SubmitterFaults = toml::from_str(faults).unwrap();
+                            // the lie the submitter told on this game's request
+                            let f = all.for_request(request).unwrap();
                             LyingTrace::submitter(honest.clone(), &f)
                                 .unwrap()
                                 .map(|t| t.first_wrong())
@@ -1932,6 +1941,13 @@ async fn a_challenger_with_one_bond_meets_two_lies() {
         .await
         .unwrap();
     let c = net.agents[watcher].address;
+    // The first challenge's stake is credited back (the claim backs the game)
+    // and withdrawn; the balance is set after that, or the withdrawal would add to it.
+    wait_for("the credited stake withdrawn", SCENARIO, || async {
+        Ok(m.withdrawable(c).call().await?.is_zero().then_some(()))
+    })
+    .await
+    .unwrap();
     let value = net.d.params.challenger_bond + U256::from(stake);
     net.anvil
         .set_balance(c, value + U256::from(1))
@@ -2000,6 +2016,66 @@ async fn behind_a_public_endpoint_after_a_long_history() {
         );
     }
     assert_eq!(net.reverted_txs().await, Vec::<String>::new());
+    net.stop();
+}
+
+/// Watch-only (issue 23): a challenger with `watch_only = true` judges the lie
+/// and simulates its challenge, logs what it would send, and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_only_challenger_sends_nothing() {
+    let mut net = Net::new().await;
+    net.add(submitter("lying submitter", Some("wrong_output = true")));
+    let key = 1 + net.agents.len();
+    let watcher = net.spawn(challenger("challenger", None), key, "watch_only = true\n");
+    net.request().await;
+    wait_for("the challenge it would send", SCENARIO, || async {
+        let log = net.log_of(&net.agents[watcher]);
+        Ok(
+            (log.contains("watch-only: would send") && log.contains("challenge claim 1"))
+                .then_some(()),
+        )
+    })
+    .await
+    .unwrap();
+    let s = net.snapshot().await;
+    assert!(
+        s.games.is_empty(),
+        "a watch-only challenger challenged: {s:?}"
+    );
+    let nonce = alloy::providers::Provider::get_transaction_count(
+        &net.watcher.provider,
+        net.agents[watcher].address,
+    )
+    .await
+    .unwrap();
+    assert_eq!(nonce, 0, "a watch-only agent sent a transaction");
+    net.stop();
+}
+
+/// Withdrawals to a cold address (issue 23): the challenger's winnings go to
+/// `withdraw_to`, not to its hot key.
+#[tokio::test(flavor = "multi_thread")]
+async fn winnings_are_withdrawn_to_the_cold_address() {
+    let mut net = Net::new().await;
+    let liar = net.add(submitter("lying submitter", Some("wrong_output = true")));
+    let cold = Address::repeat_byte(0xc0);
+    let key = 1 + net.agents.len();
+    net.spawn(
+        challenger("challenger", None),
+        key,
+        &format!("withdraw_to = \"{cold}\"\n"),
+    );
+    net.request().await;
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
+    let bond = net.d.params.challenger_bond;
+    wait_for("the withdrawal to the cold address", SCENARIO, || async {
+        let b = alloy::providers::Provider::get_balance(&net.watcher.provider, cold).await?;
+        Ok((b > bond).then_some(()))
+    })
+    .await
+    .unwrap();
     net.stop();
 }
 

@@ -54,6 +54,10 @@ impl AgentError {
         matches!(self, AgentError::Config(_) | AgentError::Deployment(_))
     }
 
+    fn is_watch_only(&self) -> bool {
+        matches!(self, AgentError::Chain(ChainError::WatchOnly { .. }))
+    }
+
     fn class(&self) -> &'static str {
         match self {
             AgentError::Chain(ChainError::InsufficientFunds { .. }) => "insufficient_funds",
@@ -71,6 +75,8 @@ impl AgentError {
 /// [ends the pass](AgentError::ends_the_pass) or is fatal is returned.
 pub fn isolate(unit: &str, result: Result<(), AgentError>) -> Result<(), AgentError> {
     match result {
+        // watch-only: the send was logged where it was decided
+        Err(e) if e.is_watch_only() => Ok(()),
         Err(e) if !e.ends_the_pass() && !e.is_fatal() => {
             let kind = unit.split(' ').next().unwrap_or(unit);
             crate::metrics::global()
@@ -135,6 +141,20 @@ pub struct AgentConfig<P, F> {
     /// (and retried as a transient failure, within `rpc_patience_s`).
     #[serde(default = "default_rpc_timeout")]
     pub rpc_timeout_s: u64,
+    /// Never pay more than this per gas (gwei), bumps included.
+    #[serde(default = "default_max_fee_gwei")]
+    pub max_fee_gwei: u64,
+    /// Never pay more per gas than this multiple of the node's current fee
+    /// suggestion, bumps included (0: no such cap).
+    #[serde(default = "default_max_fee_multiple")]
+    pub max_fee_multiple: u64,
+    /// Follow, judge and play in simulation only: every transaction is
+    /// simulated, priced and logged (`watch-only: would send`), none is sent.
+    #[serde(default)]
+    pub watch_only: bool,
+    /// Send withdrawals here (a cold address) rather than to the agent's key.
+    #[serde(default)]
+    pub withdraw_to: Option<Address>,
     /// Seconds without a receipt before fees are bumped.
     #[serde(default = "default_bump")]
     pub bump_after_s: u64,
@@ -195,6 +215,12 @@ fn default_head() -> String {
 }
 fn default_log_page() -> u64 {
     2_000
+}
+fn default_max_fee_gwei() -> u64 {
+    1_000
+}
+fn default_max_fee_multiple() -> u64 {
+    4
 }
 fn default_rpc_timeout() -> u64 {
     15
@@ -271,6 +297,9 @@ impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
             bump_after: Duration::from_secs(self.bump_after_s),
             poll: Duration::from_millis(self.poll_ms.clamp(20, 1000)),
             rpc_timeout: Duration::from_secs(self.rpc_timeout_s.max(1)),
+            max_fee_per_gas: self.max_fee_gwei as u128 * 1_000_000_000,
+            max_fee_multiple: self.max_fee_multiple,
+            watch_only: self.watch_only,
             ..TxPolicy::default()
         }
     }
@@ -782,6 +811,8 @@ pub struct Agent {
     pub concurrency: usize,
     /// Open trace sessions.
     pub traces: TraceCache,
+    /// Where withdrawals go (the key's own address when `None`).
+    pub withdraw_to: Option<Address>,
     /// The data directory's lock, held while the agent runs.
     _data_lock: std::fs::File,
 }
@@ -863,6 +894,7 @@ impl Agent {
             leases,
             concurrency: cfg.max_concurrent_actions.max(1),
             traces: TraceCache::new(cfg.trace_workers, cfg.trace_cache_mb << 20),
+            withdraw_to: cfg.withdraw_to,
             _data_lock: data_lock,
         })
     }
@@ -1078,8 +1110,11 @@ async fn withdraw_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
     if owed.is_zero() || owed < min {
         return Ok(());
     }
-    let data =
-        alloy::sol_types::SolCall::abi_encode(&crate::bindings::InferenceMarket::withdrawCall {});
+    use crate::bindings::InferenceMarket::{withdrawCall, withdrawToCall};
+    let data = match a.withdraw_to {
+        Some(to) => alloy::sol_types::SolCall::abi_encode(&withdrawToCall { to }),
+        None => alloy::sol_types::SolCall::abi_encode(&withdrawCall {}),
+    };
     match a
         .chain
         .send(
@@ -1092,7 +1127,8 @@ async fn withdraw_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
         .await
     {
         Ok(_) => {
-            tracing::info!(amount = %format_ether(owed), "withdrawn");
+            let to = a.withdraw_to.unwrap_or(me);
+            tracing::info!(amount = %format_ether(owed), %to, "withdrawn");
             Ok(())
         }
         Err(ChainError::WouldRevert { reason, .. }) => {

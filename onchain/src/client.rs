@@ -85,6 +85,12 @@ pub enum ChainError {
         /// What is wrong and what to do.
         detail: String,
     },
+    /// Watch-only: the transaction was simulated and priced, and not sent.
+    #[error("watch-only: `{purpose}` was not sent")]
+    WatchOnly {
+        /// What the transaction was for.
+        purpose: String,
+    },
     /// The key is malformed.
     #[error(
         "the private key is not valid: {0}; give 32 bytes as 64 hex digits (optionally 0x-prefixed)"
@@ -118,6 +124,12 @@ pub struct TxPolicy {
     pub max_fee_per_gas: u128,
     /// Give up on one HTTP request after this long (it is then retried like any transient failure).
     pub rpc_timeout: Duration,
+    /// Never pay more per gas than this multiple of the node's current
+    /// suggestion (bumps included; 0: no such cap): bumps follow a real fee
+    /// spike, but never run away from the market.
+    pub max_fee_multiple: u64,
+    /// Simulate and price every transaction, but send none (watch-only).
+    pub watch_only: bool,
 }
 
 impl Default for TxPolicy {
@@ -129,8 +141,21 @@ impl Default for TxPolicy {
             bump_percent: 20,
             max_fee_per_gas: 1_000_000_000_000, // 1,000 gwei
             rpc_timeout: Duration::from_secs(15),
+            max_fee_multiple: 4,
+            watch_only: false,
         }
     }
+}
+
+/// The most a client with `policy` pays per gas while the node suggests
+/// `suggested` (its max fee now): the absolute cap, and the multiple of the
+/// suggestion, so bumps follow a fee spike but never run away from the market.
+pub fn fee_cap(policy: &TxPolicy, suggested: u128) -> u128 {
+    let multiple = match policy.max_fee_multiple {
+        0 => u128::MAX,
+        m => suggested.max(1).saturating_mul(m as u128),
+    };
+    policy.max_fee_per_gas.min(multiple)
 }
 
 /// Whether a node's message refuses an `eth_getLogs` for its block range or
@@ -693,10 +718,14 @@ impl Chain {
         tx.set_gas_limit(gas_limit);
         let fees = self.fees().await?;
         // The node would refuse it anyway; saying so first names what is missing.
-        let need = value
-            + U256::from(gas_limit)
-                * U256::from(fees.max_fee_per_gas.min(self.policy.max_fee_per_gas));
+        let need = value + U256::from(gas_limit) * U256::from(self.fee_cap(fees.max_fee_per_gas));
         let have = self.balance(signer.address).await?;
+        if self.policy.watch_only {
+            tracing::info!(purpose, value = %crate::protocol::format_ether(value), gas = gas_limit, "watch-only: would send");
+            return Err(ChainError::WatchOnly {
+                purpose: purpose.into(),
+            });
+        }
         if have < need {
             return Err(ChainError::InsufficientFunds {
                 purpose: purpose.into(),
@@ -852,6 +881,10 @@ impl Chain {
         Ok((mined, next))
     }
 
+    fn fee_cap(&self, suggested: u128) -> u128 {
+        fee_cap(&self.policy, suggested)
+    }
+
     /// The node's EIP-1559 fee suggestion.
     pub async fn fees(&self) -> ChainResult<alloy::eips::eip1559::Eip1559Estimation> {
         let p = self.provider.clone();
@@ -872,6 +905,7 @@ impl Chain {
         replacing: Option<Replacing>,
     ) -> ChainResult<TransactionReceipt> {
         let wallet = &hold.signer.wallet.clone();
+        let mut cap = self.fee_cap(fees.max_fee_per_gas);
         let bump = |v: u128| v + v * self.policy.bump_percent.max(13) as u128 / 100 + 1;
         let mut max_fee = fees.max_fee_per_gas.max(1);
         let mut tip = fees.max_priority_fee_per_gas.max(1);
@@ -883,8 +917,16 @@ impl Chain {
             tip = tip.max(bump(r.tip));
         }
         loop {
-            tx.set_max_fee_per_gas(max_fee.min(self.policy.max_fee_per_gas));
-            tx.set_max_priority_fee_per_gas(tip.min(self.policy.max_fee_per_gas));
+            if max_fee > cap {
+                tracing::warn!(
+                    purpose,
+                    max_fee,
+                    cap,
+                    "fees above the cap (max_fee_gwei, max_fee_multiple): signing at the cap"
+                );
+            }
+            tx.set_max_fee_per_gas(max_fee.min(cap));
+            tx.set_max_priority_fee_per_gas(tip.min(cap));
             let envelope: TxEnvelope =
                 tx.clone()
                     .build(wallet)
@@ -972,6 +1014,7 @@ impl Chain {
             }
             // after a base-fee spike a bump of the old fees may still be too low
             let now = self.fees().await?;
+            cap = self.fee_cap(now.max_fee_per_gas);
             max_fee = bump(max_fee).max(now.max_fee_per_gas);
             tip = bump(tip).max(now.max_priority_fee_per_gas);
             tracing::warn!(
@@ -1033,6 +1076,37 @@ mod tests {
         assert!(e.contains("127.0.0.1:1"), "{e}");
         for secret in ["hunter2", "0123456789abcdef", "s3cr3t", "operator"] {
             assert!(!e.contains(secret), "{e}");
+        }
+    }
+
+    #[test]
+    fn fees_are_capped_absolutely_and_relative_to_the_current_suggestion() {
+        let gwei = 1_000_000_000u128;
+        let p = TxPolicy::default();
+        assert_eq!(fee_cap(&p, 10 * gwei), 40 * gwei);
+        assert_eq!(fee_cap(&p, 400 * gwei), 1_000 * gwei);
+        let loose = TxPolicy {
+            max_fee_multiple: 0,
+            ..TxPolicy::default()
+        };
+        assert_eq!(fee_cap(&loose, 10 * gwei), 1_000 * gwei);
+    }
+
+    #[test]
+    fn log_range_refusals_are_recognized_and_not_transient() {
+        for m in [
+            "query returned more than 10000 results",
+            "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range",
+            "eth_getLogs is limited to a 10,000 range",
+            "block range too large",
+        ] {
+            assert!(is_log_range_limit(m), "{m}");
+        }
+        for m in [
+            "daily request count exceeded, request rate limited",
+            "nonce too low",
+        ] {
+            assert!(!is_log_range_limit(m), "{m}");
         }
     }
 

@@ -72,11 +72,10 @@ impl SubmitterFaults {
         let seed = self.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match self.lie_percent {
             Some(p) if pick(seed, 0, 99) >= p as u64 => None,
-            Some(_) => Some(SubmitterFaults {
+            _ => Some(SubmitterFaults {
                 seed,
                 ..self.clone()
             }),
-            None => Some(self.clone()),
         }
     }
 }
