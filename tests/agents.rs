@@ -2079,6 +2079,58 @@ async fn winnings_are_withdrawn_to_the_cold_address() {
     net.stop();
 }
 
+/// A node that stops answering shows in `/healthz` within the agent's
+/// patience and in the RPC error counter (issue 23: with the node paused for
+/// 20 s, `/healthz` stayed 200 and the counter 0), and the check clears once
+/// the node answers again.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_reports_a_silent_node_within_the_patience() {
+    use opml::devnet::http_get;
+    let mut net = Net::new().await;
+    let proxy = RpcProxy::start(&net.anvil.url).await.unwrap();
+    net.rpc = proxy.url.clone();
+    let i = net.spawn(
+        submitter("submitter", None),
+        1,
+        "rpc_patience_s = 3\nrpc_timeout_s = 1\n",
+    );
+    let addr_file = net.agents[i].dir.join("data/metrics.addr");
+    let addr = wait_for("metrics.addr", SCENARIO, || async {
+        Ok(std::fs::read_to_string(&addr_file).ok())
+    })
+    .await
+    .unwrap();
+    let healthy = || async {
+        let (code, _) = http_get(&addr, "/healthz")?;
+        Ok((code == 200).then_some(()))
+    };
+    wait_for("a healthy agent", SCENARIO, healthy)
+        .await
+        .unwrap();
+    let reported = async {
+        wait_for(
+            "/healthz to report the silent node",
+            Duration::from_secs(40),
+            || async {
+                let (code, body) = http_get(&addr, "/healthz")?;
+                Ok((code == 503 && body.contains("has not answered")).then_some(body))
+            },
+        )
+        .await
+    };
+    let (_, body) = tokio::join!(proxy.cut(Duration::from_secs(15)), reported);
+    body.unwrap();
+    wait_for("the agent healthy again", SCENARIO, healthy)
+        .await
+        .unwrap();
+    let (_, text) = http_get(&addr, "/metrics").unwrap();
+    assert!(
+        metric(&text, "opml_rpc_errors_total").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+    net.stop();
+}
+
 /// A watcher configured to watch what it cannot (issue 23: a challenger whose
 /// `policy.models` held the manifest's build id, or any made-up id, started,
 /// logged `models=1` and never judged a claim) refuses to start and names the

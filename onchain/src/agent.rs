@@ -853,6 +853,7 @@ impl Agent {
                 // several polls, and at least the time a failing RPC endpoint is retried
                 max_silence: Duration::from_millis(cfg.poll_ms * 10)
                     .max(Duration::from_secs(cfg.rpc_patience_s + 60)),
+                max_rpc_outage: Duration::from_secs(cfg.rpc_patience_s),
             };
             let bound = crate::metrics::serve(addr, policy).await.map_err(|e| {
                 AgentError::Config(format!("metrics_addr `{addr}`: cannot listen: {e}"))

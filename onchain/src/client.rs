@@ -513,8 +513,12 @@ impl Chain {
         let mut delay = Duration::from_millis(200);
         loop {
             match f().await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    crate::metrics::global().rpc_answered();
+                    return Ok(v);
+                }
                 Err(e) if is_transient(&e) => {
+                    crate::metrics::global().rpc_failed();
                     crate::metrics::global().rpc_errors.inc();
                     if start.elapsed() >= self.policy.rpc_patience {
                         return Err(ChainError::Unreachable {
@@ -531,6 +535,8 @@ impl Chain {
                 }
                 Err(e) => {
                     crate::metrics::global().rpc_errors.inc();
+                    // the node answered (with a refusal): it is up
+                    crate::metrics::global().rpc_answered();
                     return Err(match revert_data(&e) {
                         Some(data) => ChainError::WouldRevert {
                             purpose: what.into(),

@@ -64,6 +64,8 @@ pub struct HealthPolicy {
     pub min_clock_s: u64,
     /// No pass finished for this long.
     pub max_silence: Duration,
+    /// The RPC endpoint failed every request for this long.
+    pub max_rpc_outage: Duration,
 }
 
 impl Default for HealthPolicy {
@@ -72,6 +74,7 @@ impl Default for HealthPolicy {
             max_lag_blocks: 20,
             min_clock_s: 300,
             max_silence: Duration::from_secs(120),
+            max_rpc_outage: Duration::from_secs(120),
         }
     }
 }
@@ -83,6 +86,8 @@ struct Seen {
     lag: u64,
     /// Lowest clock of a live game where this agent is to move.
     clock_to_move: Option<u64>,
+    /// Since when every RPC request failed (none since the last answer).
+    rpc_failing_since: Option<Instant>,
 }
 
 /// The agent's metrics.
@@ -232,6 +237,17 @@ impl Metrics {
         m
     }
 
+    /// The node answered an RPC request.
+    pub fn rpc_answered(&self) {
+        self.seen.lock().unwrap().rpc_failing_since = None;
+    }
+
+    /// An RPC request failed in transport (no answer, a timeout, a 5xx).
+    pub fn rpc_failed(&self) {
+        let mut seen = self.seen.lock().unwrap();
+        seen.rpc_failing_since.get_or_insert_with(Instant::now);
+    }
+
     /// The metrics in Prometheus' text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -249,6 +265,16 @@ impl Metrics {
 }
 
 fn health(seen: &Seen, policy: &HealthPolicy, now: Instant) -> Result<(), String> {
+    if let Some(since) = seen.rpc_failing_since {
+        let down = now.saturating_duration_since(since);
+        if down > policy.max_rpc_outage {
+            return Err(format!(
+                "the RPC endpoint has not answered for {} s (limit {} s): check the node",
+                down.as_secs(),
+                policy.max_rpc_outage.as_secs()
+            ));
+        }
+    }
     let Some(at) = seen.at else {
         return Err("no pass has finished yet".into());
     };
@@ -464,10 +490,12 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), crate::agent::AgentEr
     m.bonds_at_risk.set(ether(at_risk));
     m.clock_left_min
         .set(clock_min.unwrap_or(params.clock_budget) as i64);
-    *m.seen.lock().unwrap() = Seen {
+    let mut seen = m.seen.lock().unwrap();
+    *seen = Seen {
         at: Some(Instant::now()),
         lag,
         clock_to_move,
+        rpc_failing_since: seen.rpc_failing_since,
     };
     Ok(())
 }
@@ -517,13 +545,22 @@ mod tests {
             max_lag_blocks: 5,
             min_clock_s: 100,
             max_silence: Duration::from_secs(60),
+            max_rpc_outage: Duration::from_secs(30),
         };
         let now = Instant::now();
         let ok = Seen {
             at: Some(now),
             lag: 5,
             clock_to_move: Some(100),
+            rpc_failing_since: None,
         };
+        let down = Seen {
+            rpc_failing_since: Some(now),
+            ..ok
+        };
+        assert_eq!(health(&down, &p, now + Duration::from_secs(30)), Ok(()));
+        let e = health(&down, &p, now + Duration::from_secs(31)).unwrap_err();
+        assert!(e.contains("has not answered for 31 s"), "{e}");
         assert_eq!(health(&ok, &p, now), Ok(()));
         let e = health(&Seen { lag: 6, ..ok }, &p, now).unwrap_err();
         assert!(e.contains("6 blocks behind"), "{e}");
