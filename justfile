@@ -33,7 +33,7 @@ browser-setup:
     cd tests/report && if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
 # Debian's PostgreSQL server (apt, when missing; sudo unless root). The tests start their own cluster
-# in a temporary directory (src/devnet.rs `Postgres`), never the system one.
+# in a temporary directory (testkit/src/devnet.rs `Postgres`), never the system one.
 # Install PostgreSQL's server programs (initdb, pg_ctl) for the agents' tests on PostgreSQL.
 pg-setup:
     ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || { s=$([ "$(id -u)" -eq 0 ] || echo sudo); $s apt-get update && $s env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; }

@@ -19,10 +19,10 @@ use alloy::rpc::types::Filter;
 use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
 use opml::demo::{post_request, setup};
-use opml::devnet::{AgentProcess, Anvil, wait_for, write_agent_config};
+use opml_agents::client::parse_key;
 use opml_onchain::bindings::{DisputeGame, InferenceMarket};
-use opml_onchain::client::parse_key;
 use opml_onchain::protocol::parse_amount;
+use opml_testkit::devnet::{AgentProcess, Anvil, wait_for, write_agent_config};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -159,14 +159,14 @@ async fn run(model: &str, block_time: Option<u64>, lie: Lie, cache: &Path) -> Re
     let (end, logs) = ended;
     // a benchmark of a dispute the honest side lost would measure a bug
     let game = DisputeGame::new(d.dispute_game, watcher.provider.clone());
-    let status = opml_onchain::player::GameStatus::from_u8(
+    let status = opml_agents::player::GameStatus::from_u8(
         game.game(alloy::primitives::U256::from(1))
             .call()
             .await?
             .status as u8,
     );
     anyhow::ensure!(
-        status == opml_onchain::player::GameStatus::ChallengerWon,
+        status == opml_agents::player::GameStatus::ChallengerWon,
         "{model}: the honest challenger did not win: {status:?}"
     );
     let mut moves = 0;
@@ -225,7 +225,7 @@ fn minilm_fixture(seq: usize) -> Result<PathBuf> {
     if dir.join("model.onnx").exists() {
         return Ok(dir);
     }
-    let root = opml::devnet::workspace_root();
+    let root = opml_testkit::devnet::workspace_root();
     let python = root.join(".venv/bin/python");
     anyhow::ensure!(
         python.exists(),
@@ -242,7 +242,7 @@ fn minilm_fixture(seq: usize) -> Result<PathBuf> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Some((quick, write)) = opml::devnet::bench_args() else {
+    let Some((quick, write)) = opml_testkit::devnet::bench_args() else {
         return Ok(());
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -301,7 +301,7 @@ async fn main() -> Result<()> {
         let body = format!(
             "on this 2-core machine kind with `cargo bench --bench dispute` (release agents, anvil from the pinned Foundry). The liar's states are wrong from the step shown (for MiniLM, the middle of encoder layer 3); the challenger's gas includes the challenge transaction.\n\n{out}"
         );
-        opml::devnet::write_bench_section(&p, "dispute", &body)?;
+        opml_testkit::devnet::write_bench_section(&p, "dispute", &body)?;
     }
     Ok(())
 }

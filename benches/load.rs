@@ -23,11 +23,11 @@ use alloy::rpc::types::Filter;
 use alloy::sol_types::{SolCall, SolEvent};
 use anyhow::{Context, Result, ensure};
 use opml::demo::{post_request, setup_with};
-use opml::devnet::{AgentProcess, Anvil, Postgres, wait_for, write_agent_config};
+use opml_agents::client::{Chain, NoJournal, parse_key};
+use opml_agents::faults::SubmitterFaults;
 use opml_onchain::bindings::{DisputeGame, InferenceMarket};
-use opml_onchain::client::{Chain, NoJournal, parse_key};
-use opml_onchain::faults::SubmitterFaults;
 use opml_onchain::protocol::{MarketParams, parse_amount};
+use opml_testkit::devnet::{AgentProcess, Anvil, Postgres, wait_for, write_agent_config};
 use opml_vm::trace::{TraceProvider, VmTrace};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -117,7 +117,7 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
         steps_short: 0,
         steps_long: 0,
         diverge_from: None,
-        lie_at: Some(opml_onchain::faults::LieAt::Random),
+        lie_at: Some(opml_agents::faults::LieAt::Random),
         garbage_proofs: false,
         silent_from_move: None,
         lie_percent: Some(load.lie_percent),
@@ -394,7 +394,7 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Some((quick, write)) = opml::devnet::bench_args() else {
+    let Some((quick, write)) = opml_testkit::devnet::bench_args() else {
         return Ok(());
     };
     let load = if quick {
@@ -424,7 +424,7 @@ async fn main() -> Result<()> {
             "on this 2-core machine kind with `cargo bench --bench load` (release agents; anvil from the pinned Foundry and PostgreSQL from Debian on the same two cores). Two submitter instances share a key and a database, as do two challenger instances.\n\n{}",
             out.table
         );
-        opml::devnet::write_bench_section(&p, "load", &body)?;
+        opml_testkit::devnet::write_bench_section(&p, "load", &body)?;
     }
     Ok(())
 }

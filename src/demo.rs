@@ -5,16 +5,15 @@
 //! It exits 0 only when the expected outcome holds: each lie voided, each
 //! honest result finalized, revenue claimed by the model's token holder.
 
-use crate::devnet::{AgentProcess, Anvil, wait_for, workspace_root, write_agent_config};
 use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::{SolCall, SolEvent};
 use anyhow::{Context, Result, bail};
+use opml_agents::client::{Chain, NoJournal};
+use opml_agents::deploy::{deploy, register};
 use opml_onchain::bindings::{DisputeGame, InferenceMarket, RevenueShare};
-use opml_onchain::client::{Chain, NoJournal};
-use opml_onchain::protocol::{
-    Deployment, MarketParams, ModelTerms, deploy, format_ether, parse_amount, register,
-};
+use opml_onchain::protocol::{Deployment, MarketParams, ModelTerms, format_ether, parse_amount};
+use opml_testkit::devnet::{AgentProcess, Anvil, wait_for, workspace_root, write_agent_config};
 use opml_vm::artifact::Artifact;
 use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::model::ModelVm;
@@ -305,7 +304,7 @@ pub async fn run(out: &Path) -> Result<()> {
             *faults,
             &logs.join(format!("{}.log", name.replace(' ', "-"))),
         )?);
-        let addr = opml_onchain::client::parse_key(&anvil.keys[i + 1])?.address();
+        let addr = opml_agents::client::parse_key(&anvil.keys[i + 1])?.address();
         names.insert(addr, name);
         println!(
             "started the {name} ({addr}), log {}",
@@ -334,7 +333,7 @@ pub async fn run(out: &Path) -> Result<()> {
     let watcher = anvil.chain(5).await?;
     let mut addresses = vec![d.market, d.dispute_game];
     addresses.extend(models.iter().map(|m| m.token));
-    let follower = opml_onchain::follow::Follower::new(watcher.clone(), addresses, d.block, 0);
+    let follower = opml_agents::follow::Follower::new(watcher.clone(), addresses, d.block, 0);
     let mut cursor = follower.start();
     let mut seen = Seen::default();
     let name_of = |a: &Address| names.get(a).copied().unwrap_or("someone").to_string();
@@ -354,7 +353,7 @@ pub async fn run(out: &Path) -> Result<()> {
                 bail!("the {} exited; see {}", p.name, p.log.display());
             }
         }
-        if let opml_onchain::follow::Poll::Logs {
+        if let opml_agents::follow::Poll::Logs {
             logs: batch,
             cursor: next,
             ..
@@ -428,7 +427,7 @@ pub async fn run(out: &Path) -> Result<()> {
     // let the agents withdraw, then report balances owed
     let m = InferenceMarket::new(d.market, watcher.provider.clone());
     let agents: Vec<Address> = (1..=3)
-        .map(|i| opml_onchain::client::parse_key(&anvil.keys[i]).map(|k| k.address()))
+        .map(|i| opml_agents::client::parse_key(&anvil.keys[i]).map(|k| k.address()))
         .collect::<Result<_, _>>()?;
     wait_for("the agents to withdraw", Duration::from_secs(60), || {
         let m = m.clone();

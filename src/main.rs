@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
     about = "opML: provable fixed-point inference for ONNX models"
 )]
 struct Cli {
-    /// Log filter for the agents (as RUST_LOG: `info`, `opml_onchain=debug`).
+    /// Log filter for the agents (as RUST_LOG: `info`, `opml_agents=debug`).
     #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
     log: String,
     /// Log as JSON lines.

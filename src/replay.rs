@@ -10,7 +10,7 @@
 use crate::dispute::{GameFile, MoveRecord};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use anyhow::{Context, Result, bail};
-use opml_onchain::player::boundaries;
+use opml_agents::player::boundaries;
 use opml_vm::artifact::{LayerInfo, Manifest};
 use opml_vm::machine::model::ModelVm;
 use opml_vm::machine::{Op, verify_step};

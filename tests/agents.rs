@@ -12,11 +12,11 @@
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolEvent;
 use opml::demo::{DemoModel, post_request, setup_with};
-use opml::devnet::{AgentProcess, Anvil, RpcProxy, wait_for, write_agent_config};
+use opml_agents::client::{Chain, parse_key};
+use opml_agents::player::GameStatus;
 use opml_onchain::bindings::{DisputeGame, InferenceMarket};
-use opml_onchain::client::{Chain, parse_key};
-use opml_onchain::player::GameStatus;
 use opml_onchain::protocol::{Deployment, MarketParams, parse_amount};
+use opml_testkit::devnet::{AgentProcess, Anvil, RpcProxy, wait_for, write_agent_config};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,6 +41,8 @@ struct Party {
     honest: bool,
     /// Another models directory than the shared one.
     models_dir: Option<PathBuf>,
+    /// Environment variables of its process (crash points).
+    env: Vec<(String, String)>,
 }
 
 fn submitter(name: &'static str, faults: Option<&str>) -> Party {
@@ -51,6 +53,7 @@ fn submitter(name: &'static str, faults: Option<&str>) -> Party {
         policy: String::new(),
         honest: faults.is_none(),
         models_dir: None,
+        env: vec![],
     }
 }
 
@@ -62,6 +65,7 @@ fn challenger(name: &'static str, faults: Option<&str>) -> Party {
         policy: String::new(),
         honest: faults.is_none(),
         models_dir: None,
+        env: vec![],
     }
 }
 
@@ -186,15 +190,16 @@ impl Net {
             Role::Submitter => "submitter",
             Role::Challenger => "challenger",
         };
-        let proc = AgentProcess::spawn(
+        let mut proc = AgentProcess::prepare(
             Path::new(EXE),
             party.name,
             role,
             &cfg,
             party.faults.is_some(),
             &dir.join("agent.log"),
-        )
-        .unwrap();
+        );
+        proc.env = party.env.clone();
+        proc.restart().unwrap();
         self.agents.push(Agent {
             address: parse_key(key).unwrap().address(),
             party,
@@ -464,7 +469,7 @@ impl Net {
     /// game narrowed to one step, else within the interval it bounds).
     async fn replay_games(&self) -> Vec<opml::replay::Replay> {
         use opml::replay::Role;
-        use opml_onchain::faults::{ChallengerFaults, LyingTrace, SubmitterFaults};
+        use opml_agents::faults::{ChallengerFaults, LyingTrace, SubmitterFaults};
         let m = &self.models[0];
         let honest =
             std::sync::Arc::new(opml_vm::trace::VmTrace::open(m.vm.clone(), &m.input).unwrap());
@@ -1036,7 +1041,7 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 /// and the outcome shows up as a game won and a game lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_during_a_dispute_match_the_chain() {
-    use opml::devnet::http_get;
+    use opml_testkit::devnet::http_get;
     let mut net = Net::new().await;
     let liar = net.add(submitter(
         "lying submitter",
@@ -1311,7 +1316,7 @@ async fn agents_killed_mid_dispute_resume_and_win() {
     let mut points: Vec<u16> = vec![];
     let mut i = 0;
     while points.len() < want {
-        let p = opml_onchain::faults::pick(seed.wrapping_mul(31).wrapping_add(i), 0, 6) as u16;
+        let p = opml_agents::faults::pick(seed.wrapping_mul(31).wrapping_add(i), 0, 6) as u16;
         if !points.contains(&p) {
             points.push(p);
         }
@@ -1352,7 +1357,7 @@ async fn agents_killed_mid_dispute_resume_and_win() {
 /// its database and the honest side wins, with no move sent twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn agents_on_postgresql_are_killed_mid_dispute_and_resume() {
-    let pg = opml::devnet::Postgres::start().unwrap();
+    let pg = opml_testkit::devnet::Postgres::start().unwrap();
     let mut net = Net::new().await;
     let db = |name: &str| pg.database(name).unwrap();
     let liar = net.add_with(
@@ -1398,8 +1403,8 @@ async fn agents_on_postgresql_are_killed_mid_dispute_and_resume() {
 /// transactions reverted, and the game counted each move once).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenger_fleet_takes_over_the_game_of_a_killed_instance() {
-    use opml_onchain::store::Store;
-    let pg = opml::devnet::Postgres::start().unwrap();
+    use opml_agents::store::Store;
+    let pg = opml_testkit::devnet::Postgres::start().unwrap();
     let url = pg.database("watchers").unwrap();
     let mut net = Net::new().await;
     let liar = net.add(submitter(
@@ -1458,7 +1463,7 @@ async fn a_challenger_fleet_takes_over_the_game_of_a_killed_instance() {
 /// instances serve some, and every claim finalizes.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_submitter_instances_claim_each_of_20_concurrent_requests_once() {
-    let pg = opml::devnet::Postgres::start().unwrap();
+    let pg = opml_testkit::devnet::Postgres::start().unwrap();
     let url = pg.database("submitters").unwrap();
     let mut net = Net::new().await;
     let fleet = net.add_fleet(submitter("submitter", None), &url, 2);
@@ -1685,10 +1690,12 @@ async fn a_node_restarted_from_a_state_dump_loses_no_game_or_request() {
 /// honest side still wins, and no agent's transaction reverts.
 async fn under_a_hostile_rpc(seed: u64, liar: Party) {
     let mut net = Net::new().await;
-    let hostile =
-        opml::hostile::HostileRpc::start(&net.anvil.url, opml::hostile::Hostile::nasty(seed))
-            .await
-            .unwrap();
+    let hostile = opml_testkit::hostile::HostileRpc::start(
+        &net.anvil.url,
+        opml_testkit::hostile::Hostile::nasty(seed),
+    )
+    .await
+    .unwrap();
     net.rpc = hostile.url.clone();
     let lying_submitter = liar.role == Role::Submitter;
     if !lying_submitter {
@@ -1710,12 +1717,12 @@ async fn under_a_hostile_rpc(seed: u64, liar: Party) {
     net.assert_honest_won(&s);
     let counts = hostile.counts();
     for f in [
-        opml::hostile::Fault::Delay,
-        opml::hostile::Fault::Unavailable,
-        opml::hostile::Fault::InternalError,
-        opml::hostile::Fault::DropAnswer,
-        opml::hostile::Fault::Disconnect,
-        opml::hostile::Fault::StaleHead,
+        opml_testkit::hostile::Fault::Delay,
+        opml_testkit::hostile::Fault::Unavailable,
+        opml_testkit::hostile::Fault::InternalError,
+        opml_testkit::hostile::Fault::DropAnswer,
+        opml_testkit::hostile::Fault::Disconnect,
+        opml_testkit::hostile::Fault::StaleHead,
     ] {
         assert!(
             counts.get(&f).is_some_and(|&n| n > 0),
@@ -1790,7 +1797,7 @@ async fn bad_input_gets_clear_errors_and_no_crash() {
     // a model that is not registered
     let other = net.path().join("models-other");
     let (other_dir, _, _) = opml::demo::compile_fixture("logreg_digits", &other).unwrap();
-    let x = opml::devnet::workspace_root().join("fixtures/logreg_digits/input.npy");
+    let x = opml_testkit::devnet::workspace_root().join("fixtures/logreg_digits/input.npy");
     let mut args = base(&["--input", x.to_str().unwrap()]);
     args[1] = other_dir.display().to_string();
     let out = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -1983,7 +1990,7 @@ async fn a_challenger_with_one_bond_meets_two_lies() {
 /// every move queried the game's logs from its creation to the head.)
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_a_public_endpoint_after_a_long_history() {
-    use opml::hostile::{Fault, Hostile, HostileRpc, Public};
+    use opml_testkit::hostile::{Fault, Hostile, HostileRpc, Public};
     let params = MarketParams {
         challenge_window: 1800,
         ..MarketParams::default()
@@ -2085,7 +2092,7 @@ async fn winnings_are_withdrawn_to_the_cold_address() {
 /// the node answers again.
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_reports_a_silent_node_within_the_patience() {
-    use opml::devnet::http_get;
+    use opml_testkit::devnet::http_get;
     let mut net = Net::new().await;
     let proxy = RpcProxy::start(&net.anvil.url).await.unwrap();
     net.rpc = proxy.url.clone();
@@ -2281,7 +2288,7 @@ async fn cli_deploys_registers_requests_and_reports_status() {
         &p.join("sub.log"),
     )
     .unwrap();
-    let input = opml::devnet::workspace_root().join("fixtures/mlp784/input.npy");
+    let input = opml_testkit::devnet::workspace_root().join("fixtures/mlp784/input.npy");
     let k2 = key(2);
     let request = std::process::Command::new(EXE)
         .args([
@@ -2338,14 +2345,14 @@ async fn cli_deploys_registers_requests_and_reports_status() {
 /// The store's queries run on PostgreSQL as on SQLite.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_store_runs_on_postgresql() {
-    use opml_onchain::client::TxJournal;
-    use opml_onchain::store::Store;
-    let pg = opml::devnet::Postgres::start().unwrap();
+    use opml_agents::client::TxJournal;
+    use opml_agents::store::Store;
+    let pg = opml_testkit::devnet::Postgres::start().unwrap();
     let url = pg.database("store").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), Some(&url)).await.unwrap();
     assert_eq!(s.cursor().await.unwrap(), None);
-    let c = opml_onchain::follow::Cursor {
+    let c = opml_agents::follow::Cursor {
         next: 42,
         parent: Some(alloy::primitives::B256::repeat_byte(7)),
     };
@@ -2402,7 +2409,7 @@ fn sybil_loss(
 ) -> (Vec<(bool, alloy::primitives::Bytes)>, u64) {
     use alloy::primitives::{B256, keccak256};
     use alloy::sol_types::SolCall;
-    use opml_onchain::player::{boundaries, boundary};
+    use opml_agents::player::{boundaries, boundary};
     let hashes = |lo: u64, hi: u64| -> Vec<B256> {
         honest
             .state_hashes(&boundaries(lo, hi, arity))
@@ -2485,7 +2492,7 @@ async fn fault_sandwich_of_the_honest_challenge() {
     use alloy::providers::Provider;
     use alloy::rpc::types::TransactionRequest;
     use alloy::sol_types::SolCall;
-    use opml_onchain::client::NoJournal;
+    use opml_agents::client::NoJournal;
     use std::sync::Arc;
     let mut net = Net::new().await;
     let honest = net.add(submitter("honest submitter", None));
@@ -2568,9 +2575,9 @@ async fn fault_sandwich_of_the_honest_challenge() {
     let model = &net.models[0];
     let honest_trace =
         Arc::new(opml_vm::trace::VmTrace::open(model.vm.clone(), &model.input).unwrap());
-    let faults: opml_onchain::faults::SubmitterFaults =
+    let faults: opml_agents::faults::SubmitterFaults =
         toml::from_str("wrong_output = true").unwrap();
-    let lie = opml_onchain::faults::LyingTrace::submitter(honest_trace.clone(), &faults)
+    let lie = opml_agents::faults::LyingTrace::submitter(honest_trace.clone(), &faults)
         .unwrap()
         .unwrap();
     let claim = opml_vm::trace::TraceProvider::claim(&lie).clone();
@@ -2581,7 +2588,7 @@ async fn fault_sandwich_of_the_honest_challenge() {
         puppet: Address::ZERO,
         target: net.d.market,
         value: bond + stake,
-        data: opml_onchain::play::encode_submit(request, &claim),
+        data: opml_agents::play::encode_submit(request, &claim),
     };
     let base: u128 = p.get_gas_price().await.unwrap();
     let tx = broadcast(vec![submit], (4 * base + 1_000_000_000, 1_000_000_000)).await;
@@ -2743,5 +2750,125 @@ async fn fault_sandwich_of_the_honest_challenge() {
         liar_net <= -((bond / U256::from(2)).to::<u128>() as i128),
         "the liar's accounts lose at least half the bond: {liar_net}"
     );
+    net.stop();
+}
+
+/// Crash consistency of the journal: a submitter killed (SIGKILL, injected by
+/// `OPML_CRASH_AT`) right after journaling its claim but before broadcasting
+/// it, and one killed right after the broadcast, before the receipt. Mining
+/// is off, so at the restart the claim is nowhere on chain: the first must
+/// send it (the node never saw it), the second must not send it again (it
+/// waits in the pool); either way exactly one claim lands. A challenger
+/// killed the same way before broadcasting its challenge
+/// (`a_killed_challenger_still_challenges`) still challenges.
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_killed_around_a_broadcast_send_each_purpose_once() {
+    use opml_agents::store::Store;
+    for point in ["signed", "broadcast"] {
+        let mut net = Net::new().await;
+        let request = net.request().await;
+        let provider = net.watcher.provider.clone();
+        let automine = |on: bool| {
+            let p = provider.clone();
+            async move {
+                use alloy::providers::Provider;
+                p.raw_request::<_, serde_json::Value>(
+                    "evm_setAutomine".into(),
+                    serde_json::json!([on]),
+                )
+                .await
+                .unwrap();
+            }
+        };
+        automine(false).await;
+        let mut party = submitter("submitter", None);
+        party.env = vec![("OPML_CRASH_AT".into(), format!("{point}:submit request"))];
+        let i = net.add(party);
+        net.agents[i].proc.wait_exit();
+        let log = net.log_of(&net.agents[i]);
+        assert!(
+            log.contains("OPML_CRASH_AT: killing this process"),
+            "{point}: {log}"
+        );
+        assert!(net.snapshot().await.claims.is_empty());
+        net.agents[i].proc.env.clear();
+        net.agents[i].proc.restart().unwrap();
+        let me = net.agents[i].address;
+        let data = net.agents[i].dir.join("data");
+        // Until the restarted agent's follower has its claim in the store:
+        // from then on it never serves the request again.
+        wait_for("the claim in the agent's store", SCENARIO, || async {
+            net.anvil.mine(1).await?;
+            let store = Store::open(&data, None).await?;
+            let mine = store
+                .claims(Some(request), false)
+                .await?
+                .into_iter()
+                .any(|c| c.submitter == me);
+            Ok(mine.then_some(()))
+        })
+        .await
+        .unwrap();
+        net.anvil.mine(2).await.unwrap();
+        let claims = net.snapshot().await.claims;
+        assert_eq!(claims.len(), 1, "{point}: {claims:?}");
+        let store = Store::open(&data, None).await.unwrap();
+        let journal: Vec<_> = store
+            .transactions(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.0 == format!("submit request {request}"))
+            .collect();
+        // one version stands (mined, or sent and seen mined by the follower);
+        // one the node never saw is marked dropped
+        let standing: Vec<_> = journal
+            .iter()
+            .filter(|t| t.3 == "mined" || t.3 == "sent")
+            .collect();
+        assert_eq!(standing.len(), 1, "{point}: {journal:?}");
+        use alloy::providers::Provider;
+        let receipt = net
+            .watcher
+            .provider
+            .get_transaction_receipt(standing[0].2)
+            .await
+            .unwrap();
+        assert!(
+            receipt.is_some_and(|r| r.status()),
+            "{point}: the standing version is the mined claim"
+        );
+        automine(true).await;
+    }
+}
+
+/// A challenger killed between journaling its challenge and broadcasting it
+/// challenges once restarted (the journal row alone once made it skip the
+/// claim for good: a false claim would have finalized), and exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_challenger_still_challenges() {
+    let mut net = Net::new().await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nsilent_from_move = 0"),
+    ));
+    let mut party = challenger("challenger", None);
+    party.env = vec![("OPML_CRASH_AT".into(), "signed:challenge claim".into())];
+    let watcher = net.add(party);
+    net.request().await;
+    net.agents[watcher].proc.wait_exit();
+    assert!(net.snapshot().await.games.is_empty());
+    net.agents[watcher].proc.env.clear();
+    net.agents[watcher].proc.restart().unwrap();
+    let l = net.agents[liar].address;
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    let c = net.agents[watcher].address;
+    assert_eq!(
+        s.games.iter().filter(|g| g.challenger == c).count(),
+        1,
+        "{:?}",
+        s.games
+    );
+    net.assert_honest_won(&s);
     net.stop();
 }

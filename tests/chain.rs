@@ -3,9 +3,9 @@
 
 use alloy::primitives::{B256, U256};
 use alloy::providers::Provider;
-use opml::devnet::{Anvil, wait_for};
-use opml_onchain::client::{Chain, TxJournal, TxPolicy, parse_key};
-use opml_onchain::follow::{Follower, Poll};
+use opml_agents::client::{Chain, TxJournal, TxPolicy, parse_key};
+use opml_agents::follow::{Follower, Poll};
+use opml_testkit::devnet::{Anvil, wait_for};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -116,6 +116,76 @@ async fn a_transaction_that_is_not_mined_is_resigned_with_higher_fees_and_lands_
     assert_eq!(next.nonce, sent.nonce + 1);
 }
 
+/// Another process signing with the agent's key takes the nonce of the
+/// agent's pending transaction (same nonce, higher fees) and is mined: the
+/// agent's transaction can never be mined. The sender sees that, says so,
+/// and the next send takes a fresh nonce (it once re-signed the dead nonce
+/// forever).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nonce_taken_by_a_transaction_we_did_not_send_is_given_up() {
+    use opml_agents::client::ChainError;
+    let anvil = Anvil::start(None).unwrap();
+    let policy = TxPolicy {
+        poll: Duration::from_millis(20),
+        bump_after: Duration::from_millis(300),
+        ..TxPolicy::default()
+    };
+    let key = parse_key(&anvil.keys[0]).unwrap();
+    let me = key.address();
+    let chain = Chain::connect(&anvil.url, Some(key), policy).await.unwrap();
+    raw(&chain, "evm_setAutomine", serde_json::json!([false])).await;
+    let journal = std::sync::Arc::new(Journal::default());
+    let to = parse_key(&anvil.keys[1]).unwrap().address();
+    let (c, j) = (chain.clone(), journal.clone());
+    let send = tokio::spawn(async move {
+        c.send("transfer", Some(to), Default::default(), U256::from(7), &*j)
+            .await
+    });
+    wait_for("the agent's transaction", Duration::from_secs(60), || {
+        let j = journal.clone();
+        async move { Ok((!j.sent.lock().unwrap().is_empty()).then_some(())) }
+    })
+    .await
+    .unwrap();
+    let nonce = journal.sent.lock().unwrap()[0].0;
+    // The foreign transaction: anvil signs for its dev accounts.
+    let gwei = 1_000_000_000u64;
+    raw(
+        &chain,
+        "eth_sendTransaction",
+        serde_json::json!([{
+            "from": me, "to": me, "value": "0x0", "nonce": format!("{nonce:#x}"),
+            "gas": "0x5208",
+            "maxFeePerGas": format!("{:#x}", 500 * gwei),
+            "maxPriorityFeePerGas": format!("{:#x}", 400 * gwei),
+        }]),
+    )
+    .await;
+    raw(&chain, "evm_mine", serde_json::json!([])).await;
+    let result = tokio::time::timeout(Duration::from_secs(120), send)
+        .await
+        .expect("the sender gives the nonce up")
+        .unwrap();
+    match result {
+        Err(ChainError::NonceTaken { nonce: n, .. }) => assert_eq!(n, nonce),
+        other => panic!("expected NonceTaken, got {other:?}"),
+    }
+    // nothing of ours was mined at that nonce; the next send lands with a fresh one
+    assert!(journal.mined.lock().unwrap().is_empty());
+    raw(&chain, "evm_setAutomine", serde_json::json!([true])).await;
+    let next = chain
+        .send(
+            "transfer",
+            Some(to),
+            Default::default(),
+            U256::from(7),
+            &*journal,
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.nonce, nonce + 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reorg_that_removes_seen_blocks_rewinds_the_follower() {
     let anvil = Anvil::start(None).unwrap();
@@ -128,7 +198,7 @@ async fn a_reorg_that_removes_seen_blocks_rewinds_the_follower() {
                 Some(to),
                 Default::default(),
                 U256::from(1),
-                &opml_onchain::client::NoJournal,
+                &opml_agents::client::NoJournal,
             )
             .await
             .unwrap();

@@ -9,15 +9,17 @@
 
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::{SolCall, SolEvent};
-use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, TraceReady, claim_difference,
-    isolate, live_games, play_games, run_passes, send_logged, withdraw_if_owed,
+use opml_agents::agent::{
+    Agent, AgentConfig, AgentError, PlayPolicy, Shutdown, TraceReady, claim_difference, isolate,
+    live_games, play_games, send_logged, withdraw_if_owed,
 };
+use opml_agents::client::ChainError;
+use opml_agents::deploy::market;
+use opml_agents::faults::{ChallengerFaults, LyingTrace};
+use opml_agents::passes::{Pass, run_passes};
+use opml_agents::store::ClaimRow;
 use opml_onchain::bindings::InferenceMarket;
-use opml_onchain::client::ChainError;
-use opml_onchain::faults::{ChallengerFaults, LyingTrace};
-use opml_onchain::protocol::{format_ether, market, parse_amount};
-use opml_onchain::store::ClaimRow;
+use opml_onchain::protocol::{format_ether, parse_amount};
 use opml_vm::trace::TraceProvider;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -233,7 +235,9 @@ impl Challenger {
             return Ok(());
         }
         let purpose = format!("challenge claim {}", c.id);
-        if !a.store.sent_for(&purpose).await?.is_empty() {
+        // Sent before (maybe before a crash) and mined or pending: the follower
+        // will see it. Journaled but never broadcast: send it now.
+        if a.chain.sent_before(&purpose, &a.store).await? {
             return Ok(());
         }
         let on_chain = a.chain.view("getClaim", &m.getClaim(id)).await?;
@@ -341,7 +345,7 @@ impl Challenger {
         Ok(())
     }
 
-    async fn close_one(&self, g: &opml_onchain::store::GameRow) -> Result<(), AgentError> {
+    async fn close_one(&self, g: &opml_agents::store::GameRow) -> Result<(), AgentError> {
         let a = &self.agent;
         let m = market(&a.chain, &a.deployment);
         let r = a

@@ -4,11 +4,10 @@
 //!   exported from `forge build`) deployed in an in-memory EVM ([`evm`], revm
 //!   under Cancun rules), and the one-step verifier with outcomes that compare
 //!   one to one with the Rust reference ([`verifier`]).
-//! - On a chain, for the CLI and the agents: typed bindings ([`bindings`]), a
-//!   client that owns its nonces and retries ([`client`]), deployment and
-//!   registration ([`protocol`]), log following ([`follow`]), the game player
-//!   ([`player`], pure; [`play`], on the chain), persistence ([`store`]) and
-//!   fault injection for tests ([`faults`]).
+//! - For a chain: typed bindings of the contracts ([`bindings`]) and the
+//!   protocol as one deployment ([`protocol`]: what to deploy with which
+//!   arguments, the deployment file, what registering a model sends, amounts).
+//!   Sending them, and everything the agents run, is the `opml-agents` crate.
 //!
 //! ```
 //! use opml_onchain::U256;
@@ -27,19 +26,11 @@
 //! # Ok::<(), opml_onchain::Error>(())
 //! ```
 
-pub mod agent;
 pub mod bindings;
-pub mod client;
 pub mod error;
 pub mod evm;
-pub mod faults;
-pub mod follow;
-pub mod metrics;
-pub mod play;
-pub mod player;
 pub mod protocol;
 pub mod report;
-pub mod store;
 pub mod verifier;
 
 /// The primitive types of the public API (revert arguments are `uint256`).

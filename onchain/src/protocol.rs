@@ -1,12 +1,11 @@
-//! The protocol as one deployment: deploying it, the deployment file every
-//! other command reads, registering compiled models, and amounts in ether units.
+//! The protocol as one deployment: what to deploy and with which arguments,
+//! the deployment file every other command reads, what registering a compiled
+//! model sends, and amounts in ether units. Sending it is the agents' runtime
+//! (`opml_agents::deploy`).
 
-use crate::bindings::{
-    DisputeGame, InferenceMarket, ModelRegistry, ModelStateAdapter, OneStepVerifier, registry,
-};
-use crate::client::{Chain, ChainError, NoJournal, TxJournal};
-use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::sol_types::{SolCall, SolConstructor};
+use crate::bindings::{InferenceMarket, ModelRegistry, registry};
+use alloy::primitives::{Address, B256, U256};
+use alloy::sol_types::SolConstructor;
 use opml_vm::artifact::Artifact;
 use opml_vm::machine::model::{model_id, unhex};
 use serde::{Deserialize, Serialize};
@@ -226,12 +225,12 @@ impl Deployment {
     }
 
     /// Checks that `chain` is the chain of this deployment.
-    pub fn check_chain(&self, chain: &Chain, path: &Path) -> Result<(), DeploymentError> {
-        if chain.chain_id != self.chain_id {
+    pub fn check_chain(&self, chain_id: u64, path: &Path) -> Result<(), DeploymentError> {
+        if chain_id != self.chain_id {
             return Err(DeploymentError::WrongChain {
                 path: path.display().to_string(),
                 expected: self.chain_id,
-                actual: chain.chain_id,
+                actual: chain_id,
             });
         }
         Ok(())
@@ -243,112 +242,9 @@ impl Deployment {
     }
 }
 
-async fn create(
-    chain: &Chain,
-    what: &str,
-    code: Vec<u8>,
-    journal: &impl TxJournal,
-) -> Result<(Address, u64), ChainError> {
-    let sent = chain
-        .send(what, None, Bytes::from(code), U256::ZERO, journal)
-        .await?;
-    let at = sent
-        .receipt
-        .contract_address
-        .ok_or_else(|| ChainError::Refused {
-            what: what.into(),
-            detail: "the receipt has no contract address".into(),
-        })?;
-    Ok((at, sent.receipt.block_number.unwrap_or_default()))
-}
-
-/// Deploys the verifier, the model-state adapter and the market (which deploys
-/// its registry and game contract); returns the deployment to save.
-pub async fn deploy(chain: &Chain, params: &MarketParams) -> Result<Deployment, ChainError> {
-    let (verifier, block) = create(
-        chain,
-        "deploy OneStepVerifier",
-        OneStepVerifier::BYTECODE.to_vec(),
-        &NoJournal,
-    )
-    .await?;
-    let (model_state, _) = create(
-        chain,
-        "deploy ModelStateAdapter",
-        ModelStateAdapter::BYTECODE.to_vec(),
-        &NoJournal,
-    )
-    .await?;
-    let amount = |v: U256, field: &str| {
-        to_u96(v).ok_or_else(|| ChainError::Refused {
-            what: "deploy InferenceMarket".into(),
-            detail: format!("{field} does not fit in 96 bits"),
-        })
-    };
-    let cfg = InferenceMarket::Config {
-        modelState: model_state,
-        verifier,
-        arity: U256::from(params.arity),
-        clockBudget: params.clock_budget,
-        challengeWindow: params.challenge_window,
-        requestTimeout: params.request_timeout,
-        submitterBond: amount(params.submitter_bond, "submitter_bond")?,
-        challengerBond: amount(params.challenger_bond, "challenger_bond")?,
-        moveAllowance: amount(params.move_allowance, "move_allowance")?,
-        burnBps: params.burn_bps,
-        challengerBurnBps: params.challenger_burn_bps,
-    };
-    let mut code = InferenceMarket::BYTECODE.to_vec();
-    code.extend(InferenceMarket::constructorCall { cfg }.abi_encode());
-    let (market, _) = create(chain, "deploy InferenceMarket", code, &NoJournal).await?;
-    let m = InferenceMarket::new(market, chain.provider.clone());
-    let registry = m
-        .registry()
-        .call()
-        .await
-        .map_err(contract_error("registry()"))?;
-    let dispute_game = m
-        .disputeGame()
-        .call()
-        .await
-        .map_err(contract_error("disputeGame()"))?;
-    Ok(Deployment {
-        version: DEPLOYMENT_VERSION,
-        chain_id: chain.chain_id,
-        block,
-        deployer: chain.address(),
-        market,
-        registry,
-        dispute_game,
-        verifier,
-        model_state,
-        params: params.clone(),
-    })
-}
-
 /// An amount as the contracts' `uint96`, if it fits.
 pub fn to_u96(v: U256) -> Option<alloy::primitives::Uint<96, 2>> {
     (v.bit_len() <= 96).then(|| alloy::primitives::Uint::<96, 2>::from(v.to::<u128>()))
-}
-
-/// Maps a contract-call error to a [`ChainError`] with the decoded revert reason.
-pub fn contract_error(what: &str) -> impl Fn(alloy::contract::Error) -> ChainError + '_ {
-    move |e| match e {
-        alloy::contract::Error::TransportError(t) => match crate::client::revert_data(&t) {
-            Some(data) => ChainError::WouldRevert {
-                purpose: what.into(),
-                reason: crate::bindings::revert_reason(&data),
-            },
-            None => ChainError::Refused {
-                what: what.into(),
-                detail: t.to_string(),
-            },
-        },
-        other => ChainError::Refused {
-            what: what.into(),
-            detail: other.to_string(),
-        },
-    }
 }
 
 /// A model's terms and revenue-share token, as the publisher chooses them.
@@ -430,23 +326,41 @@ pub fn commitment_of(
     Ok((id, commitment, siblings))
 }
 
-/// Registers an artifact; returns its model id and revenue-share token.
-pub async fn register(
-    chain: &Chain,
-    d: &Deployment,
+/// The market's creation code with its constructor arguments, for a verifier
+/// and a model-state adapter already deployed.
+pub fn market_initcode(
+    params: &MarketParams,
+    verifier: Address,
+    model_state: Address,
+) -> Result<Vec<u8>, String> {
+    let amount =
+        |v: U256, field: &str| to_u96(v).ok_or_else(|| format!("{field} does not fit in 96 bits"));
+    let cfg = InferenceMarket::Config {
+        modelState: model_state,
+        verifier,
+        arity: U256::from(params.arity),
+        clockBudget: params.clock_budget,
+        challengeWindow: params.challenge_window,
+        requestTimeout: params.request_timeout,
+        submitterBond: amount(params.submitter_bond, "submitter_bond")?,
+        challengerBond: amount(params.challenger_bond, "challenger_bond")?,
+        moveAllowance: amount(params.move_allowance, "move_allowance")?,
+        burnBps: params.burn_bps,
+        challengerBurnBps: params.challenger_burn_bps,
+    };
+    let mut code = InferenceMarket::BYTECODE.to_vec();
+    code.extend(InferenceMarket::constructorCall { cfg }.abi_encode());
+    Ok(code)
+}
+
+/// The registry call that registers `art` under `terms`, with `holder`
+/// receiving the revenue-share supply; returns the model id with it.
+pub fn register_call(
     art: &Artifact,
     terms: &ModelTerms,
-) -> Result<(B256, Address), ChainError> {
-    let refused = |detail: String| ChainError::Refused {
-        what: "register".into(),
-        detail,
-    };
-    let (id, commitment, siblings) = commitment_of(art).map_err(refused)?;
-    let holder = if terms.holder == Address::ZERO {
-        chain.address()
-    } else {
-        terms.holder
-    };
+    holder: Address,
+) -> Result<(B256, ModelRegistry::registerCall), String> {
+    let (id, commitment, siblings) = commitment_of(art)?;
     let call = ModelRegistry::registerCall {
         modelId: id,
         commitment,
@@ -457,8 +371,7 @@ pub async fn register(
             } else {
                 terms.max_steps
             },
-            fee: to_u96(terms.fee)
-                .ok_or_else(|| refused("the fee does not fit in 96 bits".into()))?,
+            fee: to_u96(terms.fee).ok_or("the fee does not fit in 96 bits")?,
             submitterShareBps: terms.submitter_share_bps,
         },
         share: registry::ModelRegistry::ShareTerms {
@@ -471,38 +384,7 @@ pub async fn register(
             claimWindow: terms.claim_window,
         },
     };
-    chain
-        .send(
-            &format!("register model {id}"),
-            Some(d.registry),
-            call.abi_encode().into(),
-            U256::ZERO,
-            &NoJournal,
-        )
-        .await?;
-    let reg = ModelRegistry::new(d.registry, chain.provider.clone());
-    let model = reg
-        .model(id)
-        .call()
-        .await
-        .map_err(contract_error("model()"))?;
-    Ok((id, model.revenueShare))
-}
-
-/// The dispute-game contract of a deployment, bound to the chain's provider.
-pub fn games(
-    chain: &Chain,
-    d: &Deployment,
-) -> DisputeGame::DisputeGameInstance<alloy::providers::DynProvider> {
-    DisputeGame::new(d.dispute_game, chain.provider.clone())
-}
-
-/// The market contract of a deployment, bound to the chain's provider.
-pub fn market(
-    chain: &Chain,
-    d: &Deployment,
-) -> InferenceMarket::InferenceMarketInstance<alloy::providers::DynProvider> {
-    InferenceMarket::new(d.market, chain.provider.clone())
+    Ok((id, call))
 }
 
 #[cfg(test)]

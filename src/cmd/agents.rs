@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use opml_onchain::agent::{AgentConfig, Shutdown};
+use opml_agents::agent::{AgentConfig, Shutdown};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 

@@ -4,13 +4,12 @@ use alloy::primitives::U256;
 use alloy::sol_types::{SolCall, SolEvent};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use opml_agents::client::contract_error;
+use opml_agents::client::{Chain, NoJournal, TxPolicy, parse_key};
+use opml_agents::deploy::{deploy, market, register};
+use opml_agents::player::GameStatus;
 use opml_onchain::bindings::{DisputeGame, InferenceMarket, ModelRegistry};
-use opml_onchain::client::{Chain, NoJournal, TxPolicy, parse_key};
-use opml_onchain::player::GameStatus;
-use opml_onchain::protocol::{
-    Deployment, MarketParams, ModelTerms, contract_error, deploy, format_ether, market,
-    parse_amount, register,
-};
+use opml_onchain::protocol::{Deployment, MarketParams, ModelTerms, format_ether, parse_amount};
 use opml_vm::artifact::Artifact;
 use opml_vm::runtime::Runtime;
 use serde_json::json;
@@ -32,7 +31,7 @@ impl ChainArgs {
     /// Connects, with the key when one is given.
     pub(crate) async fn connect(&self, need_key: bool) -> Result<Chain> {
         let key = match (&self.key_file, std::env::var("OPML_KEY").ok()) {
-            (Some(f), _) => Some(opml_onchain::client::read_key_file(f)?),
+            (Some(f), _) => Some(opml_agents::client::read_key_file(f)?),
             (None, Some(env)) => Some(parse_key(&env)?),
             (None, None) => None,
         };
@@ -58,7 +57,7 @@ pub(crate) struct DeploymentArg {
 impl DeploymentArg {
     pub(crate) fn load(&self, chain: &Chain) -> Result<Deployment> {
         let d = Deployment::load(&self.deployment)?;
-        d.check_chain(chain, &self.deployment)?;
+        d.check_chain(chain.chain_id, &self.deployment)?;
         Ok(d)
     }
 }

@@ -11,15 +11,17 @@
 //! `docs/AGENTS.md`).
 
 use alloy::primitives::U256;
-use opml_onchain::agent::{
-    Agent, AgentConfig, AgentError, Pass, PlayPolicy, Shutdown, TraceReady, each_concurrently,
-    isolate, live_games, play_games, run_passes, send_logged, withdraw_if_owed,
+use opml_agents::agent::{
+    Agent, AgentConfig, AgentError, PlayPolicy, Shutdown, TraceReady, each_concurrently, isolate,
+    live_games, play_games, send_logged, withdraw_if_owed,
 };
-use opml_onchain::client::ChainError;
-use opml_onchain::faults::{LyingTrace, SubmitterFaults};
-use opml_onchain::play::encode_submit;
-use opml_onchain::protocol::{format_ether, market};
-use opml_onchain::store::{ClaimRow, RequestRow};
+use opml_agents::client::ChainError;
+use opml_agents::deploy::market;
+use opml_agents::faults::{LyingTrace, SubmitterFaults};
+use opml_agents::passes::{Pass, run_passes};
+use opml_agents::play::encode_submit;
+use opml_agents::store::{ClaimRow, RequestRow};
+use opml_onchain::protocol::format_ether;
 use opml_vm::trace::TraceProvider;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -172,8 +174,9 @@ impl Submitter {
             return Ok(()); // another instance serves it
         }
         let purpose = format!("submit request {}", r.id);
-        if !a.store.sent_for(&purpose).await?.is_empty() {
-            // Sent before (maybe before a crash): the follower will see the claim.
+        // Sent before (maybe before a crash) and mined or pending: the follower
+        // will see it. Journaled but never broadcast: send it now.
+        if a.chain.sent_before(&purpose, &a.store).await? {
             return Ok(());
         }
         let played = match a.trace_now(&r) {

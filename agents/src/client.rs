@@ -10,7 +10,6 @@
 //! version is mined wins. RPC failures (a dead or restarting endpoint) are
 //! retried with exponential backoff up to `rpc_patience`.
 
-use crate::bindings::revert_reason;
 use alloy::consensus::TxEnvelope;
 use alloy::eips::BlockNumberOrTag;
 use alloy::eips::eip2718::Encodable2718;
@@ -20,6 +19,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError, TransportErrorKind};
+use opml_onchain::bindings::revert_reason;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +76,18 @@ pub enum ChainError {
         address: Address,
         /// What it needs and holds, or the node's message.
         detail: String,
+    },
+    /// The nonce of a pending transaction was used by a transaction this
+    /// agent did not send (another process signing with the same key): ours
+    /// can never be mined. The next send takes a fresh nonce.
+    #[error(
+        "nonce {nonce} of `{purpose}` was taken by a transaction this agent did not send; is another process using this key? `{purpose}` is sent again with a fresh nonce"
+    )]
+    NonceTaken {
+        /// What the transaction was for.
+        purpose: String,
+        /// The nonce.
+        nonce: u64,
     },
     /// A key file that cannot be used: unreadable, or readable by others.
     #[error("the key file `{path}` {detail}")]
@@ -410,8 +422,10 @@ pub trait TxJournal: Send + Sync {
         let _ = hash;
         async {}
     }
-    /// Transactions sent for `purpose` without a known receipt, with their
-    /// nonces (a journal that keeps none never stops a second send).
+    /// Transactions sent for `purpose` that are pending or were mined
+    /// successfully, with their nonces: the node is asked again about each
+    /// (a reorg can undo a receipt). A journal that keeps none never stops a
+    /// second send.
     fn in_flight(&self, purpose: &str) -> impl Future<Output = Vec<(B256, u64)>> + Send {
         let _ = purpose;
         async { vec![] }
@@ -589,7 +603,7 @@ impl Chain {
             .await?;
         match out {
             Some(v) => Ok(v),
-            None => Err(crate::protocol::contract_error(what)(
+            None => Err(contract_error(what)(
                 other.into_inner().unwrap().expect("set with None"),
             )),
         }
@@ -727,7 +741,7 @@ impl Chain {
         let need = value + U256::from(gas_limit) * U256::from(self.fee_cap(fees.max_fee_per_gas));
         let have = self.balance(signer.address).await?;
         if self.policy.watch_only {
-            tracing::info!(purpose, value = %crate::protocol::format_ether(value), gas = gas_limit, "watch-only: would send");
+            tracing::info!(purpose, value = %opml_onchain::protocol::format_ether(value), gas = gas_limit, "watch-only: would send");
             return Err(ChainError::WatchOnly {
                 purpose: purpose.into(),
             });
@@ -738,9 +752,9 @@ impl Chain {
                 address: signer.address,
                 detail: format!(
                     "it needs {} (value {} plus gas at the current fees) and the account holds {}",
-                    crate::protocol::format_ether(need),
-                    crate::protocol::format_ether(value),
-                    crate::protocol::format_ether(have)
+                    opml_onchain::protocol::format_ether(need),
+                    opml_onchain::protocol::format_ether(value),
+                    opml_onchain::protocol::format_ether(have)
                 ),
             });
         }
@@ -807,19 +821,23 @@ impl Chain {
         result.map(|receipt| Sent { receipt, nonce })
     }
 
+    /// Whether a transaction for `purpose` was mined successfully or waits in
+    /// the node's pool. One the journal holds but the node never saw (the
+    /// process died between journaling and broadcasting, or the node dropped
+    /// it) does not count: it is marked dropped, and the purpose may be sent.
+    pub async fn sent_before(&self, purpose: &str, journal: &impl TxJournal) -> ChainResult<bool> {
+        Ok(!matches!(
+            self.earlier(purpose, journal).await?,
+            Earlier::None
+        ))
+    }
+
     /// What became of the transactions sent for `purpose` before (by this
     /// process or another sharing the journal).
     async fn earlier(&self, purpose: &str, journal: &impl TxJournal) -> ChainResult<Earlier> {
         let mut pending = None;
         for (h, nonce) in journal.in_flight(purpose).await {
-            let p = self.provider.clone();
-            let receipt = self
-                .rpc("eth_getTransactionReceipt", || {
-                    let p = p.clone();
-                    async move { p.get_transaction_receipt(h).await }
-                })
-                .await?;
-            if let Some(r) = receipt {
+            if let Some(r) = self.receipt(h).await? {
                 let block = r.block_number.unwrap_or_default();
                 journal.mined(h, r.status(), block).await;
                 if r.status() {
@@ -865,6 +883,16 @@ impl Chain {
             }),
             None => Earlier::None,
         })
+    }
+
+    /// The receipt of a transaction, if it was mined.
+    async fn receipt(&self, h: B256) -> ChainResult<Option<TransactionReceipt>> {
+        let p = self.provider.clone();
+        self.rpc("eth_getTransactionReceipt", || {
+            let p = p.clone();
+            async move { p.get_transaction_receipt(h).await }
+        })
+        .await
     }
 
     /// This key's mined transaction count and the node's next nonce (counting its pool).
@@ -950,6 +978,7 @@ impl Chain {
                     what: format!("recording `{purpose}` before sending it"),
                     detail,
                 })?;
+            crate::faults::crash_point("signed", purpose);
             let p = self.provider.clone();
             let sent = self
                 .rpc("eth_sendRawTransaction", || {
@@ -968,6 +997,7 @@ impl Chain {
                 Ok(()) => {
                     hashes.push(hash);
                     tracing::debug!(purpose, nonce, %hash, max_fee, "transaction sent");
+                    crate::faults::crash_point("broadcast", purpose);
                 }
                 Err(ChainError::Refused { detail, .. }) if known(&detail) => {
                     hashes.push(hash);
@@ -995,15 +1025,8 @@ impl Chain {
             let deadline = tokio::time::Instant::now() + self.policy.bump_after;
             while tokio::time::Instant::now() < deadline {
                 for h in &hashes {
-                    let p = self.provider.clone();
                     let h = *h;
-                    let r = self
-                        .rpc("eth_getTransactionReceipt", || {
-                            let p = p.clone();
-                            async move { p.get_transaction_receipt(h).await }
-                        })
-                        .await?;
-                    if let Some(r) = r {
+                    if let Some(r) = self.receipt(h).await? {
                         let block = r.block_number.unwrap_or_default();
                         journal.mined(h, r.status(), block).await;
                         if !r.status() {
@@ -1018,6 +1041,33 @@ impl Chain {
                 }
                 tokio::time::sleep(self.policy.poll).await;
             }
+            // Every version unmined and the nonce used all the same: by a
+            // transaction we did not send, so following ours would never end.
+            let (mined_count, _) = self.nonces().await?;
+            if mined_count > nonce {
+                for h in &hashes {
+                    let h = *h;
+                    if let Some(r) = self.receipt(h).await? {
+                        let block = r.block_number.unwrap_or_default();
+                        journal.mined(h, r.status(), block).await;
+                        return match r.status() {
+                            true => Ok(r),
+                            false => Err(ChainError::Reverted {
+                                purpose: purpose.into(),
+                                hash: h,
+                                block,
+                            }),
+                        };
+                    }
+                }
+                for h in &hashes {
+                    journal.dropped(*h).await;
+                }
+                return Err(ChainError::NonceTaken {
+                    purpose: purpose.into(),
+                    nonce,
+                });
+            }
             // after a base-fee spike a bump of the old fees may still be too low
             let now = self.fees().await?;
             cap = self.fee_cap(now.max_fee_per_gas);
@@ -1030,6 +1080,26 @@ impl Chain {
                 "no receipt yet; re-signing with higher fees"
             );
         }
+    }
+}
+
+/// Maps a contract-call error to a [`ChainError`] with the decoded revert reason.
+pub fn contract_error(what: &str) -> impl Fn(alloy::contract::Error) -> ChainError + '_ {
+    move |e| match e {
+        alloy::contract::Error::TransportError(t) => match revert_data(&t) {
+            Some(data) => ChainError::WouldRevert {
+                purpose: what.into(),
+                reason: opml_onchain::bindings::revert_reason(&data),
+            },
+            None => ChainError::Refused {
+                what: what.into(),
+                detail: t.to_string(),
+            },
+        },
+        other => ChainError::Refused {
+            what: what.into(),
+            detail: other.to_string(),
+        },
     }
 }
 

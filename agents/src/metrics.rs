@@ -7,9 +7,7 @@
 //! queries, and after every pass [`observe`] sets the gauges from the store
 //! and the chain, so they are what the chain says at that block.
 
-use crate::agent::Agent;
-use crate::protocol::market;
-use alloy::primitives::{Address, U256};
+use alloy::primitives::U256;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -125,7 +123,8 @@ pub struct Metrics {
     pub passes: Counter,
     /// See `passes`.
     pub pass_failures: Counter,
-    info: Family<InfoLabels, Gauge>,
+    /// The agent's role and address, as labels of a constant 1.
+    pub info: Family<InfoLabels, Gauge>,
     seen: Mutex<Seen>,
     policy: Mutex<HealthPolicy>,
 }
@@ -362,142 +361,21 @@ pub async fn serve(addr: &str, policy: HealthPolicy) -> std::io::Result<SocketAd
     Ok(local)
 }
 
-fn ether(wei: U256) -> f64 {
+pub(crate) fn ether(wei: U256) -> f64 {
     wei.to_string().parse::<f64>().unwrap_or(f64::MAX) / 1e18
 }
 
-/// Sets the gauges from the store and the chain after a pass of `agent`
-/// (`submitter` or `challenger`).
-pub async fn observe(a: &Agent, agent: &str) -> Result<(), crate::agent::AgentError> {
-    let m = global();
-    let me: Address = a.chain.address();
-    m.info
-        .get_or_create(&InfoLabels {
-            agent: agent.into(),
-            address: me.to_string(),
-        })
-        .set(1);
-    let head = a.chain.block_number().await?;
-    let last = a
-        .store
-        .cursor()
-        .await?
-        .map_or(a.deployment.block, |c| c.next.saturating_sub(1));
-    let lag = head.saturating_sub(last);
-    m.last_block.set(last as i64);
-    m.block_lag.set(lag as i64);
-
-    let market = market(&a.chain, &a.deployment);
-    let owed = a
-        .chain
-        .view("withdrawable", &market.withdrawable(me))
-        .await?;
-    m.withdrawable.set(ether(owed));
-    m.balance.set(ether(a.chain.balance(me).await?));
-    m.txs_pending
-        .set(a.store.pending_transactions().await? as i64);
-    m.leases_held.set(a.leases.held() as i64);
-
-    let params = &a.deployment.params;
-    let mut at_risk = U256::ZERO;
-    let mut pending = 0;
-    for c in a.store.claims(None, true).await? {
-        if c.submitter != me || c.status != "pending" {
-            continue;
-        }
-        pending += 1;
-        let on_chain = a
-            .chain
-            .view("getClaim", &market.getClaim(U256::from(c.id)))
-            .await?;
-        at_risk += params.submitter_bond
-            + on_chain.freeStake
-            + U256::from(on_chain.gameStake) * U256::from(on_chain.openGames);
-    }
-    m.claims_pending.set(pending);
-
-    let now = a.chain.now().await?;
-    let mut counts: std::collections::HashMap<GameLabels, i64> = Default::default();
-    for side in ["defender", "challenger"] {
-        for status in ["live", "won", "lost", "cancelled"] {
-            counts.insert(
-                GameLabels {
-                    role: side.into(),
-                    status: status.into(),
-                },
-                0,
-            );
-        }
-    }
-    let mut clock_min: Option<u64> = None;
-    let mut clock_to_move: Option<u64> = None;
-    let claims: std::collections::HashMap<u64, Address> = a
-        .store
-        .claims(None, false)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.submitter))
-        .collect();
-    for g in a.store.games(&[]).await? {
-        let side = if g.challenger == me {
-            "challenger"
-        } else if claims.get(&g.claim_id) == Some(&me) {
-            "defender"
-        } else {
-            continue;
+/// The last pass's lag and most urgent clock, for `/healthz`.
+impl Metrics {
+    pub(crate) fn passed(&self, lag: u64, clock_to_move: Option<u64>) {
+        let mut seen = self.seen.lock().unwrap();
+        *seen = Seen {
+            at: Some(Instant::now()),
+            lag,
+            clock_to_move,
+            rpc_failing_since: seen.rpc_failing_since,
         };
-        let status = match (g.status.as_str(), side) {
-            ("live", _) => "live",
-            ("defender_won", "defender") | ("challenger_won", "challenger") => "won",
-            ("defender_won", _) | ("challenger_won", _) => "lost",
-            _ => "cancelled",
-        };
-        *counts
-            .entry(GameLabels {
-                role: side.into(),
-                status: status.into(),
-            })
-            .or_default() += 1;
-        if status != "live" {
-            continue;
-        }
-        if side == "challenger" {
-            at_risk += params.challenger_bond;
-        }
-        let game = crate::play::read_game(&a.chain, &a.deployment, g.id).await?;
-        if !game.status.is_live() {
-            continue;
-        }
-        let mine_to_move = game.to_move() == me;
-        let stopped = if side == "defender" {
-            game.defender_clock
-        } else {
-            game.challenger_clock
-        };
-        let left = if mine_to_move {
-            stopped.saturating_sub(now.saturating_sub(game.last_move_at))
-        } else {
-            stopped
-        };
-        clock_min = Some(clock_min.map_or(left, |c| c.min(left)));
-        if mine_to_move {
-            clock_to_move = Some(clock_to_move.map_or(left, |c| c.min(left)));
-        }
     }
-    for (labels, n) in counts {
-        m.games.get_or_create(&labels).set(n);
-    }
-    m.bonds_at_risk.set(ether(at_risk));
-    m.clock_left_min
-        .set(clock_min.unwrap_or(params.clock_budget) as i64);
-    let mut seen = m.seen.lock().unwrap();
-    *seen = Seen {
-        at: Some(Instant::now()),
-        lag,
-        clock_to_move,
-        rpc_failing_since: seen.rpc_failing_since,
-    };
-    Ok(())
 }
 
 /// A trace provider that times its queries into `opml_trace_query_seconds`.

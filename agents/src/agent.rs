@@ -3,13 +3,14 @@
 //! trace sessions, and a clean stop on SIGINT or SIGTERM.
 
 use crate::client::{BoxFuture, Chain, ChainError, NoJournal, NonceLock, TxPolicy, parse_key};
+use crate::deploy::market;
 use crate::follow::{Follower, Poll};
 use crate::play::Turn;
-use crate::protocol::Deployment;
-use crate::protocol::{format_ether, market};
 use crate::store::{RequestRow, Store};
 use alloy::primitives::B256;
 use alloy::primitives::{Address, U256};
+use opml_onchain::protocol::Deployment;
+use opml_onchain::protocol::format_ether;
 use opml_vm::artifact::Artifact;
 use opml_vm::machine::model::{ModelVm, model_id, unhex};
 use opml_vm::trace::{TraceProvider, VmTrace};
@@ -35,7 +36,7 @@ pub enum AgentError {
     Store(#[from] crate::store::StoreError),
     /// The deployment file.
     #[error(transparent)]
-    Deployment(#[from] crate::protocol::DeploymentError),
+    Deployment(#[from] opml_onchain::protocol::DeploymentError),
 }
 
 impl AgentError {
@@ -845,7 +846,7 @@ impl Agent {
             }) as Arc<dyn NonceLock>
         });
         let chain = Chain::connect_shared(&cfg.rpc, Some(key), cfg.tx_policy(), shared).await?;
-        deployment.check_chain(&chain, &cfg.deployment)?;
+        deployment.check_chain(chain.chain_id, &cfg.deployment)?;
         if let Some(addr) = &cfg.metrics_addr {
             let policy = crate::metrics::HealthPolicy {
                 max_lag_blocks: cfg.health_max_lag_blocks,
@@ -1111,7 +1112,7 @@ async fn withdraw_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
     if owed.is_zero() || owed < min {
         return Ok(());
     }
-    use crate::bindings::InferenceMarket::{withdrawCall, withdrawToCall};
+    use opml_onchain::bindings::InferenceMarket::{withdrawCall, withdrawToCall};
     let data = match a.withdraw_to {
         Some(to) => alloy::sol_types::SolCall::abi_encode(&withdrawToCall { to }),
         None => alloy::sol_types::SolCall::abi_encode(&withdrawCall {}),
@@ -1314,59 +1315,6 @@ async fn by_urgency(
     let mut keyed = keyed;
     keyed.sort_by_key(|(left, _)| *left);
     Ok(keyed.into_iter().map(|(_, g)| g).collect())
-}
-
-/// One role's pass over the chain.
-pub trait Pass {
-    /// Syncs and acts once.
-    fn pass(
-        &mut self,
-        shutdown: &Shutdown,
-    ) -> impl std::future::Future<Output = Result<(), AgentError>> + Send;
-    /// The pause between passes.
-    fn poll(&self) -> Duration;
-    /// The agent (for the metrics after each pass).
-    fn agent(&self) -> &Agent;
-}
-
-/// Runs passes until a stop is asked for. A failing endpoint fails the pass,
-/// which is logged; the next pass starts again from the chain.
-pub async fn run_passes(
-    mut role: impl Pass,
-    mut shutdown: Shutdown,
-    name: &str,
-) -> Result<(), AgentError> {
-    loop {
-        if shutdown.requested() {
-            break;
-        }
-        let m = crate::metrics::global();
-        match role.pass(&shutdown).await {
-            Ok(()) => {
-                m.passes.inc();
-            }
-            Err(AgentError::Chain(e)) => {
-                m.pass_failures.inc();
-                tracing::error!(error = %e, "pass failed; retrying");
-            }
-            // a database server restarting, or a conflict with another instance
-            Err(AgentError::Store(e)) => {
-                m.pass_failures.inc();
-                tracing::error!(error = %e, "pass failed on the database; retrying");
-            }
-            Err(other) => return Err(other),
-        };
-        role.agent().leases.end_pass().await;
-        // what the chain says after the pass; a failure here only leaves the gauges older
-        if let Err(e) = crate::metrics::observe(role.agent(), name).await {
-            tracing::warn!(error = %e, "metrics: observing the chain failed");
-        }
-        if shutdown.sleep(role.poll()).await {
-            break;
-        }
-    }
-    tracing::info!("{name} stopped");
-    Ok(())
 }
 
 #[cfg(test)]

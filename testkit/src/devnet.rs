@@ -7,15 +7,18 @@
 //! no fixed sleeps.
 
 use anyhow::{Context, Result, bail};
-use opml_onchain::client::{Chain, TxPolicy, parse_key};
+use opml_agents::client::{Chain, TxPolicy, parse_key};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The workspace root (where `onchain/` is).
+/// The workspace root (where `onchain/` is; this crate is `testkit/` in it).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// The pinned anvil binary, or `OPML_ANVIL`.
@@ -242,6 +245,8 @@ pub struct AgentProcess {
     pub log: PathBuf,
     /// The command that starts it again.
     pub args: Vec<String>,
+    /// Environment variables it starts with (besides `RUST_LOG`).
+    pub env: Vec<(String, String)>,
     exe: PathBuf,
 }
 
@@ -255,6 +260,21 @@ impl AgentProcess {
         faults: bool,
         log: &Path,
     ) -> Result<AgentProcess> {
+        let mut p = AgentProcess::prepare(exe, name, role, config, faults, log);
+        p.restart()?;
+        Ok(p)
+    }
+
+    /// The process [`AgentProcess::spawn`] would start, not started yet (set
+    /// [`AgentProcess::env`], then [`AgentProcess::restart`]).
+    pub fn prepare(
+        exe: &Path,
+        name: &str,
+        role: &str,
+        config: &Path,
+        faults: bool,
+        log: &Path,
+    ) -> AgentProcess {
         let mut args = vec![
             role.to_string(),
             "run".into(),
@@ -264,15 +284,14 @@ impl AgentProcess {
         if faults {
             args.push("--allow-faults".into());
         }
-        let mut p = AgentProcess {
+        AgentProcess {
             child: None,
             name: name.into(),
             log: log.to_path_buf(),
             args,
+            env: vec![],
             exe: exe.to_path_buf(),
-        };
-        p.restart()?;
-        Ok(p)
+        }
     }
 
     /// Starts the process (again), appending to its log.
@@ -284,7 +303,8 @@ impl AgentProcess {
             .with_context(|| format!("cannot open `{}`", self.log.display()))?;
         let child = Command::new(&self.exe)
             .args(&self.args)
-            .env("RUST_LOG", "info,opml_onchain=debug")
+            .env("RUST_LOG", "info,opml_agents=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -314,6 +334,11 @@ impl AgentProcess {
             libc::kill(c.id() as i32, libc::SIGTERM);
         }
         c.wait().ok()
+    }
+
+    /// Waits for the process to end by itself (a crash point); its status.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.wait().ok()
     }
 
     /// Whether it is still running (false when it exited by itself).

@@ -2,18 +2,18 @@
 //! the data directory), or PostgreSQL (`database_url = "postgres://..."`).
 //! The same queries run on both through sqlx's `Any` driver (placeholders
 //! `$1`, `$2`, ..., which SQLite reads too); the schema is in
-//! `onchain/migrations/sqlite` and `onchain/migrations/postgres`, applied on open.
+//! `agents/migrations/sqlite` and `agents/migrations/postgres`, applied on open.
 //!
 //! The store is a cache of the chain plus the agent's transaction journal.
 //! Deleting it loses nothing: the follower scans again from the deployment
 //! block and every decision re-reads the chain before it acts.
 
-use crate::bindings::{DisputeGame, InferenceMarket};
 use crate::client::TxJournal;
 use crate::follow::Cursor;
 use alloy::primitives::{Address, B256};
 use alloy::rpc::types::Log;
 use alloy::sol_types::SolEvent;
+use opml_onchain::bindings::{DisputeGame, InferenceMarket};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool};
 use sqlx::{Row, migrate::Migrator};
@@ -654,11 +654,12 @@ impl TxJournal for Store {
     }
 
     async fn dropped(&self, hash: B256) {
-        let r =
-            sqlx::query("UPDATE txs SET status = 'dropped' WHERE hash = $1 AND status = 'sent'")
-                .bind(hash.as_slice())
-                .execute(&self.pool)
-                .await;
+        let r = sqlx::query(
+            "UPDATE txs SET status = 'dropped' WHERE hash = $1 AND status IN ('sent', 'mined')",
+        )
+        .bind(hash.as_slice())
+        .execute(&self.pool)
+        .await;
         if let Err(e) = r {
             tracing::error!(%hash, error = %e, "cannot record a dropped transaction");
         }
@@ -666,7 +667,7 @@ impl TxJournal for Store {
 
     async fn in_flight(&self, purpose: &str) -> Vec<(B256, u64)> {
         let rows = sqlx::query(
-            "SELECT hash, nonce FROM txs WHERE purpose = $1 AND status = 'sent' ORDER BY id",
+            "SELECT hash, nonce FROM txs WHERE purpose = $1 AND status IN ('sent', 'mined') ORDER BY id",
         )
         .bind(purpose)
         .fetch_all(&self.pool)

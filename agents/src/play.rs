@@ -8,15 +8,15 @@
 //! the claim's free stake is topped up so the dissection can match the game
 //! (the market refuses it otherwise).
 
-use crate::bindings::{DisputeGame, InferenceMarket};
 use crate::client::{Chain, ChainError, ChainResult, Sent, TxJournal};
 use crate::player::{Decision, GameState, GameStatus, Move, PlayError, decide, points_hash};
-use crate::protocol::Deployment;
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{B256, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::rpc::types::Filter;
 use alloy::sol_types::{SolCall, SolEvent};
+use opml_onchain::bindings::{DisputeGame, InferenceMarket};
+use opml_onchain::protocol::Deployment;
 use opml_vm::trace::TraceProvider;
 
 /// Reads a game.
@@ -205,7 +205,7 @@ pub async fn fund_match(
 ) -> ChainResult<()> {
     let m = InferenceMarket::new(d.market, chain.provider.clone());
     let game_ref = chain.view("getGame", &m.getGame(U256::from(id))).await?;
-    if game_ref.funding != crate::protocol::FUNDING_CHALLENGER {
+    if game_ref.funding != opml_onchain::protocol::FUNDING_CHALLENGER {
         return Ok(());
     }
     let claim = chain
@@ -232,7 +232,7 @@ pub async fn fund_match(
     tracing::info!(
         game = id,
         claim = game_ref.claimId,
-        value = %crate::protocol::format_ether(value),
+        value = %opml_onchain::protocol::format_ether(value),
         tx = %sent.receipt.transaction_hash,
         "topped up to match a game its challenger backed"
     );

@@ -256,6 +256,26 @@ impl TraceProvider for LyingTrace {
     }
 }
 
+/// A crash injected for tests: with `OPML_CRASH_AT=<point>:<purpose prefix>`
+/// the process kills itself with SIGKILL at `point` of a transaction whose
+/// purpose starts with the prefix: `signed` (journaled, not broadcast) or
+/// `broadcast` (broadcast, its receipt not awaited), as `kill -9` would there.
+pub fn crash_point(point: &str, purpose: &str) {
+    let Ok(spec) = std::env::var("OPML_CRASH_AT") else {
+        return;
+    };
+    if spec
+        .split_once(':')
+        .is_some_and(|(p, prefix)| p == point && purpose.starts_with(prefix))
+    {
+        tracing::error!(point, purpose, "OPML_CRASH_AT: killing this process");
+        // SAFETY: kill(2) on our own pid; SIGKILL cannot be caught, nothing runs after it.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
