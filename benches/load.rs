@@ -46,6 +46,20 @@ struct Usage {
     name: String,
     cpu_s: f64,
     peak_rss_mb: f64,
+    rpc_per_hour_load: f64,
+    rpc_per_hour_idle: f64,
+}
+
+/// `opml_rpc_requests_total` of the agent whose directory is `dir`.
+fn rpc_requests(dir: &Path) -> Result<f64> {
+    let addr = std::fs::read_to_string(dir.join("data/metrics.addr"))?;
+    let (_, text) = opml_testkit::devnet::http_get(addr.trim(), "/metrics")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("opml_rpc_requests_total "))
+        .context("opml_rpc_requests_total")?
+        .trim()
+        .parse()
+        .context("a number")
 }
 
 /// CPU seconds (user + system) and peak resident memory of a running process, from /proc.
@@ -70,6 +84,8 @@ fn usage(name: &str, pid: u32) -> Result<Usage> {
         name: name.into(),
         cpu_s: ticks / hz,
         peak_rss_mb: hwm_kb / 1024.0,
+        rpc_per_hour_load: 0.0,
+        rpc_per_hour_idle: 0.0,
     })
 }
 
@@ -157,8 +173,10 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
             std::fs::write(
                 &cfg,
                 format!(
-                    "database_url = {db:?}\ninstance = {name:?}\nlease_ttl_s = 10\n{}",
+                    "database_url = {db:?}\ninstance = {name:?}\nlease_ttl_s = 10\nrpc_timeout_s = 5\n{}",
+                    // the default idle interval, as in production (the RPC volume is measured)
                     text.replace("poll_ms = 100", "poll_ms = 250")
+                        .replace("idle_poll_ms = 1000\n", "")
                 ),
             )?;
             agents.push(AgentProcess::spawn(
@@ -244,6 +262,29 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
     for a in &agents {
         let pid = a.pid().context("an agent exited")?;
         used.push(usage(&a.name, pid)?);
+    }
+    // RPC volume: requests under load, then over an idle stretch with the
+    // chain still mining a block a second (a public chain never stops).
+    let dirs: Vec<PathBuf> = agents
+        .iter()
+        .map(|a| a.log.parent().expect("agent dir").to_path_buf())
+        .collect();
+    let loaded: Vec<f64> = dirs
+        .iter()
+        .map(|d| rpc_requests(d))
+        .collect::<Result<_>>()?;
+    let idle_for = Duration::from_secs(if load.requests > 100 { 300 } else { 30 });
+    eprintln!("load: measuring idle RPC volume for {idle_for:?}");
+    let idle_start = Instant::now();
+    tokio::time::sleep(idle_for).await;
+    let idle_s = idle_start.elapsed().as_secs_f64();
+    let idle: Vec<f64> = dirs
+        .iter()
+        .map(|d| rpc_requests(d))
+        .collect::<Result<_>>()?;
+    for (u, (busy, after)) in used.iter_mut().zip(loaded.iter().zip(&idle)) {
+        u.rpc_per_hour_load = busy * 3600.0 / wall.as_secs_f64();
+        u.rpc_per_hour_idle = (after - busy) * 3600.0 / idle_s;
     }
     for a in agents.iter_mut() {
         ensure!(
@@ -378,15 +419,18 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
     table.push_str(&row("request -> finalized (true claims)", &to_final));
     table.push_str(&row("false claim -> voided", &to_void));
     table.push_str(
-        "\n| agent | CPU time | CPU share of the run | peak memory (RSS) |\n|---|---|---|---|\n",
+        "\n| agent | CPU time | CPU share of the run | peak memory (RSS) | RPC requests/hour under load | RPC requests/hour idle (a day) |\n|---|---|---|---|---|---|\n",
     );
     for u in &used {
         table.push_str(&format!(
-            "| {} | {:.1} s | {:.1} % | {:.0} MB |\n",
+            "| {} | {:.1} s | {:.1} % | {:.0} MB | {:.0} | {:.0} ({:.0}) |\n",
             u.name,
             u.cpu_s,
             100.0 * u.cpu_s / wall.as_secs_f64(),
-            u.peak_rss_mb
+            u.peak_rss_mb,
+            u.rpc_per_hour_load,
+            u.rpc_per_hour_idle,
+            u.rpc_per_hour_idle * 24.0
         ));
     }
     Ok(Outcome { table, wall })

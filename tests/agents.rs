@@ -43,6 +43,8 @@ struct Party {
     models_dir: Option<PathBuf>,
     /// Environment variables of its process (crash points).
     env: Vec<(String, String)>,
+    /// Extra top-level config keys (limits).
+    top: String,
 }
 
 fn submitter(name: &'static str, faults: Option<&str>) -> Party {
@@ -54,6 +56,7 @@ fn submitter(name: &'static str, faults: Option<&str>) -> Party {
         honest: faults.is_none(),
         models_dir: None,
         env: vec![],
+        top: String::new(),
     }
 }
 
@@ -66,6 +69,7 @@ fn challenger(name: &'static str, faults: Option<&str>) -> Party {
         honest: faults.is_none(),
         models_dir: None,
         env: vec![],
+        top: String::new(),
     }
 }
 
@@ -157,7 +161,7 @@ impl Net {
         (0..n)
             .map(|k| {
                 let top = format!(
-                    "database_url = {database_url:?}\ninstance = \"{} #{k}\"\nlease_ttl_s = 3\n",
+                    "database_url = {database_url:?}\ninstance = \"{} #{k}\"\nlease_ttl_s = 3\nrpc_timeout_s = 1\n",
                     party.name
                 );
                 self.spawn(party.clone(), key, &top)
@@ -185,7 +189,7 @@ impl Net {
         .unwrap();
         // top-level keys go before the config's tables
         let text = std::fs::read_to_string(&cfg).unwrap();
-        std::fs::write(&cfg, format!("{top}{text}")).unwrap();
+        std::fs::write(&cfg, format!("{top}{}{text}", party.top)).unwrap();
         let role = match party.role {
             Role::Submitter => "submitter",
             Role::Challenger => "challenger",
@@ -2364,12 +2368,16 @@ async fn the_store_runs_on_postgresql() {
     )
     .await
     .unwrap();
-    s.mined(alloy::primitives::B256::repeat_byte(1), true, 40)
+    s.record_mined(alloy::primitives::B256::repeat_byte(1), true, 40, 30_000)
         .await;
     assert_eq!(s.pending_transactions().await.unwrap(), 0);
+    assert_eq!(s.fees_since(0).await.unwrap(), 30_000);
     assert!(s.claims(None, true).await.unwrap().is_empty());
     assert!(s.claims(Some(1), false).await.unwrap().is_empty());
     assert!(s.games(&[]).await.unwrap().is_empty());
+    assert!(s.games(&["live", "defender_won"]).await.unwrap().is_empty());
+    assert!(s.claims_by_id(&[1, 2]).await.unwrap().is_empty());
+    assert!(s.game_counts(Address::ZERO).await.unwrap().is_empty());
     assert!(s.open_requests().await.unwrap().is_empty());
     assert_eq!(s.transactions(5).await.unwrap().len(), 1);
     // three instances race for one lease: exactly one gets it
@@ -2870,5 +2878,124 @@ async fn a_killed_challenger_still_challenges() {
         s.games
     );
     net.assert_honest_won(&s);
+    net.stop();
+}
+
+/// Limits (issue 23) hold back new commitments only. A submitter at
+/// `max_pending_claims`, and one past its `fee_budget_per_day`, leave a
+/// second request alone and say why; a challenger at `max_open_games` holds
+/// the second lie back while its first game runs, plays that game to the
+/// end, then challenges the second.
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_hold_new_commitments_back_and_play_goes_on() {
+    let params = MarketParams {
+        challenge_window: 1800,
+        ..MarketParams::default()
+    };
+    for (limit, why) in [
+        ("max_pending_claims = 1\n", "max_pending_claims = 1"),
+        ("fee_budget_per_day = \"1 wei\"\n", "fee_budget_per_day"),
+    ] {
+        let mut net = Net::build_with("mlp784", None, &params).await;
+        let mut party = submitter("submitter", None);
+        party.top = limit.into();
+        let i = net.add(party);
+        net.request().await;
+        wait_for("the first claim", SCENARIO, || async {
+            Ok((net.snapshot().await.claims.len() == 1).then_some(()))
+        })
+        .await
+        .unwrap();
+        let second = net.request().await;
+        wait_for("the second request held back", SCENARIO, || async {
+            let log = net.log_of(&net.agents[i]);
+            Ok((log.contains("held back by a limit")
+                && log.contains(&format!("request {second}"))
+                && log.contains(why))
+            .then_some(()))
+        })
+        .await
+        .unwrap();
+        assert_eq!(net.snapshot().await.claims.len(), 1, "{limit}");
+        net.stop();
+    }
+
+    let mut net = Net::build_with("mlp784", None, &params).await;
+    let liar = net.add(submitter(
+        "lying submitter",
+        Some("wrong_output = true\nsilent_from_move = 0"),
+    ));
+    let mut party = challenger("challenger", None);
+    party.top = "max_open_games = 1\n".into();
+    let watcher = net.add(party);
+    net.request().await;
+    wait_for("the first game", SCENARIO, || async {
+        Ok((net.snapshot().await.games.len() == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    net.request().await;
+    wait_for("the second lie held back", SCENARIO, || async {
+        let log = net.log_of(&net.agents[watcher]);
+        Ok(
+            (log.contains("held back by a limit") && log.contains("max_open_games = 1"))
+                .then_some(()),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(net.snapshot().await.games.len(), 1);
+    // The liar's clock in the first game runs out; the cap frees up.
+    net.anvil.warp(net.d.params.clock_budget + 1).await.unwrap();
+    let l = net.agents[liar].address;
+    let s = net.drive(2, |s| s.status_of(l) == [VOIDED, VOIDED]).await;
+    net.assert_honest_won(&s);
+    net.stop();
+}
+
+/// RPC volume (issue 23): an agent with nothing to do polls less and less
+/// often, up to `idle_poll_ms` (1 s in the test configs, 10 s by default),
+/// and an idle pass costs a few requests: at the default interval, well
+/// within a free tier's 100,000 requests a day. A request makes it busy again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_agent_polls_less_and_stays_within_a_free_tier() {
+    use opml_testkit::devnet::http_get;
+    let mut net = Net::new().await;
+    let i = net.add(challenger("challenger", None));
+    let addr_file = net.agents[i].dir.join("data/metrics.addr");
+    let addr = wait_for("metrics.addr", SCENARIO, || async {
+        Ok(std::fs::read_to_string(&addr_file).ok())
+    })
+    .await
+    .unwrap();
+    let scrape = || http_get(&addr, "/metrics").unwrap().1;
+    let value = |text: &str, series: &str| metric(text, series).unwrap_or_default();
+    wait_for("the idle interval", SCENARIO, || async {
+        Ok((value(&scrape(), "opml_poll_interval_seconds") == 1.0).then_some(()))
+    })
+    .await
+    .unwrap();
+    let before = scrape();
+    let passes = value(&before, "opml_passes_total");
+    let after = wait_for("ten idle passes", SCENARIO, || async {
+        let now = scrape();
+        Ok((value(&now, "opml_passes_total") >= passes + 10.0).then_some(now))
+    })
+    .await
+    .unwrap();
+    let per_pass = (value(&after, "opml_rpc_requests_total")
+        - value(&before, "opml_rpc_requests_total"))
+        / (value(&after, "opml_passes_total") - passes);
+    // at the default 10 s idle interval: requests a day
+    let per_day = per_pass * 86_400.0 / 10.0;
+    eprintln!("idle: {per_pass:.1} requests a pass, {per_day:.0} a day at 10 s");
+    assert!(per_day < 100_000.0, "{per_pass} requests per idle pass");
+    // work resets the interval
+    net.request().await;
+    wait_for("the busy interval", SCENARIO, || async {
+        Ok((value(&scrape(), "opml_poll_interval_seconds") < 1.0).then_some(()))
+    })
+    .await
+    .unwrap();
     net.stop();
 }

@@ -21,8 +21,8 @@ impl TxJournal for Journal {
         self.sent.lock().unwrap().push((nonce, hash));
         Ok(())
     }
-    async fn mined(&self, hash: B256, _: bool, _: u64) {
-        self.mined.lock().unwrap().push(hash);
+    async fn mined(&self, receipt: &alloy::rpc::types::TransactionReceipt) {
+        self.mined.lock().unwrap().push(receipt.transaction_hash);
     }
 }
 

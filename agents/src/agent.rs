@@ -132,9 +132,16 @@ pub struct AgentConfig<P, F> {
     /// it are not seen).
     #[serde(default)]
     pub start_block: Option<u64>,
-    /// Milliseconds between polls.
+    /// Milliseconds between passes while there is work (new events, live
+    /// games, model runs under way).
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,
+    /// Milliseconds between passes once idle: the interval doubles from
+    /// `poll_ms` up to this while passes find nothing to do, so an idle agent
+    /// stays within a provider's free tier. At most an eighth of the challenge
+    /// window and of the clock budget (lowered to that).
+    #[serde(default = "default_idle_poll_ms")]
+    pub idle_poll_ms: u64,
     /// Seconds to keep retrying a failing RPC endpoint.
     #[serde(default = "default_patience")]
     pub rpc_patience_s: u64,
@@ -194,6 +201,22 @@ pub struct AgentConfig<P, F> {
     /// `/healthz` fails when fewer seconds than this are left on a clock where the agent is to move.
     #[serde(default = "default_min_clock")]
     pub health_min_clock_s: u64,
+    /// Live games this agent plays as challenger at once: beyond it, new
+    /// challenges wait (0: no cap).
+    #[serde(default)]
+    pub max_open_games: usize,
+    /// This agent's pending claims at once: beyond it, new requests wait (0: no cap).
+    #[serde(default)]
+    pub max_pending_claims: usize,
+    /// Most bonds and stakes (wei or "2 ether") this agent has in the market
+    /// at once: a new claim or challenge that would pass it waits.
+    #[serde(default)]
+    pub max_capital: Option<String>,
+    /// Most gas fees (wei or "0.5 ether") spent over the last 24 hours: past
+    /// it, no new claim or challenge. Moves, defences, settlements and
+    /// withdrawals go on whatever was spent: stopping them would lose bonds.
+    #[serde(default)]
+    pub fee_budget_per_day: Option<String>,
     /// The role's policy.
     #[serde(default)]
     pub policy: P,
@@ -207,6 +230,9 @@ fn default_key_env() -> String {
 }
 fn default_poll_ms() -> u64 {
     500
+}
+fn default_idle_poll_ms() -> u64 {
+    10_000
 }
 fn default_patience() -> u64 {
     120
@@ -291,6 +317,24 @@ impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
         Ok(parse_key(&text)?)
     }
 
+    /// The caps on new commitments.
+    pub fn limits(&self) -> Result<Limits, AgentError> {
+        let amount = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| {
+                    opml_onchain::protocol::parse_amount(v)
+                        .map_err(|e| AgentError::Config(format!("{field} = {v:?}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(Limits {
+            max_open_games: self.max_open_games,
+            max_pending_claims: self.max_pending_claims,
+            max_capital: amount("max_capital", &self.max_capital)?,
+            fee_budget_per_day: amount("fee_budget_per_day", &self.fee_budget_per_day)?,
+        })
+    }
+
     /// The transaction policy.
     pub fn tx_policy(&self) -> TxPolicy {
         TxPolicy {
@@ -304,6 +348,29 @@ impl<P: DeserializeOwned + Default, F: DeserializeOwned> AgentConfig<P, F> {
             ..TxPolicy::default()
         }
     }
+}
+
+/// Caps on what an agent commits: they hold back new claims and challenges
+/// only, never a move, a defence, a settlement or a withdrawal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Live games played as challenger (0: no cap).
+    pub max_open_games: usize,
+    /// Pending claims (0: no cap).
+    pub max_pending_claims: usize,
+    /// Bonds and stakes in the market (wei).
+    pub max_capital: Option<U256>,
+    /// Gas fees over the last 24 hours (wei).
+    pub fee_budget_per_day: Option<U256>,
+}
+
+/// A new commitment an agent weighs against its [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commitment {
+    /// A claim (bond and stake).
+    Claim,
+    /// A challenge (bond and maybe a game's stake).
+    Challenge,
 }
 
 /// The models an agent holds, by on-chain model id.
@@ -522,6 +589,15 @@ impl Leases {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(period).await;
+                // No progress without the node: let the leases lapse so an
+                // instance that reaches the chain can act on the items.
+                if let Some(out) = crate::metrics::global()
+                    .rpc_outage()
+                    .filter(|out| *out > self.ttl)
+                {
+                    tracing::warn!(outage = ?out, "the node has not answered for longer than lease_ttl_s; leases are not renewed");
+                    continue;
+                }
                 let items: Vec<String> = self.held.lock().unwrap().iter().cloned().collect();
                 for item in items {
                     match self.store.lease(&item, &self.instance, self.ttl).await {
@@ -548,18 +624,40 @@ impl Leases {
 struct FleetNonce {
     store: Store,
     instance: String,
+    /// Renews the lease while it is held (retries of a slow node can outlast
+    /// one lifetime); a dead holder stops renewing and frees it within one.
+    renewal: Mutex<Option<tokio::task::AbortHandle>>,
 }
+
+/// Lifetime of the nonce lease of a fleet's shared key.
+const NONCE_LEASE: Duration = Duration::from_secs(15);
 
 impl NonceLock for FleetNonce {
     fn acquire(&self, address: Address) -> BoxFuture<'_, Result<(), ChainError>> {
         Box::pin(async move {
             let item = format!("nonce {address}");
-            // long enough for a slow broadcast; a dead holder frees it by then
-            let ttl = Duration::from_secs(15);
+            let ttl = NONCE_LEASE;
             let start = tokio::time::Instant::now();
             loop {
                 match self.store.lease(&item, &self.instance, ttl).await {
-                    Ok(true) => return Ok(()),
+                    Ok(true) => {
+                        let (store, instance, item) =
+                            (self.store.clone(), self.instance.clone(), item.clone());
+                        let renew = tokio::spawn(async move {
+                            loop {
+                                tokio::time::sleep(ttl / 3).await;
+                                if let Err(e) = store.lease(&item, &instance, ttl).await {
+                                    tracing::warn!(error = %e, "cannot renew the nonce lease");
+                                }
+                            }
+                        });
+                        if let Some(old) =
+                            self.renewal.lock().unwrap().replace(renew.abort_handle())
+                        {
+                            old.abort();
+                        }
+                        return Ok(());
+                    }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot take the nonce lease; retrying"),
                 }
@@ -579,6 +677,9 @@ impl NonceLock for FleetNonce {
 
     fn release(&self, address: Address) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if let Some(renew) = self.renewal.lock().unwrap().take() {
+                renew.abort();
+            }
             let item = format!("nonce {address}");
             if let Err(e) = self.store.release(&item, &self.instance).await {
                 tracing::warn!(error = %e, "cannot give up the nonce lease; it expires");
@@ -804,8 +905,12 @@ pub struct Agent {
     pub follower: Follower,
     /// Held models.
     pub models: Models,
-    /// Poll interval.
+    /// Poll interval while there is work.
     pub poll: Duration,
+    /// Longest poll interval while idle.
+    pub idle_poll: Duration,
+    /// Whether this pass found work (see [`Agent::note_busy`]).
+    busy: std::sync::atomic::AtomicBool,
     /// Leases on the work items this instance acts on.
     pub leases: Arc<Leases>,
     /// Actions in flight at once.
@@ -814,6 +919,12 @@ pub struct Agent {
     pub traces: TraceCache,
     /// Where withdrawals go (the key's own address when `None`).
     pub withdraw_to: Option<Address>,
+    /// Caps on new commitments.
+    pub limits: Limits,
+    /// Bonds and stakes in the market: as the chain said after the last pass,
+    /// plus what this pass committed since.
+    pub bonded: Mutex<U256>,
+    held_notes: Mutex<std::collections::HashSet<String>>,
     /// The data directory's lock, held while the agent runs.
     _data_lock: std::fs::File,
 }
@@ -824,6 +935,7 @@ impl Agent {
         cfg: &AgentConfig<P, F>,
     ) -> Result<Agent, AgentError> {
         let data_lock = lock_data_dir(&cfg.data_dir)?;
+        let limits = cfg.limits()?;
         let deployment = Deployment::load(&cfg.deployment)?;
         let key = cfg.key()?;
         let models = Models::load(&cfg.models_dir)?;
@@ -843,6 +955,7 @@ impl Agent {
             Arc::new(FleetNonce {
                 store: store.clone(),
                 instance: instance.clone(),
+                renewal: Mutex::default(),
             }) as Arc<dyn NonceLock>
         });
         let chain = Chain::connect_shared(&cfg.rpc, Some(key), cfg.tx_policy(), shared).await?;
@@ -884,8 +997,15 @@ impl Agent {
         )
         .with_page(cfg.log_page_blocks);
         follower.head = head;
+        check_timing(cfg, &deployment, &chain, &follower).await?;
         tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), instance, "agent started");
         leases.clone().spawn_heartbeat();
+        let params = &deployment.params;
+        let idle_poll = Duration::from_millis(cfg.idle_poll_ms)
+            .min(Duration::from_secs(
+                params.challenge_window.min(params.clock_budget) / 8,
+            ))
+            .max(Duration::from_millis(cfg.poll_ms));
         Ok(Agent {
             chain,
             deployment,
@@ -893,10 +1013,15 @@ impl Agent {
             follower,
             models,
             poll: Duration::from_millis(cfg.poll_ms),
+            idle_poll,
+            busy: Default::default(),
             leases,
             concurrency: cfg.max_concurrent_actions.max(1),
             traces: TraceCache::new(cfg.trace_workers, cfg.trace_cache_mb << 20),
             withdraw_to: cfg.withdraw_to,
+            limits,
+            bonded: Mutex::new(U256::ZERO),
+            held_notes: Mutex::default(),
             _data_lock: data_lock,
         })
     }
@@ -910,7 +1035,12 @@ impl Agent {
         let mut seen = 0;
         loop {
             match self.follower.poll(cursor).await? {
-                Poll::Idle => return Ok(seen),
+                Poll::Idle => {
+                    if seen > 0 {
+                        self.note_busy();
+                    }
+                    return Ok(seen);
+                }
                 Poll::Reorg { rewind, at } => {
                     tracing::warn!(
                         block = at,
@@ -930,6 +1060,9 @@ impl Agent {
                     seen += self.store.ingest(&logs, next).await?;
                     cursor = next;
                     if caught_up {
+                        if seen > 0 {
+                            self.note_busy();
+                        }
                         return Ok(seen);
                     }
                 }
@@ -962,16 +1095,207 @@ impl Agent {
                     Ok(()) => TraceReady::Ready(t),
                     Err(e) => TraceReady::Failed(e),
                 },
+                TraceReady::Busy => {
+                    self.note_busy();
+                    TraceReady::Busy
+                }
                 other => other,
             },
             Err(e) => TraceReady::Failed(e),
         }
     }
 
+    /// Whether a new commitment of `value` (bond and stake) for `unit` must
+    /// wait because a limit says so (said once per unit in the log, counted
+    /// in `opml_commitments_held_total`); it is weighed again next pass.
+    pub async fn held_back(
+        &self,
+        unit: &str,
+        kind: Commitment,
+        value: U256,
+    ) -> Result<bool, AgentError> {
+        let Some(why) = self.limit_reached(kind, value).await? else {
+            return Ok(false);
+        };
+        crate::metrics::global().commitments_held.inc();
+        if self.held_notes.lock().unwrap().insert(unit.to_string()) {
+            tracing::warn!(unit, why, "held back by a limit; weighed again every pass");
+        }
+        Ok(true)
+    }
+
+    async fn limit_reached(
+        &self,
+        kind: Commitment,
+        value: U256,
+    ) -> Result<Option<String>, AgentError> {
+        let l = &self.limits;
+        let me = self.chain.address();
+        match kind {
+            Commitment::Claim if l.max_pending_claims > 0 => {
+                let pending = self
+                    .store
+                    .claims(None, true)
+                    .await?
+                    .iter()
+                    .filter(|c| c.submitter == me)
+                    .count();
+                if pending >= l.max_pending_claims {
+                    return Ok(Some(format!(
+                        "{pending} claims pending, max_pending_claims = {}",
+                        l.max_pending_claims
+                    )));
+                }
+            }
+            Commitment::Challenge if l.max_open_games > 0 => {
+                let live = self
+                    .store
+                    .games(&[])
+                    .await?
+                    .iter()
+                    .filter(|g| g.challenger == me && g.status == "live")
+                    .count();
+                if live >= l.max_open_games {
+                    return Ok(Some(format!(
+                        "{live} games live, max_open_games = {}",
+                        l.max_open_games
+                    )));
+                }
+            }
+            _ => {}
+        }
+        if let Some(max) = l.max_capital {
+            let bonded = *self.bonded.lock().unwrap();
+            if bonded + value > max {
+                return Ok(Some(format!(
+                    "{} bonded and {} more would pass max_capital = {}",
+                    format_ether(bonded),
+                    format_ether(value),
+                    format_ether(max)
+                )));
+            }
+        }
+        if let Some(budget) = l.fee_budget_per_day {
+            let day_ago = crate::store::now_unix() - 86_400;
+            let spent = U256::from(self.store.fees_since(day_ago).await?);
+            if spent >= budget {
+                return Ok(Some(format!(
+                    "{} spent on gas in 24 hours, fee_budget_per_day = {}",
+                    format_ether(spent),
+                    format_ether(budget)
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Counts a commitment just made into [`Agent::bonded`] until the next
+    /// pass reads the chain.
+    pub fn committed(&self, value: U256) {
+        *self.bonded.lock().unwrap() += value;
+    }
+
+    /// This pass found work (new events, a live game, a model run under way):
+    /// the next pass comes after `poll`, not the idle interval.
+    pub fn note_busy(&self) {
+        self.busy.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the pass that just ended found work; clears it for the next.
+    pub fn take_busy(&self) -> bool {
+        self.busy.swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Drops cached traces of requests no longer open.
     pub fn forget_trace(&self, request: u64) {
         self.traces.forget(request);
     }
+}
+
+/// Refuses settings under which the agent would act too late to keep its
+/// bonds on this deployment: events seen late (confirmations, a `safe` or
+/// `finalized` head) eat the challenge window and the game clocks, and so do
+/// slow polls and fee bumps; leases shorter than an RPC timeout lapse while
+/// their holder waits for one answer.
+async fn check_timing<P, F>(
+    cfg: &AgentConfig<P, F>,
+    d: &Deployment,
+    chain: &Chain,
+    follower: &Follower,
+) -> Result<(), AgentError> {
+    let latest = chain.block_number().await?;
+    let mut lag_blocks = cfg.confirmations;
+    let mut block_time = 0;
+    if lag_blocks > 0 || follower.head != alloy::eips::BlockNumberOrTag::Latest {
+        lag_blocks += latest.saturating_sub(follower.head_block().await?);
+        // the median interval of the last blocks: a warped clock or a pause is one outlier
+        let mut times = vec![];
+        for n in latest.saturating_sub(8)..=latest {
+            if let Some((_, t)) = chain.block(n).await? {
+                times.push(t);
+            }
+        }
+        let mut gaps: Vec<u64> = times
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect();
+        gaps.sort_unstable();
+        block_time = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
+    }
+    timing_refusal(
+        &Timing {
+            seen_late_s: lag_blocks * block_time,
+            poll_s: cfg.poll_ms.div_ceil(1000),
+            bump_after_s: cfg.bump_after_s,
+            lease_ttl_s: cfg.lease_ttl_s,
+            rpc_timeout_s: cfg.rpc_timeout_s,
+        },
+        d.params.challenge_window,
+        d.params.clock_budget,
+    )
+    .map_or(Ok(()), |why| Err(AgentError::Config(why)))
+}
+
+/// The settings [`check_timing`] weighs, in seconds.
+struct Timing {
+    /// How late events are seen: (confirmations + the head tag's lag) x block time.
+    seen_late_s: u64,
+    poll_s: u64,
+    bump_after_s: u64,
+    lease_ttl_s: u64,
+    rpc_timeout_s: u64,
+}
+
+fn timing_refusal(t: &Timing, window: u64, clock: u64) -> Option<String> {
+    let quarter = |what: &str, s: u64, of: &str, total: u64| {
+        (s.saturating_mul(4) > total).then(|| {
+            format!("{what} ({s} s) is more than a quarter of the deployment's {of} ({total} s): the agent would act too late to keep its bonds; lower it")
+        })
+    };
+    quarter(
+        "seeing events confirmations x block time late (plus the safe/finalized head's lag)",
+        t.seen_late_s,
+        "challenge window",
+        window,
+    )
+    .or_else(|| {
+        quarter(
+            "seeing moves confirmations x block time late",
+            t.seen_late_s,
+            "clock budget",
+            clock,
+        )
+    })
+    .or_else(|| quarter("poll_ms", t.poll_s, "clock budget", clock))
+    .or_else(|| quarter("bump_after_s", t.bump_after_s, "clock budget", clock))
+    .or_else(|| {
+        (t.lease_ttl_s < 2 * t.rpc_timeout_s).then(|| {
+            format!(
+                "lease_ttl_s ({} s) is shorter than two RPC timeouts (rpc_timeout_s = {} s): leases would lapse while their holder waits for one answer; raise lease_ttl_s",
+                t.lease_ttl_s, t.rpc_timeout_s
+            )
+        })
+    })
 }
 
 /// Takes the data directory for this process (`data_dir/agent.lock`, an
@@ -1242,10 +1566,10 @@ pub async fn live_games(
     a: &Agent,
     keep: impl Fn(&crate::store::GameRow, &crate::store::ClaimRow) -> bool,
 ) -> Result<Vec<(crate::store::GameRow, u64)>, AgentError> {
-    let claims = a.store.claims(None, false).await?;
-    Ok(a.store
-        .games(&["live"])
-        .await?
+    let games = a.store.games(&["live"]).await?;
+    let ids: Vec<u64> = games.iter().map(|g| g.claim_id).collect();
+    let claims = a.store.claims_by_id(&ids).await?;
+    Ok(games
         .into_iter()
         .filter_map(|g| {
             let c = claims.iter().find(|c| c.id == g.claim_id)?;
@@ -1269,6 +1593,10 @@ where
     Fut: std::future::Future<Output = Result<Arc<dyn TraceProvider>, String>>,
 {
     let trace_for = &trace_for;
+    if !games.is_empty() {
+        // a game's clocks run: no idle polling while one is live
+        a.note_busy();
+    }
     // The disputed traces stay open whatever else the cache takes in.
     a.traces.pin(games.iter().map(|(_, request)| *request));
     let games = by_urgency(a, games).await?;
@@ -1334,6 +1662,45 @@ mod tests {
         );
         drop(first);
         lock_data_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn timing_settings_that_lose_bonds_are_refused() {
+        let ok = Timing {
+            seen_late_s: 24,
+            poll_s: 1,
+            bump_after_s: 30,
+            lease_ttl_s: 60,
+            rpc_timeout_s: 20,
+        };
+        assert_eq!(timing_refusal(&ok, 3600, 600), None);
+        // 12 confirmations of 12 s blocks against a 3-minute window
+        let late = Timing {
+            seen_late_s: 144,
+            ..ok
+        };
+        let e = timing_refusal(&late, 180, 600).unwrap();
+        assert!(e.contains("challenge window") && e.contains("144 s"), "{e}");
+        let e = timing_refusal(&late, 3600, 300).unwrap();
+        assert!(e.contains("clock budget"), "{e}");
+        let slow_bumps = Timing {
+            bump_after_s: 200,
+            ..ok
+        };
+        assert!(
+            timing_refusal(&slow_bumps, 3600, 600)
+                .unwrap()
+                .contains("bump_after_s")
+        );
+        let short_lease = Timing {
+            lease_ttl_s: 15,
+            ..ok
+        };
+        assert!(
+            timing_refusal(&short_lease, 3600, 600)
+                .unwrap()
+                .contains("lease_ttl_s")
+        );
     }
 
     #[test]

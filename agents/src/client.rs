@@ -416,7 +416,7 @@ pub trait TxJournal: Send + Sync {
         hash: B256,
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// A transaction got its receipt.
-    fn mined(&self, hash: B256, success: bool, block: u64) -> impl Future<Output = ()> + Send;
+    fn mined(&self, receipt: &TransactionReceipt) -> impl Future<Output = ()> + Send;
     /// A sent transaction the node no longer knows (dropped, or lost in a reorg).
     fn dropped(&self, hash: B256) -> impl Future<Output = ()> + Send {
         let _ = hash;
@@ -439,7 +439,7 @@ impl TxJournal for NoJournal {
     async fn sent(&self, _: &str, _: u64, _: B256) -> Result<(), String> {
         Ok(())
     }
-    async fn mined(&self, _: B256, _: bool, _: u64) {}
+    async fn mined(&self, _: &TransactionReceipt) {}
 }
 
 impl Chain {
@@ -526,6 +526,7 @@ impl Chain {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
+            crate::metrics::global().rpc_requests.inc();
             match f().await {
                 Ok(v) => {
                     crate::metrics::global().rpc_answered();
@@ -838,8 +839,7 @@ impl Chain {
         let mut pending = None;
         for (h, nonce) in journal.in_flight(purpose).await {
             if let Some(r) = self.receipt(h).await? {
-                let block = r.block_number.unwrap_or_default();
-                journal.mined(h, r.status(), block).await;
+                journal.mined(&r).await;
                 if r.status() {
                     return Ok(Earlier::Mined(Box::new(Sent { receipt: r, nonce })));
                 }
@@ -1028,7 +1028,7 @@ impl Chain {
                     let h = *h;
                     if let Some(r) = self.receipt(h).await? {
                         let block = r.block_number.unwrap_or_default();
-                        journal.mined(h, r.status(), block).await;
+                        journal.mined(&r).await;
                         if !r.status() {
                             return Err(ChainError::Reverted {
                                 purpose: purpose.into(),
@@ -1049,7 +1049,7 @@ impl Chain {
                     let h = *h;
                     if let Some(r) = self.receipt(h).await? {
                         let block = r.block_number.unwrap_or_default();
-                        journal.mined(h, r.status(), block).await;
+                        journal.mined(&r).await;
                         return match r.status() {
                             true => Ok(r),
                             false => Err(ChainError::Reverted {

@@ -102,7 +102,7 @@ impl Follower {
     }
 
     /// The block `confirmations` are counted back from.
-    async fn head_block(&self) -> ChainResult<u64> {
+    pub async fn head_block(&self) -> ChainResult<u64> {
         if self.head == BlockNumberOrTag::Latest {
             return self.chain.block_number().await;
         }

@@ -119,6 +119,14 @@ pub struct Metrics {
     pub work_failures: Family<WorkLabels, Counter>,
     /// The key's balance (ether).
     pub balance: Gauge<f64, AtomicU64>,
+    /// JSON-RPC requests sent to the node (each attempt).
+    pub rpc_requests: Counter,
+    /// Seconds between passes now: the poll interval, longer while idle.
+    pub poll_interval: Gauge<f64, AtomicU64>,
+    /// New claims and challenges held back by a limit (each time weighed).
+    pub commitments_held: Counter,
+    /// Gas fees paid over the last 24 hours (ether).
+    pub fees_day: Gauge<f64, AtomicU64>,
     /// Passes finished, and failed.
     pub passes: Counter,
     /// See `passes`.
@@ -149,6 +157,10 @@ impl Metrics {
             leases_held: Gauge::default(),
             work_failures: Family::default(),
             balance: Gauge::default(),
+            commitments_held: Counter::default(),
+            rpc_requests: Counter::default(),
+            poll_interval: Gauge::default(),
+            fees_day: Gauge::default(),
             passes: Counter::default(),
             pass_failures: Counter::default(),
             info: Family::default(),
@@ -227,6 +239,26 @@ impl Metrics {
             "The agent key's balance, which pays bonds, stakes and gas",
             m.balance.clone(),
         );
+        r.register(
+            "rpc_requests",
+            "JSON-RPC requests sent to the node, each attempt (providers bill and rate-limit by these)",
+            m.rpc_requests.clone(),
+        );
+        r.register(
+            "poll_interval_seconds",
+            "Seconds between passes now: poll_ms while there is work, growing to idle_poll_ms while idle",
+            m.poll_interval.clone(),
+        );
+        r.register(
+            "commitments_held",
+            "New claims and challenges held back by a limit (max_open_games, max_pending_claims, max_capital, fee_budget_per_day)",
+            m.commitments_held.clone(),
+        );
+        r.register(
+            "fees_day_ether",
+            "Gas fees paid over the last 24 hours",
+            m.fees_day.clone(),
+        );
         r.register("passes", "Passes over the chain finished", m.passes.clone());
         r.register(
             "pass_failures",
@@ -239,6 +271,15 @@ impl Metrics {
     /// The node answered an RPC request.
     pub fn rpc_answered(&self) {
         self.seen.lock().unwrap().rpc_failing_since = None;
+    }
+
+    /// How long every RPC request has failed, if they fail now.
+    pub fn rpc_outage(&self) -> Option<Duration> {
+        self.seen
+            .lock()
+            .unwrap()
+            .rpc_failing_since
+            .map(|t| t.elapsed())
     }
 
     /// An RPC request failed in transport (no answer, a timeout, a 5xx).
@@ -416,6 +457,53 @@ impl opml_vm::trace::TraceProvider for TimedTrace<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every series the alert rules (`agents/alerts.yml`) use is one the
+    /// agents serve: a renamed metric would silence an alert.
+    #[test]
+    fn alert_rules_use_only_served_metrics() {
+        let rules = include_str!("../alerts.yml");
+        // families with labels are written once they have a series
+        let m = global();
+        m.games
+            .get_or_create(&GameLabels {
+                role: "challenger".into(),
+                status: "live".into(),
+            })
+            .set(0);
+        m.work_failures
+            .get_or_create(&WorkLabels {
+                unit: "claim".into(),
+                error: "other".into(),
+            })
+            .inc();
+        let served = m.encode();
+        let mut used: Vec<&str> = rules
+            .match_indices("opml_")
+            .map(|(i, _)| {
+                let rest = &rules[i..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        assert!(used.len() >= 10, "{used:?}");
+        for name in used {
+            // a counter's samples end in `_total`, its TYPE line does not
+            let family = name.trim_end_matches("_total");
+            assert!(
+                served
+                    .lines()
+                    .any(|l| l.starts_with(&format!("# TYPE {family} "))
+                        || l.starts_with(&format!("{name} "))
+                        || l.starts_with(&format!("{name}{{"))),
+                "alerts.yml uses `{name}`, which the agents do not serve"
+            );
+        }
+    }
 
     #[test]
     fn health_fails_on_lag_on_a_short_clock_and_on_silence() {

@@ -71,22 +71,9 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
     }
     let mut clock_min: Option<u64> = None;
     let mut clock_to_move: Option<u64> = None;
-    let claims: std::collections::HashMap<u64, Address> = a
-        .store
-        .claims(None, false)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.submitter))
-        .collect();
-    for g in a.store.games(&[]).await? {
-        let side = if g.challenger == me {
-            "challenger"
-        } else if claims.get(&g.claim_id) == Some(&me) {
-            "defender"
-        } else {
-            continue;
-        };
-        let status = match (g.status.as_str(), side) {
+    // counted in SQL: finished games are never loaded
+    for (side, status, n) in a.store.game_counts(me).await? {
+        let status = match (status.as_str(), side.as_str()) {
             ("live", _) => "live",
             ("defender_won", "defender") | ("challenger_won", "challenger") => "won",
             ("defender_won", _) | ("challenger_won", _) => "lost",
@@ -94,13 +81,18 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
         };
         *counts
             .entry(GameLabels {
-                role: side.into(),
+                role: side,
                 status: status.into(),
             })
-            .or_default() += 1;
-        if status != "live" {
-            continue;
-        }
+            .or_default() += n as i64;
+    }
+    let live = crate::agent::live_games(a, |g, c| g.challenger == me || c.submitter == me).await?;
+    for (g, _) in live {
+        let side = if g.challenger == me {
+            "challenger"
+        } else {
+            "defender"
+        };
         if side == "challenger" {
             at_risk += params.challenger_bond;
         }
@@ -128,6 +120,10 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
         m.games.get_or_create(&labels).set(n);
     }
     m.bonds_at_risk.set(ether(at_risk));
+    *a.bonded.lock().unwrap() = at_risk;
+    let day_ago = crate::store::now_unix() - 86_400;
+    m.fees_day
+        .set(ether(U256::from(a.store.fees_since(day_ago).await?)));
     m.clock_left_min
         .set(clock_min.unwrap_or(params.clock_budget) as i64);
     m.passed(lag, clock_to_move);

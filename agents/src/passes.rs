@@ -25,6 +25,12 @@ pub async fn run_passes(
     mut shutdown: Shutdown,
     name: &str,
 ) -> Result<(), AgentError> {
+    // The limits weigh new commitments against what the chain holds: read it first.
+    if let Err(e) = observe(role.agent(), name).await {
+        tracing::warn!(error = %e, "metrics: observing the chain failed");
+    }
+    let mut interval = role.poll();
+    let mut last_observed = tokio::time::Instant::now();
     loop {
         if shutdown.requested() {
             break;
@@ -45,12 +51,26 @@ pub async fn run_passes(
             }
             Err(other) => return Err(other),
         };
-        role.agent().leases.end_pass().await;
-        // what the chain says after the pass; a failure here only leaves the gauges older
-        if let Err(e) = observe(role.agent(), name).await {
-            tracing::warn!(error = %e, "metrics: observing the chain failed");
+        let a = role.agent();
+        a.leases.end_pass().await;
+        // Idle passes (no new events, no live game, no model run under way)
+        // come less and less often, up to `idle_poll`; any work resets it.
+        let busy = a.take_busy();
+        interval = if busy {
+            role.poll()
+        } else {
+            (interval * 2).min(a.idle_poll).max(role.poll())
+        };
+        m.poll_interval.set(interval.as_secs_f64());
+        // What the chain says after the pass (a failure only leaves the gauges
+        // older); while idle, every few idle intervals.
+        if busy || last_observed.elapsed() >= a.idle_poll * 3 {
+            if let Err(e) = observe(a, name).await {
+                tracing::warn!(error = %e, "metrics: observing the chain failed");
+            }
+            last_observed = tokio::time::Instant::now();
         }
-        if shutdown.sleep(role.poll()).await {
+        if shutdown.sleep(interval).await {
             break;
         }
     }

@@ -115,7 +115,7 @@ fn b256(b: &[u8]) -> B256 {
     B256::from_slice(&b[..32.min(b.len())])
 }
 
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -388,19 +388,39 @@ impl Store {
     ) -> StoreResult<Vec<ClaimRow>> {
         // The filters are part of the SQL, not NULL-able parameters: PostgreSQL
         // cannot type a parameter that is only compared with NULL.
-        let mut sql = "SELECT id, request_id, submitter, final_state, steps, output, challenge_deadline, status, verdict
-             FROM claims WHERE true"
-            .to_string();
+        let mut sql = "WHERE true".to_string();
         if request.is_some() {
             sql.push_str(" AND request_id = $1");
         }
         if pending_only {
             sql.push_str(" AND status = 'pending'");
         }
-        sql.push_str(" ORDER BY id");
+        self.claims_where(&sql, request.map(|r| vec![r]).unwrap_or_default())
+            .await
+    }
+
+    /// The claims with these ids (those of live games, say): a pass reads
+    /// what it acts on, not every claim ever seen.
+    pub async fn claims_by_id(&self, ids: &[u64]) -> StoreResult<Vec<ClaimRow>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let list = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.claims_where(&format!("WHERE id IN ({list})"), ids.to_vec())
+            .await
+    }
+
+    async fn claims_where(&self, filter: &str, binds: Vec<u64>) -> StoreResult<Vec<ClaimRow>> {
+        let sql = format!(
+            "SELECT id, request_id, submitter, final_state, steps, output, challenge_deadline, status, verdict
+             FROM claims {filter} ORDER BY id"
+        );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(r) = request {
-            q = q.bind(r as i64);
+        for b in binds {
+            q = q.bind(b as i64);
         }
         let rows = q.fetch_all(&self.pool).await?;
         Ok(rows
@@ -443,10 +463,24 @@ impl Store {
 
     /// Games, optionally only those in `statuses`.
     pub async fn games(&self, statuses: &[&str]) -> StoreResult<Vec<GameRow>> {
-        let rows =
-            sqlx::query("SELECT id, claim_id, challenger, block, status FROM games ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
+        // filtered in SQL: finished games pile up over months
+        let filter = match statuses.len() {
+            0 => String::new(),
+            n => format!(
+                "WHERE status IN ({})",
+                (1..=n)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, claim_id, challenger, block, status FROM games {filter} ORDER BY id"
+        )));
+        for st in statuses {
+            q = q.bind(*st);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| GameRow {
@@ -456,7 +490,25 @@ impl Store {
                 block: r.get::<i64, _>(3) as u64,
                 status: r.get(4),
             })
-            .filter(|g| statuses.is_empty() || statuses.contains(&g.status.as_str()))
+            .collect())
+    }
+
+    /// `who`'s games by side (`defender`, `challenger`) and status, counted
+    /// in SQL (the metrics read this every pass, whatever the history).
+    pub async fn game_counts(&self, who: Address) -> StoreResult<Vec<(String, String, u64)>> {
+        let rows = sqlx::query(
+            "SELECT CASE WHEN g.challenger = $1 THEN 'challenger' ELSE 'defender' END AS side,
+                    g.status, COUNT(*)
+             FROM games g JOIN claims c ON c.id = g.claim_id
+             WHERE g.challenger = $1 OR c.submitter = $1
+             GROUP BY side, g.status",
+        )
+        .bind(who.as_slice())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get::<i64, _>(2) as u64))
             .collect())
     }
 
@@ -548,6 +600,47 @@ impl Store {
             .collect())
     }
 
+    /// Records a receipt: its status, block and gas fee (wei); the other
+    /// versions of its nonce can never be mined now.
+    pub async fn record_mined(&self, hash: B256, success: bool, block: u64, fee: u128) {
+        let r = sqlx::query("UPDATE txs SET status = $1, block = $2, fee = $3 WHERE hash = $4")
+            .bind(if success { "mined" } else { "reverted" })
+            .bind(block as i64)
+            .bind(fee.to_string())
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await;
+        // the other versions of the same nonce (fee bumps) can never be mined now
+        let r = match r {
+            Ok(_) => sqlx::query(
+                "UPDATE txs SET status = 'replaced' WHERE status = 'sent'
+                 AND nonce = (SELECT nonce FROM txs WHERE hash = $1)",
+            )
+            .bind(hash.as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            tracing::error!(%hash, error = %e, "cannot record a receipt");
+        }
+    }
+
+    /// Gas fees (wei) of the transactions mined that were sent since `unix` seconds.
+    pub async fn fees_since(&self, unix: i64) -> StoreResult<u128> {
+        let rows = sqlx::query(
+            "SELECT fee FROM txs WHERE sent_at >= $1 AND status IN ('mined', 'reverted')",
+        )
+        .bind(unix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<String, _>(0).parse::<u128>().unwrap_or(0))
+            .sum())
+    }
+
     /// Every transaction sent, newest first (for status output).
     pub async fn transactions(&self, limit: u32) -> StoreResult<Vec<(String, u64, B256, String)>> {
         let rows =
@@ -629,28 +722,14 @@ impl TxJournal for Store {
         })
     }
 
-    async fn mined(&self, hash: B256, success: bool, block: u64) {
-        let r = sqlx::query("UPDATE txs SET status = $1, block = $2 WHERE hash = $3")
-            .bind(if success { "mined" } else { "reverted" })
-            .bind(block as i64)
-            .bind(hash.as_slice())
-            .execute(&self.pool)
-            .await;
-        // the other versions of the same nonce (fee bumps) can never be mined now
-        let r = match r {
-            Ok(_) => sqlx::query(
-                "UPDATE txs SET status = 'replaced' WHERE status = 'sent'
-                 AND nonce = (SELECT nonce FROM txs WHERE hash = $1)",
-            )
-            .bind(hash.as_slice())
-            .execute(&self.pool)
-            .await
-            .map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            tracing::error!(%hash, error = %e, "cannot record a receipt");
-        }
+    async fn mined(&self, receipt: &alloy::rpc::types::TransactionReceipt) {
+        self.record_mined(
+            receipt.transaction_hash,
+            receipt.status(),
+            receipt.block_number.unwrap_or_default(),
+            receipt.gas_used as u128 * receipt.effective_gas_price,
+        )
+        .await
     }
 
     async fn dropped(&self, hash: B256) {
@@ -702,13 +781,80 @@ mod tests {
         s.sent("submit request 1", 3, B256::repeat_byte(1))
             .await
             .unwrap();
-        s.mined(B256::repeat_byte(1), true, 40).await;
+        s.record_mined(B256::repeat_byte(1), true, 40, 21_000 * 7)
+            .await;
         drop(s);
         let s = Store::open(dir.path(), None).await.unwrap();
         assert_eq!(s.cursor().await.unwrap(), Some(c));
         assert_eq!(
             s.sent_for("submit request 1").await.unwrap(),
             vec![(B256::repeat_byte(1), "mined".to_string())]
+        );
+        assert_eq!(s.fees_since(0).await.unwrap(), 21_000 * 7);
+        assert_eq!(s.fees_since(i64::MAX).await.unwrap(), 0);
+    }
+
+    /// A pass reads live games and their claims, and the metrics count games
+    /// in SQL: a long history of finished ones is never loaded.
+    #[tokio::test]
+    async fn live_games_and_counts_come_from_sql_over_a_long_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), None).await.unwrap();
+        let (me, other) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        for id in 1..=300i64 {
+            // claims by `me` (odd) and `other` (even); games challenged by the other side
+            let (submitter, challenger) = if id % 2 == 1 {
+                (me, other)
+            } else {
+                (other, me)
+            };
+            sqlx::query(
+                "INSERT INTO claims (id, request_id, submitter, final_state, steps, output, challenge_deadline, block)
+                 VALUES ($1, $1, $2, $3, 1, $4, 0, 1)",
+            )
+            .bind(id)
+            .bind(submitter.as_slice())
+            .bind(B256::ZERO.as_slice())
+            .bind(vec![0u8])
+            .execute(&s.pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO games (id, claim_id, challenger, block) VALUES ($1, $1, $2, 1)",
+            )
+            .bind(id)
+            .bind(challenger.as_slice())
+            .execute(&s.pool)
+            .await
+            .unwrap();
+            if id > 2 {
+                let status = if id % 3 == 0 {
+                    "challenger_won"
+                } else {
+                    "defender_won"
+                };
+                s.set_game_status(id as u64, status).await.unwrap();
+            }
+        }
+        let live = s.games(&["live"]).await.unwrap();
+        assert_eq!(live.iter().map(|g| g.id).collect::<Vec<_>>(), [1, 2]);
+        let claims = s.claims_by_id(&[1, 2]).await.unwrap();
+        assert_eq!(claims.len(), 2);
+        assert_eq!(claims[0].submitter, me);
+        let counts = s.game_counts(me).await.unwrap();
+        let n = |side: &str, status: &str| {
+            counts
+                .iter()
+                .find(|c| c.0 == side && c.1 == status)
+                .map_or(0, |c| c.2)
+        };
+        assert_eq!(n("defender", "live") + n("challenger", "live"), 2);
+        assert_eq!(counts.iter().map(|c| c.2).sum::<u64>(), 300);
+        // games 3..=300: every third the challenger won
+        let challenger_won = (3..=300).filter(|i| i % 3 == 0).count() as u64;
+        assert_eq!(
+            n("defender", "challenger_won") + n("challenger", "challenger_won"),
+            challenger_won
         );
     }
 

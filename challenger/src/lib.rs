@@ -10,8 +10,8 @@
 use alloy::primitives::{B256, U256};
 use alloy::sol_types::{SolCall, SolEvent};
 use opml_agents::agent::{
-    Agent, AgentConfig, AgentError, PlayPolicy, Shutdown, TraceReady, claim_difference, isolate,
-    live_games, play_games, send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Commitment, PlayPolicy, Shutdown, TraceReady, claim_difference,
+    isolate, live_games, play_games, send_logged, withdraw_if_owed,
 };
 use opml_agents::client::ChainError;
 use opml_agents::deploy::market;
@@ -282,6 +282,11 @@ impl Challenger {
         // The client refuses (InsufficientFunds, logged and retried every
         // pass) when the key cannot pay this and the gas: play goes on.
         let value = p.challenger_bond + stake;
+        if a.held_back(&format!("claim {}", c.id), Commitment::Challenge, value)
+            .await?
+        {
+            return Ok(());
+        }
         let data = InferenceMarket::challengeCall {
             requestId: U256::from(c.request_id),
             claimId: id,
@@ -308,6 +313,7 @@ impl Challenger {
                     Some(opml_onchain::protocol::FUNDING_CHALLENGER) => "this challenger's stake",
                     _ => "the claim's stake",
                 };
+                a.committed(value);
                 tracing::info!(claim = c.id, game = ?game.map(|g| g.0), bond = %format_ether(p.challenger_bond), backed_by = backed, "challenged");
             }
             Err(ChainError::WouldRevert { reason, .. }) => {

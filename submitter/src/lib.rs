@@ -12,8 +12,8 @@
 
 use alloy::primitives::U256;
 use opml_agents::agent::{
-    Agent, AgentConfig, AgentError, PlayPolicy, Shutdown, TraceReady, each_concurrently, isolate,
-    live_games, play_games, send_logged, withdraw_if_owed,
+    Agent, AgentConfig, AgentError, Commitment, PlayPolicy, Shutdown, TraceReady,
+    each_concurrently, isolate, live_games, play_games, send_logged, withdraw_if_owed,
 };
 use opml_agents::client::ChainError;
 use opml_agents::deploy::market;
@@ -202,6 +202,11 @@ impl Submitter {
             .await?;
         let value =
             a.deployment.params.submitter_bond + stake * U256::from(self.policy.stake_games.max(1));
+        if a.held_back(&format!("request {}", r.id), Commitment::Claim, value)
+            .await?
+        {
+            return Ok(());
+        }
         let sent = a
             .chain
             .send(
@@ -213,14 +218,17 @@ impl Submitter {
             )
             .await;
         match sent {
-            Ok(s) => tracing::info!(
-                request = r.id,
-                steps = claim.steps,
-                final_state = %alloy::primitives::B256::from(claim.final_state),
-                bond_and_stake = %format_ether(value),
-                tx = %s.receipt.transaction_hash,
-                "claim posted"
-            ),
+            Ok(s) => {
+                a.committed(value);
+                tracing::info!(
+                    request = r.id,
+                    steps = claim.steps,
+                    final_state = %alloy::primitives::B256::from(claim.final_state),
+                    bond_and_stake = %format_ether(value),
+                    tx = %s.receipt.transaction_hash,
+                    "claim posted"
+                );
+            }
             Err(ChainError::WouldRevert { reason, .. }) => {
                 tracing::warn!(request = r.id, reason, "cannot submit; skipped");
                 a.store.note_request(r.id, &reason).await?;

@@ -376,7 +376,7 @@ pub fn write_agent_config(
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
     }
     let mut text = format!(
-        "rpc = {rpc:?}\ndeployment = {:?}\ndata_dir = {:?}\nmodels_dir = {:?}\nkey_file = \"key\"\npoll_ms = 100\nbump_after_s = 5\nmetrics_addr = \"127.0.0.1:0\"\n\n[policy]\n{policy}\n",
+        "rpc = {rpc:?}\ndeployment = {:?}\ndata_dir = {:?}\nmodels_dir = {:?}\nkey_file = \"key\"\npoll_ms = 100\nidle_poll_ms = 1000\nbump_after_s = 5\nmetrics_addr = \"127.0.0.1:0\"\n\n[policy]\n{policy}\n",
         deployment.display().to_string(),
         dir.join("data").display().to_string(),
         models_dir.display().to_string(),
