@@ -16,12 +16,18 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Version of the game file this opml writes. Version 2 added each move's
-/// signed transaction (`raw_tx`), so a replay can tell a changed move offline.
-pub const GAME_FILE_VERSION: u32 = 2;
+/// signed transaction (`raw_tx`), so a replay can tell a changed move offline;
+/// version 3 the market's `ClaimVoided` and `GameClosed` (`outcome.voided`,
+/// `outcome.closed`), so the money of an outcome is the chain's in full.
+pub const GAME_FILE_VERSION: u32 = 3;
 
 /// Versions a replay reads: version 1 (no signed transactions) is checked by
-/// the game's rules only.
-pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
+/// the game's rules only; versions 1 and 2 lack the voided bond's split.
+pub const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
+
+/// First version whose outcome records `ClaimVoided` and `GameClosed`: in an
+/// older file their absence says nothing.
+pub const VOIDED_RECORDED_SINCE: u32 = 3;
 
 /// Everything a replay needs about one game.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,12 +174,43 @@ pub struct Outcome {
     pub by_timeout: bool,
     /// Block.
     pub block: u64,
-    /// Who the market credited, and how much (its bond included); burnt wei.
+    /// From the market's `GameSettled`: who it credited (`None` without one:
+    /// a cancelled game, or one of a claim another game voided).
     pub winner: Option<Address>,
-    /// Credited wei.
+    /// Credited wei (the winner's bond included when the challenger won).
     pub payout: U256,
-    /// Burnt wei.
+    /// Wei burnt by `GameSettled` (from a losing challenger's bond).
     pub burned: U256,
+    /// The market's `ClaimVoided`, when this game voided the claim (version 3 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided: Option<Voided>,
+    /// The market's `GameClosed`, when the claim was voided by another game
+    /// and this one only closed (version 3 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
+}
+
+/// The claim's voiding (`ClaimVoided`): the split of the submitter's bond.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voided {
+    /// Who got the bounty (this game's challenger).
+    pub beneficiary: Address,
+    /// Wei credited: the bond's unburnt part less the shares of games the defender never matched.
+    pub bounty: U256,
+    /// Wei of the bond burnt.
+    pub burned: U256,
+}
+
+/// A game of an already voided claim closed (`GameClosed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Closed {
+    /// The game's challenger.
+    pub challenger: Address,
+    /// Wei credited to it: its bond, the game's stake, and its share of the
+    /// voided bond if the defender never matched the game.
+    pub payout: U256,
 }
 
 impl GameFile {
@@ -330,6 +367,36 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
         topic,
     )
     .await?;
+    // gameId is the third indexed topic of `ClaimVoided`, the first of `GameClosed`
+    let voided = logs(
+        d.market,
+        InferenceMarket::ClaimVoided::SIGNATURE_HASH,
+        3,
+        topic,
+    )
+    .await?
+    .first()
+    .map(|l| InferenceMarket::ClaimVoided::decode_log(&l.inner).map(|x| x.data))
+    .transpose()?
+    .map(|e| Voided {
+        beneficiary: e.beneficiary,
+        bounty: e.bounty,
+        burned: e.burned,
+    });
+    let closed = logs(
+        d.market,
+        InferenceMarket::GameClosed::SIGNATURE_HASH,
+        1,
+        topic,
+    )
+    .await?
+    .first()
+    .map(|l| InferenceMarket::GameClosed::decode_log(&l.inner).map(|x| x.data))
+    .transpose()?
+    .map(|e| Closed {
+        challenger: e.challenger,
+        payout: e.payout,
+    });
     let outcome = match (ended.first(), cancelled.first()) {
         (Some(l), _) => {
             let e = DisputeGame::GameEnded::decode_log(&l.inner)?.data;
@@ -349,6 +416,8 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
                 winner: s.as_ref().map(|s| s.winner),
                 payout: s.as_ref().map_or(U256::ZERO, |s| s.payout),
                 burned: s.as_ref().map_or(U256::ZERO, |s| s.burned),
+                voided,
+                closed,
             })
         }
         (None, Some(l)) => Some(Outcome {
@@ -358,6 +427,8 @@ pub async fn export(chain: &Chain, d: &Deployment, id: u64) -> Result<GameFile> 
             winner: None,
             payout: U256::ZERO,
             burned: U256::ZERO,
+            voided: None,
+            closed,
         }),
         (None, None) => None,
     };

@@ -11,11 +11,14 @@ use crate::dispute::{GameFile, MoveRecord};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use anyhow::{Context, Result, bail};
 use opml_agents::player::boundaries;
-use opml_vm::artifact::{LayerInfo, Manifest};
+use opml_vm::artifact::{Artifact, LayerInfo, Manifest};
+use opml_vm::compiler::onnx::ShapeBindings;
+use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::model::ModelVm;
 use opml_vm::machine::{Op, verify_step};
 use opml_vm::trace::{TraceProvider, VmTrace};
 use serde::Serialize;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A party of a game.
@@ -87,8 +90,48 @@ pub struct ModelMap {
     pub name: String,
     /// Steps per inference.
     pub steps: u64,
-    /// Layers that execute, in order.
+    /// Layers that run steps, in order.
     pub layers: Vec<LayerSpan>,
+    /// Layers the manifest lists, as `opml inspect` counts them: `layers` and
+    /// those that run no step (reshapes that only rename memory).
+    pub manifest_layers: usize,
+}
+
+impl ModelMap {
+    /// `163 layers (145 with steps, 18 reshapes that only rename memory)`:
+    /// the manifest's count, as `opml inspect` gives it, and what the layer
+    /// map shows.
+    pub fn layers_text(&self) -> String {
+        layers_text(self.layers.len(), self.manifest_layers)
+    }
+}
+
+/// A layer the replay's layer map shows: one that runs steps. The others have
+/// no function: reshapes that only rename memory.
+pub fn runs_steps(l: &LayerInfo) -> bool {
+    l.function.is_some() && l.steps > 0
+}
+
+/// `163 layers (145 with steps, 18 reshapes that only rename memory)`, or
+/// `5 layers` when all run steps.
+pub fn layers_text(with_steps: usize, listed: usize) -> String {
+    match layer_breakdown(with_steps, listed) {
+        Some(b) => format!("{listed} layers ({b})"),
+        None => format!("{listed} layer{}", if listed == 1 { "" } else { "s" }),
+    }
+}
+
+/// `145 with steps, 18 reshapes that only rename memory`; `None` when every
+/// layer runs steps.
+pub fn layer_breakdown(with_steps: usize, listed: usize) -> Option<String> {
+    let renames = listed.saturating_sub(with_steps);
+    (renames > 0).then(|| {
+        format!(
+            "{with_steps} with steps, {renames} reshape{} that only rename{} memory",
+            if renames == 1 { "" } else { "s" },
+            if renames == 1 { "s" } else { "" }
+        )
+    })
 }
 
 /// One layer's steps.
@@ -347,7 +390,7 @@ pub struct Verdict {
     pub reason: String,
 }
 
-/// Bonds and payouts.
+/// Bonds, and every transfer of the outcome as the market's events record it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Money {
     /// The claim's stake for games.
@@ -356,14 +399,83 @@ pub struct Money {
     pub submitter_bond: U256,
     /// The challenger's bond.
     pub challenger_bond: U256,
-    /// Who was credited.
+    /// Who `GameSettled` credited.
     pub winner: Option<Address>,
-    /// Credited (its bond included).
+    /// What `GameSettled` credited (the challenger's bond included when it won).
     pub payout: U256,
-    /// Burnt.
+    /// Everything the outcome burnt: `GameSettled`'s and `ClaimVoided`'s.
     pub burned: U256,
+    /// Every credit and burn of the outcome, one per amount an event records.
+    pub transfers: Vec<Transfer>,
+    /// Money that moved without an event recording its amount, and events
+    /// the game file lacks (a file older than version 3).
+    pub unrecorded: Vec<String>,
     /// Gas of all moves.
     pub gas_used: u64,
+}
+
+/// One amount of an outcome, from one of the market's events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transfer {
+    /// The event: `GameSettled`, `ClaimVoided` or `GameClosed`.
+    pub event: String,
+    /// Who was credited (its `withdrawable` balance); `None` for a burn.
+    pub to: Option<Address>,
+    /// Its role in this game, when it has one.
+    pub party: Option<Role>,
+    /// Wei.
+    pub amount: U256,
+    /// What the amount is.
+    pub what: String,
+}
+
+/// The model of a replay: an artifact directory, or an ONNX file compiled
+/// here with the default options and `shapes` (`--input-shape`, as `opml
+/// compile` takes it), named by [`model_name`].
+pub fn load_model(path: &Path, shapes: &ShapeBindings) -> Result<Arc<ModelVm>> {
+    let mut art = if path.is_dir() {
+        if !shapes.inputs.is_empty() {
+            bail!(
+                "--input-shape applies to an ONNX model, but `{}` is an artifact directory, whose input shapes were fixed when it was compiled: drop --input-shape",
+                path.display()
+            );
+        }
+        Artifact::load(path)?
+    } else if path.extension().is_some_and(|e| e == "onnx") {
+        let opts = CompileOptions {
+            input_shapes: shapes.clone(),
+            ..CompileOptions::default()
+        };
+        compile_file(path, &opts)
+            .with_context(|| format!("cannot compile `{}` for the replay", path.display()))?
+    } else {
+        bail!(
+            "`{}` is neither an artifact directory nor an .onnx file",
+            path.display()
+        );
+    };
+    // The name is not part of the model's id, so naming it here changes nothing the game committed to.
+    art.manifest.name = model_name(path, &art.manifest.name);
+    Ok(Arc::new(ModelVm::checked(art)?))
+}
+
+/// The name a replay shows for the model given at `path`: the manifest's
+/// (the stem of the ONNX file it was compiled from), unless that is the
+/// conventional `model` of `model.onnx`, which names nothing; then the
+/// folder's: the artifact directory, or the ONNX file's folder.
+pub fn model_name(path: &Path, manifest_name: &str) -> String {
+    if !manifest_name.is_empty() && manifest_name != "model" {
+        return manifest_name.to_string();
+    }
+    let folder = if path.is_dir() {
+        Some(path.to_path_buf())
+    } else {
+        path.parent().map(Path::to_path_buf)
+    };
+    folder
+        .and_then(|f| f.canonicalize().ok())
+        .and_then(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| manifest_name.to_string())
 }
 
 /// The layer whose calls execute `step`, if any (between calls the entry function runs).
@@ -810,7 +922,6 @@ pub fn replay(f: &GameFile, vm: Arc<ModelVm>) -> Result<Replay> {
     let output_diff = (!honest.claim_output_true)
         .then(|| output_diff(&manifest, &f.claim.output, &honest_claim.output));
     let gas_used = f.moves.iter().map(|m| m.gas_used).sum();
-    let o = f.outcome.as_ref();
     Ok(Replay {
         game_id: f.game_id,
         chain_id: f.chain_id,
@@ -823,7 +934,7 @@ pub fn replay(f: &GameFile, vm: Arc<ModelVm>) -> Result<Replay> {
             layers: manifest
                 .layers
                 .iter()
-                .filter(|l| l.function.is_some() && l.steps > 0)
+                .filter(|l| runs_steps(l))
                 .map(|l| LayerSpan {
                     name: l.name.clone(),
                     ops: l.ops.clone(),
@@ -832,6 +943,7 @@ pub fn replay(f: &GameFile, vm: Arc<ModelVm>) -> Result<Replay> {
                     end: l.start_step + l.steps,
                 })
                 .collect(),
+            manifest_layers: manifest.layers.len(),
         },
         honest,
         defender,
@@ -841,16 +953,189 @@ pub fn replay(f: &GameFile, vm: Arc<ModelVm>) -> Result<Replay> {
         decisive,
         output_diff,
         verdict,
-        money: Money {
-            stake: f.claim.stake,
-            submitter_bond: f.params.submitter_bond,
-            challenger_bond: f.params.challenger_bond,
-            winner: o.and_then(|o| o.winner),
-            payout: o.map_or(U256::ZERO, |o| o.payout),
-            burned: o.map_or(U256::ZERO, |o| o.burned),
-            gas_used,
-        },
+        money: money(f, gas_used),
     })
+}
+
+/// The bonds and the outcome's transfers, amounts as the file's events record
+/// them (never derived from the parameters: the market's split depends on
+/// games this file does not hold).
+pub fn money(f: &GameFile, gas_used: u64) -> Money {
+    let party = |a: Address| {
+        if a == f.game.defender {
+            Some(Role::Defender)
+        } else if a == f.game.challenger {
+            Some(Role::Challenger)
+        } else {
+            None
+        }
+    };
+    let credit = |event: &str, to: Address, amount: U256, what: &str| Transfer {
+        event: event.into(),
+        to: Some(to),
+        party: party(to),
+        amount,
+        what: what.into(),
+    };
+    let burn = |event: &str, amount: U256, what: &str| Transfer {
+        event: event.into(),
+        to: None,
+        party: None,
+        amount,
+        what: what.into(),
+    };
+    let mut transfers = vec![];
+    let mut unrecorded = vec![];
+    let o = f.outcome.as_ref();
+    if let Some(o) = o {
+        let defender_won = o.status == "defender_won";
+        if let Some(winner) = o.winner {
+            transfers.push(credit(
+                "GameSettled",
+                winner,
+                o.payout,
+                if defender_won {
+                    "out of the challenger's bond: the defender's allowance for its transactions and the unburnt rest"
+                } else {
+                    "the challenger's bond back and the game's stake"
+                },
+            ));
+            if defender_won {
+                transfers.push(burn(
+                    "GameSettled",
+                    o.burned,
+                    "the burnt share of the challenger's bond beyond the defender's allowance",
+                ));
+                unrecorded.push(
+                    "the game's stake went back to whoever backed it: the claim's free stake, or the challenger if the defender never matched the game (no event records the amount)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(v) = &o.voided {
+            transfers.push(credit(
+                "ClaimVoided",
+                v.beneficiary,
+                v.bounty,
+                "the bounty: the unburnt part of the submitter's bond, less the shares of the claim's games the defender never matched",
+            ));
+            transfers.push(burn(
+                "ClaimVoided",
+                v.burned,
+                "the burnt part of the submitter's bond",
+            ));
+            unrecorded.push(
+                "the claim's free stake not backing a game went back to the submitter (no event records the amount)"
+                    .into(),
+            );
+        }
+        if let Some(c) = &o.closed {
+            transfers.push(credit(
+                "GameClosed",
+                c.challenger,
+                c.payout,
+                "another game had voided the claim: the challenger's bond back, the game's stake, and its share of the voided bond if the defender never matched the game",
+            ));
+        }
+        let may_void = o.status != "defender_won";
+        if may_void
+            && o.voided.is_none()
+            && o.closed.is_none()
+            && f.version < crate::dispute::VOIDED_RECORDED_SINCE
+        {
+            unrecorded.push(format!(
+                "this version {} game file does not record the market's `ClaimVoided` and `GameClosed`, so the submitter's bond's bounty and burnt part are not shown: export the game again, or replay with --game ID",
+                f.version
+            ));
+        }
+    }
+    Money {
+        stake: f.claim.stake,
+        submitter_bond: f.params.submitter_bond,
+        challenger_bond: f.params.challenger_bond,
+        winner: o.and_then(|o| o.winner),
+        payout: o.map_or(U256::ZERO, |o| o.payout),
+        burned: transfers
+            .iter()
+            .filter(|t| t.to.is_none())
+            .map(|t| t.amount)
+            .sum(),
+        transfers,
+        unrecorded,
+        gas_used,
+    }
+}
+
+impl Money {
+    /// Wei credited to `a` by the outcome.
+    pub fn credited_to(&self, a: Address) -> U256 {
+        self.transfers
+            .iter()
+            .filter(|t| t.to == Some(a))
+            .map(|t| t.amount)
+            .sum()
+    }
+
+    /// The money as text: the bonds, each transfer with its event, what no
+    /// event records, and the totals per account.
+    pub fn lines(&self) -> Vec<String> {
+        use opml_onchain::protocol::format_ether as eth;
+        let who = |a: Address, r: Option<Role>| match r {
+            Some(r) => format!("the {} {a}", r.name()),
+            None => a.to_string(),
+        };
+        let mut out = vec![format!(
+            "money: stake {}, bonds {} (submitter) / {} (challenger); {} gas in all",
+            eth(self.stake),
+            eth(self.submitter_bond),
+            eth(self.challenger_bond),
+            self.gas_used
+        )];
+        for t in &self.transfers {
+            out.push(match t.to {
+                Some(a) => format!(
+                    "  {}: {} to {} ({})",
+                    t.event,
+                    eth(t.amount),
+                    who(a, t.party),
+                    t.what
+                ),
+                None => format!("  {}: {} burnt ({})", t.event, eth(t.amount), t.what),
+            });
+        }
+        for u in &self.unrecorded {
+            out.push(format!("  not shown: {u}"));
+        }
+        if !self.transfers.is_empty() {
+            let credited: Vec<String> = self
+                .credited()
+                .into_iter()
+                .map(|(a, r)| format!("{} to {}", eth(self.credited_to(a)), who(a, r)))
+                .collect();
+            out.push(format!(
+                "  in all: {}{}{} burnt",
+                credited.join(", "),
+                if credited.is_empty() { "" } else { "; " },
+                eth(self.burned)
+            ));
+        } else if self.unrecorded.is_empty() {
+            out.push("  no transfer: the game has no settlement on record".into());
+        }
+        out
+    }
+
+    /// The addresses credited, in the order of their first transfer.
+    pub fn credited(&self) -> Vec<(Address, Option<Role>)> {
+        let mut seen: Vec<(Address, Option<Role>)> = vec![];
+        for t in &self.transfers {
+            if let Some(a) = t.to
+                && !seen.iter().any(|(s, _)| *s == a)
+            {
+                seen.push((a, t.party));
+            }
+        }
+        seen
+    }
 }
 
 /// The steps of each move's points (for a step: the proven step and the next).
@@ -1184,5 +1469,253 @@ fn output_diff(manifest: &Manifest, claimed: &[u8], honest: &[u8]) -> OutputDiff
         differing: tensors.iter().map(|t| t.differing).sum(),
         max_abs: tensors.iter().map(|t| t.max_abs).fold(0.0, f64::max),
         tensors,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispute::{ClaimRecord, Closed, GameRecord, Outcome, RequestRecord, Voided};
+    use opml_onchain::protocol::MarketParams;
+
+    const DEFENDER: Address = Address::repeat_byte(0xde);
+    const CHALLENGER: Address = Address::repeat_byte(0xc4);
+
+    fn milli(n: u64) -> U256 {
+        U256::from(n) * U256::from(1_000_000_000_000_000u64)
+    }
+
+    /// A game file with no moves and `outcome`: `money` reads only the outcome
+    /// and the parameters.
+    fn game(version: u32, outcome: Option<Outcome>) -> GameFile {
+        GameFile {
+            version,
+            chain_id: 31_337,
+            market: Address::repeat_byte(0xaa),
+            dispute_game: Address::repeat_byte(0xbb),
+            params: MarketParams {
+                submitter_bond: milli(1_000),
+                challenger_bond: milli(100),
+                burn_bps: 5_000,
+                ..MarketParams::default()
+            },
+            game_id: 1,
+            model_id: B256::repeat_byte(1),
+            request: RequestRecord {
+                id: 1,
+                requester: Address::repeat_byte(0x11),
+                fee: milli(10),
+                initial_state: B256::repeat_byte(2),
+                input: Bytes::new(),
+                block: 1,
+            },
+            claim: ClaimRecord {
+                id: 1,
+                submitter: DEFENDER,
+                final_state: B256::repeat_byte(3),
+                steps: 100,
+                output: Bytes::new(),
+                stake: milli(44),
+                block: 2,
+            },
+            game: GameRecord {
+                defender: DEFENDER,
+                challenger: CHALLENGER,
+                start: B256::repeat_byte(2),
+                end: B256::repeat_byte(3),
+                steps: 100,
+                block: 3,
+                timestamp: 1_700_000_000,
+            },
+            moves: vec![],
+            outcome,
+        }
+    }
+
+    fn outcome(status: &str, winner: Address, payout: U256, burned: U256) -> Outcome {
+        Outcome {
+            status: status.into(),
+            by_timeout: false,
+            block: 9,
+            winner: Some(winner),
+            payout,
+            burned,
+            voided: None,
+            closed: None,
+        }
+    }
+
+    fn amounts(m: &Money) -> Vec<(&str, Option<Address>, U256)> {
+        m.transfers
+            .iter()
+            .map(|t| (t.event.as_str(), t.to, t.amount))
+            .collect()
+    }
+
+    /// The challenger won and voided the claim: its bond and the game's stake
+    /// (`GameSettled`), the bounty and the burnt half of the liar's bond
+    /// (`ClaimVoided`), with the amounts the events recorded, not what the
+    /// parameters would give (here the bounty is short of half the bond, as
+    /// when unmatched games took their shares).
+    #[test]
+    fn a_voided_claim_shows_the_bounty_and_the_burnt_bond() {
+        let mut o = outcome("challenger_won", CHALLENGER, milli(122), U256::ZERO);
+        o.voided = Some(Voided {
+            beneficiary: CHALLENGER,
+            bounty: milli(492),
+            burned: milli(500),
+        });
+        let m = money(&game(3, Some(o)), 1_234);
+        assert_eq!(
+            amounts(&m),
+            [
+                ("GameSettled", Some(CHALLENGER), milli(122)),
+                ("ClaimVoided", Some(CHALLENGER), milli(492)),
+                ("ClaimVoided", None, milli(500)),
+            ]
+        );
+        assert_eq!(m.burned, milli(500));
+        assert_eq!(m.credited_to(CHALLENGER), milli(614));
+        assert!(m.transfers[1].what.contains("bounty"), "{m:?}");
+        assert_eq!(m.transfers[1].party, Some(Role::Challenger));
+        assert!(m.unrecorded[0].contains("free stake"), "{m:?}");
+        let text = m.lines().join("\n");
+        for want in [
+            "ClaimVoided: 0.492 ETH to the challenger",
+            "ClaimVoided: 0.5 ETH burnt (the burnt part of the submitter's bond)",
+            "in all: 0.614 ETH to the challenger",
+            "; 0.5 ETH burnt",
+            "1234 gas in all",
+        ] {
+            assert!(text.contains(want), "no {want:?} in:\n{text}");
+        }
+        assert!(!text.contains(" 0 ETH burnt"), "{text}");
+    }
+
+    /// The defender won: the challenger's bond pays it and the burn; nothing is voided.
+    #[test]
+    fn a_defender_win_shows_the_challengers_bond_split() {
+        let o = outcome("defender_won", DEFENDER, milli(58), milli(42));
+        let m = money(&game(3, Some(o)), 0);
+        assert_eq!(
+            amounts(&m),
+            [
+                ("GameSettled", Some(DEFENDER), milli(58)),
+                ("GameSettled", None, milli(42)),
+            ]
+        );
+        assert_eq!(m.burned, milli(42));
+        assert_eq!(m.transfers[0].party, Some(Role::Defender));
+        assert!(m.transfers[1].what.contains("challenger's bond"), "{m:?}");
+        assert!(m.unrecorded[0].contains("game's stake"), "{m:?}");
+        let text = m.lines().join("\n");
+        assert!(text.contains("in all: 0.058 ETH to the defender"), "{text}");
+    }
+
+    /// A game of a claim another game voided (ended or closed): only `GameClosed`.
+    #[test]
+    fn a_closed_game_shows_the_challengers_payout() {
+        for status in ["challenger_won", "cancelled"] {
+            let o = Outcome {
+                status: status.into(),
+                by_timeout: false,
+                block: 9,
+                winner: None,
+                payout: U256::ZERO,
+                burned: U256::ZERO,
+                voided: None,
+                closed: Some(Closed {
+                    challenger: CHALLENGER,
+                    payout: milli(126),
+                }),
+            };
+            let m = money(&game(3, Some(o)), 0);
+            assert_eq!(
+                amounts(&m),
+                [("GameClosed", Some(CHALLENGER), milli(126))],
+                "{status}"
+            );
+            assert_eq!(m.burned, U256::ZERO);
+            assert!(m.unrecorded.is_empty(), "{status}: {m:?}");
+        }
+    }
+
+    /// A file older than version 3 has no `ClaimVoided`: the replay says the
+    /// bond's split is missing instead of showing nothing burnt as a fact.
+    #[test]
+    fn an_old_file_says_the_voided_bond_is_not_recorded() {
+        let o = outcome("challenger_won", CHALLENGER, milli(122), U256::ZERO);
+        let m = money(&game(2, Some(o.clone())), 0);
+        assert_eq!(amounts(&m).len(), 1);
+        let text = m.lines().join("\n");
+        assert!(
+            text.contains("version 2 game file does not record the market's `ClaimVoided`")
+                && text.contains("export the game again"),
+            "{text}"
+        );
+        // version 3: no `ClaimVoided` means none was emitted for this game
+        let m = money(&game(3, Some(o)), 0);
+        assert!(m.unrecorded.is_empty(), "{m:?}");
+        // a live game moved nothing
+        let m = money(&game(3, None), 0);
+        assert!(m.transfers.is_empty() && m.unrecorded.is_empty());
+        assert!(m.lines().join("\n").contains("no transfer"));
+    }
+
+    /// Version 3 files round-trip with the voided bond; version 2 files (no
+    /// `voided`, `closed`) still load.
+    #[test]
+    fn game_files_keep_the_voided_bond() {
+        let mut o = outcome("challenger_won", CHALLENGER, milli(122), U256::ZERO);
+        o.voided = Some(Voided {
+            beneficiary: CHALLENGER,
+            bounty: milli(492),
+            burned: milli(500),
+        });
+        let f = game(crate::dispute::GAME_FILE_VERSION, Some(o));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("game.json");
+        std::fs::write(&path, serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(GameFile::load(&path).unwrap(), f);
+        let mut v = serde_json::to_value(&f).unwrap();
+        v["version"] = 2.into();
+        v["outcome"].as_object_mut().unwrap().remove("voided");
+        std::fs::write(&path, v.to_string()).unwrap();
+        let old = GameFile::load(&path).unwrap();
+        assert_eq!(old.outcome.unwrap().voided, None);
+        v["version"] = 4.into();
+        std::fs::write(&path, v.to_string()).unwrap();
+        let e = GameFile::load(&path).unwrap_err().to_string();
+        assert!(e.contains("version 4") && e.contains("[1, 2, 3]"), "{e}");
+    }
+
+    #[test]
+    fn a_model_is_named_by_its_manifest_or_its_folder() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let onnx = root.join("fixtures/minilm_tiny/model.onnx");
+        assert_eq!(model_name(&onnx, "model"), "minilm_tiny");
+        assert_eq!(model_name(&onnx, "minilm-l6"), "minilm-l6");
+        let dir = root.join("fixtures/cnn_digits");
+        assert_eq!(model_name(&dir, "model"), "cnn_digits");
+        assert_eq!(
+            model_name(
+                &root.join("fixtures/errors/dynamic_dim.onnx"),
+                "dynamic_dim"
+            ),
+            "dynamic_dim"
+        );
+    }
+
+    #[test]
+    fn layer_counts_say_what_they_count() {
+        assert_eq!(layers_text(5, 5), "5 layers");
+        assert_eq!(
+            layers_text(113, 128),
+            "128 layers (113 with steps, 15 reshapes that only rename memory)"
+        );
+        assert_eq!(
+            layers_text(6, 7),
+            "7 layers (6 with steps, 1 reshape that only renames memory)"
+        );
     }
 }

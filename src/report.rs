@@ -317,7 +317,7 @@ fn summary(r: &Replay) -> String {
         ("model id", code(r.model.id)),
         (
             "steps",
-            format!("{} in {} layers", r.model.steps, r.model.layers.len()),
+            format!("{} in {}", r.model.steps, esc(&r.model.layers_text())),
         ),
         ("by timeout", yes_no(v.by_timeout).into()),
         ("honest initial state", code(h.initial_state)),
@@ -693,24 +693,53 @@ fn parties(r: &Replay) -> String {
 
 fn money(r: &Replay) -> String {
     let m = &r.money;
-    let winner = or_dash(m.winner, |a| {
-        let who = [&r.defender, &r.challenger]
-            .into_iter()
-            .find(|p| p.address == a)
-            .map(|p| format!(" ({})", role(p.role)))
-            .unwrap_or_default();
-        code(a) + &who
-    });
+    let account = |a: alloy::primitives::Address, p: Option<Role>| {
+        code(a) + &p.map_or(String::new(), |p| format!(" ({})", role(p)))
+    };
     let rows = [
         ("stake", eth(m.stake)),
         ("submitter bond", eth(m.submitter_bond)),
         ("challenger bond", eth(m.challenger_bond)),
-        ("winner", winner),
-        ("payout (bond included)", eth(m.payout)),
-        ("burned", eth(m.burned)),
+        ("burnt in all", eth(m.burned)),
         ("gas of all moves", m.gas_used.to_string()),
     ];
-    section("money", &h2("Money"), &kv(&rows))
+    let mut rows: Vec<(&str, String)> = rows.into();
+    let credited: Vec<(String, String)> = m
+        .credited()
+        .into_iter()
+        .map(|(a, p)| (account(a, p), eth(m.credited_to(a))))
+        .collect();
+    let credited_rows: Vec<(&str, String)> = credited
+        .iter()
+        .map(|(who, amount)| ("credited in all", format!("{amount} to {who}")))
+        .collect();
+    rows.splice(3..3, credited_rows);
+    let transfers: Vec<Vec<String>> = m
+        .transfers
+        .iter()
+        .map(|t| {
+            vec![
+                code(&t.event),
+                t.to.map_or_else(|| mark(false, "burnt"), |a| account(a, t.party)),
+                eth(t.amount),
+                esc(&t.what),
+            ]
+        })
+        .collect();
+    let mut body = kv(&rows);
+    body += "<h3>Transfers of the outcome (from the market's events)</h3>";
+    body += &if transfers.is_empty() {
+        p("<span class=\"muted\">None: the game has no settlement on record.</span>")
+    } else {
+        table(&["event", "to", "#amount", "what"], &transfers)
+    };
+    for u in &m.unrecorded {
+        body += &p(&format!(
+            "<span class=\"muted\">Not shown: {}</span>",
+            esc(u)
+        ));
+    }
+    section("money", &h2("Money"), &body)
 }
 
 fn checks(r: &Replay) -> String {

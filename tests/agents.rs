@@ -113,7 +113,15 @@ impl Net {
     }
 
     async fn build_with(model: &str, proxy: Option<&RpcProxy>, params: &MarketParams) -> Net {
-        let anvil = Anvil::start(None).expect("anvil");
+        Net::build_on(Anvil::start(None).expect("anvil"), model, proxy, params).await
+    }
+
+    async fn build_on(
+        anvil: Anvil,
+        model: &str,
+        proxy: Option<&RpcProxy>,
+        params: &MarketParams,
+    ) -> Net {
         let dir = tempfile::tempdir().unwrap();
         // compiled artifacts are shared between tests through the target directory
         let models_cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("agent-models");
@@ -1986,12 +1994,14 @@ async fn a_challenger_with_one_bond_meets_two_lies() {
 /// Behind a public endpoint (issue 23): `eth_getLogs` refused past 1,000
 /// blocks or 10,000 logs with the providers' own error shapes, 3 % of requests
 /// rate limited (429), 1 % hanging longer than the agents' request timeout,
-/// revert data stripped. The deployment has 5,000 blocks behind it when the
-/// agents start (a long time offline, compressed), and they are configured for
-/// 5,000-block pages: they shrink their pages to what the node accepts, catch
-/// up, and the honest side wins without a reverted transaction. (Before,
-/// a refused range was retried as transient until the patience ran out, and
-/// every move queried the game's logs from its creation to the head.)
+/// revert data stripped. The chain has 100,000 blocks of history before the
+/// deployment. The agents start, sync, and go offline for a week of chain
+/// time (5,040 blocks 120 s apart; 100,800 blocks 6 s apart with
+/// `OPML_DEEP=1`); restarted with 5,000-block pages, they shrink their pages to
+/// what the node accepts, catch up, and the honest side wins without a
+/// reverted transaction. (Before, a refused range was retried as transient
+/// until the patience ran out, and every move queried the game's logs from
+/// its creation to the head.)
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_a_public_endpoint_after_a_long_history() {
     use opml_testkit::hostile::{Fault, Hostile, HostileRpc, Public};
@@ -1999,8 +2009,9 @@ async fn behind_a_public_endpoint_after_a_long_history() {
         challenge_window: 1800,
         ..MarketParams::default()
     };
-    let mut net = Net::build_with("mlp784", None, &params).await;
-    net.anvil.mine(5_000).await.unwrap();
+    let anvil = Anvil::start_at_block(100_000).unwrap();
+    let mut net = Net::build_on(anvil, "mlp784", None, &params).await;
+    assert!(net.d.block > 100_000);
     let public = HostileRpc::start(
         &net.anvil.url,
         Hostile::public(11, Public::free_tier(Duration::from_secs(4))),
@@ -2014,7 +2025,27 @@ async fn behind_a_public_endpoint_after_a_long_history() {
         1,
         top,
     );
-    net.spawn(challenger("challenger", None), 2, top);
+    let watcher = net.spawn(challenger("challenger", None), 2, top);
+    // Both sync once, then go offline for a week.
+    for i in [liar, watcher] {
+        let data = net.agents[i].dir.join("data");
+        wait_for("a first sync", SCENARIO, || async {
+            let store = opml_agents::store::Store::open(&data, None).await?;
+            Ok(store.cursor().await?.map(|_| ()))
+        })
+        .await
+        .unwrap();
+        assert!(net.agents[i].proc.terminate().is_some_and(|s| s.success()));
+    }
+    let (blocks, spacing) = if std::env::var_os("OPML_DEEP").is_some() {
+        (100_800, 6)
+    } else {
+        (5_040, 120)
+    };
+    net.anvil.mine_spaced(blocks, spacing).await.unwrap();
+    for i in [liar, watcher] {
+        net.agents[i].proc.restart().unwrap();
+    }
     net.request().await;
     let l = net.agents[liar].address;
     let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;

@@ -690,3 +690,294 @@ fn minilm_takes_text_and_matches_the_float_reference() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("cannot be used with"), "{e}");
 }
+
+/// The file of a game about the artifact in `dir` on an all-zero input whose
+/// claim is the honest run and in which nobody has moved yet: what `opml
+/// dispute replay` needs, without a chain.
+fn unplayed_game(dir: &Path, outcome: Option<opml::dispute::Outcome>) -> opml::dispute::GameFile {
+    use alloy::primitives::{Address, B256, Bytes, U256};
+    use opml::dispute::{ClaimRecord, GameFile, GameRecord, RequestRecord};
+    use opml_vm::machine::model::{ModelVm, model_id, unhex};
+    use opml_vm::trace::{TraceProvider as _, VmTrace};
+    let art = opml_vm::artifact::Artifact::load(dir).unwrap();
+    let id = B256::from(unhex(&model_id(&art.manifest)).unwrap());
+    let trace = VmTrace::open(std::sync::Arc::new(ModelVm::checked(art).unwrap()), &[]).unwrap();
+    let claim = trace.claim();
+    let (defender, challenger) = (Address::repeat_byte(0xde), Address::repeat_byte(0xc4));
+    let start = B256::from(trace.initial_state());
+    let end = B256::from(claim.final_state);
+    GameFile {
+        version: opml::dispute::GAME_FILE_VERSION,
+        chain_id: 31_337,
+        market: Address::repeat_byte(0xaa),
+        dispute_game: Address::repeat_byte(0xbb),
+        params: opml_onchain::protocol::MarketParams::default(),
+        game_id: 1,
+        model_id: id,
+        request: RequestRecord {
+            id: 1,
+            requester: Address::repeat_byte(0x11),
+            fee: U256::from(1),
+            initial_state: start,
+            input: Bytes::new(),
+            block: 1,
+        },
+        claim: ClaimRecord {
+            id: 1,
+            submitter: defender,
+            final_state: end,
+            steps: claim.steps,
+            output: claim.output.clone().into(),
+            stake: U256::from(2),
+            block: 2,
+        },
+        game: GameRecord {
+            defender,
+            challenger,
+            start,
+            end,
+            steps: claim.steps,
+            block: 3,
+            timestamp: 1_700_000_000,
+        },
+        moves: vec![],
+        outcome,
+    }
+}
+
+fn write_game(path: &Path, g: &opml::dispute::GameFile) {
+    std::fs::write(path, serde_json::to_string_pretty(g).unwrap()).unwrap();
+}
+
+/// `opml dispute replay --model X.onnx` on a model with dynamic axes: without
+/// `--input-shape` it fails with the compiler's advice, which names the flag;
+/// with it (the shapes the artifact was compiled with) it replays. An
+/// artifact directory refuses the flag.
+#[test]
+fn dispute_replay_compiles_an_onnx_model_with_input_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = tmp.path().join("dyn");
+    let model = "fixtures/errors/dynamic_dim.onnx";
+    compile(model, &art, &["--input-shape", "x=1x3x8"]);
+    let game = tmp.path().join("game.json");
+    write_game(&game, &unplayed_game(&art, None));
+    let g = game.to_str().unwrap();
+
+    let out = opml(&["dispute", "replay", g, "--model", model, "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot compile `fixtures/errors/dynamic_dim.onnx` for the replay")
+            && last.contains("`seq`")
+            && last.contains("--input-shape x=1xNx8"),
+        "{err}"
+    );
+
+    let r = json(&ok(&[
+        "dispute",
+        "replay",
+        g,
+        "--model",
+        model,
+        "--input-shape",
+        "x=1x3x8",
+        "--json",
+    ]));
+    let g_file = opml::dispute::GameFile::load(&game).unwrap();
+    assert_eq!(r["model"]["id"], serde_json::json!(g_file.model_id));
+    assert_eq!(r["honest"]["claim_final_state_true"], true);
+    assert_eq!(r["model"]["name"], "dynamic_dim");
+
+    // another shape is another model: refused by its id, not compiled silently
+    let out = opml(&[
+        "dispute",
+        "replay",
+        g,
+        "--model",
+        model,
+        "--input-shape",
+        "x=1x4x8",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("but this artifact is model"),
+        "{err}"
+    );
+
+    let e = fails(&[
+        "dispute",
+        "replay",
+        g,
+        "--model",
+        art.to_str().unwrap(),
+        "--input-shape",
+        "x=1x3x8",
+    ]);
+    assert!(
+        e.contains("is an artifact directory") && e.contains("drop --input-shape"),
+        "{e}"
+    );
+}
+
+/// The replay names a model compiled from `model.onnx` by its folder and
+/// counts its layers as `opml inspect` does, saying which have steps; the
+/// money names the voided bond's bounty and burn as the file records them.
+#[test]
+fn dispute_replay_names_the_model_counts_layers_and_shows_the_voided_bond() {
+    let tmp = tempfile::tempdir().unwrap();
+    let art = tmp.path().join("art");
+    let model = "fixtures/transformer_block/model.onnx";
+    compile(model, &art, &[]);
+    let eth = |milli: u64| {
+        alloy::primitives::U256::from(milli) * alloy::primitives::U256::from(10u64.pow(15))
+    };
+    let challenger = alloy::primitives::Address::repeat_byte(0xc4);
+    let outcome = opml::dispute::Outcome {
+        status: "challenger_won".into(),
+        by_timeout: true,
+        block: 9,
+        winner: Some(challenger),
+        payout: eth(122),
+        burned: eth(0),
+        voided: Some(opml::dispute::Voided {
+            beneficiary: challenger,
+            bounty: eth(496),
+            burned: eth(500),
+        }),
+        closed: None,
+    };
+    let game = tmp.path().join("game.json");
+    write_game(&game, &unplayed_game(&art, Some(outcome)));
+    let g = game.to_str().unwrap();
+    let html = tmp.path().join("report.html");
+
+    let manifest = json(&std::fs::read_to_string(art.join("manifest.json")).unwrap());
+    let layers = manifest["layers"].as_array().unwrap();
+    let with_steps = layers
+        .iter()
+        .filter(|l| !l["function"].is_null() && l["steps"].as_u64().unwrap() > 0)
+        .count();
+    assert!(
+        with_steps < layers.len(),
+        "the fixture has layers without steps (reshapes)"
+    );
+    let breakdown = format!(
+        "{with_steps} with steps, {} reshapes that only rename memory",
+        layers.len() - with_steps
+    );
+    let counted = format!("{} layers ({breakdown})", layers.len());
+    let inspect = ok(&["inspect", art.to_str().unwrap()]);
+    assert!(
+        inspect.contains(&format!("layers     {}: {breakdown}", layers.len())),
+        "{inspect}"
+    );
+
+    for source in [model, art.to_str().unwrap()] {
+        let text = ok(&[
+            "dispute",
+            "replay",
+            g,
+            "--model",
+            source,
+            "--html",
+            html.to_str().unwrap(),
+        ]);
+        let want = if source == model {
+            "model transformer_block ("
+        } else {
+            "model art ("
+        };
+        assert!(text.contains(want), "{source}: {text}");
+        assert!(text.contains(&counted), "{source}: {text}");
+        for want in [
+            "GameSettled: 0.122 ETH to the challenger",
+            "ClaimVoided: 0.496 ETH to the challenger",
+            "ClaimVoided: 0.5 ETH burnt",
+            "in all: 0.618 ETH to the challenger",
+        ] {
+            assert!(text.contains(want), "no {want:?} in {text}");
+        }
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.contains(&counted),
+            "{source}: the report's layer count"
+        );
+    }
+    let r = json(&ok(&["dispute", "replay", g, "--model", model, "--json"]));
+    assert_eq!(r["model"]["name"], "transformer_block");
+    assert_eq!(r["model"]["manifest_layers"], layers.len());
+    assert_eq!(r["model"]["layers"].as_array().unwrap().len(), with_steps);
+    assert_eq!(r["money"]["burned"], serde_json::json!(eth(500)));
+}
+
+/// `run --json` carries every output with its dtype, integers as integers;
+/// `prediction` is the model's own label, or the argmax of class scores, and
+/// absent for an embedding. The text form prints integers as integers.
+#[test]
+fn run_reports_every_output_and_a_prediction_only_where_one_means_something() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |fixture: &str, input: &[&str]| {
+        let dir = tmp.path().join(fixture);
+        compile(&format!("fixtures/{fixture}/model.onnx"), &dir, &[]);
+        let d = dir.to_str().unwrap().to_string();
+        let mut args = vec!["run", d.as_str()];
+        for i in input {
+            args.extend(["--input", i]);
+        }
+        let text = ok(&args);
+        args.push("--json");
+        (json(&ok(&args)), text)
+    };
+
+    // skl2onnx classifier: `label` int64 [1] and `probabilities` float [1, 10]
+    let (r, text) = run("mlp_digits", &["fixtures/mlp_digits/input.npy"]);
+    let outputs = r["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2, "{r}");
+    assert_eq!(outputs[0]["name"], "label");
+    assert_eq!(outputs[0]["dtype"], "int64");
+    let label = outputs[0]["values"][0].as_i64().expect("an integer");
+    assert!(
+        !outputs[0]["values"].to_string().contains('.'),
+        "{}",
+        outputs[0]
+    );
+    assert_eq!(outputs[1]["dtype"], "float32");
+    assert_eq!(r["output"]["name"], "probabilities", "first float output");
+    assert_eq!(r["prediction"], label);
+    assert_eq!(r["prediction_from"], "label");
+    let probs: Vec<f64> = outputs[1]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let best = (0..probs.len())
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap();
+    assert_eq!(best as i64, label, "the label is the most probable class");
+    assert!(text.contains(&format!("label [1]: [{label}]\n")), "{text}");
+    assert!(
+        text.contains(&format!("prediction: {label} (the model's `label`)")),
+        "{text}"
+    );
+
+    // logits: the argmax
+    let (r, text) = run("mlp784", &["fixtures/mlp784/input.npy"]);
+    assert_eq!(r["prediction_from"], "logits");
+    assert!(r["prediction"].is_i64(), "{r}");
+    assert!(text.contains("(argmax of `logits`)"), "{text}");
+
+    // an embedding has no prediction
+    let (r, text) = run(
+        "minilm_tiny",
+        &[
+            "attention_mask=fixtures/minilm_tiny/input_attention_mask.npy",
+            "input_ids=fixtures/minilm_tiny/input_input_ids.npy",
+        ],
+    );
+    assert_eq!(r["outputs"][0]["name"], "embedding");
+    assert!(r.get("prediction").is_none(), "{r}");
+    assert!(r.get("prediction_from").is_none(), "{r}");
+    assert!(!text.contains("prediction"), "{text}");
+}

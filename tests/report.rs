@@ -10,7 +10,8 @@ use alloy::primitives::{Address, B256, U256};
 use opml::browser::check_page;
 use opml::replay::{
     DecisiveStep, Divergence, ElementDiff, HonestRun, LayerSpan, MemoryAccess, ModelMap, Money,
-    OutputDiff, PartyReport, Point, Replay, Role, Round, TensorDiff, Verdict, VerifierRun,
+    OutputDiff, PartyReport, Point, Replay, Role, Round, TensorDiff, Transfer, Verdict,
+    VerifierRun,
 };
 use std::path::PathBuf;
 
@@ -145,6 +146,8 @@ fn synthetic() -> Replay {
                 layer("flatten", &["Reshape"], 7900, 8100),
                 layer("fc", &["Gemm"], 8100, STEPS),
             ],
+            // `flatten` is listed twice in the manifest: once as the reshape that runs no step
+            manifest_layers: 7,
         },
         honest: HonestRun {
             initial_state: honest_hash(0),
@@ -235,8 +238,32 @@ fn synthetic() -> Replay {
             submitter_bond: eth(500),
             challenger_bond: eth(250),
             winner: Some(Address::repeat_byte(0xc4)),
-            payout: eth(625),
-            burned: eth(125),
+            payout: eth(272),
+            burned: eth(250),
+            transfers: vec![
+                Transfer {
+                    event: "GameSettled".into(),
+                    to: Some(Address::repeat_byte(0xc4)),
+                    party: Some(Challenger),
+                    amount: eth(272),
+                    what: "the challenger's bond back and the game's stake".into(),
+                },
+                Transfer {
+                    event: "ClaimVoided".into(),
+                    to: Some(Address::repeat_byte(0xc4)),
+                    party: Some(Challenger),
+                    amount: eth(246),
+                    what: "the bounty".into(),
+                },
+                Transfer {
+                    event: "ClaimVoided".into(),
+                    to: None,
+                    party: None,
+                    amount: eth(250),
+                    what: "the burnt part of the submitter's bond".into(),
+                },
+            ],
+            unrecorded: vec!["the claim's free stake went back to the submitter".into()],
             gas_used: 1_080_000,
         },
     }
@@ -338,4 +365,34 @@ fn a_game_ended_on_a_clock_says_why_there_is_no_decisive_step() {
     let html = opml::report::html(&r);
     assert!(html.contains("the game has no moves"));
     assert!(html.contains("<svg id=\"bands\""));
+}
+
+/// The money section lists every amount of the outcome with its event (the
+/// voided bond's burn included) and the totals per account; the summary says
+/// which layers it counts, so the count is not mistaken for `opml inspect`'s.
+#[test]
+fn money_lists_every_transfer_and_the_summary_says_what_layers_count() {
+    let r = synthetic();
+    let html = opml::report::html(&r);
+    let money = &html[html.find("<section id=\"money\">").unwrap()..];
+    let money = &money[..money.find("</section>").unwrap()];
+    for want in [
+        "<code>ClaimVoided</code>",
+        "the burnt part of the submitter&#39;s bond",
+        ">0.25 ETH<",
+        "the bounty",
+        ">0.246 ETH<",
+        "<code>GameSettled</code>",
+        // 0.272 + 0.246 to the challenger, in all
+        ">0.518 ETH<",
+        "Not shown: the claim&#39;s free stake went back to the submitter",
+    ] {
+        assert!(money.contains(want), "no {want:?} in {money}");
+    }
+    let burnt = &money[money.find("burnt in all").unwrap()..];
+    assert!(burnt[..200].contains(">0.25 ETH<"), "{burnt}");
+    assert!(
+        html.contains("10000 in 7 layers (6 with steps, 1 reshape that only renames memory)"),
+        "{html}"
+    );
 }

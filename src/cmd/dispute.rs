@@ -5,11 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use opml::dispute::GameFile;
 use opml::replay::{Replay, Role};
-use opml_onchain::protocol::format_ether;
-use opml_vm::artifact::Artifact;
-use opml_vm::machine::model::ModelVm;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use opml_vm::compiler::onnx::ShapeBindings;
+use std::path::PathBuf;
 
 /// Disputes as files.
 #[derive(Subcommand)]
@@ -42,9 +39,13 @@ pub(crate) enum DisputeCommand {
         #[arg(long)]
         game: Option<u64>,
         /// The model: the artifact directory the publisher registered, or its ONNX file
-        /// (compiled here with the default options).
+        /// (compiled here with the default options and `--input-shape`).
         #[arg(long)]
         model: PathBuf,
+        /// Fix an input shape of an ONNX `--model`, as `opml compile` does, e.g.
+        /// `input=1x64` (repeatable).
+        #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+        input_shape: Vec<String>,
         /// Also write the report as one self-contained HTML page.
         #[arg(long)]
         html: Option<PathBuf>,
@@ -92,6 +93,7 @@ pub(crate) async fn run(c: DisputeCommand) -> Result<()> {
             file,
             game,
             model,
+            input_shape,
             html,
             chain,
             deployment,
@@ -106,7 +108,18 @@ pub(crate) async fn run(c: DisputeCommand) -> Result<()> {
                 }
                 (None, None) => bail!("give a game file or --game ID"),
             };
-            let vm = load_model(&model)?;
+            let shapes = ShapeBindings::parse(&input_shape)?;
+            if model.extension().is_some_and(|e| e == "onnx") {
+                let shapes = input_shape
+                    .iter()
+                    .map(|s| format!(" --input-shape {s}"))
+                    .collect::<String>();
+                eprintln!(
+                    "compiling {} with the default options{shapes}",
+                    model.display()
+                );
+            }
+            let vm = opml::replay::load_model(&model, &shapes)?;
             let r = tokio::task::spawn_blocking(move || opml::replay::replay(&file, vm)).await??;
             if let Some(path) = &html {
                 std::fs::write(path, opml::report::html(&r))
@@ -125,22 +138,6 @@ pub(crate) async fn run(c: DisputeCommand) -> Result<()> {
     Ok(())
 }
 
-/// An artifact directory, or an ONNX file compiled with the default options.
-fn load_model(path: &Path) -> Result<Arc<ModelVm>> {
-    let art = if path.is_dir() {
-        Artifact::load(path)?
-    } else if path.extension().is_some_and(|e| e == "onnx") {
-        eprintln!("compiling {} with the default options", path.display());
-        opml_vm::compiler::compile_file(path, &opml_vm::compiler::CompileOptions::default())?
-    } else {
-        bail!(
-            "`{}` is neither an artifact directory nor an .onnx file",
-            path.display()
-        );
-    };
-    Ok(Arc::new(ModelVm::checked(art)?))
-}
-
 fn short(h: &impl std::fmt::Display) -> String {
     let s = h.to_string();
     format!("{}..{}", &s[..10], &s[s.len() - 4..])
@@ -151,12 +148,13 @@ fn print_replay(r: &Replay) {
     let v = &r.verdict;
     let name = |role: Option<Role>| role.map_or("nobody", Role::name);
     println!(
-        "game {} on chain {}: model {} ({}, {} steps), game file version {}",
+        "game {} on chain {}: model {} ({}, {} steps in {}), game file version {}",
         r.game_id,
         r.chain_id,
         r.model.name,
         short(&r.model.id),
         r.model.steps,
+        r.model.layers_text(),
         r.file_version
     );
     for c in &r.checks {
@@ -375,15 +373,7 @@ fn print_replay(r: &Replay) {
             }
         }
     }
-    let m = &r.money;
-    println!(
-        "money: stake {}, bonds {} (submitter) / {} (challenger); {} paid to {}, {} burnt; {} gas in all",
-        format_ether(m.stake),
-        format_ether(m.submitter_bond),
-        format_ether(m.challenger_bond),
-        format_ether(m.payout),
-        m.winner.map_or("nobody".to_string(), |a| a.to_string()),
-        format_ether(m.burned),
-        m.gas_used
-    );
+    for line in r.money.lines() {
+        println!("{line}");
+    }
 }

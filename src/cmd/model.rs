@@ -4,13 +4,14 @@
 use super::inputs::InputArgs;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use opml_vm::artifact::Artifact;
+use opml::replay::{layer_breakdown, runs_steps};
+use opml_vm::artifact::{Artifact, DType};
 use opml_vm::compiler::onnx::ShapeBindings;
 use opml_vm::compiler::{CompileOptions, compile_file};
 use opml_vm::machine::model::{ModelVm, hex, unhex};
 use opml_vm::machine::{Committer, Machine, prove, verify_step};
 use opml_vm::npy;
-use opml_vm::runtime::Runtime;
+use opml_vm::runtime::{OutputTensor, Runtime};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -186,39 +187,34 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             } else {
                 (None, None)
             };
+            // `output` stays the first float output, as before `outputs` carried them all
             let main = out
                 .outputs
                 .iter()
-                .find(|o| o.dtype == opml_vm::artifact::DType::Float32)
+                .find(|o| o.dtype == DType::Float32)
                 .unwrap_or(&out.outputs[0]);
-            let prediction = argmax(&main.values);
+            let prediction = prediction(&out.outputs);
             if json {
-                let outputs: Vec<_> = out
-                    .outputs
-                    .iter()
-                    .map(|o| json!({"name": o.name, "shape": o.shape, "dtype": o.dtype, "values": o.values}))
-                    .collect();
-                println!(
-                    "{}",
-                    json!({
-                        "model_id": m.model_id,
-                        "output": {"name": main.name, "shape": main.shape, "values": main.values},
-                        "outputs": outputs,
-                        "prediction": prediction,
-                        "instructions": out.instructions,
-                        "steps": m.steps,
-                        "final_state": final_state,
-                        "output_root": output_root,
-                        "output_blake3": blake3::hash(&out.output_region).to_hex().to_string(),
-                    })
-                );
+                let outputs: Vec<_> = out.outputs.iter().map(output_json).collect();
+                let mut report = json!({
+                    "model_id": m.model_id,
+                    "output": output_json(main),
+                    "outputs": outputs,
+                    "instructions": out.instructions,
+                    "steps": m.steps,
+                    "final_state": final_state,
+                    "output_root": output_root,
+                    "output_blake3": blake3::hash(&out.output_region).to_hex().to_string(),
+                });
+                if let Some(p) = &prediction {
+                    report["prediction"] = json!(p.class);
+                    report["prediction_from"] = json!(p.from);
+                }
+                println!("{report}");
             } else {
                 for o in &out.outputs {
-                    let shown: Vec<String> = o
-                        .values
-                        .iter()
-                        .take(16)
-                        .map(|v| format!("{v:.5}"))
+                    let shown: Vec<String> = (0..o.values.len().min(16))
+                        .map(|i| element_text(o, i))
                         .collect();
                     let more = if o.values.len() > 16 {
                         format!(" ... ({} values)", o.values.len())
@@ -227,7 +223,9 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
                     };
                     println!("{} {:?}: [{}]{more}", o.name, o.shape, shown.join(", "));
                 }
-                println!("prediction: {prediction} (argmax of `{}`)", main.name);
+                if let Some(p) = &prediction {
+                    println!("prediction: {} ({})", p.class, p.how);
+                }
                 if let Some(n) = out.instructions {
                     println!("instructions: {n}");
                 }
@@ -452,9 +450,13 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
                     );
                 }
             }
+            // the breakdown a dispute report gives, so the two counts read alike
+            let with_steps = m.layers.iter().filter(|l| runs_steps(l)).count();
             println!(
-                "layers     {} ({} instructions per inference)",
+                "layers     {}{} ({} instructions per inference)",
                 m.layers.len(),
+                layer_breakdown(with_steps, m.layers.len())
+                    .map_or(String::new(), |b| format!(": {b}")),
                 m.instructions
             );
             println!(
@@ -613,6 +615,74 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
+}
+
+/// An output as `run --json` gives it: integers as integers, booleans as booleans.
+fn output_json(o: &OutputTensor) -> serde_json::Value {
+    let values = match o.dtype {
+        DType::Float32 => json!(o.values),
+        DType::Int64 => json!(o.raw.iter().map(|&v| i64::from(v)).collect::<Vec<_>>()),
+        DType::Bool => json!(o.raw.iter().map(|&v| v != 0).collect::<Vec<_>>()),
+    };
+    json!({"name": o.name, "shape": o.shape, "dtype": o.dtype, "values": values})
+}
+
+/// Element `i` of `o` as `run` prints it.
+fn element_text(o: &OutputTensor, i: usize) -> String {
+    match o.dtype {
+        DType::Float32 => format!("{:.5}", o.values[i]),
+        DType::Int64 => o.raw[i].to_string(),
+        DType::Bool => (o.raw[i] != 0).to_string(),
+    }
+}
+
+/// A class the model's outputs name.
+struct Prediction {
+    class: i64,
+    /// The output it comes from.
+    from: String,
+    /// How, for the text form.
+    how: String,
+}
+
+/// The prediction, only where one output says it: an integer output of one
+/// element named like a label (the model's own class, as skl2onnx's `label`),
+/// else the argmax of a float output that is one vector (`[C]` or `[1, C]`,
+/// C >= 2) named like class scores. A name is label- or score-like when it
+/// contains `label`, `class`, `pred`, `logit`, `prob` or `score`. Anything else
+/// (an embedding, a hidden state, an image) has no prediction: its argmax
+/// means nothing.
+fn prediction(outputs: &[OutputTensor]) -> Option<Prediction> {
+    let classy = |name: &str| {
+        let n = name.to_lowercase();
+        ["label", "class", "pred", "logit", "prob", "score"]
+            .iter()
+            .any(|w| n.contains(w))
+    };
+    let label = outputs
+        .iter()
+        .find(|o| o.dtype == DType::Int64 && o.raw.len() == 1 && classy(&o.name));
+    if let Some(o) = label {
+        return Some(Prediction {
+            class: i64::from(o.raw[0]),
+            from: o.name.clone(),
+            how: format!("the model's `{}`", o.name),
+        });
+    }
+    let vector = |o: &&OutputTensor| match o.shape.as_slice() {
+        [c] | [1, c] => *c >= 2,
+        _ => false,
+    };
+    let scores = outputs
+        .iter()
+        .filter(|o| o.dtype == DType::Float32)
+        .filter(vector)
+        .find(|o| classy(&o.name))?;
+    Some(Prediction {
+        class: argmax(&scores.values) as i64,
+        from: scores.name.clone(),
+        how: format!("argmax of `{}`", scores.name),
+    })
 }
 
 fn argmax(v: &[f64]) -> usize {

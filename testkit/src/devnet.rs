@@ -50,7 +50,13 @@ pub struct Anvil {
 impl Anvil {
     /// Starts anvil with automine (`block_time = None`) or interval mining.
     pub fn start(block_time: Option<u64>) -> Result<Anvil> {
-        Anvil::start_on(0, block_time)
+        Anvil::start_on(0, block_time, &[])
+    }
+
+    /// Starts anvil whose genesis is block `number`: a chain with that much
+    /// history before anything the test deploys.
+    pub fn start_at_block(number: u64) -> Result<Anvil> {
+        Anvil::start_on(0, None, &["--number".into(), number.to_string()])
     }
 
     /// Dumps the chain's state (`anvil_dumpState`), kills the node, starts a
@@ -73,7 +79,7 @@ impl Anvil {
         // the port is free once the old process is gone; retry briefly for the OS
         let mut attempt = 0;
         let fresh = loop {
-            match Anvil::start_on(port, None) {
+            match Anvil::start_on(port, None, &[]) {
                 Ok(a) => break a,
                 Err(e) if attempt < 50 => {
                     attempt += 1;
@@ -96,7 +102,7 @@ impl Anvil {
         Ok(())
     }
 
-    fn start_on(port: u16, block_time: Option<u64>) -> Result<Anvil> {
+    fn start_on(port: u16, block_time: Option<u64>, extra: &[String]) -> Result<Anvil> {
         let mut cmd = Command::new(anvil_path()?);
         cmd.args([
             "--port",
@@ -111,6 +117,7 @@ impl Anvil {
         if let Some(t) = block_time {
             cmd.args(["--block-time", &t.to_string()]);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -171,6 +178,12 @@ impl Anvil {
 
     /// Mines `n` empty blocks at once (`anvil_mine`), one second apart.
     pub async fn mine(&self, n: u64) -> Result<()> {
+        self.mine_spaced(n, 1).await
+    }
+
+    /// Mines `n` empty blocks at once, `seconds` apart (a week offline is
+    /// 100,800 blocks 6 s apart).
+    pub async fn mine_spaced(&self, n: u64, seconds: u64) -> Result<()> {
         // anvil takes about a millisecond a block: no request timeout fits every `n`
         let policy = TxPolicy {
             rpc_timeout: Duration::from_secs(600),
@@ -180,7 +193,7 @@ impl Anvil {
         alloy::providers::Provider::raw_request::<_, serde_json::Value>(
             &c.provider,
             "anvil_mine".into(),
-            (format!("0x{n:x}"), "0x1"),
+            (format!("0x{n:x}"), format!("0x{seconds:x}")),
         )
         .await
         .context("anvil_mine")?;
