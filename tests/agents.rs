@@ -1701,21 +1701,49 @@ async fn a_node_restarted_from_a_state_dump_loses_no_game_or_request() {
 /// dropped after the request took effect, disconnects, stale heads): the
 /// honest side still wins, and no agent's transaction reverts.
 async fn under_a_hostile_rpc(seed: u64, liar: Party) {
+    use opml_testkit::hostile::{Fault, Hostile};
+    let faults = [
+        Fault::Delay,
+        Fault::Unavailable,
+        Fault::InternalError,
+        Fault::DropAnswer,
+        Fault::Disconnect,
+        Fault::StaleHead,
+    ];
+    under(Hostile::nasty(seed), &faults, liar, "").await;
+}
+
+/// The same cases behind a public provider's free tier (429s, hanging
+/// answers past the request timeout, revert data stripped, capped log ranges).
+async fn behind_a_public_endpoint(seed: u64, liar: Party) {
+    use opml_testkit::hostile::{Fault, Hostile, Public};
+    let public = Hostile::public(seed, Public::free_tier(Duration::from_secs(4)));
+    under(public, &[Fault::RateLimited], liar, "rpc_timeout_s = 2\n").await;
+}
+
+async fn under(
+    hostile: opml_testkit::hostile::Hostile,
+    faults: &[opml_testkit::hostile::Fault],
+    mut liar: Party,
+    top: &str,
+) {
     let mut net = Net::new().await;
-    let hostile = opml_testkit::hostile::HostileRpc::start(
-        &net.anvil.url,
-        opml_testkit::hostile::Hostile::nasty(seed),
-    )
-    .await
-    .unwrap();
+    let hostile = opml_testkit::hostile::HostileRpc::start(&net.anvil.url, hostile)
+        .await
+        .unwrap();
     net.rpc = hostile.url.clone();
+    let with_top = |mut p: Party| {
+        p.top = top.into();
+        p
+    };
+    liar.top = top.into();
     let lying_submitter = liar.role == Role::Submitter;
     if !lying_submitter {
-        net.add(submitter("honest submitter", None));
+        net.add(with_top(submitter("honest submitter", None)));
     }
     net.add(liar);
     if lying_submitter {
-        net.add(challenger("challenger", None));
+        net.add(with_top(challenger("challenger", None)));
     }
     net.request().await;
     let s = net
@@ -1728,16 +1756,9 @@ async fn under_a_hostile_rpc(seed: u64, liar: Party) {
         .await;
     net.assert_honest_won(&s);
     let counts = hostile.counts();
-    for f in [
-        opml_testkit::hostile::Fault::Delay,
-        opml_testkit::hostile::Fault::Unavailable,
-        opml_testkit::hostile::Fault::InternalError,
-        opml_testkit::hostile::Fault::DropAnswer,
-        opml_testkit::hostile::Fault::Disconnect,
-        opml_testkit::hostile::Fault::StaleHead,
-    ] {
+    for f in faults {
         assert!(
-            counts.get(&f).is_some_and(|&n| n > 0),
+            counts.get(f).is_some_and(|&n| n > 0),
             "no {f:?} met: {counts:?}"
         );
     }
@@ -1767,6 +1788,35 @@ async fn hostile_rpc_a_wrong_step_count_is_voided() {
 async fn hostile_rpc_a_lying_challenger_loses() {
     under_a_hostile_rpc(
         43,
+        challenger(
+            "lying challenger",
+            Some("dispute_correct = true\ndiverge_from = \"random\"\nseed = 9"),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_endpoint_a_lie_from_a_random_step_is_voided() {
+    behind_a_public_endpoint(
+        51,
+        submitter(
+            "lying submitter",
+            Some("wrong_output = true\nlie_at = \"random\"\nseed = 11"),
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_endpoint_a_wrong_step_count_is_voided() {
+    behind_a_public_endpoint(52, submitter("lying submitter", Some("steps_short = 17"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_endpoint_a_lying_challenger_loses() {
+    behind_a_public_endpoint(
+        53,
         challenger(
             "lying challenger",
             Some("dispute_correct = true\ndiverge_from = \"random\"\nseed = 9"),
