@@ -35,6 +35,12 @@ enum Command {
     /// The challenger agent.
     #[command(subcommand)]
     Challenger(cmd::agents::ChallengerCommand),
+    /// What the market holds for an account: withdrawable credits, the bonds
+    /// and stakes of its pending claims and of its live games, and totals.
+    Credits(cmd::credits::CreditsArgs),
+    /// One game by hand, for operators: show, move, step, resolve.
+    #[command(subcommand)]
+    Game(cmd::game::GameCommand),
     /// Disputes as files, for researchers.
     #[command(subcommand)]
     Dispute(cmd::dispute::DisputeCommand),
@@ -78,6 +84,8 @@ fn main() {
                         Command::Chain(c) => cmd::chain::run(c).await,
                         Command::Submitter(c) => cmd::agents::submitter(c).await,
                         Command::Challenger(c) => cmd::agents::challenger(c).await,
+                        Command::Credits(c) => cmd::credits::run(c).await,
+                        Command::Game(c) => cmd::game::run(c).await,
                         Command::Dispute(c) => cmd::dispute::run(c).await,
                         Command::Demo { out } => opml::demo::run(&out).await,
                         Command::Model(_) => unreachable!(),

@@ -1,11 +1,17 @@
-//! Commands against a chain: deploy, register, request, status.
+//! Commands against a chain: deploy, register, request, status; and what the
+//! operator commands share (the RPC timeout, paged log scans).
 
+use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::U256;
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, Log};
+use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use opml_agents::client::contract_error;
-use opml_agents::client::{Chain, NoJournal, TxPolicy, parse_key};
+use opml_agents::client::{
+    Chain, ChainError, NoJournal, TxPolicy, contract_error, is_log_range_limit, parse_key,
+};
 use opml_agents::deploy::{deploy, market, register};
 use opml_agents::player::GameStatus;
 use opml_onchain::bindings::{DisputeGame, InferenceMarket, ModelRegistry};
@@ -28,22 +34,134 @@ pub(crate) struct ChainArgs {
 }
 
 impl ChainArgs {
-    /// Connects, with the key when one is given.
-    pub(crate) async fn connect(&self, need_key: bool) -> Result<Chain> {
-        let key = match (&self.key_file, std::env::var("OPML_KEY").ok()) {
+    /// The key given with `--key-file` or `OPML_KEY`, if any.
+    pub(crate) fn key(&self) -> Result<Option<PrivateKeySigner>> {
+        Ok(match (&self.key_file, std::env::var("OPML_KEY").ok()) {
             (Some(f), _) => Some(opml_agents::client::read_key_file(f)?),
             (None, Some(env)) => Some(parse_key(&env)?),
             (None, None) => None,
-        };
-        let key = match key {
+        })
+    }
+
+    /// Connects, with the key when one is given.
+    pub(crate) async fn connect(&self, need_key: bool) -> Result<Chain> {
+        self.connect_with(need_key, TxPolicy::default()).await
+    }
+
+    /// [`ChainArgs::connect`] with a transaction policy (timeouts, watch-only).
+    pub(crate) async fn connect_with(&self, need_key: bool, policy: TxPolicy) -> Result<Chain> {
+        let key = match self.key()? {
             Some(k) => Some(k),
             None if need_key => {
                 bail!("this command sends transactions: pass --key-file FILE or set OPML_KEY")
             }
             None => None,
         };
-        Ok(Chain::connect(&self.rpc, key, TxPolicy::default()).await?)
+        Ok(Chain::connect(&self.rpc, key, policy).await?)
     }
+}
+
+/// How long an operator command waits for the node.
+#[derive(Args, Debug, Clone, Copy)]
+pub(crate) struct RpcTimeout {
+    /// Seconds to wait for the node's answer to each RPC request (retries of
+    /// failed requests included) before giving up with an error: a node that
+    /// accepts connections and never answers (paused, overloaded) fails the
+    /// command instead of hanging it.
+    #[arg(long = "timeout", value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) seconds: u64,
+}
+
+impl RpcTimeout {
+    /// The client policy: each request times out, and failures are retried, within the timeout.
+    pub(crate) fn policy(&self) -> TxPolicy {
+        let t = Duration::from_secs(self.seconds.max(1));
+        TxPolicy {
+            rpc_timeout: t,
+            rpc_patience: t,
+            ..TxPolicy::default()
+        }
+    }
+
+    /// An unreachable node's error said for an operator: the endpoint (its
+    /// secrets masked by the client), and what to check.
+    pub(crate) fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        match e.downcast_ref::<ChainError>() {
+            Some(ChainError::Unreachable { url, detail, .. }) => anyhow::anyhow!(
+                "the node at {url} did not answer within {} s ({detail}); check that it is running and not paused or overloaded (such a node accepts connections but never answers), and that --rpc or OPML_RPC names it; --timeout SECONDS waits longer",
+                self.seconds.max(1)
+            ),
+            _ => e,
+        }
+    }
+}
+
+/// Most blocks one `eth_getLogs` of the operator commands covers; halved
+/// while the node refuses a range as too large, as the agents' follower does.
+const LOG_PAGE: u64 = 2_000;
+
+/// The logs `filter` matches (its address and topics; the block range is set
+/// here) in blocks `[from, to]`, in chain order. The range is asked in pages
+/// of at most [`LOG_PAGE`] blocks, newest first when `backward`; the scan
+/// stops after the first page after which `enough` holds for the logs found.
+pub(crate) async fn scan_logs(
+    chain: &Chain,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+    backward: bool,
+    enough: impl Fn(&[Log]) -> bool,
+) -> Result<Vec<Log>> {
+    let mut out: Vec<Log> = vec![];
+    // blocks per query now, and below the smallest span the node refused
+    let (mut page, mut ceiling) = (LOG_PAGE, LOG_PAGE);
+    let (mut lo, mut hi) = (from, to);
+    while lo <= hi {
+        let (a, b) = if backward {
+            (hi.saturating_sub(page - 1).max(lo), hi)
+        } else {
+            (lo, lo.saturating_add(page - 1).min(hi))
+        };
+        let f = filter
+            .clone()
+            .from_block(BlockNumberOrTag::Number(a))
+            .to_block(BlockNumberOrTag::Number(b));
+        let p = chain.provider.clone();
+        let got = chain
+            .rpc("eth_getLogs", || {
+                let (p, f) = (p.clone(), f.clone());
+                async move { p.get_logs(&f).await }
+            })
+            .await;
+        match got {
+            Ok(logs) => {
+                out.extend(logs.into_iter().filter(|l| !l.removed));
+                page = (page * 2).min(ceiling);
+            }
+            Err(ChainError::Refused { detail, .. }) if is_log_range_limit(&detail) && b > a => {
+                ceiling = ceiling.min(b - a);
+                page = (b - a).div_ceil(2).max(1);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if backward {
+            if a == lo {
+                break;
+            }
+            hi = a - 1;
+        } else {
+            if b == hi {
+                break;
+            }
+            lo = b + 1;
+        }
+        if enough(&out) {
+            break;
+        }
+    }
+    out.sort_by_key(|l| (l.block_number, l.log_index));
+    Ok(out)
 }
 
 /// The deployment file.
@@ -138,6 +256,8 @@ pub(crate) enum ChainCommand {
         chain: ChainArgs,
         #[command(flatten)]
         deployment: DeploymentArg,
+        #[command(flatten)]
+        timeout: RpcTimeout,
         /// Only this request.
         #[arg(long)]
         request: Option<u64>,
@@ -351,12 +471,17 @@ pub(crate) async fn run(command: ChainCommand) -> Result<()> {
         ChainCommand::Status {
             chain,
             deployment,
+            timeout,
             request,
             json,
         } => {
-            let chain = chain.connect(false).await?;
-            let d = deployment.load(&chain)?;
-            let report = status(&chain, &d, request).await?;
+            let report = async {
+                let chain = chain.connect_with(false, timeout.policy()).await?;
+                let d = deployment.load(&chain)?;
+                status(&chain, &d, request).await
+            }
+            .await
+            .map_err(|e| timeout.explain(e))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -368,9 +493,13 @@ pub(crate) async fn run(command: ChainCommand) -> Result<()> {
 }
 
 const REQUEST_STATUS: [&str; 5] = ["none", "open", "finalized", "refunded", "cancelled"];
-const CLAIM_STATUS: [&str; 5] = ["none", "pending", "voided", "finalized", "released"];
+/// `InferenceMarket.ClaimStatus` names.
+pub(crate) const CLAIM_STATUS: [&str; 5] = ["none", "pending", "voided", "finalized", "released"];
+/// `InferenceMarket.Funding` names: whose money backs a game's stake.
+pub(crate) const FUNDING: [&str; 3] = ["claim", "challenger", "matched"];
 
-fn name(table: &[&'static str], v: u8) -> &'static str {
+/// The name of enum value `v` in `table`.
+pub(crate) fn name(table: &[&'static str], v: u8) -> &'static str {
     table.get(v as usize).copied().unwrap_or("unknown")
 }
 
@@ -378,34 +507,17 @@ fn name(table: &[&'static str], v: u8) -> &'static str {
 async fn status(chain: &Chain, d: &Deployment, only: Option<u64>) -> Result<serde_json::Value> {
     let m = market(chain, d);
     let g = DisputeGame::new(d.dispute_game, chain.provider.clone());
-    let n_requests: u64 = m
-        .requestCount()
-        .call()
-        .await
-        .map_err(contract_error("requestCount"))?
-        .to();
-    let n_claims: u64 = m
-        .claimCount()
-        .call()
-        .await
-        .map_err(contract_error("claimCount"))?
-        .to();
-    let n_games: u64 = g
-        .gameCount()
-        .call()
-        .await
-        .map_err(contract_error("gameCount"))?
-        .to();
+    let n_requests: u64 = chain.view("requestCount", &m.requestCount()).await?.to();
+    let n_claims: u64 = chain.view("claimCount", &m.claimCount()).await?.to();
+    let n_games: u64 = chain.view("gameCount", &g.gameCount()).await?.to();
     let mut requests = vec![];
     for r in 1..=n_requests {
         if only.is_some_and(|o| o != r) {
             continue;
         }
-        let q = m
-            .getRequest(U256::from(r))
-            .call()
-            .await
-            .map_err(contract_error("getRequest"))?;
+        let q = chain
+            .view("getRequest", &m.getRequest(U256::from(r)))
+            .await?;
         requests.push(json!({
             "id": r, "model_id": q.modelId, "requester": q.requester, "fee": q.fee.to_string(),
             "deadline": q.deadline, "status": name(&REQUEST_STATUS, q.status as u8),
@@ -415,11 +527,7 @@ async fn status(chain: &Chain, d: &Deployment, only: Option<u64>) -> Result<serd
     }
     let mut claims = vec![];
     for c in 1..=n_claims {
-        let x = m
-            .getClaim(U256::from(c))
-            .call()
-            .await
-            .map_err(contract_error("getClaim"))?;
+        let x = chain.view("getClaim", &m.getClaim(U256::from(c))).await?;
         let rid: u64 = x.requestId.to();
         if only.is_some_and(|o| o != rid) {
             continue;
@@ -433,16 +541,8 @@ async fn status(chain: &Chain, d: &Deployment, only: Option<u64>) -> Result<serd
     }
     let mut games = vec![];
     for id in 1..=n_games {
-        let r = m
-            .getGame(U256::from(id))
-            .call()
-            .await
-            .map_err(contract_error("getGame"))?;
-        let s = g
-            .game(U256::from(id))
-            .call()
-            .await
-            .map_err(contract_error("game"))?;
+        let r = chain.view("getGame", &m.getGame(U256::from(id))).await?;
+        let s = chain.view("game", &g.game(U256::from(id))).await?;
         games.push(json!({
             "id": id, "claim": r.claimId, "challenger": r.challenger, "settled": r.settled,
             "status": format!("{:?}", GameStatus::from_u8(s.status as u8)),

@@ -2,6 +2,8 @@
 
 pub(crate) mod agents;
 pub(crate) mod chain;
+pub(crate) mod credits;
 pub(crate) mod dispute;
+pub(crate) mod game;
 pub(crate) mod inputs;
 pub(crate) mod model;
