@@ -2854,6 +2854,7 @@ async fn fault_sandwich_of_the_honest_challenge() {
 async fn agents_killed_around_a_broadcast_send_each_purpose_once() {
     use opml_agents::store::Store;
     for point in ["signed", "broadcast"] {
+        let t0 = std::time::Instant::now();
         let mut net = Net::new().await;
         let request = net.request().await;
         let provider = net.watcher.provider.clone();
@@ -2874,6 +2875,7 @@ async fn agents_killed_around_a_broadcast_send_each_purpose_once() {
         party.env = vec![("OPML_CRASH_AT".into(), format!("{point}:submit request"))];
         let i = net.add(party);
         net.agents[i].proc.wait_exit();
+        eprintln!("{point}: crashed after {:?}", t0.elapsed());
         let log = net.log_of(&net.agents[i]);
         assert!(
             log.contains("OPML_CRASH_AT: killing this process"),
@@ -2898,6 +2900,7 @@ async fn agents_killed_around_a_broadcast_send_each_purpose_once() {
         })
         .await
         .unwrap();
+        eprintln!("{point}: claim stored after {:?}", t0.elapsed());
         net.anvil.mine(2).await.unwrap();
         let claims = net.snapshot().await.claims;
         assert_eq!(claims.len(), 1, "{point}: {claims:?}");
@@ -2927,7 +2930,12 @@ async fn agents_killed_around_a_broadcast_send_each_purpose_once() {
             receipt.is_some_and(|r| r.status()),
             "{point}: the standing version is the mined claim"
         );
+        // what the agent sent meanwhile (a settlement) is mined, and it stops
+        // without waiting for a receipt that would never come
         automine(true).await;
+        net.anvil.mine(1).await.unwrap();
+        net.stop();
+        eprintln!("{point}: done in {:?}", t0.elapsed());
     }
 }
 
