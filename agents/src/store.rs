@@ -17,7 +17,7 @@ use opml_onchain::bindings::{DisputeGame, InferenceMarket};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool};
 use sqlx::{Row, migrate::Migrator};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -122,6 +122,32 @@ pub(crate) fn now_unix() -> i64 {
         .unwrap_or_default()
 }
 
+/// The file of a `sqlite:` URL (`sqlite://path?opts`, `sqlite:path`).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// An exclusive lock on `<db>.migrate-lock`, held until dropped.
+async fn lock_beside(db: PathBuf) -> std::io::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let mut name = db.into_os_string();
+        name.push(".migrate-lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(name))?;
+        f.lock()?;
+        Ok(f)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 impl Store {
     /// Opens the database at `url` (`sqlite:...` or `postgres://...`), or
     /// else `agent.sqlite` in `dir` (created if needed), and applies the migrations.
@@ -169,6 +195,17 @@ impl Store {
                 .map_err(|e| fail(e.to_string()))?;
         }
         let migrator = if sqlite { &SQLITE } else { &POSTGRES };
+        // Two processes opening one SQLite file at once (an agent and `opml`
+        // reading its state) would both apply a new migration; PostgreSQL
+        // has sqlx's advisory lock, SQLite gets a lock file beside it.
+        let _migrating = match sqlite_file(&url) {
+            Some(db) => Some(
+                lock_beside(db)
+                    .await
+                    .map_err(|e| fail(format!("cannot lock it to migrate: {e}")))?,
+            ),
+            None => None,
+        };
         migrator.run(&pool).await.map_err(|e| fail(e.to_string()))?;
         Ok(Store {
             pool,
@@ -792,6 +829,23 @@ mod tests {
         );
         assert_eq!(s.fees_since(0).await.unwrap(), 21_000 * 7);
         assert_eq!(s.fees_since(i64::MAX).await.unwrap(), 0);
+    }
+
+    /// An agent and a reader opening a fresh SQLite database at once both
+    /// succeed: the migrations run once (they raced to "duplicate column").
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_processes_opening_one_database_migrate_it_once() {
+        for _ in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            let (a, b) = tokio::join!(Store::open(dir.path(), None), Store::open(dir.path(), None));
+            a.unwrap();
+            b.unwrap();
+        }
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/x/agent.sqlite?mode=rwc"),
+            Some(PathBuf::from("/tmp/x/agent.sqlite"))
+        );
+        assert_eq!(sqlite_file("postgres://h/db"), None);
     }
 
     /// A pass reads live games and their claims, and the metrics count games

@@ -41,6 +41,9 @@ pub fn anvil_path() -> Result<PathBuf> {
 /// A running anvil, killed on drop.
 pub struct Anvil {
     child: Child,
+    /// Where anvil persists old states (`--cache-path`): removed with the
+    /// node, or a long chain would leave gigabytes in `~/.foundry/anvil/tmp`.
+    _states: tempfile::TempDir,
     /// HTTP endpoint.
     pub url: String,
     /// The dev accounts' private keys (hex), funded with 10,000 ETH each.
@@ -103,7 +106,12 @@ impl Anvil {
     }
 
     fn start_on(port: u16, block_time: Option<u64>, extra: &[String]) -> Result<Anvil> {
+        let states = tempfile::Builder::new()
+            .prefix("opml-anvil-states")
+            .tempdir()
+            .context("a directory for anvil's states")?;
         let mut cmd = Command::new(anvil_path()?);
+        cmd.arg("--cache-path").arg(states.path());
         cmd.args([
             "--port",
             &port.to_string(),
@@ -150,7 +158,12 @@ impl Anvil {
         if keys.len() < 10 {
             bail!("anvil printed {} private keys, expected 10", keys.len());
         }
-        Ok(Anvil { child, url, keys })
+        Ok(Anvil {
+            child,
+            _states: states,
+            url,
+            keys,
+        })
     }
 
     /// A client with dev key `i`.
