@@ -38,6 +38,9 @@ pub struct Policy {
     pub top_up_games: u64,
     /// Withdraw once this much (wei or "0.1 ether") is owed.
     pub min_withdraw: String,
+    /// Seconds before a request's deadline after which it is no longer
+    /// served: a claim mined after the deadline reverts and costs its gas.
+    pub deadline_margin_s: u64,
 }
 
 impl Default for Policy {
@@ -46,6 +49,7 @@ impl Default for Policy {
             stake_games: 4,
             top_up_games: 2,
             min_withdraw: "0".into(),
+            deadline_margin_s: 12,
         }
     }
 }
@@ -195,6 +199,19 @@ impl Submitter {
             }
         };
         let claim = trace.claim();
+        // Too close to the deadline to be mined in time: skip rather than revert.
+        let now = a.chain.now().await?;
+        if now + self.policy.deadline_margin_s >= r.deadline {
+            if self.skipped.lock().unwrap().insert(r.id) {
+                tracing::warn!(
+                    request = r.id,
+                    left_s = r.deadline.saturating_sub(now),
+                    margin_s = self.policy.deadline_margin_s,
+                    "too close to the request's deadline to be mined in time; skipped"
+                );
+            }
+            return Ok(());
+        }
         let m = market(&a.chain, &a.deployment);
         let stake = a
             .chain
