@@ -243,6 +243,19 @@ impl Net {
         std::fs::read_to_string(a.proc.log.clone()).unwrap_or_default()
     }
 
+    /// Waits until agent `i` has logged every one of `needles`, and returns
+    /// its log. An agent logs a move after its transaction is sent, and with
+    /// automine the chain can show the move before the line is written.
+    async fn wait_log(&self, i: usize, needles: &[&str]) -> String {
+        let what = format!("{} to log {needles:?}", self.agents[i].party.name);
+        let found = wait_for(&what, SCENARIO, || async {
+            let log = self.log_of(&self.agents[i]);
+            Ok(needles.iter().all(|n| log.contains(n)).then_some(log))
+        })
+        .await;
+        found.unwrap_or_else(|e| panic!("{e:#}:\n{}", self.log_of(&self.agents[i])))
+    }
+
     /// Reads claims and games from the chain.
     async fn snapshot(&self) -> Snapshot {
         let m = InferenceMarket::new(self.d.market, self.watcher.provider.clone());
@@ -867,11 +880,9 @@ async fn minilm_lie_inside_layer_3_is_voided() {
     assert_eq!(s.games.len(), 1);
     assert_eq!(s.games[0].status, GameStatus::ChallengerWon);
     // the game narrowed down to the first wrong step
-    let log = net.log_of(&net.agents[liar]);
-    assert!(
-        log.contains(&format!("one-step proof of step {}", lie - 1)),
-        "the one-step proof is of the step before the first wrong state:\n{log}"
-    );
+    // the one-step proof is of the step before the first wrong state
+    net.wait_log(liar, &[&format!("one-step proof of step {}", lie - 1)])
+        .await;
     let gas = net.dispute_gas().await;
     assert!(gas <= 1_500_000, "the dispute took {gas} gas");
     let r = net.replay_games().await;
@@ -1514,11 +1525,7 @@ async fn two_submitter_instances_claim_each_of_20_concurrent_requests_once() {
     requests.sort();
     assert_eq!(requests, ids, "each request claimed once");
     for &i in &fleet {
-        let log = net.log_of(&net.agents[i]);
-        assert!(
-            log.contains("claim posted"),
-            "instance {i} served nothing:\n{log}"
-        );
+        net.wait_log(i, &["claim posted"]).await;
     }
     assert_eq!(net.reverted_txs().await, Vec::<String>::new());
     net.stop();
@@ -2024,12 +2031,7 @@ async fn a_challenger_with_one_bond_meets_two_lies() {
         .unwrap();
     net.request().await;
     // The second challenge cannot be paid for: the challenger says so and waits.
-    wait_for("the unaffordable challenge", SCENARIO, || async {
-        let log = net.log_of(&net.agents[watcher]);
-        Ok(log.contains("cannot be paid for").then_some(()))
-    })
-    .await
-    .unwrap();
+    net.wait_log(watcher, &["cannot be paid for"]).await;
     // The liar's clock in the first game runs out.
     net.anvil.warp(net.d.params.clock_budget + 1).await.unwrap();
     wait_for("the second challenge", SCENARIO, n_games(2))
@@ -2120,15 +2122,8 @@ async fn a_watch_only_challenger_sends_nothing() {
     let key = 1 + net.agents.len();
     let watcher = net.spawn(challenger("challenger", None), key, "watch_only = true\n");
     net.request().await;
-    wait_for("the challenge it would send", SCENARIO, || async {
-        let log = net.log_of(&net.agents[watcher]);
-        Ok(
-            (log.contains("watch-only: would send") && log.contains("challenge claim 1"))
-                .then_some(()),
-        )
-    })
-    .await
-    .unwrap();
+    net.wait_log(watcher, &["watch-only: would send", "challenge claim 1"])
+        .await;
     let s = net.snapshot().await;
     assert!(
         s.games.is_empty(),
@@ -2996,15 +2991,9 @@ async fn limits_hold_new_commitments_back_and_play_goes_on() {
         .await
         .unwrap();
         let second = net.request().await;
-        wait_for("the second request held back", SCENARIO, || async {
-            let log = net.log_of(&net.agents[i]);
-            Ok((log.contains("held back by a limit")
-                && log.contains(&format!("request {second}"))
-                && log.contains(why))
-            .then_some(()))
-        })
-        .await
-        .unwrap();
+        let request = format!("request {second}");
+        net.wait_log(i, &["held back by a limit", &request, why])
+            .await;
         assert_eq!(net.snapshot().await.claims.len(), 1, "{limit}");
         net.stop();
     }
@@ -3024,15 +3013,8 @@ async fn limits_hold_new_commitments_back_and_play_goes_on() {
     .await
     .unwrap();
     net.request().await;
-    wait_for("the second lie held back", SCENARIO, || async {
-        let log = net.log_of(&net.agents[watcher]);
-        Ok(
-            (log.contains("held back by a limit") && log.contains("max_open_games = 1"))
-                .then_some(()),
-        )
-    })
-    .await
-    .unwrap();
+    net.wait_log(watcher, &["held back by a limit", "max_open_games = 1"])
+        .await;
     assert_eq!(net.snapshot().await.games.len(), 1);
     // The liar's clock in the first game runs out; the cap frees up.
     net.anvil.warp(net.d.params.clock_budget + 1).await.unwrap();
