@@ -79,7 +79,7 @@ fn main() {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| {
-                rt.block_on(async {
+                let result = rt.block_on(async {
                     match other {
                         Command::Chain(c) => cmd::chain::run(c).await,
                         Command::Submitter(c) => cmd::agents::submitter(c).await,
@@ -90,7 +90,11 @@ fn main() {
                         Command::Demo { out } => opml::demo::run(&out).await,
                         Command::Model(_) => unreachable!(),
                     }
-                })
+                });
+                // A model run still under way on the blocking pool is of no
+                // use now: exit without waiting for it (a MiniLM run takes minutes).
+                rt.shutdown_background();
+                result
             }),
     };
     if let Err(e) = result {

@@ -82,11 +82,13 @@ struct Agent {
 
 /// A chain with the protocol, the mlp784 fixture, and agents.
 struct Net {
+    /// First, so a failed test stops them before the chain and their
+    /// directories go (fields drop in order).
+    agents: Vec<Agent>,
     anvil: Anvil,
     dir: tempfile::TempDir,
     d: Deployment,
     models: Vec<DemoModel>,
-    agents: Vec<Agent>,
     watcher: Chain,
     rpc: String,
     warped_games: Vec<(u64, u16)>,
@@ -222,13 +224,18 @@ impl Net {
     }
 
     async fn request(&self) -> u64 {
+        self.request_of(&self.models[0].input).await
+    }
+
+    /// Posts a request for the first model on `input` (input-region bytes).
+    async fn request_of(&self, input: &[u8]) -> u64 {
         let requester = self.anvil.chain(8).await.unwrap();
         let m = &self.models[0];
         post_request(
             &requester,
             &self.d,
             &m.id,
-            &m.input,
+            input,
             parse_amount("0.1 ether").unwrap(),
         )
         .await
@@ -317,11 +324,7 @@ impl Net {
             // said it stalled: a warp must never time out a party about to move.
             let live: Vec<&GameView> = s.games.iter().filter(|g| g.status.is_live()).collect();
             let stalled = |g: &GameView| {
-                let mover = if g.status == GameStatus::AwaitingDissection || !g.defender_asserts {
-                    g.defender
-                } else {
-                    g.challenger
-                };
+                let mover = g.mover();
                 if self.stalling.contains(&mover) {
                     return true;
                 }
@@ -663,6 +666,17 @@ struct GameView {
     settled: bool,
 }
 
+impl GameView {
+    /// The party whose clock runs.
+    fn mover(&self) -> Address {
+        if self.status == GameStatus::AwaitingDissection || !self.defender_asserts {
+            self.defender
+        } else {
+            self.challenger
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct Snapshot {
     /// (id, submitter, status, open games, challenge deadline): status 1 pending, 2 voided,
@@ -889,6 +903,113 @@ async fn minilm_lie_inside_layer_3_is_voided() {
     let d = r[0].first_divergence.as_ref().unwrap();
     assert!(d.exact && d.at == lie, "{d:?}");
     assert!(d.layer.as_deref().unwrap().starts_with("layer3_"), "{d:?}");
+    net.stop();
+}
+
+/// A liar in a game floods the challenger with honest claims, each a whole
+/// MiniLM run to judge, to run the challenger's clock out (issue 23). The lie
+/// and `FLOOD` honest claims are on chain when the challenger starts; it
+/// judges the lie first, and its game runs while the flood is judged. The
+/// driver charges the challenger's clock `RUN_COST` seconds of chain time for
+/// each run that ends while the game waits on it (a model that slow, against
+/// a liar that moves at once): a move that waited behind the flood would
+/// cost `FLOOD * RUN_COST`, twice the clock budget. The challenger wins with
+/// the flood still being judged, and the disputed trace stays cached while
+/// the flood's traces push each other out of a 1 MB cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_honest_claims_does_not_hold_the_challengers_moves_back() {
+    const FLOOD: u64 = 60;
+    const RUN_COST: u64 = 10;
+    let params = MarketParams {
+        clock_budget: 300,
+        challenge_window: 3600,
+        ..MarketParams::default()
+    };
+    assert!(FLOOD * RUN_COST >= 2 * params.clock_budget);
+    let mut net = Net::build_with("minilm_tiny", None, &params).await;
+    let mut party = submitter(
+        "lying submitter",
+        Some("wrong_output = true\nlie_at = \"random\"\nseed = 3"),
+    );
+    party.top = "max_pending_claims = 1\n".into(); // it lies on the first request only
+    let liar = net.add(party);
+    net.request().await;
+    let l = net.agents[liar].address;
+    wait_for("the lie", SCENARIO, || async {
+        let s = net.snapshot().await;
+        Ok(s.claims.first().filter(|c| c.1 == l).map(|_| ()))
+    })
+    .await
+    .unwrap();
+    // The flood: each request has its own input, so each is a run of its own.
+    let flooder = net.add(submitter("flooding accomplice", None));
+    let m = &net.models[0];
+    let manifest = &m.vm.artifact().manifest;
+    let ids = manifest
+        .inputs
+        .tensors
+        .iter()
+        .find(|t| t.name == "input_ids")
+        .unwrap();
+    let second_token = (ids.offset - manifest.inputs.offset) as usize + 4;
+    for k in 0..FLOOD {
+        let mut input = m.input.clone();
+        input[second_token..second_token + 4].copy_from_slice(&(4 + k as i32).to_le_bytes());
+        net.request_of(&input).await;
+    }
+    let f = net.agents[flooder].address;
+    wait_for("the flood of honest claims", SCENARIO, || async {
+        let s = net.snapshot().await;
+        Ok((s.claims.iter().filter(|c| c.1 == f).count() as u64 > FLOOD).then_some(()))
+    })
+    .await
+    .unwrap();
+
+    let mut party = challenger("challenger", None);
+    party.top = "trace_cache_mb = 1\n".into();
+    let watcher = net.add(party);
+    let c = net.agents[watcher].address;
+    let runs = |net: &Net| {
+        net.log_of(&net.agents[watcher])
+            .matches("claim re-executed")
+            .count() as u64
+    };
+    let (mut seen, mut charged) = (0, 0);
+    let start = tokio::time::Instant::now();
+    let game = loop {
+        assert!(start.elapsed() < SCENARIO, "the game did not end");
+        let s = net.snapshot().await;
+        let n = runs(&net);
+        let live = s.games.first().filter(|g| g.status.is_live());
+        if n > seen {
+            if live.is_some_and(|g| g.mover() == c) {
+                let cost = RUN_COST * (n - seen);
+                net.anvil.warp(cost).await.unwrap();
+                charged += cost;
+            }
+            seen = n;
+        }
+        if let Some(g) = s.games.first().filter(|g| !g.status.is_live()) {
+            break g.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!(
+        "{seen} of {} claims judged when the game ended; {charged} s charged to the challenger",
+        FLOOD + 2
+    );
+    assert_eq!(game.status, GameStatus::ChallengerWon, "{game:?}");
+    assert!(seen < FLOOD, "the flood was judged before the game ended");
+    // Pinned while the game was live: never evicted before the last move.
+    let log = net.wait_log(watcher, &["trace evicted"]).await;
+    let last_move = log.rfind("move game=1 ").unwrap();
+    let evicted = log.find("trace evicted (cache budget) request=1\n");
+    assert!(
+        evicted.is_none_or(|at| at > last_move),
+        "the disputed trace was evicted during the game:\n{log}"
+    );
+    let s = net.drive(1, |s| s.status_of(l) == [VOIDED]).await;
+    net.assert_honest_won(&s);
     net.stop();
 }
 
@@ -2216,6 +2337,26 @@ async fn healthz_reports_a_silent_node_within_the_patience() {
         "{text}"
     );
     net.stop();
+}
+
+/// SIGTERM stops an agent whose node went away within the stop grace (10 s),
+/// though each RPC request is retried for `rpc_patience_s` (120 s): a pass
+/// stuck on a dead endpoint used to hold the stop for minutes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_stops_promptly_while_its_node_is_down() {
+    let mut net = Net::new().await;
+    let i = net.add(submitter("submitter", None));
+    net.wait_log(i, &["agent started"]).await;
+    net.anvil.stop();
+    net.wait_log(i, &["RPC request failed; retrying"]).await;
+    let t0 = std::time::Instant::now();
+    net.stop(); // a clean exit within the harness's patience (60 s)
+    eprintln!("stopped in {:?}", t0.elapsed());
+    net.wait_log(
+        i,
+        &["stopping in the middle of a pass", "submitter stopped"],
+    )
+    .await;
 }
 
 /// A watcher configured to watch what it cannot (issue 23: a challenger whose

@@ -465,6 +465,10 @@ impl Models {
 #[derive(Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
 
+/// How long a stop waits for the work under way (a transaction being sent,
+/// its receipt) before dropping it.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
 impl Shutdown {
     /// Listens for SIGINT and SIGTERM.
     pub fn on_signals() -> Shutdown {
@@ -491,6 +495,27 @@ impl Shutdown {
     /// Whether a stop was asked for.
     pub fn requested(&self) -> bool {
         *self.0.borrow()
+    }
+
+    /// Runs `work` to its end, unless a stop is asked for and it then takes
+    /// longer than [`STOP_GRACE`] (`None`): a pass retrying a dead endpoint
+    /// would hold a stop for minutes. Dropping work mid-way is as safe as a
+    /// crash, which the journal covers: a signed transaction is recorded
+    /// before it is broadcast.
+    pub async fn unless_stopped<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stop = self.0.clone();
+        tokio::pin!(work);
+        tokio::select! {
+            done = &mut work => return Some(done),
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        match tokio::time::timeout(STOP_GRACE, work).await {
+            Ok(done) => Some(done),
+            Err(_) => {
+                tracing::warn!(grace = ?STOP_GRACE, "stopping in the middle of a pass");
+                None
+            }
+        }
     }
 
     /// Sleeps for `d`, returning early (true) on a stop.

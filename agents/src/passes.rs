@@ -26,7 +26,7 @@ pub async fn run_passes(
     name: &str,
 ) -> Result<(), AgentError> {
     // The limits weigh new commitments against what the chain holds: read it first.
-    if let Err(e) = observe(role.agent(), name).await {
+    if let Some(Err(e)) = shutdown.unless_stopped(observe(role.agent(), name)).await {
         tracing::warn!(error = %e, "metrics: observing the chain failed");
     }
     let mut interval = role.poll();
@@ -36,7 +36,10 @@ pub async fn run_passes(
             break;
         }
         let m = crate::metrics::global();
-        match role.pass(&shutdown).await {
+        let Some(done) = shutdown.unless_stopped(role.pass(&shutdown)).await else {
+            break;
+        };
+        match done {
             Ok(()) => {
                 m.passes.inc();
             }
@@ -65,8 +68,10 @@ pub async fn run_passes(
         // What the chain says after the pass (a failure only leaves the gauges
         // older); while idle, every few idle intervals.
         if busy || last_observed.elapsed() >= a.idle_poll * 3 {
-            if let Err(e) = observe(a, name).await {
-                tracing::warn!(error = %e, "metrics: observing the chain failed");
+            match shutdown.unless_stopped(observe(a, name)).await {
+                Some(Err(e)) => tracing::warn!(error = %e, "metrics: observing the chain failed"),
+                Some(Ok(())) => {}
+                None => break,
             }
             last_observed = tokio::time::Instant::now();
         }

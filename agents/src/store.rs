@@ -182,6 +182,19 @@ impl Store {
                 "`database_url` must start with `sqlite:` or `postgres://`".into(),
             ));
         }
+        // Two processes opening one SQLite file at once (an agent and `opml`
+        // reading its state) would both apply a new migration, and switching
+        // a fresh file to WAL fails with "database is locked" while another
+        // connection holds it: opening is serialized by a lock file beside
+        // it. PostgreSQL has sqlx's advisory lock for its migrations.
+        let _opening = match sqlite_file(&url) {
+            Some(db) => Some(
+                lock_beside(db)
+                    .await
+                    .map_err(|e| fail(format!("cannot lock it to open: {e}")))?,
+            ),
+            None => None,
+        };
         let pool = AnyPoolOptions::new()
             // one writer for SQLite; a few connections for a server
             .max_connections(if sqlite { 1 } else { 4 })
@@ -195,17 +208,6 @@ impl Store {
                 .map_err(|e| fail(e.to_string()))?;
         }
         let migrator = if sqlite { &SQLITE } else { &POSTGRES };
-        // Two processes opening one SQLite file at once (an agent and `opml`
-        // reading its state) would both apply a new migration; PostgreSQL
-        // has sqlx's advisory lock, SQLite gets a lock file beside it.
-        let _migrating = match sqlite_file(&url) {
-            Some(db) => Some(
-                lock_beside(db)
-                    .await
-                    .map_err(|e| fail(format!("cannot lock it to migrate: {e}")))?,
-            ),
-            None => None,
-        };
         migrator.run(&pool).await.map_err(|e| fail(e.to_string()))?;
         Ok(Store {
             pool,

@@ -262,6 +262,10 @@ impl Drop for Anvil {
     }
 }
 
+/// How long an agent may take to stop after SIGTERM: it finishes the
+/// transaction it is sending, and a model run under way.
+pub const STOP_PATIENCE: Duration = Duration::from_secs(60);
+
 /// An agent process (`opml submitter run` or `opml challenger run`), stopped on drop.
 pub struct AgentProcess {
     child: Option<Child>,
@@ -352,14 +356,35 @@ impl AgentProcess {
         }
     }
 
-    /// SIGTERM, then wait for a clean exit; returns the exit status.
+    /// SIGTERM, then wait for a clean exit; returns the exit status. An agent
+    /// that has not exited within [`STOP_PATIENCE`] is killed (its log says
+    /// where it was) and `None` is returned: a clean stop never takes that long.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
         // SAFETY: kill(2) on the pid of a child we have not reaped yet.
         unsafe {
             libc::kill(c.id() as i32, libc::SIGTERM);
         }
-        c.wait().ok()
+        let start = std::time::Instant::now();
+        loop {
+            match c.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if start.elapsed() < STOP_PATIENCE => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => break,
+            }
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        eprintln!(
+            "the {} did not stop within {STOP_PATIENCE:?} of SIGTERM; killed. Its last lines:\n{}",
+            self.name,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        None
     }
 
     /// Waits for the process to end by itself (a crash point); its status.
