@@ -242,24 +242,15 @@ fn duration(secs: u64) -> String {
     format!("<span title=\"{secs} s\">{text}</span>")
 }
 
-/// A Unix time as `YYYY-MM-DD hh:mm:ss` (UTC): days to a civil date by
-/// Howard Hinnant's algorithm, to need no date crate for one column.
-fn utc(ts: u64) -> String {
-    let (days, secs) = ((ts / 86400) as i64, ts % 86400);
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+/// A Unix time as `YYYY-MM-DD hh:mm:ss` (UTC).
+pub fn utc(ts: u64) -> String {
+    i64::try_from(ts)
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map_or_else(
+            || format!("{ts} s"),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
 }
 
 /// A float with at most 6 decimals (scientific when tiny or huge), exact on hover.

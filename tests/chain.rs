@@ -34,41 +34,85 @@ async fn raw(chain: &Chain, method: &'static str, params: serde_json::Value) -> 
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_transaction_that_is_not_mined_is_resigned_with_higher_fees_and_lands_once() {
-    let anvil = Anvil::start(None).unwrap();
-    let policy = TxPolicy {
-        poll: Duration::from_millis(20),
-        bump_after: Duration::from_millis(300),
-        ..TxPolicy::default()
-    };
-    let chain = Chain::connect(&anvil.url, Some(parse_key(&anvil.keys[0]).unwrap()), policy)
+/// A chain client on a fresh anvil (key 0) with mining off, quick polls and a
+/// bump after 300 ms, and a transfer of `value` to key 1 sent in the background.
+struct PendingTransfer {
+    anvil: Anvil,
+    chain: Chain,
+    journal: std::sync::Arc<Journal>,
+    to: alloy::primitives::Address,
+    send: tokio::task::JoinHandle<opml_agents::client::ChainResult<opml_agents::client::Sent>>,
+}
+
+impl PendingTransfer {
+    async fn start(value: u64) -> PendingTransfer {
+        let anvil = Anvil::start(None).unwrap();
+        let policy = TxPolicy {
+            poll: Duration::from_millis(20),
+            bump_after: Duration::from_millis(300),
+            ..TxPolicy::default()
+        };
+        let key = parse_key(&anvil.keys[0]).unwrap();
+        let chain = Chain::connect(&anvil.url, Some(key), policy).await.unwrap();
+        // Nothing is mined until the test says so.
+        raw(&chain, "evm_setAutomine", serde_json::json!([false])).await;
+        let journal = std::sync::Arc::new(Journal::default());
+        let to = parse_key(&anvil.keys[1]).unwrap().address();
+        let (c, j) = (chain.clone(), journal.clone());
+        let send = tokio::spawn(async move {
+            c.send(
+                "transfer",
+                Some(to),
+                Default::default(),
+                U256::from(value),
+                &*j,
+            )
+            .await
+        });
+        PendingTransfer {
+            anvil,
+            chain,
+            journal,
+            to,
+            send,
+        }
+    }
+
+    /// Waits until the sender has signed `n` versions.
+    async fn signed(&self, n: usize) {
+        wait_for("signed versions", Duration::from_secs(60), || {
+            let j = self.journal.clone();
+            async move { Ok((j.sent.lock().unwrap().len() >= n).then_some(())) }
+        })
         .await
         .unwrap();
-    // Nothing is mined until the test says so.
-    raw(&chain, "evm_setAutomine", serde_json::json!([false])).await;
-    let journal = std::sync::Arc::new(Journal::default());
-    let to = parse_key(&anvil.keys[1]).unwrap().address();
-    let (c, j) = (chain.clone(), journal.clone());
-    let send = tokio::spawn(async move {
-        c.send(
-            "transfer",
-            Some(to),
-            Default::default(),
-            U256::from(12345),
-            &*j,
-        )
-        .await
-    });
-    // wait until the sender has signed the same nonce at least twice
-    wait_for("a replacement", Duration::from_secs(60), || {
-        let j = journal.clone();
-        async move { Ok((j.sent.lock().unwrap().len() >= 2).then_some(())) }
-    })
-    .await
-    .unwrap();
-    raw(&chain, "evm_mine", serde_json::json!([])).await;
-    let sent = send.await.unwrap().unwrap();
+    }
+
+    /// Mining on again, and one more transfer: it takes the next nonce.
+    async fn next_takes_nonce(&self, nonce: u64) {
+        raw(&self.chain, "evm_setAutomine", serde_json::json!([true])).await;
+        let next = self
+            .chain
+            .send(
+                "transfer",
+                Some(self.to),
+                Default::default(),
+                U256::from(1),
+                &*self.journal,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.nonce, nonce);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_that_is_not_mined_is_resigned_with_higher_fees_and_lands_once() {
+    let mut t = PendingTransfer::start(12345).await;
+    let (chain, journal, to) = (&t.chain, &t.journal, t.to);
+    t.signed(2).await; // the same nonce signed at least twice
+    raw(chain, "evm_mine", serde_json::json!([])).await;
+    let sent = (&mut t.send).await.unwrap().unwrap();
     let versions = journal.sent.lock().unwrap().clone();
     assert!(
         versions.iter().all(|(n, _)| *n == sent.nonce),
@@ -101,19 +145,7 @@ async fn a_transaction_that_is_not_mined_is_resigned_with_higher_fees_and_lands_
         use alloy::consensus::Transaction;
         assert!(mined.inner.max_fee_per_gas() >= first.inner.max_fee_per_gas());
     }
-    // the next transaction takes the next nonce
-    raw(&chain, "evm_setAutomine", serde_json::json!([true])).await;
-    let next = chain
-        .send(
-            "transfer",
-            Some(to),
-            Default::default(),
-            U256::from(1),
-            &*journal,
-        )
-        .await
-        .unwrap();
-    assert_eq!(next.nonce, sent.nonce + 1);
+    t.next_takes_nonce(sent.nonce + 1).await;
 }
 
 /// Another process signing with the agent's key takes the nonce of the
@@ -124,34 +156,15 @@ async fn a_transaction_that_is_not_mined_is_resigned_with_higher_fees_and_lands_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nonce_taken_by_a_transaction_we_did_not_send_is_given_up() {
     use opml_agents::client::ChainError;
-    let anvil = Anvil::start(None).unwrap();
-    let policy = TxPolicy {
-        poll: Duration::from_millis(20),
-        bump_after: Duration::from_millis(300),
-        ..TxPolicy::default()
-    };
-    let key = parse_key(&anvil.keys[0]).unwrap();
-    let me = key.address();
-    let chain = Chain::connect(&anvil.url, Some(key), policy).await.unwrap();
-    raw(&chain, "evm_setAutomine", serde_json::json!([false])).await;
-    let journal = std::sync::Arc::new(Journal::default());
-    let to = parse_key(&anvil.keys[1]).unwrap().address();
-    let (c, j) = (chain.clone(), journal.clone());
-    let send = tokio::spawn(async move {
-        c.send("transfer", Some(to), Default::default(), U256::from(7), &*j)
-            .await
-    });
-    wait_for("the agent's transaction", Duration::from_secs(60), || {
-        let j = journal.clone();
-        async move { Ok((!j.sent.lock().unwrap().is_empty()).then_some(())) }
-    })
-    .await
-    .unwrap();
+    let mut t = PendingTransfer::start(7).await;
+    let (chain, journal) = (&t.chain, &t.journal);
+    let me = parse_key(&t.anvil.keys[0]).unwrap().address();
+    t.signed(1).await;
     let nonce = journal.sent.lock().unwrap()[0].0;
     // The foreign transaction: anvil signs for its dev accounts.
     let gwei = 1_000_000_000u64;
     raw(
-        &chain,
+        chain,
         "eth_sendTransaction",
         serde_json::json!([{
             "from": me, "to": me, "value": "0x0", "nonce": format!("{nonce:#x}"),
@@ -161,8 +174,8 @@ async fn a_nonce_taken_by_a_transaction_we_did_not_send_is_given_up() {
         }]),
     )
     .await;
-    raw(&chain, "evm_mine", serde_json::json!([])).await;
-    let result = tokio::time::timeout(Duration::from_secs(120), send)
+    raw(chain, "evm_mine", serde_json::json!([])).await;
+    let result = tokio::time::timeout(Duration::from_secs(120), &mut t.send)
         .await
         .expect("the sender gives the nonce up")
         .unwrap();
@@ -172,18 +185,7 @@ async fn a_nonce_taken_by_a_transaction_we_did_not_send_is_given_up() {
     }
     // nothing of ours was mined at that nonce; the next send lands with a fresh one
     assert!(journal.mined.lock().unwrap().is_empty());
-    raw(&chain, "evm_setAutomine", serde_json::json!([true])).await;
-    let next = chain
-        .send(
-            "transfer",
-            Some(to),
-            Default::default(),
-            U256::from(7),
-            &*journal,
-        )
-        .await
-        .unwrap();
-    assert_eq!(next.nonce, nonce + 1);
+    t.next_takes_nonce(nonce + 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

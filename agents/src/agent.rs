@@ -1025,12 +1025,7 @@ impl Agent {
         check_timing(cfg, &deployment, &chain, &follower).await?;
         tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), instance, "agent started");
         leases.clone().spawn_heartbeat();
-        let params = &deployment.params;
-        let idle_poll = Duration::from_millis(cfg.idle_poll_ms)
-            .min(Duration::from_secs(
-                params.challenge_window.min(params.clock_budget) / 8,
-            ))
-            .max(Duration::from_millis(cfg.poll_ms));
+        let idle_poll = idle_poll(cfg, &deployment);
         Ok(Agent {
             chain,
             deployment,
@@ -1279,6 +1274,19 @@ async fn check_timing<P, F>(
         d.params.clock_budget,
     )
     .map_or(Ok(()), |why| Err(AgentError::Config(why)))
+}
+
+/// The longest pause between idle passes: `idle_poll_ms`, but at most an
+/// eighth of the challenge window and of the clock budget, so that with
+/// events seen up to a quarter late ([`check_timing`]) an idle agent still
+/// wakes with most of either left; never below `poll_ms`.
+fn idle_poll<P, F>(cfg: &AgentConfig<P, F>, d: &Deployment) -> Duration {
+    let p = &d.params;
+    Duration::from_millis(cfg.idle_poll_ms)
+        .min(Duration::from_secs(
+            p.challenge_window.min(p.clock_budget) / 8,
+        ))
+        .max(Duration::from_millis(cfg.poll_ms))
 }
 
 /// The settings [`check_timing`] weighs, in seconds.

@@ -833,6 +833,32 @@ impl Chain {
         ))
     }
 
+    /// The receipt of whichever of `hashes` (versions of one transaction) was
+    /// mined, journaled; a revert as [`ChainError::Reverted`]. `None` while
+    /// none is.
+    async fn first_mined(
+        &self,
+        purpose: &str,
+        hashes: &[B256],
+        journal: &impl TxJournal,
+    ) -> ChainResult<Option<ChainResult<TransactionReceipt>>> {
+        for &h in hashes {
+            if let Some(r) = self.receipt(h).await? {
+                journal.mined(&r).await;
+                return Ok(Some(if r.status() {
+                    Ok(r)
+                } else {
+                    Err(ChainError::Reverted {
+                        purpose: purpose.into(),
+                        hash: h,
+                        block: r.block_number.unwrap_or_default(),
+                    })
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     /// What became of the transactions sent for `purpose` before (by this
     /// process or another sharing the journal).
     async fn earlier(&self, purpose: &str, journal: &impl TxJournal) -> ChainResult<Earlier> {
@@ -1024,20 +1050,8 @@ impl Chain {
                 .await?;
             let deadline = tokio::time::Instant::now() + self.policy.bump_after;
             while tokio::time::Instant::now() < deadline {
-                for h in &hashes {
-                    let h = *h;
-                    if let Some(r) = self.receipt(h).await? {
-                        let block = r.block_number.unwrap_or_default();
-                        journal.mined(&r).await;
-                        if !r.status() {
-                            return Err(ChainError::Reverted {
-                                purpose: purpose.into(),
-                                hash: h,
-                                block,
-                            });
-                        }
-                        return Ok(r);
-                    }
+                if let Some(mined) = self.first_mined(purpose, &hashes, journal).await? {
+                    return mined;
                 }
                 tokio::time::sleep(self.policy.poll).await;
             }
@@ -1045,20 +1059,8 @@ impl Chain {
             // transaction we did not send, so following ours would never end.
             let (mined_count, _) = self.nonces().await?;
             if mined_count > nonce {
-                for h in &hashes {
-                    let h = *h;
-                    if let Some(r) = self.receipt(h).await? {
-                        let block = r.block_number.unwrap_or_default();
-                        journal.mined(&r).await;
-                        return match r.status() {
-                            true => Ok(r),
-                            false => Err(ChainError::Reverted {
-                                purpose: purpose.into(),
-                                hash: h,
-                                block,
-                            }),
-                        };
-                    }
+                if let Some(mined) = self.first_mined(purpose, &hashes, journal).await? {
+                    return mined;
                 }
                 for h in &hashes {
                     journal.dropped(*h).await;
