@@ -913,19 +913,18 @@ async fn minilm_lie_inside_layer_3_is_voided() {
 /// driver charges the challenger's clock `RUN_COST` seconds of chain time for
 /// each run that ends while the game waits on it (a model that slow, against
 /// a liar that moves at once): a move that waited behind the flood would
-/// cost `FLOOD * RUN_COST`, twice the clock budget. The challenger wins with
-/// the flood still being judged, and the disputed trace stays cached while
-/// the flood's traces push each other out of a 1 MB cache.
+/// cost more than the clock budget. The challenger wins, and the disputed
+/// trace stays cached while the flood's traces push each other out of a 1 MB
+/// cache.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flood_of_honest_claims_does_not_hold_the_challengers_moves_back() {
-    const FLOOD: u64 = 60;
+    const FLOOD: u64 = 120;
     const RUN_COST: u64 = 10;
     let params = MarketParams {
         clock_budget: 300,
         challenge_window: 3600,
         ..MarketParams::default()
     };
-    assert!(FLOOD * RUN_COST >= 2 * params.clock_budget);
     let mut net = Net::build_with("minilm_tiny", None, &params).await;
     let mut party = submitter(
         "lying submitter",
@@ -966,7 +965,7 @@ async fn a_flood_of_honest_claims_does_not_hold_the_challengers_moves_back() {
     .unwrap();
 
     let mut party = challenger("challenger", None);
-    party.top = "trace_cache_mb = 1\n".into();
+    party.top = "trace_cache_mb = 1\ntrace_workers = 1\n".into();
     let watcher = net.add(party);
     let c = net.agents[watcher].address;
     let runs = |net: &Net| {
@@ -974,7 +973,7 @@ async fn a_flood_of_honest_claims_does_not_hold_the_challengers_moves_back() {
             .matches("claim re-executed")
             .count() as u64
     };
-    let (mut seen, mut charged) = (0, 0);
+    let (mut seen, mut charged, mut during) = (0, 0, 0);
     let start = tokio::time::Instant::now();
     let game = loop {
         assert!(start.elapsed() < SCENARIO, "the game did not end");
@@ -982,6 +981,9 @@ async fn a_flood_of_honest_claims_does_not_hold_the_challengers_moves_back() {
         let n = runs(&net);
         let live = s.games.first().filter(|g| g.status.is_live());
         if n > seen {
+            if live.is_some() {
+                during += n - seen;
+            }
             if live.is_some_and(|g| g.mover() == c) {
                 let cost = RUN_COST * (n - seen);
                 net.anvil.warp(cost).await.unwrap();
@@ -995,11 +997,16 @@ async fn a_flood_of_honest_claims_does_not_hold_the_challengers_moves_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     eprintln!(
-        "{seen} of {} claims judged when the game ended; {charged} s charged to the challenger",
+        "{during} of {} runs ended while the game was live; {charged} s charged to the challenger",
         FLOOD + 2
     );
     assert_eq!(game.status, GameStatus::ChallengerWon, "{game:?}");
-    assert!(seen < FLOOD, "the flood was judged before the game ended");
+    // The flood overlapped the game: a move that waited behind the runs
+    // ending during it would have run the challenger's clock out.
+    assert!(
+        during * RUN_COST > params.clock_budget,
+        "only {during} runs ended during the game: too few to test anything; raise FLOOD"
+    );
     // Pinned while the game was live: never evicted before the last move.
     let log = net.wait_log(watcher, &["trace evicted"]).await;
     let last_move = log.rfind("move game=1 ").unwrap();

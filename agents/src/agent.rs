@@ -258,8 +258,9 @@ fn default_bump() -> u64 {
 fn default_concurrency() -> usize {
     8
 }
+/// One run per core, at most 4 (a MiniLM-sized run holds about 1.5 GB).
 fn default_trace_workers() -> usize {
-    1
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 fn default_trace_cache_mb() -> u64 {
     4096
@@ -559,6 +560,18 @@ pub struct Leases {
 }
 
 impl Leases {
+    /// Rotates `work` (in urgency order) by an offset drawn from this
+    /// instance's name, so instances of a fleet that see the same list start
+    /// on different items instead of racing for the first ones (with fast
+    /// runs one instance would take every lease and leave the others idle).
+    pub fn spread<T>(&self, work: &mut [T]) {
+        if work.len() > 1 && self.store.is_server() {
+            let h = alloy::primitives::keccak256(self.instance.as_bytes());
+            let offset = u64::from_be_bytes(h[..8].try_into().unwrap()) as usize % work.len();
+            work.rotate_left(offset);
+        }
+    }
+
     fn new(store: Store, instance: String, ttl: Duration) -> Arc<Leases> {
         Arc::new(Leases {
             store,
@@ -736,6 +749,11 @@ pub struct TraceCache {
     workers: usize,
     budget: u64,
     state: Mutex<CacheState>,
+    /// Runs for new work still computing (a run's worker is free the moment
+    /// it ends, not when a pass next looks at it).
+    running: Arc<std::sync::atomic::AtomicUsize>,
+    /// Told when a run ends, so the pass loop picks its result up at once.
+    pub finished: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -745,6 +763,11 @@ struct CacheState {
     /// Runs that failed (deterministic: the same input fails again).
     failed: HashMap<u64, String>,
     pinned: std::collections::HashSet<u64>,
+    /// Pinned until the game they were pinned for is among the live ones
+    /// (see [`TraceCache::hold`]).
+    held: std::collections::HashSet<u64>,
+    /// Requests whose run a unit has reserved a worker for (see [`TraceCache::reserve`]).
+    reserved: std::collections::HashSet<u64>,
     tick: u64,
 }
 
@@ -762,7 +785,15 @@ impl TraceCache {
             workers: workers.max(1),
             budget,
             state: Mutex::default(),
+            running: Arc::default(),
+            finished: Arc::default(),
         }
+    }
+
+    /// Whether a worker is free for one more run, besides those reserved.
+    fn room(&self, st: &CacheState) -> bool {
+        let running = self.running.load(std::sync::atomic::Ordering::SeqCst);
+        running + st.reserved.len() < self.workers
     }
 
     /// Without waiting: the trace of request `id` if open; else starts opening
@@ -776,10 +807,12 @@ impl TraceCache {
             if let Some(e) = st.failed.get(&id) {
                 return TraceReady::Failed(e.clone());
             }
-            match st.opening.get(&id) {
-                Some(o) => o.clone(),
-                None if st.opening.len() < self.workers => st.start(id, vm, input),
-                None => return TraceReady::Busy,
+            if let Some(o) = st.opening.get(&id) {
+                o.clone()
+            } else if st.reserved.remove(&id) || self.room(&st) {
+                st.start(id, vm, input, self.counted())
+            } else {
+                return TraceReady::Busy;
             }
         };
         use futures::FutureExt;
@@ -810,28 +843,72 @@ impl TraceCache {
             }
             match st.opening.get(&id) {
                 Some(o) => o.clone(),
-                None => st.start(id, vm, input),
+                None => st.start(id, vm, input, None),
             }
         };
         let done = opening.await;
         self.finish(id, done)
     }
 
-    /// Whether [`TraceCache::poll`] for request `id` would not just say
-    /// [`TraceReady::Busy`] for want of a worker: its trace is open, opening
-    /// or failed, or a worker is free. A fleet instance takes a request's
-    /// lease only then, so it never holds work it cannot start.
-    pub fn has_room_for(&self, id: u64) -> bool {
-        let st = self.state.lock().unwrap();
-        st.ready.contains_key(&id)
+    /// Reserves a worker for the run of request `id`, unless its trace is
+    /// open, opening or failed (then no worker is needed: true) or every
+    /// worker is taken (false). A fleet instance takes a request's lease only
+    /// after this, so it never holds work it cannot start; checking and
+    /// reserving are one step, so units deciding at once do not all see the
+    /// same free worker. [`TraceCache::poll`] uses the reservation;
+    /// [`TraceCache::unreserve`] gives it back.
+    pub fn reserve(&self, id: u64) -> bool {
+        let mut st = self.state.lock().unwrap();
+        if st.ready.contains_key(&id)
             || st.opening.contains_key(&id)
             || st.failed.contains_key(&id)
-            || st.opening.len() < self.workers
+            || st.reserved.contains(&id)
+        {
+            return true;
+        }
+        let free = self.room(&st);
+        if free {
+            st.reserved.insert(id);
+        }
+        free
     }
 
-    /// Keeps the traces of `ids` (and only those) whatever the budget.
+    /// Gives back a reservation that [`TraceCache::poll`] did not use.
+    pub fn unreserve(&self, id: u64) {
+        self.state.lock().unwrap().reserved.remove(&id);
+    }
+
+    /// Drops the reservations a pass left unused (a unit that found its work
+    /// done another way), so no worker stays reserved for nothing.
+    pub fn end_pass(&self) {
+        self.state.lock().unwrap().reserved.clear();
+    }
+
+    /// What a run for new work counts itself against.
+    fn counted(
+        &self,
+    ) -> Option<(
+        Arc<std::sync::atomic::AtomicUsize>,
+        Arc<tokio::sync::Notify>,
+    )> {
+        Some((self.running.clone(), self.finished.clone()))
+    }
+
+    /// Keeps the traces of `ids` (the live games' requests; besides those
+    /// held, until their game is among them) whatever the budget.
     pub fn pin(&self, ids: impl IntoIterator<Item = u64>) {
-        self.state.lock().unwrap().pinned = ids.into_iter().collect();
+        let live: std::collections::HashSet<u64> = ids.into_iter().collect();
+        let mut st = self.state.lock().unwrap();
+        st.held.retain(|id| !live.contains(id));
+        st.pinned = live;
+    }
+
+    /// Keeps the trace of request `id` whatever the budget until a game on it
+    /// is among those [`TraceCache::pin`] is given (a challenge just sent:
+    /// the database sees its game a poll later, and a flood of other runs
+    /// could push the disputed trace out in between).
+    pub fn hold(&self, id: u64) {
+        self.state.lock().unwrap().held.insert(id);
     }
 
     /// Drops the trace of a request no longer served or disputed.
@@ -840,6 +917,7 @@ impl TraceCache {
         st.ready.remove(&id);
         st.opening.remove(&id);
         st.failed.remove(&id);
+        st.held.remove(&id);
     }
 
     /// Bytes of the open traces, and how many there are.
@@ -878,7 +956,7 @@ impl TraceCache {
             let Some((&victim, c)) = st
                 .ready
                 .iter()
-                .filter(|(k, _)| **k != id && !st.pinned.contains(k))
+                .filter(|(k, _)| **k != id && !st.pinned.contains(k) && !st.held.contains(k))
                 .min_by_key(|(_, c)| c.used)
             else {
                 break; // only pinned traces (and this one) left: they stay
@@ -901,10 +979,32 @@ impl CacheState {
         })
     }
 
-    fn start(&mut self, id: u64, vm: &Arc<ModelVm>, input: &[u8]) -> Opening {
+    /// Starts the run of request `id`; `counted`: a run for new work, which
+    /// holds a worker until it ends and then says so.
+    fn start(
+        &mut self,
+        id: u64,
+        vm: &Arc<ModelVm>,
+        input: &[u8],
+        counted: Option<(
+            Arc<std::sync::atomic::AtomicUsize>,
+            Arc<tokio::sync::Notify>,
+        )>,
+    ) -> Opening {
         use futures::FutureExt;
+        use std::sync::atomic::Ordering;
         let (vm, input) = (vm.clone(), input.to_vec());
-        let run = tokio::task::spawn_blocking(move || VmTrace::open(vm, &input));
+        if let Some((running, _)) = &counted {
+            running.fetch_add(1, Ordering::SeqCst);
+        }
+        let run = tokio::task::spawn_blocking(move || {
+            let trace = VmTrace::open(vm, &input);
+            if let Some((running, finished)) = counted {
+                running.fetch_sub(1, Ordering::SeqCst);
+                finished.notify_one();
+            }
+            trace
+        });
         let opening: Opening = async move {
             run.await
                 .map_err(|e| format!("the model run panicked: {e}"))?
@@ -1020,7 +1120,8 @@ impl Agent {
             deployment.block.max(cfg.start_block.unwrap_or(0)),
             cfg.confirmations,
         )
-        .with_page(cfg.log_page_blocks);
+        .with_page(cfg.log_page_blocks)
+        .with_events(crate::store::INGESTED.to_vec());
         follower.head = head;
         check_timing(cfg, &deployment, &chain, &follower).await?;
         tracing::info!(address = %chain.address(), chain_id = chain.chain_id, market = %deployment.market, models = models.len(), instance, "agent started");
@@ -1559,13 +1660,14 @@ pub struct PlayPolicy<'a> {
     pub top_up_games: u64,
 }
 
-/// Plays one turn of game `g` with `trace` as `policy` says.
-pub async fn play_game(
+/// Decides this agent's turn in game `g` with `trace` as `policy` says (the
+/// outer error: the database failed).
+pub async fn plan_game(
     a: &Agent,
     g: &crate::store::GameRow,
     trace: &dyn TraceProvider,
     policy: PlayPolicy<'_>,
-) -> Result<(), AgentError> {
+) -> Result<Result<crate::play::Plan, crate::play::TurnError>, AgentError> {
     let timed = crate::metrics::TimedTrace(trace);
     let silent_from = policy.silent_from;
     let scan_from = a
@@ -1573,7 +1675,7 @@ pub async fn play_game(
         .cursor()
         .await?
         .map_or(g.block, |c| c.next.saturating_sub(1));
-    let turn = crate::play::take_turn(
+    Ok(crate::play::plan_turn(
         &a.chain,
         &a.deployment,
         crate::play::GameAt {
@@ -1583,15 +1685,13 @@ pub async fn play_game(
             scan_from,
         },
         &timed,
-        &a.store,
         policy.top_up_games,
         |game, mv| match silent_from {
             Some(r) if game.moves >= r => None,
             _ => Some(mv),
         },
     )
-    .await;
-    log_turn(&a.store, g.id, policy.role, turn).await
+    .await)
 }
 
 /// The live games that `keep` picks by game and claim, each with its request.
@@ -1633,23 +1733,52 @@ where
     // The disputed traces stay open whatever else the cache takes in.
     a.traces.pin(games.iter().map(|(_, request)| *request));
     let games = by_urgency(a, games).await?;
-    each_concurrently(games, a.concurrency, |(g, request)| async move {
-        if shutdown.requested() || !a.leases.take(&format!("game {}", g.id)).await? {
-            return Ok(());
-        }
-        let trace = match trace_for(request).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
+    // Every game's turn is decided first, then the moves go out together (in
+    // as few transactions as the gas allows): one transaction a block keeps
+    // any number of games going.
+    let plans = std::sync::Mutex::new(vec![]);
+    let ranked: Vec<_> = games.into_iter().enumerate().collect();
+    each_concurrently(ranked, a.concurrency, |(rank, (g, request))| {
+        let plans = &plans;
+        async move {
+            if shutdown.requested() || !a.leases.take(&format!("game {}", g.id)).await? {
                 return Ok(());
             }
-        };
-        isolate(
-            &format!("game {}", g.id),
-            play_game(a, &g, trace.as_ref(), policy).await,
-        )
+            let trace = match trace_for(request).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(game = g.id, error = %e, "cannot trace the disputed request");
+                    return Ok(());
+                }
+            };
+            match plan_game(a, &g, trace.as_ref(), policy).await? {
+                Ok(plan) => {
+                    plans.lock().unwrap().push((rank, g.id, plan));
+                    Ok(())
+                }
+                Err(e) => isolate(
+                    &format!("game {}", g.id),
+                    log_turn(&a.store, g.id, policy.role, Err(e)).await,
+                ),
+            }
+        }
     })
-    .await
+    .await?;
+    let mut plans = plans.into_inner().unwrap();
+    plans.sort_by_key(|(rank, _, _)| *rank);
+    let plans = plans.into_iter().map(|(_, id, plan)| (id, plan)).collect();
+    let turns = crate::play::send_plans(&a.chain, &a.deployment, plans, &a.store).await;
+    let mut failed = Ok(());
+    for (id, turn) in turns {
+        let r = isolate(
+            &format!("game {id}"),
+            log_turn(&a.store, id, policy.role, turn).await,
+        );
+        if failed.is_ok() {
+            failed = r;
+        }
+    }
+    failed
 }
 
 /// The games in the order their clocks run out: those where this agent is to

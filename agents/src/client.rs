@@ -738,8 +738,15 @@ impl Chain {
         let gas_limit = gas + gas / 4 + 20_000;
         tx.set_gas_limit(gas_limit);
         let fees = self.fees().await?;
-        // The node would refuse it anyway; saying so first names what is missing.
-        let need = value + U256::from(gas_limit) * U256::from(self.fee_cap(fees.max_fee_per_gas));
+        // The node would refuse it anyway; saying so first names what is
+        // missing. At the fee signed first, not the cap a bump may reach: a
+        // move affordable now must go out (a bump the balance cannot pay is
+        // refused by the node, and the version sent is followed on).
+        let first_fee = fees
+            .max_fee_per_gas
+            .max(1)
+            .min(self.fee_cap(fees.max_fee_per_gas));
+        let need = value + U256::from(gas_limit) * U256::from(first_fee);
         let have = self.balance(signer.address).await?;
         if self.policy.watch_only {
             tracing::info!(purpose, value = %opml_onchain::protocol::format_ether(value), gas = gas_limit, "watch-only: would send");
@@ -1030,10 +1037,13 @@ impl Chain {
                     tracing::debug!(purpose, nonce, %hash, "the node already had the transaction");
                 }
                 // A replacement the node refuses (underpriced, nonce taken by an
-                // earlier version that got mined): keep following what was sent.
-                Err(ChainError::Refused { detail, .. }) if !hashes.is_empty() => {
+                // earlier version that got mined, a bumped fee the balance cannot
+                // pay): keep following what was sent.
+                Err(e @ (ChainError::Refused { .. } | ChainError::InsufficientFunds { .. }))
+                    if !hashes.is_empty() =>
+                {
                     journal.dropped(hash).await;
-                    tracing::debug!(purpose, nonce, detail, "replacement refused");
+                    tracing::debug!(purpose, nonce, error = %e, "replacement refused");
                 }
                 // Refused outright: never in the pool, so the journal must not wait for it.
                 Err(e @ (ChainError::Refused { .. } | ChainError::InsufficientFunds { .. })) => {

@@ -57,6 +57,8 @@ pub enum Poll {
 pub struct Follower {
     chain: Chain,
     addresses: Vec<Address>,
+    /// The events asked for (their signature hashes); empty: every event.
+    events: Vec<B256>,
     /// Blocks to stay behind the head (0 on a local chain with instant finality).
     pub confirmations: u64,
     /// Most blocks per `eth_getLogs` (nodes cap the range).
@@ -79,6 +81,7 @@ impl Follower {
         Follower {
             chain,
             addresses,
+            events: vec![],
             confirmations,
             max_range: 2_000,
             origin,
@@ -93,6 +96,15 @@ impl Follower {
         self.max_range = blocks.max(1);
         self.page = Arc::new(AtomicU64::new(self.max_range));
         self.ceiling = Arc::new(AtomicU64::new(self.max_range));
+        self
+    }
+
+    /// Asks only for these events (signature hashes): events nobody reads
+    /// cannot fill a node's result limit. A liar can emit ten thousand cheap
+    /// ones (1-wei top-ups) in one block, which a node capping results
+    /// refuses for that block however small the page.
+    pub fn with_events(mut self, events: Vec<B256>) -> Follower {
+        self.events = events;
         self
     }
 
@@ -120,6 +132,24 @@ impl Follower {
                 what: format!("the {tag} block"),
                 detail: "the node has none; set `head = \"latest\"` for this chain".into(),
             })
+    }
+
+    /// The watched contracts' logs of `events` (all when empty) in blocks `from..=to`.
+    async fn logs(&self, from: u64, to: u64, events: &[B256]) -> ChainResult<Vec<Log>> {
+        let mut filter = Filter::new()
+            .address(self.addresses.clone())
+            .from_block(BlockNumberOrTag::Number(from))
+            .to_block(BlockNumberOrTag::Number(to));
+        if !events.is_empty() {
+            filter = filter.event_signature(events.to_vec());
+        }
+        let p = self.chain.provider.clone();
+        self.chain
+            .rpc("eth_getLogs", || {
+                let (p, f) = (p.clone(), filter.clone());
+                async move { p.get_logs(&f).await }
+            })
+            .await
     }
 
     /// The cursor of a fresh scan (from the deployment block).
@@ -161,20 +191,27 @@ impl Follower {
             let Some((to_hash, _)) = self.chain.block(to).await? else {
                 return Ok(Poll::Idle);
             };
-            let filter = Filter::new()
-                .address(self.addresses.clone())
-                .from_block(BlockNumberOrTag::Number(cursor.next))
-                .to_block(BlockNumberOrTag::Number(to));
-            let p = self.chain.provider.clone();
-            let got = self
-                .chain
-                .rpc("eth_getLogs", || {
-                    let (p, f) = (p.clone(), filter.clone());
-                    async move { p.get_logs(&f).await }
-                })
-                .await;
+            let got = self.logs(cursor.next, to, &self.events).await;
             let logs = match got {
                 Ok(logs) => logs,
+                // One block still too many results: one query per event.
+                Err(ChainError::Refused { detail, .. })
+                    if is_log_range_limit(&detail)
+                        && to == cursor.next
+                        && self.events.len() > 1 =>
+                {
+                    tracing::warn!(
+                        block = to,
+                        node = detail,
+                        "the node refused one block's logs; asking for each event alone"
+                    );
+                    let mut all = vec![];
+                    for e in &self.events {
+                        all.extend(self.logs(to, to, std::slice::from_ref(e)).await?);
+                    }
+                    all.sort_by_key(|l| (l.block_number, l.log_index));
+                    all
+                }
                 Err(ChainError::Refused { detail, .. })
                     if is_log_range_limit(&detail) && to > cursor.next =>
                 {

@@ -56,6 +56,7 @@ pub async fn run_passes(
         };
         let a = role.agent();
         a.leases.end_pass().await;
+        a.traces.end_pass();
         // Idle passes (no new events, no live game, no model run under way)
         // come less and less often, up to `idle_poll`; any work resets it.
         let busy = a.take_busy();
@@ -75,8 +76,11 @@ pub async fn run_passes(
             }
             last_observed = tokio::time::Instant::now();
         }
-        if shutdown.sleep(interval).await {
-            break;
+        // A model run that ends wakes the loop: its result is served at once.
+        let finished = role.agent().traces.finished.clone();
+        tokio::select! {
+            stop = shutdown.sleep(interval) => if stop { break },
+            _ = finished.notified() => {}
         }
     }
     tracing::info!("{name} stopped");

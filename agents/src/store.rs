@@ -148,6 +148,24 @@ async fn lock_beside(db: PathBuf) -> std::io::Result<std::fs::File> {
     .map_err(std::io::Error::other)?
 }
 
+/// The events [`Store::ingest`] reads (signature hashes): the follower asks
+/// for these only.
+pub const INGESTED: [B256; 13] = [
+    InferenceMarket::Requested::SIGNATURE_HASH,
+    InferenceMarket::Submitted::SIGNATURE_HASH,
+    InferenceMarket::Challenged::SIGNATURE_HASH,
+    InferenceMarket::ClaimVoided::SIGNATURE_HASH,
+    InferenceMarket::Finalized::SIGNATURE_HASH,
+    InferenceMarket::Released::SIGNATURE_HASH,
+    InferenceMarket::Refunded::SIGNATURE_HASH,
+    InferenceMarket::Cancelled::SIGNATURE_HASH,
+    InferenceMarket::GameClosed::SIGNATURE_HASH,
+    DisputeGame::GameCreated::SIGNATURE_HASH,
+    DisputeGame::Dissected::SIGNATURE_HASH,
+    DisputeGame::GameEnded::SIGNATURE_HASH,
+    DisputeGame::GameCancelled::SIGNATURE_HASH,
+];
+
 impl Store {
     /// Opens the database at `url` (`sqlite:...` or `postgres://...`), or
     /// else `agent.sqlite` in `dir` (created if needed), and applies the migrations.

@@ -166,7 +166,14 @@ impl Challenger {
 
     async fn judge_and_challenge(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         let me = self.agent.chain.address();
-        for c in self.agent.store.claims(None, true).await? {
+        let mut now = None; // read once, and only when a claim needs judging
+        // The claim whose window closes first is judged first; one whose
+        // window has closed can no longer be challenged, so no run is spent
+        // on it (a liar could leave many such claims pending to keep the
+        // runs busy while its lie's window runs out).
+        let mut claims = self.agent.store.claims(None, true).await?;
+        claims.sort_by_key(|c| (c.challenge_deadline, c.id));
+        for c in claims {
             if shutdown.requested() {
                 break;
             }
@@ -174,13 +181,32 @@ impl Challenger {
                 continue;
             }
             let item = format!("claim {}", c.id);
+            let closed = c.verdict.is_none() && {
+                let t = match now {
+                    Some(t) => t,
+                    None => *now.insert(self.agent.chain.now().await?),
+                };
+                c.challenge_deadline <= t
+            };
             let verdict = match &c.verdict {
                 Some(v) => v.clone(),
+                None if closed => {
+                    tracing::warn!(
+                        claim = c.id,
+                        request = c.request_id,
+                        submitter = %c.submitter,
+                        "its challenge window closed before it was judged; not re-executed"
+                    );
+                    let v = "skipped: its challenge window closed before it was judged";
+                    self.agent.store.set_verdict(c.id, v).await?;
+                    v.to_string()
+                }
                 None => {
-                    if !self.agent.traces.has_room_for(c.request_id) {
+                    if !self.agent.traces.reserve(c.request_id) {
                         continue; // every worker is busy: next pass, or another instance
                     }
                     if !self.agent.leases.take(&item).await? {
+                        self.agent.traces.unreserve(c.request_id);
                         continue; // another instance judges it
                     }
                     let Some(v) = self.judge(&c).await? else {
@@ -314,6 +340,7 @@ impl Challenger {
                     _ => "the claim's stake",
                 };
                 a.committed(value);
+                a.traces.hold(c.request_id);
                 tracing::info!(claim = c.id, game = ?game.map(|g| g.0), bond = %format_ether(p.challenger_bond), backed_by = backed, "challenged");
             }
             Err(ChainError::WouldRevert { reason, .. }) => {

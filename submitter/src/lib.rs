@@ -157,6 +157,7 @@ impl Submitter {
             }
             work.push(r);
         }
+        a.leases.spread(&mut work);
         // several at a time: each waits a block or more for its receipt
         let this = &*self;
         each_concurrently(work, a.concurrency, |r| async move {
@@ -171,10 +172,11 @@ impl Submitter {
 
     async fn serve_one(&self, r: RequestRow) -> Result<(), AgentError> {
         let a = &self.agent;
-        if !a.traces.has_room_for(r.id) {
+        if !a.traces.reserve(r.id) {
             return Ok(()); // every worker is busy: leave the request to another instance or the next pass
         }
         if !a.leases.take(&format!("request {}", r.id)).await? {
+            a.traces.unreserve(r.id);
             return Ok(()); // another instance serves it
         }
         let purpose = format!("submit request {}", r.id);
