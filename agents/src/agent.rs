@@ -1050,6 +1050,8 @@ pub struct Agent {
     /// plus what this pass committed since.
     pub bonded: Mutex<U256>,
     held_notes: Mutex<std::collections::HashSet<String>>,
+    /// The chain's time as read in this pass (see [`Agent::now`]).
+    pass_now: Mutex<Option<u64>>,
     /// The data directory's lock, held while the agent runs.
     _data_lock: std::fs::File,
 }
@@ -1143,6 +1145,7 @@ impl Agent {
             limits,
             bonded: Mutex::new(U256::ZERO),
             held_notes: Mutex::default(),
+            pass_now: Mutex::default(),
             _data_lock: data_lock,
         })
     }
@@ -1320,6 +1323,24 @@ impl Agent {
     /// the next pass comes after `poll`, not the idle interval.
     pub fn note_busy(&self) {
         self.busy.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The chain's time (the latest block's timestamp), read once a pass:
+    /// an idle pass asked for it three times, two requests each, which is
+    /// most of what an idle agent costs a metered endpoint. Moves and claims
+    /// read it fresh ([`Chain::now`]).
+    pub async fn now(&self) -> Result<u64, ChainError> {
+        if let Some(t) = *self.pass_now.lock().unwrap() {
+            return Ok(t);
+        }
+        let t = self.chain.now().await?;
+        *self.pass_now.lock().unwrap() = Some(t);
+        Ok(t)
+    }
+
+    /// Starts a pass: the chain's time is read again when asked for.
+    pub fn new_pass(&self) {
+        self.pass_now.lock().unwrap().take();
     }
 
     /// Whether the pass that just ended found work; clears it for the next.
@@ -1789,8 +1810,11 @@ async fn by_urgency(
     games: Vec<(crate::store::GameRow, u64)>,
 ) -> Result<Vec<(crate::store::GameRow, u64)>, AgentError> {
     use futures::StreamExt;
+    if games.is_empty() {
+        return Ok(games);
+    }
     let me = a.chain.address();
-    let now = a.chain.now().await?;
+    let now = a.now().await?;
     let keyed: Vec<(u64, (crate::store::GameRow, u64))> = futures::stream::iter(games)
         .map(|(g, request)| async move {
             let left = match crate::play::read_game(&a.chain, &a.deployment, g.id).await {

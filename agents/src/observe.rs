@@ -56,7 +56,7 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
     }
     m.claims_pending.set(pending);
 
-    let now = a.chain.now().await?;
+    let now = a.now().await?;
     let mut counts: std::collections::HashMap<GameLabels, i64> = Default::default();
     for side in ["defender", "challenger"] {
         for status in ["live", "won", "lost", "cancelled"] {

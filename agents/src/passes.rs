@@ -36,6 +36,7 @@ pub async fn run_passes(
             break;
         }
         let m = crate::metrics::global();
+        role.agent().new_pass();
         let Some(done) = shutdown.unless_stopped(role.pass(&shutdown)).await else {
             break;
         };

@@ -184,7 +184,7 @@ impl Challenger {
             let closed = c.verdict.is_none() && {
                 let t = match now {
                     Some(t) => t,
-                    None => *now.insert(self.agent.chain.now().await?),
+                    None => *now.insert(self.agent.now().await?),
                 };
                 c.challenge_deadline <= t
             };

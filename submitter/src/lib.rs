@@ -137,7 +137,7 @@ impl Submitter {
     async fn serve(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
-        let now = a.chain.now().await?;
+        let now = a.now().await?;
         let mut work = vec![];
         for r in a.store.open_requests().await? {
             if r.deadline <= now {
@@ -291,7 +291,7 @@ impl Submitter {
     async fn settle(&mut self) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
-        let now = a.chain.now().await?;
+        let now = a.now().await?;
         let mine: Vec<_> = a
             .store
             .claims(None, true)
