@@ -119,6 +119,20 @@ impl Rig {
         i
     }
 
+    /// An honest submitter (key 1, `policy`) and its claim (claim 1) on a
+    /// fresh request; the submitter's index and the request.
+    async fn honest_claim(&mut self, policy: &str) -> (usize, u64) {
+        let honest = self.spawn("submitter", 1, policy, "");
+        let request = self.request().await;
+        let m = self.market();
+        wait_for("the honest claim", SCENARIO, || async {
+            Ok((m.claimCount().call().await?.to::<u64>() == 1).then_some(()))
+        })
+        .await
+        .unwrap();
+        (honest, request)
+    }
+
     fn log(&self, i: usize) -> String {
         std::fs::read_to_string(&self.agents[i].2.log).unwrap_or_default()
     }
@@ -269,15 +283,9 @@ struct Adversary {
 async fn topped_up_stake_taken_before_the_match_loses_the_honest_claim() {
     let mut rig = Rig::new(&MarketParams::default()).await;
     // an honest submitter with the documented defaults (stake_games 4, top_up_games 2)
-    let honest = rig.spawn("submitter", 1, "", "");
+    let (honest, request) = rig.honest_claim("").await;
     let h = rig.agents[honest].1;
-    let request = rig.request().await;
     let m = rig.market();
-    wait_for("the honest claim", SCENARIO, || async {
-        Ok((m.claimCount().call().await?.to::<u64>() == 1).then_some(()))
-    })
-    .await
-    .unwrap();
     let claim_id = U256::from(1);
     let claim = m.getClaim(claim_id).call().await.unwrap();
     assert_eq!(claim.submitter, h);
@@ -815,15 +823,11 @@ async fn many_games_at_once_outrun_one_move_per_transaction() {
         ..MarketParams::default()
     };
     let mut rig = Rig::new(&params).await;
-    let honest = rig.spawn("submitter", 1, &format!("stake_games = {}", GAMES + 10), "");
+    let (honest, request) = rig
+        .honest_claim(&format!("stake_games = {}", GAMES + 10))
+        .await;
     let h = rig.agents[honest].1;
-    let request = rig.request().await;
     let m = rig.market();
-    wait_for("the honest claim", SCENARIO, || async {
-        Ok((m.claimCount().call().await?.to::<u64>() == 1).then_some(()))
-    })
-    .await
-    .unwrap();
     let claim_id = U256::from(1);
     let value = m.challengeValue(claim_id).call().await.unwrap();
     let challenge = Bytes::from(

@@ -489,15 +489,13 @@ async fn send_batch(
     };
     let calls: Vec<Bytes> = batch.iter().map(|(id, p)| call_of(*id, p)).collect();
     let sent = if top_ups.is_empty() {
-        let (to, data) = match calls.len() {
-            1 => (d.dispute_game, calls[0].clone()),
-            _ => (
-                d.dispute_game,
-                DisputeGame::multicallCall { calls }.abi_encode().into(),
-            ),
+        // one call goes alone: a failure then reverts and says why
+        let data = match calls.len() {
+            1 => calls[0].clone(),
+            _ => DisputeGame::multicallCall { calls }.abi_encode().into(),
         };
         chain
-            .send(&purpose, Some(to), data, U256::ZERO, journal)
+            .send(&purpose, Some(d.dispute_game), data, U256::ZERO, journal)
             .await?
     } else {
         // The top-ups and the moves in one transaction: sent apart, others
