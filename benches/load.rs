@@ -48,18 +48,27 @@ struct Usage {
     peak_rss_mb: f64,
     rpc_per_hour_load: f64,
     rpc_per_hour_idle: f64,
+    /// Idle requests per hour by JSON-RPC method, busiest first.
+    idle_by_method: Vec<(String, f64)>,
 }
 
-/// `opml_rpc_requests_total` of the agent whose directory is `dir`.
-fn rpc_requests(dir: &Path) -> Result<f64> {
+/// `opml_rpc_requests_total` by JSON-RPC method, of the agent whose directory is `dir`.
+fn rpc_requests(dir: &Path) -> Result<BTreeMap<String, f64>> {
     let addr = std::fs::read_to_string(dir.join("data/metrics.addr"))?;
     let (_, text) = opml_testkit::devnet::http_get(addr.trim(), "/metrics")?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("opml_rpc_requests_total "))
-        .context("opml_rpc_requests_total")?
-        .trim()
-        .parse()
-        .context("a number")
+    let series = opml_testkit::devnet::metric_series(&text, "opml_rpc_requests_total");
+    ensure!(
+        !series.is_empty(),
+        "no opml_rpc_requests_total in {}",
+        dir.display()
+    );
+    Ok(series
+        .into_iter()
+        .map(|(labels, v)| {
+            let method = labels.trim_start_matches("method=\"").trim_end_matches('"');
+            (method.to_string(), v)
+        })
+        .collect())
 }
 
 /// CPU seconds (user + system) and peak resident memory of a running process, from /proc.
@@ -86,6 +95,7 @@ fn usage(name: &str, pid: u32) -> Result<Usage> {
         peak_rss_mb: hwm_kb / 1024.0,
         rpc_per_hour_load: 0.0,
         rpc_per_hour_idle: 0.0,
+        idle_by_method: vec![],
     })
 }
 
@@ -170,13 +180,18 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
                 faults,
             )?;
             let text = std::fs::read_to_string(&cfg)?;
+            // the default idle interval, as in production (the RPC volume is measured)
+            let tuned = text
+                .replace("\nidle_poll_ms = 1000\n", "\n")
+                .replace("\npoll_ms = 100\n", "\npoll_ms = 250\n");
+            ensure!(
+                !tuned.contains("idle_poll_ms") && tuned.contains("\npoll_ms = 250\n"),
+                "the test config's poll settings changed: {text}"
+            );
             std::fs::write(
                 &cfg,
                 format!(
-                    "database_url = {db:?}\ninstance = {name:?}\nlease_ttl_s = 10\nrpc_timeout_s = 5\n{}",
-                    // the default idle interval, as in production (the RPC volume is measured)
-                    text.replace("poll_ms = 100", "poll_ms = 250")
-                        .replace("idle_poll_ms = 1000\n", "")
+                    "database_url = {db:?}\ninstance = {name:?}\nlease_ttl_s = 10\nrpc_timeout_s = 5\n{tuned}"
                 ),
             )?;
             agents.push(AgentProcess::spawn(
@@ -269,7 +284,7 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
         .iter()
         .map(|a| a.log.parent().expect("agent dir").to_path_buf())
         .collect();
-    let loaded: Vec<f64> = dirs
+    let loaded: Vec<BTreeMap<String, f64>> = dirs
         .iter()
         .map(|d| rpc_requests(d))
         .collect::<Result<_>>()?;
@@ -278,13 +293,23 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
     let idle_start = Instant::now();
     tokio::time::sleep(idle_for).await;
     let idle_s = idle_start.elapsed().as_secs_f64();
-    let idle: Vec<f64> = dirs
+    let idle: Vec<BTreeMap<String, f64>> = dirs
         .iter()
         .map(|d| rpc_requests(d))
         .collect::<Result<_>>()?;
     for (u, (busy, after)) in used.iter_mut().zip(loaded.iter().zip(&idle)) {
-        u.rpc_per_hour_load = busy * 3600.0 / wall.as_secs_f64();
-        u.rpc_per_hour_idle = (after - busy) * 3600.0 / idle_s;
+        u.rpc_per_hour_load = busy.values().sum::<f64>() * 3600.0 / wall.as_secs_f64();
+        let mut by_method: Vec<(String, f64)> = after
+            .iter()
+            .map(|(m, n)| {
+                let during = n - busy.get(m).copied().unwrap_or_default();
+                (m.clone(), during * 3600.0 / idle_s)
+            })
+            .filter(|(_, per_hour)| *per_hour > 0.0)
+            .collect();
+        by_method.sort_by(|a, b| b.1.total_cmp(&a.1));
+        u.rpc_per_hour_idle = by_method.iter().map(|(_, n)| n).sum();
+        u.idle_by_method = by_method;
     }
     for a in agents.iter_mut() {
         ensure!(
@@ -419,18 +444,24 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
     table.push_str(&row("request -> finalized (true claims)", &to_final));
     table.push_str(&row("false claim -> voided", &to_void));
     table.push_str(
-        "\n| agent | CPU time | CPU share of the run | peak memory (RSS) | RPC requests/hour under load | RPC requests/hour idle (a day) |\n|---|---|---|---|---|---|\n",
+        "\n| agent | CPU time | CPU share of the run | peak memory (RSS) | RPC requests/hour under load | RPC requests/hour idle (a day) | idle requests/hour by method |\n|---|---|---|---|---|---|---|\n",
     );
     for u in &used {
+        let methods: Vec<String> = u
+            .idle_by_method
+            .iter()
+            .map(|(m, n)| format!("{m} {n:.0}"))
+            .collect();
         table.push_str(&format!(
-            "| {} | {:.1} s | {:.1} % | {:.0} MB | {:.0} | {:.0} ({:.0}) |\n",
+            "| {} | {:.1} s | {:.1} % | {:.0} MB | {:.0} | {:.0} ({:.0}) | {} |\n",
             u.name,
             u.cpu_s,
             100.0 * u.cpu_s / wall.as_secs_f64(),
             u.peak_rss_mb,
             u.rpc_per_hour_load,
             u.rpc_per_hour_idle,
-            u.rpc_per_hour_idle * 24.0
+            u.rpc_per_hour_idle * 24.0,
+            methods.join(", ")
         ));
     }
     Ok(Outcome { table, wall })

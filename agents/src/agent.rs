@@ -1050,8 +1050,14 @@ pub struct Agent {
     /// plus what this pass committed since.
     pub bonded: Mutex<U256>,
     held_notes: Mutex<std::collections::HashSet<String>>,
-    /// The chain's time as read in this pass (see [`Agent::now`]).
-    pass_now: Mutex<Option<u64>>,
+    /// The latest block as read in this pass (see [`Agent::head`]).
+    pass_head: Mutex<Option<crate::client::Header>>,
+    /// What the market owed this key when the gauges were last read: a
+    /// withdrawal looks again only when that reached its minimum.
+    pub(crate) owed_seen: Mutex<Option<U256>>,
+    /// The gauges' last read of this key's pending claims: claim -> (bond and
+    /// stakes at risk, whether a game on it was live).
+    pub(crate) claim_risk: Mutex<std::collections::HashMap<u64, (U256, bool)>>,
     /// The data directory's lock, held while the agent runs.
     _data_lock: std::fs::File,
 }
@@ -1145,7 +1151,9 @@ impl Agent {
             limits,
             bonded: Mutex::new(U256::ZERO),
             held_notes: Mutex::default(),
-            pass_now: Mutex::default(),
+            pass_head: Mutex::default(),
+            owed_seen: Mutex::default(),
+            claim_risk: Mutex::default(),
             _data_lock: data_lock,
         })
     }
@@ -1156,9 +1164,14 @@ impl Agent {
             Some(c) => c,
             None => self.follower.start(),
         };
+        let head = if self.follower.head == alloy::eips::BlockNumberOrTag::Latest {
+            self.head().await?
+        } else {
+            self.follower.head_header().await?
+        };
         let mut seen = 0;
         loop {
-            match self.follower.poll(cursor).await? {
+            match self.follower.poll_below(cursor, &head).await? {
                 Poll::Idle => {
                     if seen > 0 {
                         self.note_busy();
@@ -1325,22 +1338,28 @@ impl Agent {
         self.busy.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The chain's time (the latest block's timestamp), read once a pass:
-    /// an idle pass asked for it three times, two requests each, which is
-    /// most of what an idle agent costs a metered endpoint. Moves and claims
-    /// read it fresh ([`Chain::now`]).
-    pub async fn now(&self) -> Result<u64, ChainError> {
-        if let Some(t) = *self.pass_now.lock().unwrap() {
-            return Ok(t);
+    /// The latest block, read once a pass: the follower counts from it, and
+    /// it is the pass's clock ([`Agent::now`]). An idle pass asked for the
+    /// head and the time six times, which is most of what an idle agent
+    /// costs a metered endpoint.
+    pub async fn head(&self) -> Result<crate::client::Header, ChainError> {
+        if let Some(h) = *self.pass_head.lock().unwrap() {
+            return Ok(h);
         }
-        let t = self.chain.now().await?;
-        *self.pass_now.lock().unwrap() = Some(t);
-        Ok(t)
+        let h = self.chain.latest().await?;
+        *self.pass_head.lock().unwrap() = Some(h);
+        Ok(h)
     }
 
-    /// Starts a pass: the chain's time is read again when asked for.
+    /// The chain's time (the latest block's timestamp) as read once a pass.
+    /// Moves and claims read it fresh ([`Chain::now`]).
+    pub async fn now(&self) -> Result<u64, ChainError> {
+        Ok(self.head().await?.timestamp)
+    }
+
+    /// Starts a pass: the head is read again when asked for.
     pub fn new_pass(&self) {
-        self.pass_now.lock().unwrap().take();
+        self.pass_head.lock().unwrap().take();
     }
 
     /// Whether the pass that just ended found work; clears it for the next.
@@ -1587,6 +1606,12 @@ async fn withdraw_owed(a: &Agent, min: U256) -> Result<(), AgentError> {
     }
     let me: Address = a.chain.address();
     let m = market(&a.chain, &a.deployment);
+    // Credits grow only by events this agent follows, and the gauges read
+    // them after every pass that saw any: idle passes ask nothing here.
+    let seen = *a.owed_seen.lock().unwrap();
+    if seen.is_some_and(|owed| owed.is_zero() || owed < min) {
+        return Ok(());
+    }
     let owed = a.chain.view("withdrawable", &m.withdrawable(me)).await?;
     if owed.is_zero() || owed < min {
         return Ok(());

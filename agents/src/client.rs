@@ -442,6 +442,19 @@ impl TxJournal for NoJournal {
     async fn mined(&self, _: &TransactionReceipt) {}
 }
 
+/// What the agents read of a block header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+    /// Its parent's hash: block `number - 1`'s, read without a request.
+    pub parent: B256,
+    /// Its timestamp.
+    pub timestamp: u64,
+}
+
 impl Chain {
     /// Connects to `url` (reads the chain id, retrying while the node is down),
     /// with an optional key for sending.
@@ -516,17 +529,34 @@ impl Chain {
         text
     }
 
-    /// Runs one RPC request, retrying transient failures with exponential
-    /// backoff (0.2 s doubling to 5 s) until `rpc_patience` has passed.
-    pub async fn rpc<T, F, Fut>(&self, what: &str, mut f: F) -> ChainResult<T>
+    /// Runs one RPC request of JSON-RPC `method`, retrying transient failures
+    /// with exponential backoff (0.2 s doubling to 5 s) until `rpc_patience`
+    /// has passed.
+    pub async fn rpc<T, F, Fut>(&self, method: &'static str, f: F) -> ChainResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RpcError<TransportErrorKind>>>,
+    {
+        self.rpc_for(method, method, f).await
+    }
+
+    /// `rpc` for a request made on behalf of `what` (a view or a purpose),
+    /// which errors and logs name.
+    async fn rpc_for<T, F, Fut>(&self, method: &'static str, what: &str, mut f: F) -> ChainResult<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RpcError<TransportErrorKind>>>,
     {
         let start = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
+        let sent = crate::metrics::global()
+            .rpc_requests
+            .get_or_create(&crate::metrics::RpcLabels {
+                method: method.into(),
+            })
+            .clone();
         loop {
-            crate::metrics::global().rpc_requests.inc();
+            sent.inc();
             match f().await {
                 Ok(v) => {
                     crate::metrics::global().rpc_answered();
@@ -591,7 +621,7 @@ impl Chain {
         // anything else (a decoding failure, say) is kept aside and reported.
         let other = std::sync::Mutex::new(None);
         let out = self
-            .rpc(what, || async {
+            .rpc_for("eth_call", what, || async {
                 match call.call().await {
                     Ok(v) => Ok(Some(v)),
                     Err(alloy::contract::Error::TransportError(e)) => Err(e),
@@ -616,22 +646,42 @@ impl Chain {
         self.rpc("eth_blockNumber", || p.get_block_number()).await
     }
 
-    /// Hash and timestamp of block `n`, if it exists.
-    pub async fn block(&self, n: u64) -> ChainResult<Option<(B256, u64)>> {
+    /// The header of block `at` (a number or a tag), if the node has it.
+    pub async fn header(&self, at: BlockNumberOrTag) -> ChainResult<Option<Header>> {
         let p = self.provider.clone();
         let b = self
             .rpc("eth_getBlockByNumber", || {
                 let p = p.clone();
-                async move { p.get_block_by_number(BlockNumberOrTag::Number(n)).await }
+                async move { p.get_block_by_number(at).await }
             })
             .await?;
-        Ok(b.map(|b| (b.header.hash, b.header.timestamp)))
+        Ok(b.map(|b| Header {
+            number: b.header.number,
+            hash: b.header.hash,
+            parent: b.header.parent_hash,
+            timestamp: b.header.timestamp,
+        }))
+    }
+
+    /// Hash and timestamp of block `n`, if it exists.
+    pub async fn block(&self, n: u64) -> ChainResult<Option<(B256, u64)>> {
+        let h = self.header(BlockNumberOrTag::Number(n)).await?;
+        Ok(h.map(|h| (h.hash, h.timestamp)))
+    }
+
+    /// The latest block's header.
+    pub async fn latest(&self) -> ChainResult<Header> {
+        self.header(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| ChainError::Refused {
+                what: "the latest block".into(),
+                detail: "the node returned none".into(),
+            })
     }
 
     /// The timestamp of the latest block (the contracts' `block.timestamp` for the next one is at least this).
     pub async fn now(&self) -> ChainResult<u64> {
-        let n = self.block_number().await?;
-        Ok(self.block(n).await?.map(|b| b.1).unwrap_or(0))
+        Ok(self.latest().await?.timestamp)
     }
 
     /// Balance of `who` (wei).
@@ -659,7 +709,7 @@ impl Chain {
             .with_input(data.clone())
             .with_value(value);
         let p = self.provider.clone();
-        self.rpc(purpose, || {
+        self.rpc_for("eth_call", purpose, || {
             let (p, tx) = (p.clone(), tx.clone());
             async move { p.call(tx).await }
         })
@@ -730,7 +780,7 @@ impl Chain {
         // Simulation: a revert here is a decision, not a transient failure.
         let p = self.provider.clone();
         let gas = self
-            .rpc(purpose, || {
+            .rpc_for("eth_estimateGas", purpose, || {
                 let (p, tx) = (p.clone(), tx.clone());
                 async move { p.estimate_gas(tx).await }
             })

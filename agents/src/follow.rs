@@ -9,7 +9,7 @@
 //! range twice is harmless, and a claim or game that vanished with the reorg
 //! is seen as absent on the chain when the agent next looks at it.
 
-use crate::client::{Chain, ChainError, ChainResult, is_log_range_limit};
+use crate::client::{Chain, ChainError, ChainResult, Header, is_log_range_limit};
 use alloy::eips::BlockNumberOrTag;
 use alloy::primitives::{Address, B256};
 use alloy::providers::Provider;
@@ -115,23 +115,32 @@ impl Follower {
 
     /// The block `confirmations` are counted back from.
     pub async fn head_block(&self) -> ChainResult<u64> {
-        if self.head == BlockNumberOrTag::Latest {
-            return self.chain.block_number().await;
-        }
-        let p = self.chain.provider.clone();
+        Ok(self.head_header().await?.number)
+    }
+
+    /// The header of the block `confirmations` are counted back from.
+    pub async fn head_header(&self) -> ChainResult<Header> {
         let tag = self.head;
-        let b = self
-            .chain
-            .rpc("eth_getBlockByNumber", || {
-                let p = p.clone();
-                async move { p.get_block_by_number(tag).await }
-            })
-            .await?;
-        b.map(|b| b.header.number)
+        self.chain
+            .header(tag)
+            .await?
             .ok_or_else(|| ChainError::Refused {
                 what: format!("the {tag} block"),
                 detail: "the node has none; set `head = \"latest\"` for this chain".into(),
             })
+    }
+
+    /// Hash of block `n`: from `head` when it is the head or its parent,
+    /// else read from the node (an idle poll a block or two behind asks for
+    /// no header beyond the head's).
+    async fn hash_of(&self, n: u64, head: &Header) -> ChainResult<Option<B256>> {
+        if n == head.number {
+            Ok(Some(head.hash))
+        } else if n + 1 == head.number {
+            Ok(Some(head.parent))
+        } else {
+            Ok(self.chain.block(n).await?.map(|b| b.0))
+        }
     }
 
     /// The watched contracts' logs of `events` (all when empty) in blocks `from..=to`.
@@ -162,16 +171,22 @@ impl Follower {
 
     /// Scans the next range.
     pub async fn poll(&self, cursor: Cursor) -> ChainResult<Poll> {
-        let head = self.head_block().await?;
-        let safe = head.saturating_sub(self.confirmations);
+        let head = self.head_header().await?;
+        self.poll_below(cursor, &head).await
+    }
+
+    /// Scans the next range up to `head` (the header of this follower's head
+    /// tag, read by the caller) less the confirmations.
+    pub async fn poll_below(&self, cursor: Cursor, head: &Header) -> ChainResult<Poll> {
+        let safe = head.number.saturating_sub(self.confirmations);
         if let (Some(parent), Some(prev)) = (cursor.parent, cursor.next.checked_sub(1)) {
-            let now = self.chain.block(prev).await?.map(|b| b.0);
+            let now = self.hash_of(prev, head).await?;
             if now != Some(parent) {
                 let next = prev
                     .saturating_sub(self.confirmations + REORG_REWIND)
                     .max(self.origin);
                 let parent = match next.checked_sub(1) {
-                    Some(p) if next > self.origin => self.chain.block(p).await?.map(|b| b.0),
+                    Some(p) if next > self.origin => self.hash_of(p, head).await?,
                     _ => None,
                 };
                 return Ok(Poll::Reorg {
@@ -188,7 +203,7 @@ impl Follower {
             let to = safe.min(cursor.next + page - 1);
             // The end block's hash is read first: if a reorg replaces it during the
             // scan, the next poll sees a different parent and scans again.
-            let Some((to_hash, _)) = self.chain.block(to).await? else {
+            let Some(to_hash) = self.hash_of(to, head).await? else {
                 return Ok(Poll::Idle);
             };
             let got = self.logs(cursor.next, to, &self.events).await;

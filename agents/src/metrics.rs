@@ -35,6 +35,13 @@ pub struct QueryLabels {
     pub query: String,
 }
 
+/// `opml_rpc_requests` labels.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    /// The JSON-RPC method (`eth_call`, `eth_getLogs`, ...): providers price them differently.
+    pub method: String,
+}
+
 /// `opml_work_failures` labels.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkLabels {
@@ -119,8 +126,8 @@ pub struct Metrics {
     pub work_failures: Family<WorkLabels, Counter>,
     /// The key's balance (ether).
     pub balance: Gauge<f64, AtomicU64>,
-    /// JSON-RPC requests sent to the node (each attempt).
-    pub rpc_requests: Counter,
+    /// JSON-RPC requests sent to the node (each attempt), by method.
+    pub rpc_requests: Family<RpcLabels, Counter>,
     /// Seconds between passes now: the poll interval, longer while idle.
     pub poll_interval: Gauge<f64, AtomicU64>,
     /// New claims and challenges held back by a limit (each time weighed).
@@ -158,7 +165,7 @@ impl Metrics {
             work_failures: Family::default(),
             balance: Gauge::default(),
             commitments_held: Counter::default(),
-            rpc_requests: Counter::default(),
+            rpc_requests: Family::default(),
             poll_interval: Gauge::default(),
             fees_day: Gauge::default(),
             passes: Counter::default(),
@@ -241,7 +248,7 @@ impl Metrics {
         );
         r.register(
             "rpc_requests",
-            "JSON-RPC requests sent to the node, each attempt (providers bill and rate-limit by these)",
+            "JSON-RPC requests sent to the node by method, each attempt (providers bill and rate-limit by these)",
             m.rpc_requests.clone(),
         );
         r.register(
@@ -475,6 +482,11 @@ mod tests {
             .get_or_create(&WorkLabels {
                 unit: "claim".into(),
                 error: "other".into(),
+            })
+            .inc();
+        m.rpc_requests
+            .get_or_create(&RpcLabels {
+                method: "eth_call".into(),
             })
             .inc();
         let served = m.encode();

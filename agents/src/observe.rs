@@ -17,7 +17,7 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
             address: me.to_string(),
         })
         .set(1);
-    let head = a.chain.block_number().await?;
+    let head = a.head().await?.number;
     let last = a
         .store
         .cursor()
@@ -33,26 +33,47 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
         .view("withdrawable", &market.withdrawable(me))
         .await?;
     m.withdrawable.set(ether(owed));
+    *a.owed_seen.lock().unwrap() = Some(owed);
     m.balance.set(ether(a.chain.balance(me).await?));
     m.txs_pending
         .set(a.store.pending_transactions().await? as i64);
     m.leases_held.set(a.leases.held() as i64);
 
     let params = &a.deployment.params;
+    let live = crate::agent::live_games(a, |g, c| g.challenger == me || c.submitter == me).await?;
     let mut at_risk = U256::ZERO;
     let mut pending = 0;
-    for c in a.store.claims(None, true).await? {
-        if c.submitter != me || c.status != "pending" {
-            continue;
+    {
+        // A claim's stake changes only in its games: one without a live game
+        // now or at the last look is not read again (under load, each pass
+        // read every claim of the window).
+        let disputed: std::collections::HashSet<u64> =
+            live.iter().map(|(g, _)| g.claim_id).collect();
+        let mut known = std::mem::take(&mut *a.claim_risk.lock().unwrap());
+        let mut seen = std::collections::HashMap::new();
+        for c in a.store.claims(None, true).await? {
+            if c.submitter != me {
+                continue;
+            }
+            pending += 1;
+            let in_game = disputed.contains(&c.id);
+            let risk = match known.remove(&c.id) {
+                Some((risk, false)) if !in_game => risk,
+                _ => {
+                    let on_chain = a
+                        .chain
+                        .view("getClaim", &market.getClaim(U256::from(c.id)))
+                        .await?;
+                    params.submitter_bond
+                        + on_chain.freeStake
+                        + U256::from(on_chain.gameStake) * U256::from(on_chain.openGames)
+                }
+            };
+            at_risk += risk;
+            seen.insert(c.id, (risk, in_game));
         }
-        pending += 1;
-        let on_chain = a
-            .chain
-            .view("getClaim", &market.getClaim(U256::from(c.id)))
-            .await?;
-        at_risk += params.submitter_bond
-            + on_chain.freeStake
-            + U256::from(on_chain.gameStake) * U256::from(on_chain.openGames);
+        // claims no longer pending drop out
+        *a.claim_risk.lock().unwrap() = seen;
     }
     m.claims_pending.set(pending);
 
@@ -86,7 +107,6 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
             })
             .or_default() += n as i64;
     }
-    let live = crate::agent::live_games(a, |g, c| g.challenger == me || c.submitter == me).await?;
     for (g, _) in live {
         let side = if g.challenger == me {
             "challenger"

@@ -292,12 +292,15 @@ impl Submitter {
         let a = &self.agent;
         let me = a.chain.address();
         let now = a.now().await?;
+        // The window is fixed at submission (the store has it): a claim whose
+        // window is open needs no look at the chain. Under load that is every
+        // claim of the last window, each read from the chain every pass before.
         let mine: Vec<_> = a
             .store
             .claims(None, true)
             .await?
             .into_iter()
-            .filter(|c| c.submitter == me)
+            .filter(|c| c.submitter == me && c.challenge_deadline <= now)
             .collect();
         let this = &*self;
         each_concurrently(mine, a.concurrency, |c| async move {

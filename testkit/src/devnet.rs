@@ -595,6 +595,27 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
     Ok((status, body.to_string()))
 }
 
+/// Every series of metric `name` in Prometheus text, as (labels, value):
+/// labels are the text between the braces, empty for a series without.
+pub fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            Some((labels.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sum of every series of metric `name` in Prometheus text.
+pub fn metric_total(text: &str, name: &str) -> f64 {
+    metric_series(text, name).iter().map(|(_, v)| v).sum()
+}
+
 /// Polls `check` every 100 ms until it gives a value or `timeout` passes.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
 where

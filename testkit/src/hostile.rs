@@ -38,7 +38,8 @@ pub enum Fault {
     DropAnswer,
     /// The connection is closed before forwarding.
     Disconnect,
-    /// `eth_blockNumber` answered with an older head it gave before.
+    /// A head query (`eth_blockNumber`, or `eth_getBlockByNumber` of
+    /// `latest`, `safe` or `finalized`) answered with an older head it gave before.
     StaleHead,
     /// `eth_getLogs` refused: too many blocks ([`Public::max_log_blocks`]).
     LogRangeRefused,
@@ -99,7 +100,8 @@ pub struct Hostile {
     pub drop_answer: u8,
     /// Percent disconnected before forwarding.
     pub disconnect: u8,
-    /// Percent of `eth_blockNumber` answered with a stale head.
+    /// Percent of head queries (`eth_blockNumber`, a block by tag) answered
+    /// with a stale head, once there is an older one to give.
     pub stale_head: u8,
     /// Longest delay.
     pub max_delay: Duration,
@@ -117,7 +119,8 @@ impl Hostile {
             internal_error: 4,
             drop_answer: 3,
             disconnect: 3,
-            stale_head: 10,
+            // an agent asks for the head once a pass: a high share meets it often enough
+            stale_head: 30,
             max_delay: Duration::from_millis(400),
             public: None,
         }
@@ -141,7 +144,8 @@ impl Hostile {
 
 struct State {
     rng: u64,
-    heads: Vec<String>,
+    /// Answers given to each head query ([`head_query`]), oldest first.
+    heads: BTreeMap<String, Vec<serde_json::Value>>,
     counts: BTreeMap<Fault, u64>,
 }
 
@@ -168,7 +172,7 @@ impl HostileRpc {
         let url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(Mutex::new(State {
             rng: mix.seed,
-            heads: vec![],
+            heads: BTreeMap::new(),
             counts: BTreeMap::new(),
         }));
         let client = alloy::transports::http::reqwest::Client::new();
@@ -206,7 +210,25 @@ impl Drop for HostileRpc {
     }
 }
 
-fn decide(state: &Mutex<State>, mix: &Hostile, method: &str) -> (Fault, Option<String>) {
+/// The key under which a call that asks for the chain's head is remembered:
+/// its method and, for a block by tag, the tag.
+fn head_query(call: &serde_json::Value) -> Option<String> {
+    match call["method"].as_str()? {
+        "eth_blockNumber" => Some("eth_blockNumber".into()),
+        "eth_getBlockByNumber" => {
+            let tag = call["params"][0].as_str()?;
+            matches!(tag, "latest" | "safe" | "finalized")
+                .then(|| format!("eth_getBlockByNumber {tag}"))
+        }
+        _ => None,
+    }
+}
+
+fn decide(
+    state: &Mutex<State>,
+    mix: &Hostile,
+    head: Option<&str>,
+) -> (Fault, Option<serde_json::Value>) {
     let mut s = state.lock().unwrap();
     let roll = (splitmix(&mut s.rng) % 100) as u8;
     let mut fault = Fault::Pass;
@@ -235,11 +257,13 @@ fn decide(state: &Mutex<State>, mix: &Hostile, method: &str) -> (Fault, Option<S
         }
     }
     let mut stale = None;
-    if fault == Fault::Pass && method == "eth_blockNumber" && s.heads.len() > 1 {
+    let given = head.and_then(|k| s.heads.get(k)).map_or(0, Vec::len);
+    if fault == Fault::Pass && given > 1 {
         let roll = (splitmix(&mut s.rng) % 100) as u8;
         if roll < mix.stale_head {
-            let back = 1 + (splitmix(&mut s.rng) as usize % (s.heads.len() - 1));
-            stale = Some(s.heads[s.heads.len() - 1 - back].clone());
+            let back = 1 + (splitmix(&mut s.rng) as usize % (given - 1));
+            let heads = &s.heads[head.expect("given > 1")];
+            stale = Some(heads[given - 1 - back].clone());
             fault = Fault::StaleHead;
         }
     }
@@ -309,7 +333,8 @@ async fn handle(
         .to_bytes();
     let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let method = call["method"].as_str().unwrap_or("batch").to_string();
-    let (mut fault, stale) = decide(state, mix, &method);
+    let head = head_query(&call);
+    let (mut fault, stale) = decide(state, mix, head.as_deref());
     let closed = || Err(std::io::Error::other("hostile proxy: connection closed"));
     let json = |status: StatusCode, v: serde_json::Value| {
         let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
@@ -412,13 +437,14 @@ async fn handle(
         }
     }
     let _ = fault;
-    if method == "eth_blockNumber"
+    if let Some(key) = head
         && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-        && let Some(head) = v["result"].as_str()
+        && !v["result"].is_null()
     {
         let mut s = state.lock().unwrap();
-        if s.heads.last().map(String::as_str) != Some(head) {
-            s.heads.push(head.to_string());
+        let given = s.heads.entry(key).or_default();
+        if given.last() != Some(&v["result"]) {
+            given.push(v["result"].clone());
         }
     }
     let mut r = Response::new(Full::new(Bytes::from(bytes)));
