@@ -825,6 +825,32 @@ impl TraceCache {
         }
     }
 
+    /// [`TraceCache::poll`], waiting up to `patience` for a run in flight
+    /// (one that ends within a poll interval is served in this pass, not the
+    /// next, which comes only after this pass's transactions are mined).
+    pub async fn poll_within(
+        &self,
+        id: u64,
+        vm: &Arc<ModelVm>,
+        input: &[u8],
+        patience: std::time::Duration,
+    ) -> TraceReady {
+        match self.poll(id, vm, input) {
+            TraceReady::Busy => {}
+            other => return other,
+        }
+        let Some(opening) = self.state.lock().unwrap().opening.get(&id).cloned() else {
+            return TraceReady::Busy; // no worker was free
+        };
+        match tokio::time::timeout(patience, opening).await {
+            Err(_) => TraceReady::Busy,
+            Ok(done) => match self.finish(id, done) {
+                Ok(t) => TraceReady::Ready(t),
+                Err(e) => TraceReady::Failed(e),
+            },
+        }
+    }
+
     /// The trace of request `id`, waiting for it: joins a run in flight or
     /// starts one now (a game needs it, whatever else is opening).
     pub async fn get(
@@ -1227,18 +1253,39 @@ impl Agent {
     /// the bounded pool and this says to come back ([`TraceCache::poll`]).
     pub fn trace_now(&self, r: &RequestRow) -> TraceReady {
         match self.model_of(r) {
-            Ok(vm) => match self.traces.poll(r.id, &vm, &r.input) {
-                TraceReady::Ready(t) => match same_start(r, &t) {
-                    Ok(()) => TraceReady::Ready(t),
-                    Err(e) => TraceReady::Failed(e),
-                },
-                TraceReady::Busy => {
-                    self.note_busy();
-                    TraceReady::Busy
-                }
-                other => other,
-            },
+            Ok(vm) => self.checked(r, self.traces.poll(r.id, &vm, &r.input)),
             Err(e) => TraceReady::Failed(e),
+        }
+    }
+
+    /// [`Agent::trace_now`], waiting up to one poll interval for a run in
+    /// flight: for serving, which comes after the pass's moves, so the wait
+    /// (at most one interval, the runs going at once) holds none back.
+    pub async fn trace_soon(&self, r: &RequestRow) -> TraceReady {
+        match self.model_of(r) {
+            Ok(vm) => {
+                let got = self
+                    .traces
+                    .poll_within(r.id, &vm, &r.input, self.poll)
+                    .await;
+                self.checked(r, got)
+            }
+            Err(e) => TraceReady::Failed(e),
+        }
+    }
+
+    /// A trace cache answer for request `r`, its start checked against the request's.
+    fn checked(&self, r: &RequestRow, got: TraceReady) -> TraceReady {
+        match got {
+            TraceReady::Ready(t) => match same_start(r, &t) {
+                Ok(()) => TraceReady::Ready(t),
+                Err(e) => TraceReady::Failed(e),
+            },
+            TraceReady::Busy => {
+                self.note_busy();
+                TraceReady::Busy
+            }
+            other => other,
         }
     }
 

@@ -121,20 +121,24 @@ impl Submitter {
     }
 
     /// One pass: sync; defend (the games are on the clock, so first); serve
-    /// the requests whose model run finished (runs still going are looked at
-    /// next pass, so none holds a move back); settle; withdraw. A failure on
-    /// one request, claim or game is logged and the rest goes on; only a dead
-    /// node or database ends the pass.
+    /// the requests whose model run finished within a poll interval (longer
+    /// runs are looked at next pass, so none holds a move back) and, at the
+    /// same time, settle; withdraw. A failure on one request, claim or game
+    /// is logged and the rest goes on; only a dead node or database ends the
+    /// pass.
     pub async fn pass(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
         self.agent.sync().await?;
         self.defend(shutdown).await?;
-        self.serve(shutdown).await?;
-        self.settle().await?;
+        // Each waits for its transactions to be mined: side by side, a busy
+        // pass waits about one block, not two, before it looks for new work.
+        let (served, settled) = tokio::join!(self.serve(shutdown), self.settle());
+        served?;
+        settled?;
         self.withdraw().await?;
         Ok(())
     }
 
-    async fn serve(&mut self, shutdown: &Shutdown) -> Result<(), AgentError> {
+    async fn serve(&self, shutdown: &Shutdown) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
         let now = a.now().await?;
@@ -159,7 +163,7 @@ impl Submitter {
         }
         a.leases.spread(&mut work);
         // several at a time: each waits a block or more for its receipt
-        let this = &*self;
+        let this = self;
         each_concurrently(work, a.concurrency, |r| async move {
             if shutdown.requested() {
                 return Ok(());
@@ -185,7 +189,7 @@ impl Submitter {
         if a.chain.sent_before(&purpose, &a.store).await? {
             return Ok(());
         }
-        let played = match a.trace_now(&r) {
+        let played = match a.trace_soon(&r).await {
             TraceReady::Ready(honest) => self.played(&r, honest),
             TraceReady::Busy => return Ok(()), // still running: next pass
             TraceReady::Failed(e) => Err(e),
@@ -288,7 +292,7 @@ impl Submitter {
         .await
     }
 
-    async fn settle(&mut self) -> Result<(), AgentError> {
+    async fn settle(&self) -> Result<(), AgentError> {
         let a = &self.agent;
         let me = a.chain.address();
         let now = a.now().await?;
@@ -302,7 +306,7 @@ impl Submitter {
             .into_iter()
             .filter(|c| c.submitter == me && c.challenge_deadline <= now)
             .collect();
-        let this = &*self;
+        let this = self;
         each_concurrently(mine, a.concurrency, |c| async move {
             let unit = format!("claim {}", c.id);
             isolate(&unit, this.settle_one(c, now).await)
