@@ -3216,7 +3216,7 @@ async fn an_idle_agent_polls_less_and_stays_within_a_free_tier() {
     let per_day = per_pass * 86_400.0 / 10.0;
     eprintln!("idle: {per_pass:.1} requests a pass, {per_day:.0} a day at 10 s");
     // the head's header, the new block's logs, and every third pass the
-    // gauges' balance and credit: 6.5 a pass before the head was read once
+    // gauges' balance and credit (4.5 a pass before, with no block between passes)
     assert!(per_pass <= 3.5, "{per_pass} requests per idle pass");
     assert!(per_day < 100_000.0, "{per_pass} requests per idle pass");
     // work resets the interval
