@@ -145,6 +145,10 @@ pub struct LayerInfo {
     /// or several segments of a big layer, each doing part of its outer loop.
     #[serde(default)]
     pub calls: Vec<LayerCall>,
+    /// The kernels that wrote the function, when they alone did: what the
+    /// native executor runs in its place once they re-emit to its exact body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<crate::plan::KernelOp>>,
 }
 
 /// One call of a layer function from `run`: a boundary where a runtime can

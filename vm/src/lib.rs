@@ -11,8 +11,10 @@
 //! 1. Basics: [`error`], [`npy`] (tensors in `.npy` files), [`fixed`] (the
 //!    fixed-point format), [`profile`] (the WASM subset every module obeys).
 //!    They import nothing of the crate but each other.
-//! 2. Format: [`artifact`] (manifest, element types, memory image, loading checks).
-//! 3. Runtime: [`cache`] (compiled modules, memory trees on disk), [`runtime`] (wasmtime).
+//! 2. Format: [`artifact`] (manifest, element types, memory image, loading
+//!    checks), [`plan`] (what each layer function computes, as kernels).
+//! 3. Runtime: [`cache`] (compiled modules, memory trees on disk), [`runtime`]
+//!    (wasmtime), [`native`] (the kernels of layer plans, run natively).
 //! 4. Machine: [`machine`] (lowering, the stepper, hashes, proofs, the model as a machine).
 //! 5. Traces: [`trace`] (trace sessions a dispute queries).
 //! 6. Compiler: [`compiler`] (ONNX to graph, inference, emission, packing,
@@ -40,7 +42,9 @@ pub mod conformance;
 pub mod error;
 pub mod fixed;
 pub mod machine;
+pub mod native;
 pub mod npy;
+pub mod plan;
 pub mod profile;
 pub mod runtime;
 pub mod trace;

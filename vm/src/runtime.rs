@@ -220,6 +220,30 @@ impl Runtime {
         Ok(live.memory.data(&live.store).to_vec())
     }
 
+    /// [`Runtime::run_calls`] with the functions that have a verified plan
+    /// run by the native kernels ([`crate::native`]) on the same memory, the
+    /// others by wasmtime.
+    pub fn run_calls_native(
+        &self,
+        input_region: &[u8],
+        calls: &[(u32, Vec<u32>)],
+        plans: &crate::native::Verified,
+        mut after: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        let mut live = self.instantiate(input_region)?;
+        for (i, (f, args)) in calls.iter().enumerate() {
+            match plans.plan(*f) {
+                Some(plan) => {
+                    let memory = live.memory.data_mut(&mut live.store);
+                    crate::native::run_plan(plan, args, memory)?;
+                }
+                None => call_layer(&mut live, *f, args)?,
+            }
+            after(i, live.memory.data(&live.store))?;
+        }
+        Ok(live.memory.data(&live.store).to_vec())
+    }
+
     /// Quantizes inputs into the bytes of the input region.
     pub fn input_region(&self, inputs: &[Tensor]) -> Result<Vec<u8>> {
         let m = &self.artifact.manifest;

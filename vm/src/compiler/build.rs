@@ -49,6 +49,7 @@ pub fn build(g: &Graph, onnx_bytes: &[u8], name: &str, fmt: FixedFormat) -> Resu
             ops: l.ops.clone(),
             nodes: l.nodes.clone(),
             code_instructions: l.code_instructions as u64,
+            plan: l.plan.clone(),
             instructions: 0,
             start_step: 0,
             steps: 0,

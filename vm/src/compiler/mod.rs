@@ -19,6 +19,7 @@ pub mod emit;
 pub mod graph;
 pub mod infer;
 pub mod onnx;
+pub mod plans;
 pub mod reference;
 
 use crate::artifact::Artifact;

@@ -13,6 +13,20 @@ pub(crate) struct FuncBuilder {
     insns: Vec<I<'static>>,
     locals: Vec<ValType>,
     params: u32,
+    /// The kernels that wrote the body, in order ([`FuncBuilder::kernel`]).
+    plan: Vec<crate::plan::KernelOp>,
+    /// Nesting of [`FuncBuilder::kernel`] calls now.
+    depth: u32,
+    /// Code was written outside any kernel: the plan does not describe the body.
+    unplanned: bool,
+}
+
+/// A finished layer function, with the kernels that wrote it when they
+/// alone did (what the native executor may run in its place, once the plan
+/// re-emits to exactly this body).
+pub(crate) struct Built {
+    pub(crate) function: Function,
+    pub(crate) plan: Option<Vec<crate::plan::KernelOp>>,
 }
 
 const fn mem(offset: u64, align: u32) -> MemArg {
@@ -39,20 +53,43 @@ impl FuncBuilder {
 
     /// A fresh i32 local.
     pub(crate) fn i32(&mut self) -> Local {
-        self.locals.push(ValType::I32);
-        self.params + self.locals.len() as u32 - 1
+        self.local(ValType::I32)
     }
 
     /// A fresh i64 local.
     pub(crate) fn i64(&mut self) -> Local {
-        self.locals.push(ValType::I64);
+        self.local(ValType::I64)
+    }
+
+    fn local(&mut self, t: ValType) -> Local {
+        // a local outside a kernel is one its replay would not declare
+        if self.depth == 0 {
+            self.unplanned = true;
+        }
+        self.locals.push(t);
         self.params + self.locals.len() as u32 - 1
     }
 
     /// Appends one instruction.
     pub(crate) fn op(&mut self, i: I<'static>) -> &mut Self {
+        if self.depth == 0 {
+            self.unplanned = true;
+        }
         self.insns.push(i);
         self
+    }
+
+    /// Emits the code of one kernel: `op` describes it, and `emit` (which
+    /// must depend on nothing else) writes it. The native executor replays
+    /// the description through the same emitter to check it against the
+    /// committed module, then runs its own version of the kernel.
+    pub(crate) fn kernel(&mut self, op: crate::plan::KernelOp, emit: impl FnOnce(&mut Self)) {
+        if self.depth == 0 {
+            self.plan.push(op);
+        }
+        self.depth += 1;
+        emit(self);
+        self.depth -= 1;
     }
 
     /// Number of instructions emitted so far.
@@ -174,12 +211,21 @@ impl FuncBuilder {
     }
 
     /// Finishes the body.
-    pub(crate) fn finish(mut self) -> Function {
+    pub(crate) fn finish(self) -> Function {
+        self.build().function
+    }
+
+    /// Finishes the body, with its plan when kernels wrote all of it.
+    pub(crate) fn build(mut self) -> Built {
         self.insns.push(I::End);
         let mut f = Function::new_with_locals_types(self.locals.iter().copied());
         for i in &self.insns {
             f.instruction(i);
         }
-        f
+        let planned = !self.unplanned && !self.plan.is_empty();
+        Built {
+            function: f,
+            plan: planned.then_some(self.plan),
+        }
     }
 }

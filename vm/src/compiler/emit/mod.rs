@@ -65,6 +65,8 @@ pub struct EmittedLayer {
     pub code_instructions: usize,
     /// Calls from `run`, in order (empty without a function).
     pub calls: Vec<Call>,
+    /// The kernels that wrote the function, when they alone did.
+    pub plan: Option<Vec<crate::plan::KernelOp>>,
 }
 
 /// The output of code generation.
@@ -221,24 +223,29 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
                 writes.push([a, g.values[v].len() as u32 * 4]);
             }
         }
-        let layer = |name: String, function: Option<(u32, usize)>, calls: Vec<Call>| EmittedLayer {
+        let layer = |name: String,
+                     function: Option<(u32, usize)>,
+                     calls: Vec<Call>,
+                     plan: Option<Vec<crate::plan::KernelOp>>| EmittedLayer {
             name,
             ops: vec![node.qualified_op()],
             nodes: vec![node.name.clone()],
             function: function.map(|f| f.0),
             code_instructions: function.map(|f| f.1).unwrap_or(0),
             calls,
+            plan,
         };
         // a kernel whose only code went into pieces has no main body
         let main = emitted && (fb.len() != 0 || pieces.is_empty());
         if !main && pieces.is_empty() {
-            layers.push(layer(node.name.clone(), None, vec![]));
+            layers.push(layer(node.name.clone(), None, vec![], None));
             release_dead(&mut ctx, node, i, &last_use, &mut holders, &mut live);
             continue;
         }
         if main {
             let n = fb.len();
-            functions.push((fb.finish(), 0));
+            let built = fb.build();
+            functions.push((built.function, 0));
             let name = if pieces.is_empty() {
                 node.name.clone()
             } else {
@@ -248,16 +255,23 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
                 args: vec![],
                 writes: writes.clone(),
             };
-            layers.push(layer(name, Some((functions.len() as u32, n)), vec![call]));
+            layers.push(layer(
+                name,
+                Some((functions.len() as u32, n)),
+                vec![call],
+                built.plan,
+            ));
         }
         for p in pieces {
             let n = p.fb.len();
             let params = p.fb.params();
-            functions.push((p.fb.finish(), params));
+            let built = p.fb.build();
+            functions.push((built.function, params));
             layers.push(layer(
                 node.name.clone(),
                 Some((functions.len() as u32, n)),
                 p.calls,
+                built.plan,
             ));
         }
         release_dead(&mut ctx, node, i, &last_use, &mut holders, &mut live);
@@ -273,8 +287,10 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
             nd::View::contiguous(dst, &shape),
         );
         let n = fb.len();
-        functions.push((fb.finish(), 0));
+        let built = fb.build();
+        functions.push((built.function, 0));
         layers.push(EmittedLayer {
+            plan: built.plan,
             name: format!("output_copy.{}", g.values[v].name),
             ops: vec!["Identity".into()],
             nodes: vec![],
@@ -312,6 +328,23 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         output_region,
         constant_bytes,
     })
+}
+
+/// The body that `plan` writes into a function of `params` i32 parameters:
+/// the same emitters the compiler ran, so a plan that describes a committed
+/// function gives back exactly its body.
+pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
+    use crate::plan::KernelOp;
+    let mut fb = FuncBuilder::with_params(params);
+    for op in plan {
+        match op {
+            KernelOp::MatMul { spec, rows } => kernels::emit_matmul(&mut fb, spec, *rows),
+            KernelOp::Copy { shape, src, dst } => {
+                kernels::copy(&mut fb, shape, src.clone(), dst.clone())
+            }
+        }
+    }
+    fb.finish()
 }
 
 /// Counts the tensors of `node` that hold reusable buffers, and releases the

@@ -7,14 +7,7 @@
 
 use super::func::{FuncBuilder, Local};
 
-/// A tensor view: base byte address and byte strides per dimension.
-#[derive(Debug, Clone)]
-pub(crate) struct View {
-    /// Byte address of element 0.
-    pub(crate) base: u32,
-    /// Byte stride per dimension (may be 0 for broadcast, negative for reversed slices).
-    pub(crate) strides: Vec<i64>,
-}
+pub(crate) use crate::plan::View;
 
 impl View {
     /// A contiguous row-major view of `shape` at `base`.

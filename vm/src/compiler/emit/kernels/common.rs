@@ -20,8 +20,15 @@ pub(super) const MAX_ROW: usize = 1 << 14;
 
 /// Copies `shape` elements from `src` to `dst` views.
 pub(crate) fn copy(fb: &mut FuncBuilder, shape: &[usize], src: View, dst: View) {
-    for_each(fb, shape, &[dst, src], &mut |fb, p| {
-        fb.get(p[0].0).ld32(p[1].0, p[1].1).store32(p[0].1);
+    let op = crate::plan::KernelOp::Copy {
+        shape: shape.to_vec(),
+        src: src.clone(),
+        dst: dst.clone(),
+    };
+    fb.kernel(op, |fb| {
+        for_each(fb, shape, &[dst, src], &mut |fb, p| {
+            fb.get(p[0].0).ld32(p[1].0, p[1].1).store32(p[0].1);
+        });
     });
 }
 

@@ -9,52 +9,23 @@ use crate::compiler::graph::{Kind, Node, ValueId};
 use crate::error::Result;
 use wasm_encoder::Instruction as I;
 
+pub(super) use crate::plan::{BiasAxis, MatMulSpec, Rows};
+
+const DOT_UNROLL: usize = 32;
+
 /// Dense product `C[i][j] = sum_k A[i][k] * BT[j][k] (+ bias)`, rescaled to Q(F).
 ///
 /// Both operands are walked contiguously along `k`, unrolled by up to 32 with
 /// static offsets: 6 instructions per multiply-accumulate plus loop overhead.
-pub(super) struct MatMulSpec {
-    pub(super) a: u32,
-    pub(super) bt: u32,
-    pub(super) c: u32,
-    pub(super) m: usize,
-    pub(super) n: usize,
-    pub(super) k: usize,
-    /// Output byte strides (row, column).
-    pub(super) c_strides: (i64, i64),
-    pub(super) bias: Option<(u32, BiasAxis)>,
-    /// Shift of the accumulator (F for Q(F) x Q(F)).
-    pub(super) shift: u32,
-    /// A Q(F) factor applied to the product before the bias is added (Gemm's
-    /// alpha when both operands are runtime tensors).
-    pub(super) alpha: Option<i32>,
-    /// For a batched product: rows per batch and the byte stride between
-    /// batches of BT (A and C are contiguous over the flattened rows).
-    pub(super) batch: Option<(usize, u32)>,
+pub(crate) fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec, rows: Rows) {
+    let op = crate::plan::KernelOp::MatMul {
+        spec: s.clone(),
+        rows,
+    };
+    fb.kernel(op, |fb| matmul_code(fb, s, rows));
 }
 
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum BiasAxis {
-    /// One bias per output row.
-    Row,
-    /// One bias per output column.
-    Col,
-    /// A full `[M][N]` row-major bias matrix.
-    Full,
-}
-
-const DOT_UNROLL: usize = 32;
-
-/// Which output rows one function computes.
-pub(super) enum Rows {
-    /// All `m` rows of the spec (code inlined in a bigger layer).
-    All,
-    /// Rows `[first, first + count)` of the flattened `(batch, row)` space,
-    /// from the function's two parameters (a segment).
-    Params,
-}
-
-pub(super) fn emit_matmul(fb: &mut FuncBuilder, s: &MatMulSpec, rows: Rows) {
+fn matmul_code(fb: &mut FuncBuilder, s: &MatMulSpec, rows: Rows) {
     let (pa, pb, pc) = (fb.i32(), fb.i32(), fb.i32());
     let (pa_row, pc_row, pbias) = (fb.i32(), fb.i32(), fb.i32());
     let (ka, kb) = (fb.i32(), fb.i32());

@@ -20,6 +20,7 @@ mod reduce;
 mod shape;
 
 pub(crate) use common::copy;
+pub(crate) use dense::emit_matmul;
 
 use super::Ctx;
 use super::func::FuncBuilder;

@@ -1,0 +1,214 @@
+//! The native executor's kernels: each [`KernelOp`] computed on the linear
+//! memory image, writing exactly the bytes its WASM code writes.
+//!
+//! Integer sums that wrap do not depend on order, so a kernel may reorder,
+//! vectorize and split its work and still match the WASM byte for byte; what
+//! it must keep is every rounding, shift and saturation of the emitted code,
+//! and, where a kernel may read what it writes, the element order.
+//!
+//! Plans come from the artifact and are untrusted: [`Verified`] plans are
+//! the ones the compiler replayed to exactly the committed function bodies
+//! (`compiler::verify_plans`). A kernel also checks every address against
+//! the memory and reports an access the WASM would trap on as an error.
+
+use crate::error::{Error, Result};
+use crate::plan::{BiasAxis, KernelOp, MatMulSpec, Rows, View};
+use std::collections::HashMap;
+
+/// Plans tied to a module: function index -> the kernels that are its body.
+#[derive(Debug, Clone, Default)]
+pub struct Verified {
+    plans: HashMap<u32, Vec<KernelOp>>,
+}
+
+impl Verified {
+    /// Plans checked against the module's code (the compiler's replay).
+    pub(crate) fn new(plans: HashMap<u32, Vec<KernelOp>>) -> Verified {
+        Verified { plans }
+    }
+
+    /// The plan of function `f`, if it has a verified one.
+    pub fn plan(&self, f: u32) -> Option<&[KernelOp]> {
+        self.plans.get(&f).map(Vec::as_slice)
+    }
+
+    /// Functions with a verified plan.
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// Whether no function has a verified plan.
+    pub fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+    }
+}
+
+fn trap(what: &str, at: i64) -> Error {
+    Error::Runtime(format!(
+        "the model trapped: {what} reads or writes out of memory at byte {at}"
+    ))
+}
+
+/// The memory a kernel works on, with the WASM's bounds checks.
+struct Mem<'a>(&'a mut [u8]);
+
+impl Mem<'_> {
+    fn load(&self, at: i64) -> Result<i32> {
+        let i = usize::try_from(at).map_err(|_| trap("a load", at))?;
+        let b = self.0.get(i..i + 4).ok_or_else(|| trap("a load", at))?;
+        Ok(i32::from_le_bytes(b.try_into().expect("4 bytes")))
+    }
+
+    fn store(&mut self, at: i64, v: i32) -> Result<()> {
+        let i = usize::try_from(at).map_err(|_| trap("a store", at))?;
+        let b = self
+            .0
+            .get_mut(i..i + 4)
+            .ok_or_else(|| trap("a store", at))?;
+        b.copy_from_slice(&v.to_le_bytes());
+        Ok(())
+    }
+
+    /// `count` words from `at` as i32s.
+    fn words(&self, at: i64, count: usize) -> Result<&[u8]> {
+        let i = usize::try_from(at).map_err(|_| trap("a load", at))?;
+        self.0
+            .get(i..i + 4 * count)
+            .ok_or_else(|| trap("a load", at))
+    }
+}
+
+/// Runs the plan of one call (`args`: the call's i32 arguments) on `memory`.
+pub fn run_plan(plan: &[KernelOp], args: &[u32], memory: &mut [u8]) -> Result<()> {
+    let mut mem = Mem(memory);
+    for op in plan {
+        match op {
+            KernelOp::MatMul { spec, rows } => matmul(&mut mem, spec, *rows, args)?,
+            KernelOp::Copy { shape, src, dst } => copy(&mut mem, shape, src, dst)?,
+        }
+    }
+    Ok(())
+}
+
+/// Rounds a `Q(2F)` accumulator to `Q(F)` (half up) and saturates it, as
+/// `FuncBuilder::rescale` emits it.
+fn rescale(acc: i64, shift: u32) -> i32 {
+    let v = if shift > 0 {
+        acc.wrapping_add(1 << (shift - 1)) >> shift
+    } else {
+        acc
+    };
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+fn dot(a: &[u8], b: &[u8]) -> i64 {
+    a.chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .fold(0i64, |acc, (x, y)| {
+            let x = i32::from_le_bytes(x.try_into().expect("4 bytes")) as i64;
+            let y = i32::from_le_bytes(y.try_into().expect("4 bytes")) as i64;
+            acc.wrapping_add(x.wrapping_mul(y))
+        })
+}
+
+fn matmul(mem: &mut Mem, s: &MatMulSpec, rows: Rows, args: &[u32]) -> Result<()> {
+    let (first, count) = match rows {
+        // `run` of a whole product: a batch needs the row counter of a segment
+        Rows::All if s.batch.is_none() => (0, s.m),
+        Rows::All => {
+            return Err(Error::Runtime(
+                "a batched product outside a segment has no native kernel".into(),
+            ));
+        }
+        Rows::Params => match args {
+            [first, count] => (*first as usize, *count as usize),
+            _ => {
+                return Err(Error::Runtime(
+                    "a product segment is called with two arguments".into(),
+                ));
+            }
+        },
+    };
+    let k = s.k as i64;
+    let n = s.n as i64;
+    for r in first..first + count {
+        let r = r as i64;
+        let a_row = s.a as i64 + r * k * 4;
+        let bt = match s.batch {
+            // WASM: row / m (unsigned, 32 bits) * stride + bt
+            Some((m, stride)) => {
+                let batch = (r as u32).wrapping_div(m as u32);
+                batch.wrapping_mul(stride).wrapping_add(s.bt) as i64
+            }
+            None => s.bt as i64,
+        };
+        let bias_row = match s.bias {
+            Some((b, BiasAxis::Row)) => b as i64 + r * 4,
+            Some((b, BiasAxis::Full)) => b as i64 + r * n * 4,
+            Some((b, BiasAxis::Col)) => b as i64,
+            None => 0,
+        };
+        let c_row = s.c as i64 + r * s.c_strides.0;
+        for j in 0..n {
+            let bias = match s.bias {
+                Some((_, BiasAxis::Row)) => Some(mem.load(bias_row)? as i64),
+                Some(_) => Some(mem.load(bias_row + j * 4)? as i64),
+                None => None,
+            };
+            // read for each output, as the WASM does: an output that lands
+            // on an operand (a plan may say so) is seen by the next one
+            let a = mem.words(a_row, s.k)?;
+            let b = mem.words(bt + j * k * 4, s.k)?;
+            let mut acc = match (bias, s.alpha) {
+                (Some(bias), None) => bias.wrapping_shl(s.shift),
+                _ => 0,
+            };
+            acc = acc.wrapping_add(dot(a, b));
+            if let Some(alpha) = s.alpha {
+                if s.shift > 0 {
+                    acc = acc.wrapping_add(1 << (s.shift - 1)) >> s.shift;
+                }
+                acc = acc.wrapping_mul(alpha as i64);
+                if let Some(bias) = bias {
+                    acc = acc.wrapping_add(bias.wrapping_shl(s.shift));
+                }
+            }
+            mem.store(c_row + j * s.c_strides.1, rescale(acc, s.shift))?;
+        }
+    }
+    Ok(())
+}
+
+/// Element by element in row-major order, each loaded then stored, as the
+/// WASM loop nest does: overlapping views give the same bytes.
+fn copy(mem: &mut Mem, shape: &[usize], src: &View, dst: &View) -> Result<()> {
+    if shape.contains(&0) {
+        return Ok(());
+    }
+    let mut idx = vec![0usize; shape.len()];
+    loop {
+        let at = |v: &View| {
+            v.base as i64
+                + idx
+                    .iter()
+                    .zip(&v.strides)
+                    .map(|(&i, &s)| i as i64 * s)
+                    .sum::<i64>()
+        };
+        let x = mem.load(at(src))?;
+        mem.store(at(dst), x)?;
+        // next index, last dimension fastest
+        let mut d = shape.len();
+        loop {
+            if d == 0 {
+                return Ok(());
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Layer plans: what a layer function computes, as the kernels that wrote it
+//! with their parameters (addresses, shapes, strides, shifts).
+//!
+//! The compiler records a plan for every function that kernels alone wrote
+//! and stores it in the manifest. A plan is untrusted input like the rest of
+//! an artifact: the native executor runs one only after replaying it through
+//! the compiler's emitters gives exactly the function body of the committed
+//! module (`native`), so a plan can never make it compute anything but the
+//! committed code.
+
+use serde::{Deserialize, Serialize};
+
+/// A tensor view: base byte address and byte strides per dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Byte address of element 0.
+    pub base: u32,
+    /// Byte stride per dimension (0 for broadcast, negative for reversed slices).
+    pub strides: Vec<i64>,
+}
+
+/// Where the bias of a dense product goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BiasAxis {
+    /// One bias per output row.
+    Row,
+    /// One bias per output column.
+    Col,
+    /// A full `[M][N]` row-major bias matrix.
+    Full,
+}
+
+/// Dense product `C[i][j] = sum_k A[i][k] * BT[j][k] (+ bias)`, rescaled to Q(F).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatMulSpec {
+    /// Byte address of `A` (`[rows][k]`, contiguous).
+    pub a: u32,
+    /// Byte address of `BT` (`[n][k]`, contiguous; per batch, see `batch`).
+    pub bt: u32,
+    /// Byte address of `C[0][0]`.
+    pub c: u32,
+    /// Rows per batch (all rows without a batch).
+    pub m: usize,
+    /// Columns.
+    pub n: usize,
+    /// Reduction length.
+    pub k: usize,
+    /// Output byte strides (row, column).
+    pub c_strides: (i64, i64),
+    /// Bias address and axis.
+    pub bias: Option<(u32, BiasAxis)>,
+    /// Shift of the accumulator (F for Q(F) x Q(F)).
+    pub shift: u32,
+    /// A Q(F) factor applied to the product before the bias is added (Gemm's
+    /// alpha when both operands are runtime tensors).
+    pub alpha: Option<i32>,
+    /// For a batched product: rows per batch and the byte stride between
+    /// batches of BT (A and C are contiguous over the flattened rows).
+    pub batch: Option<(usize, u32)>,
+}
+
+/// Which output rows of a product one function computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rows {
+    /// All `m` rows of the spec.
+    All,
+    /// Rows `[first, first + count)` of the flattened `(batch, row)` space,
+    /// from the function's two parameters (a segment).
+    Params,
+}
+
+/// One kernel of a layer function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelOp {
+    /// A dense product.
+    MatMul {
+        /// The product.
+        spec: MatMulSpec,
+        /// The rows this function computes.
+        rows: Rows,
+    },
+    /// Copies `shape` elements (32-bit words) from `src` to `dst`.
+    Copy {
+        /// Elements per dimension.
+        shape: Vec<usize>,
+        /// Source view.
+        src: View,
+        /// Destination view.
+        dst: View,
+    },
+}

@@ -1,0 +1,88 @@
+//! The native executor against wasmtime: the memory after every call of
+//! `run` equal byte for byte, on every fixture; plans tied to the module.
+
+mod common;
+
+use opml_vm::compiler::plans::verify_plans;
+
+/// Every fixture: each call's memory image from the native kernels equals
+/// wasmtime's, and every plan the compiler recorded re-emits to its function.
+#[test]
+fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
+    for f in common::FIXTURES {
+        let (vm, region, rt) = common::fixture_vm(f);
+        let art = vm.artifact();
+        let (plans, warnings) = verify_plans(&art.wasm, &art.manifest.layers).unwrap();
+        assert!(warnings.is_empty(), "{f}: {warnings:?}");
+        let recorded = art
+            .manifest
+            .layers
+            .iter()
+            .filter(|l| l.plan.is_some())
+            .count();
+        assert_eq!(plans.len(), recorded, "{f}: every recorded plan verifies");
+        let calls: Vec<(u32, Vec<u32>)> = art
+            .manifest
+            .calls()
+            .map(|(f, c)| (f, c.args.clone()))
+            .collect();
+        let mut expected = vec![];
+        rt.run_calls(&region, &calls, |_, m| {
+            expected.push(blake3::hash(m));
+            Ok(())
+        })
+        .unwrap();
+        let mut native_calls = 0;
+        rt.run_calls_native(&region, &calls, &plans, |i, m| {
+            if plans.plan(calls[i].0).is_some() {
+                native_calls += 1;
+            }
+            assert!(
+                blake3::hash(m) == expected[i],
+                "{f}: memory differs after call {i} (function {})",
+                calls[i].0
+            );
+            Ok(())
+        })
+        .unwrap();
+        println!(
+            "{f}: {native_calls} of {} calls native, {} of {} functions planned",
+            calls.len(),
+            plans.len(),
+            art.manifest
+                .layers
+                .iter()
+                .filter(|l| l.function.is_some())
+                .count()
+        );
+    }
+}
+
+/// A plan edited in the artifact (here: another product's shift) does not
+/// re-emit to the committed function: it is refused, with the layer named.
+#[test]
+fn a_tampered_plan_is_refused() {
+    use opml_vm::plan::KernelOp;
+    let (vm, _, _) = common::fixture_vm("mlp784");
+    let mut layers = vm.artifact().manifest.layers.clone();
+    let tampered = layers
+        .iter_mut()
+        .find_map(|l| {
+            let plan = l.plan.as_mut()?;
+            plan.iter_mut().find_map(|op| match op {
+                KernelOp::MatMul { spec, .. } => {
+                    spec.shift += 1;
+                    Some(l.name.clone())
+                }
+                _ => None,
+            })
+        })
+        .expect("mlp784 has a planned product");
+    let (plans, warnings) = verify_plans(&vm.artifact().wasm, &layers).unwrap();
+    assert!(
+        warnings.iter().any(|w| w.contains(&tampered)),
+        "{warnings:?}"
+    );
+    let (honest, _) = verify_plans(&vm.artifact().wasm, &vm.artifact().manifest.layers).unwrap();
+    assert_eq!(plans.len() + 1, honest.len());
+}
