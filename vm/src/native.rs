@@ -12,7 +12,7 @@
 //! the memory and reports an access the WASM would trap on as an error.
 
 use crate::error::{Error, Result};
-use crate::plan::{BiasAxis, KernelOp, MatMulSpec, Rows, View};
+use crate::plan::{BiasAxis, BinaryOp, KernelOp, MatMulSpec, Rows, View};
 use std::collections::HashMap;
 
 /// Plans tied to a module: function index -> the kernels that are its body.
@@ -85,6 +85,7 @@ pub fn run_plan(plan: &[KernelOp], args: &[u32], memory: &mut [u8]) -> Result<()
         match op {
             KernelOp::MatMul { spec, rows } => matmul(&mut mem, spec, *rows, args)?,
             KernelOp::Copy { shape, src, dst } => copy(&mut mem, shape, src, dst)?,
+            KernelOp::Binary { shape, views, op } => binary(&mut mem, shape, views, *op)?,
         }
     }
     Ok(())
@@ -98,7 +99,7 @@ fn rescale(acc: i64, shift: u32) -> i32 {
     } else {
         acc
     };
-    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    saturate(v)
 }
 
 fn dot(a: &[u8], b: &[u8]) -> i64 {
@@ -179,24 +180,20 @@ fn matmul(mem: &mut Mem, s: &MatMulSpec, rows: Rows, args: &[u32]) -> Result<()>
     Ok(())
 }
 
-/// Element by element in row-major order, each loaded then stored, as the
-/// WASM loop nest does: overlapping views give the same bytes.
-fn copy(mem: &mut Mem, shape: &[usize], src: &View, dst: &View) -> Result<()> {
+/// Calls `at` with each view's byte address of every element of `shape`,
+/// in row-major order (the WASM loop nests' order).
+fn for_each_element(
+    shape: &[usize],
+    views: &[&View],
+    mut at: impl FnMut(&[i64]) -> Result<()>,
+) -> Result<()> {
     if shape.contains(&0) {
         return Ok(());
     }
     let mut idx = vec![0usize; shape.len()];
+    let mut addr: Vec<i64> = views.iter().map(|v| v.base as i64).collect();
     loop {
-        let at = |v: &View| {
-            v.base as i64
-                + idx
-                    .iter()
-                    .zip(&v.strides)
-                    .map(|(&i, &s)| i as i64 * s)
-                    .sum::<i64>()
-        };
-        let x = mem.load(at(src))?;
-        mem.store(at(dst), x)?;
+        at(&addr)?;
         // next index, last dimension fastest
         let mut d = shape.len();
         loop {
@@ -205,10 +202,76 @@ fn copy(mem: &mut Mem, shape: &[usize], src: &View, dst: &View) -> Result<()> {
             }
             d -= 1;
             idx[d] += 1;
+            for (a, v) in addr.iter_mut().zip(views) {
+                *a += v.strides[d];
+            }
             if idx[d] < shape[d] {
                 break;
+            }
+            for (a, v) in addr.iter_mut().zip(views) {
+                *a -= v.strides[d] * shape[d] as i64;
             }
             idx[d] = 0;
         }
     }
+}
+
+/// Element by element in row-major order, each loaded then stored, as the
+/// WASM loop nest does: overlapping views give the same bytes.
+fn copy(mem: &mut Mem, shape: &[usize], src: &View, dst: &View) -> Result<()> {
+    for_each_element(shape, &[dst, src], |at| {
+        let x = mem.load(at[1])?;
+        mem.store(at[0], x)
+    })
+}
+
+fn saturate(v: i64) -> i32 {
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// `views[0] = op(views[1], views[2], ...)`, element by element.
+fn binary(mem: &mut Mem, shape: &[usize], views: &[View], op: BinaryOp) -> Result<()> {
+    if views.len() < 2 || (matches!(op, BinaryOp::DivConst { .. }) && views.len() != 2) {
+        return Err(Error::Runtime(format!(
+            "an elementwise plan has {} views for {op:?}",
+            views.len()
+        )));
+    }
+    let refs: Vec<&View> = views.iter().collect();
+    for_each_element(shape, &refs, |at| {
+        let x = mem.load(at[1])?;
+        let v = match op {
+            BinaryOp::DivConst { m, s } => {
+                let p = (x as i64).wrapping_mul(m);
+                let p = if s > 0 {
+                    p.wrapping_add(1 << (s - 1)) >> s
+                } else {
+                    p
+                };
+                saturate(p)
+            }
+            _ => {
+                let mut acc = x;
+                for &q in &at[2..] {
+                    let y = mem.load(q)?;
+                    acc = match op {
+                        BinaryOp::Add => saturate(acc as i64 + y as i64),
+                        BinaryOp::Sub => saturate(acc as i64 - y as i64),
+                        BinaryOp::Mul { shift } => {
+                            let p = acc as i64 * y as i64;
+                            match shift {
+                                Some(f) => rescale(p, f),
+                                None => saturate(p),
+                            }
+                        }
+                        BinaryOp::Max => acc.max(y),
+                        BinaryOp::Min => acc.min(y),
+                        BinaryOp::DivConst { .. } => unreachable!("one input"),
+                    };
+                }
+                acc
+            }
+        };
+        mem.store(at[0], v)
+    })
 }

@@ -71,6 +71,33 @@ pub enum Rows {
     Params,
 }
 
+/// An elementwise binary operator, folded left over a node's inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinaryOp {
+    /// Sum, saturated to i32.
+    Add,
+    /// Difference, saturated to i32.
+    Sub,
+    /// Product: rescaled by `shift` (half up) for fixed-point values,
+    /// saturated as is for integers (`shift` 0 and no rounding).
+    Mul {
+        /// Fractional bits to drop, or none for integers.
+        shift: Option<u32>,
+    },
+    /// The larger (signed).
+    Max,
+    /// The smaller (signed).
+    Min,
+    /// Division of a fixed-point value by a constant: `(x * m) >> s`, half up, saturated.
+    DivConst {
+        /// The multiplier, `round(2^s / c)`.
+        m: i64,
+        /// The shift.
+        s: u32,
+    },
+}
+
 /// One kernel of a layer function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +108,16 @@ pub enum KernelOp {
         spec: MatMulSpec,
         /// The rows this function computes.
         rows: Rows,
+    },
+    /// `out = op(in_0, in_1, ...)` element by element over `shape` (inputs
+    /// broadcast through their views; `DivConst` has one input).
+    Binary {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, then the inputs'.
+        views: Vec<View>,
+        /// The operator.
+        op: BinaryOp,
     },
     /// Copies `shape` elements (32-bit words) from `src` to `dst`.
     Copy {

@@ -342,6 +342,9 @@ pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
             KernelOp::Copy { shape, src, dst } => {
                 kernels::copy(&mut fb, shape, src.clone(), dst.clone())
             }
+            KernelOp::Binary { shape, views, op } => {
+                kernels::emit_binary(&mut fb, shape, views.clone(), *op)
+            }
         }
     }
     fb.finish()

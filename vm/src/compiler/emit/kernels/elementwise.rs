@@ -60,15 +60,7 @@ fn elementwise(
     ins: &[ValueId],
     value: nd::Body<'_>,
 ) {
-    let os = ctx.g.values[out].shape.clone();
-    let mut views = vec![View::contiguous(ctx.addr(out), &os)];
-    for &v in ins {
-        views.push(View::broadcast(
-            ctx.addr(v),
-            &ctx.g.values[v].shape.clone(),
-            &os,
-        ));
-    }
+    let (os, views) = elementwise_views(ctx, out, ins);
     for_each(fb, &os, &views, &mut |fb, p| {
         fb.get(p[0].0);
         value(fb, &p[1..]);
@@ -225,11 +217,10 @@ pub(super) fn binary_math(
     fb: &mut FuncBuilder,
     kind: Kind,
 ) -> Result<()> {
+    use crate::plan::BinaryOp;
     let f = ctx.fmt.frac_bits;
     let fixed = kind == Kind::Fixed;
     let ins: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
-    let t = Temps::new(fb);
-    let (a, b) = (fb.i32(), fb.i32());
     if node.op == "Div"
         && fixed
         && let Some(c) = const_scalar(ctx, node.input(1)).filter(|c| *c != 0.0 && c.is_finite())
@@ -239,16 +230,8 @@ pub(super) fn binary_math(
         let s = (30.0 + c.abs().log2().floor()).clamp(0.0, 62.0) as u32;
         let m = ((1u64 << s) as f64 / c).round() as i64;
         let x = node.input(0).unwrap();
-        elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
-            fb.ld64(p[0].0, p[0].1).c64(m).op(I::I64Mul);
-            if s > 0 {
-                fb.c64(1 << (s - 1))
-                    .op(I::I64Add)
-                    .c64(s as i64)
-                    .op(I::I64ShrS);
-            }
-            fb.saturate(t.c64);
-        });
+        let (shape, views) = elementwise_views(ctx, node.outputs[0], &[x]);
+        emit_binary(fb, &shape, views, BinaryOp::DivConst { m, s });
         return Ok(());
     }
     if node.op == "Pow" {
@@ -258,10 +241,12 @@ pub(super) fn binary_math(
                 "Pow needs a constant exponent (make the exponent an initializer)",
             ));
         }
+        // (these locals come first in every Pow function, used or not)
+        let t = Temps::new(fb);
+        let (a, _b) = (fb.i32(), fb.i32());
         let Some(e) = const_scalar(ctx, node.input(1)) else {
             return pow_general(ctx, node, fb, fixed);
         };
-        let fmt = ctx.fmt;
         let x = node.input(0).unwrap();
         return match e {
             1.0 => {
@@ -289,49 +274,122 @@ pub(super) fn binary_math(
                         }
                     }
                 });
-                let _ = fmt;
                 Ok(())
             }
             _ => pow_general(ctx, node, fb, fixed),
         };
     }
-    let op = node.op.clone();
-    elementwise(ctx, fb, node.outputs[0], &ins, &mut |fb, p| {
-        fb.ld32(p[0].0, p[0].1);
-        for q in &p[1..] {
-            match op.as_str() {
-                "Add" | "Sub" => {
-                    fb.op(I::I64ExtendI32S).ld64(q.0, q.1);
-                    fb.op(if op == "Add" { I::I64Add } else { I::I64Sub })
-                        .saturate(t.c64);
-                }
-                "Mul" => {
-                    fb.op(I::I64ExtendI32S).ld64(q.0, q.1).op(I::I64Mul);
-                    if fixed {
-                        fb.rescale(f, t.c64);
-                    } else {
-                        fb.saturate(t.c64);
-                    }
-                }
-                "Div" => {
+    let op = match node.op.as_str() {
+        "Add" => BinaryOp::Add,
+        "Sub" => BinaryOp::Sub,
+        "Mul" => BinaryOp::Mul {
+            shift: fixed.then_some(f),
+        },
+        "Max" => BinaryOp::Max,
+        "Min" => BinaryOp::Min,
+        "Div" => {
+            let t = Temps::new(fb);
+            let (_a, b) = (fb.i32(), fb.i32());
+            elementwise(ctx, fb, node.outputs[0], &ins, &mut |fb, p| {
+                fb.ld32(p[0].0, p[0].1);
+                for q in &p[1..] {
                     fb.op(I::I64ExtendI32S).set(t.b64);
                     fb.ld32(q.0, q.1).set(b);
                     nonlinear::emit_div(fb, t.b64, b, if fixed { f } else { 0 }, &t);
                 }
-                "Max" | "Min" => {
-                    fb.set(a).ld32(q.0, q.1).set(b);
-                    fb.get(a)
-                        .get(b)
-                        .get(a)
-                        .get(b)
-                        .op(if op == "Max" { I::I32GtS } else { I::I32LtS })
-                        .op(I::Select);
-                }
-                _ => unreachable!(),
-            }
+            });
+            return Ok(());
         }
-    });
+        _ => unreachable!(),
+    };
+    let (shape, views) = elementwise_views(ctx, node.outputs[0], &ins);
+    emit_binary(fb, &shape, views, op);
     Ok(())
+}
+
+/// The output shape and the views of an elementwise node: the output, then
+/// each input broadcast to it.
+fn elementwise_views(ctx: &mut Ctx, out: ValueId, ins: &[ValueId]) -> (Vec<usize>, Vec<View>) {
+    let os = ctx.g.values[out].shape.clone();
+    let mut views = vec![View::contiguous(ctx.addr(out), &os)];
+    for &v in ins {
+        views.push(View::broadcast(
+            ctx.addr(v),
+            &ctx.g.values[v].shape.clone(),
+            &os,
+        ));
+    }
+    (os, views)
+}
+
+/// The kernel of [`crate::plan::KernelOp::Binary`].
+pub(crate) fn emit_binary(
+    fb: &mut FuncBuilder,
+    shape: &[usize],
+    views: Vec<View>,
+    op: crate::plan::BinaryOp,
+) {
+    use crate::plan::BinaryOp;
+    let plan = crate::plan::KernelOp::Binary {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        let t = Temps::new(fb);
+        let (a, b) = (fb.i32(), fb.i32());
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            if let BinaryOp::DivConst { m, s } = op {
+                fb.ld64(p[1].0, p[1].1).c64(m).op(I::I64Mul);
+                if s > 0 {
+                    fb.c64(1 << (s - 1))
+                        .op(I::I64Add)
+                        .c64(s as i64)
+                        .op(I::I64ShrS);
+                }
+                fb.saturate(t.c64);
+                fb.store32(p[0].1);
+                return;
+            }
+            fb.ld32(p[1].0, p[1].1);
+            for q in &p[2..] {
+                match op {
+                    BinaryOp::Add | BinaryOp::Sub => {
+                        fb.op(I::I64ExtendI32S).ld64(q.0, q.1);
+                        fb.op(if op == BinaryOp::Add {
+                            I::I64Add
+                        } else {
+                            I::I64Sub
+                        })
+                        .saturate(t.c64);
+                    }
+                    BinaryOp::Mul { shift } => {
+                        fb.op(I::I64ExtendI32S).ld64(q.0, q.1).op(I::I64Mul);
+                        match shift {
+                            Some(f) => fb.rescale(f, t.c64),
+                            None => fb.saturate(t.c64),
+                        };
+                    }
+                    BinaryOp::Max | BinaryOp::Min => {
+                        fb.set(a).ld32(q.0, q.1).set(b);
+                        fb.get(a)
+                            .get(b)
+                            .get(a)
+                            .get(b)
+                            .op(if op == BinaryOp::Max {
+                                I::I32GtS
+                            } else {
+                                I::I32LtS
+                            })
+                            .op(I::Select);
+                    }
+                    BinaryOp::DivConst { .. } => unreachable!("handled above"),
+                }
+            }
+            fb.store32(p[0].1);
+        });
+    });
 }
 
 /// Largest integer exponent of the multiply-and-select Pow.

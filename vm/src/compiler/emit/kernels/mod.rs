@@ -21,6 +21,7 @@ mod shape;
 
 pub(crate) use common::copy;
 pub(crate) use dense::emit_matmul;
+pub(crate) use elementwise::emit_binary;
 
 use super::Ctx;
 use super::func::FuncBuilder;
