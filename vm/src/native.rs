@@ -12,7 +12,7 @@
 //! the memory and reports an access the WASM would trap on as an error.
 
 use crate::error::{Error, Result};
-use crate::plan::{BiasAxis, BinaryOp, KernelOp, MatMulSpec, Rows, View};
+use crate::plan::{BiasAxis, BinaryOp, KernelOp, Lut, MatMulSpec, Rows, UnaryOp, View};
 use std::collections::HashMap;
 
 /// Plans tied to a module: function index -> the kernels that are its body.
@@ -86,6 +86,7 @@ pub fn run_plan(plan: &[KernelOp], args: &[u32], memory: &mut [u8]) -> Result<()
             KernelOp::MatMul { spec, rows } => matmul(&mut mem, spec, *rows, args)?,
             KernelOp::Copy { shape, src, dst } => copy(&mut mem, shape, src, dst)?,
             KernelOp::Binary { shape, views, op } => binary(&mut mem, shape, views, *op)?,
+            KernelOp::Unary { shape, views, op } => unary(&mut mem, shape, views, *op)?,
         }
     }
     Ok(())
@@ -270,6 +271,56 @@ fn binary(mem: &mut Mem, shape: &[usize], views: &[View], op: BinaryOp) -> Resul
                     };
                 }
                 acc
+            }
+        };
+        mem.store(at[0], v)
+    })
+}
+
+/// A table at `x`, as `Lut::emit` computes it: clamped to the domain, the
+/// knot below, and linear interpolation to the next knot.
+fn lut_at(mem: &Mem, lut: &Lut, x: i32) -> Result<i32> {
+    let clamped = x.min(lut.hi_q - 1).max(lut.lo_q);
+    let d = clamped.wrapping_sub(lut.lo_q);
+    let knot = lut.addr as i64 + (((d as u32) >> lut.shift) << 2) as i64;
+    if lut.shift == 0 {
+        return mem.load(knot);
+    }
+    let (y0, y1) = (mem.load(knot)? as i64, mem.load(knot + 4)? as i64);
+    let frac = (d & ((1i32 << lut.shift) - 1)) as u32 as i64;
+    let v = (y1.wrapping_sub(y0).wrapping_mul(frac) >> lut.shift).wrapping_add(y0);
+    Ok(v as i32)
+}
+
+/// `views[0] = op(views[1])`, element by element.
+fn unary(mem: &mut Mem, shape: &[usize], views: &[View], op: UnaryOp) -> Result<()> {
+    if views.len() != 2 {
+        return Err(Error::Runtime(format!(
+            "an elementwise plan has {} views for {op:?}",
+            views.len()
+        )));
+    }
+    for_each_element(shape, &[&views[0], &views[1]], |at| {
+        let x = mem.load(at[1])?;
+        let v = match op {
+            UnaryOp::Relu => x.max(0),
+            UnaryOp::LeakyRelu { alpha, shift } => {
+                if x > 0 {
+                    x
+                } else {
+                    rescale((x as i64).wrapping_mul(alpha), shift)
+                }
+            }
+            UnaryOp::Neg => saturate(-(x as i64)),
+            UnaryOp::Abs => saturate((x as i64).abs()),
+            UnaryOp::Clip { lo, hi } => {
+                let x = if x > lo { x } else { lo };
+                if x < hi { x } else { hi }
+            }
+            UnaryOp::Lut { lut } => lut_at(mem, &lut, x)?,
+            UnaryOp::Gelu { lut, shift } => {
+                let cdf = lut_at(mem, &lut, x)?;
+                rescale((cdf as i64).wrapping_mul(x as i64), shift)
             }
         };
         mem.store(at[0], v)

@@ -98,6 +98,58 @@ pub enum BinaryOp {
     },
 }
 
+/// A lookup table in memory with linear interpolation: `2^k + 1` knots
+/// over `[lo_q, hi_q)`, one interval per `2^shift` input units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lut {
+    /// Byte address of the first knot.
+    pub addr: u32,
+    /// Lowest input (stored units); lower inputs are clamped to it.
+    pub lo_q: i32,
+    /// One past the highest input; higher inputs are clamped below it.
+    pub hi_q: i32,
+    /// log2 of input units per interval.
+    pub shift: u32,
+}
+
+/// An elementwise operator of one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnaryOp {
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` if positive, else `x * alpha` rescaled by `shift`.
+    LeakyRelu {
+        /// The slope in the fixed-point format.
+        alpha: i64,
+        /// Fractional bits.
+        shift: u32,
+    },
+    /// `-x`, saturated.
+    Neg,
+    /// `|x|`, saturated.
+    Abs,
+    /// `min(max(x, lo), hi)`.
+    Clip {
+        /// Lower bound.
+        lo: i32,
+        /// Upper bound.
+        hi: i32,
+    },
+    /// A table (sigmoid, tanh, erf).
+    Lut {
+        /// The table.
+        lut: Lut,
+    },
+    /// `x * cdf(x)` rescaled by `shift`, the CDF from a table (GELU).
+    Gelu {
+        /// The CDF's table.
+        lut: Lut,
+        /// Fractional bits.
+        shift: u32,
+    },
+}
+
 /// One kernel of a layer function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,6 +170,15 @@ pub enum KernelOp {
         views: Vec<View>,
         /// The operator.
         op: BinaryOp,
+    },
+    /// `out = op(in)` element by element over `shape` (the input broadcast).
+    Unary {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, then the input's.
+        views: Vec<View>,
+        /// The operator.
+        op: UnaryOp,
     },
     /// Copies `shape` elements (32-bit words) from `src` to `dst`.
     Copy {

@@ -345,6 +345,9 @@ pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
             KernelOp::Binary { shape, views, op } => {
                 kernels::emit_binary(&mut fb, shape, views.clone(), *op)
             }
+            KernelOp::Unary { shape, views, op } => {
+                kernels::emit_unary(&mut fb, shape, views.clone(), *op)
+            }
         }
     }
     fb.finish()

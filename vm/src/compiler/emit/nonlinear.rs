@@ -14,13 +14,7 @@ use crate::fixed::FixedFormat;
 use wasm_encoder::Instruction as I;
 
 /// A lookup table with linear interpolation over `[lo, lo + span)`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lut {
-    addr: u32,
-    lo_q: i32,
-    hi_q: i32,
-    shift: u32,
-}
+pub(crate) use crate::plan::Lut;
 
 /// Which function a table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -100,42 +100,18 @@ fn const_scalar(ctx: &Ctx, v: Option<ValueId>) -> Option<f64> {
 }
 
 pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    use crate::plan::UnaryOp;
     let fmt = ctx.fmt;
     let f = fmt.frac_bits;
-    let x = fb.i32();
     let kind = ctx.g.values[node.input(0).unwrap()].dtype.kind();
-    match node.op.as_str() {
-        "Relu" => unary(ctx, node, fb, &mut |fb, _| {
-            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+    let planned = match node.op.as_str() {
+        "Relu" => Some(UnaryOp::Relu),
+        "LeakyRelu" => Some(UnaryOp::LeakyRelu {
+            alpha: fmt.quantize(node.float("alpha", 0.01) as f64) as i64,
+            shift: f,
         }),
-        "LeakyRelu" => {
-            let alpha = fmt.quantize(node.float("alpha", 0.01) as f64) as i64;
-            unary(ctx, node, fb, &mut |fb, t| {
-                fb.tee(x)
-                    .get(x)
-                    .op(I::I64ExtendI32S)
-                    .c64(alpha)
-                    .op(I::I64Mul)
-                    .rescale(f, t.a64);
-                fb.get(x).c32(0).op(I::I32GtS).op(I::Select);
-            })
-        }
-        "Neg" => unary(ctx, node, fb, &mut |fb, t| {
-            fb.op(I::I64ExtendI32S).set(t.b64);
-            fb.c64(0).get(t.b64).op(I::I64Sub).saturate(t.a64);
-        }),
-        "Abs" => unary(ctx, node, fb, &mut |fb, t| {
-            fb.op(I::I64ExtendI32S)
-                .tee(t.b64)
-                .c64(0)
-                .get(t.b64)
-                .op(I::I64Sub);
-            fb.get(t.b64)
-                .c64(0)
-                .op(I::I64GtS)
-                .op(I::Select)
-                .saturate(t.a64);
-        }),
+        "Neg" => Some(UnaryOp::Neg),
+        "Abs" => Some(UnaryOp::Abs),
         "Clip" => {
             let bound = |i: usize, attr: &str, default: f64| {
                 const_scalar(ctx, node.input(i))
@@ -149,41 +125,35 @@ pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
                     crate::fixed::saturate_f64(v)
                 }
             };
-            let lo = q(bound(1, "min", f64::NEG_INFINITY));
-            let hi = q(bound(2, "max", f64::INFINITY));
-            // max with lo first, then min with hi: when min > max every value becomes max (ONNX).
-            unary(ctx, node, fb, &mut |fb, _| {
-                fb.tee(x).c32(lo).get(x).c32(lo).op(I::I32GtS).op(I::Select);
-                fb.tee(x).c32(hi).get(x).c32(hi).op(I::I32LtS).op(I::Select);
+            Some(UnaryOp::Clip {
+                lo: q(bound(1, "min", f64::NEG_INFINITY)),
+                hi: q(bound(2, "max", f64::INFINITY)),
             })
         }
-        "Sigmoid" | "Tanh" | "Erf" => {
-            let lut = ctx.lut(match node.op.as_str() {
+        "Sigmoid" | "Tanh" | "Erf" => Some(UnaryOp::Lut {
+            lut: ctx.lut(match node.op.as_str() {
                 "Sigmoid" => Func::Sigmoid,
                 "Tanh" => Func::Tanh,
                 _ => Func::Erf,
-            });
-            unary(ctx, node, fb, &mut |fb, t| {
-                fb.set(x);
-                lut.emit(fb, x, t);
-            })
-        }
-        "Gelu" => {
-            let lut = ctx.lut(if node.str("approximate") == Some("tanh") {
+            }),
+        }),
+        "Gelu" => Some(UnaryOp::Gelu {
+            lut: ctx.lut(if node.str("approximate") == Some("tanh") {
                 Func::GeluTanhCdf
             } else {
                 Func::NormalCdf
-            });
-            unary(ctx, node, fb, &mut |fb, t| {
-                fb.set(x);
-                lut.emit(fb, x, t);
-                fb.op(I::I64ExtendI32S)
-                    .get(x)
-                    .op(I::I64ExtendI32S)
-                    .op(I::I64Mul)
-                    .rescale(f, t.c64);
-            })
-        }
+            }),
+            shift: f,
+        }),
+        _ => None,
+    };
+    if let Some(op) = planned {
+        let (shape, views) = elementwise_views(ctx, node.outputs[0], &[node.input(0).unwrap()]);
+        emit_unary(fb, &shape, views, op);
+        return Ok(());
+    }
+    let x = fb.i32();
+    match node.op.as_str() {
         "Exp" => {
             let lut = ctx.lut(Func::Exp2Frac);
             unary(ctx, node, fb, &mut |fb, t| {
@@ -209,6 +179,78 @@ pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
         }),
         _ => unreachable!(),
     }
+}
+
+/// The kernel of [`crate::plan::KernelOp::Unary`].
+pub(crate) fn emit_unary(
+    fb: &mut FuncBuilder,
+    shape: &[usize],
+    views: Vec<View>,
+    op: crate::plan::UnaryOp,
+) {
+    use crate::plan::UnaryOp;
+    let plan = crate::plan::KernelOp::Unary {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        let x = fb.i32();
+        let t = Temps::new(fb);
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            match op {
+                UnaryOp::Relu => {
+                    fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+                }
+                UnaryOp::LeakyRelu { alpha, shift } => {
+                    fb.tee(x)
+                        .get(x)
+                        .op(I::I64ExtendI32S)
+                        .c64(alpha)
+                        .op(I::I64Mul)
+                        .rescale(shift, t.a64);
+                    fb.get(x).c32(0).op(I::I32GtS).op(I::Select);
+                }
+                UnaryOp::Neg => {
+                    fb.op(I::I64ExtendI32S).set(t.b64);
+                    fb.c64(0).get(t.b64).op(I::I64Sub).saturate(t.a64);
+                }
+                UnaryOp::Abs => {
+                    fb.op(I::I64ExtendI32S)
+                        .tee(t.b64)
+                        .c64(0)
+                        .get(t.b64)
+                        .op(I::I64Sub);
+                    fb.get(t.b64)
+                        .c64(0)
+                        .op(I::I64GtS)
+                        .op(I::Select)
+                        .saturate(t.a64);
+                }
+                UnaryOp::Clip { lo, hi } => {
+                    // max with lo first, then min with hi: when min > max every value becomes max (ONNX).
+                    fb.tee(x).c32(lo).get(x).c32(lo).op(I::I32GtS).op(I::Select);
+                    fb.tee(x).c32(hi).get(x).c32(hi).op(I::I32LtS).op(I::Select);
+                }
+                UnaryOp::Lut { lut } => {
+                    fb.set(x);
+                    lut.emit(fb, x, &t);
+                }
+                UnaryOp::Gelu { lut, shift } => {
+                    fb.set(x);
+                    lut.emit(fb, x, &t);
+                    fb.op(I::I64ExtendI32S)
+                        .get(x)
+                        .op(I::I64ExtendI32S)
+                        .op(I::I64Mul)
+                        .rescale(shift, t.c64);
+                }
+            }
+            fb.store32(p[0].1);
+        });
+    });
 }
 
 pub(super) fn binary_math(

@@ -21,7 +21,7 @@ mod shape;
 
 pub(crate) use common::copy;
 pub(crate) use dense::emit_matmul;
-pub(crate) use elementwise::emit_binary;
+pub(crate) use elementwise::{emit_binary, emit_unary};
 
 use super::Ctx;
 use super::func::FuncBuilder;
