@@ -1108,3 +1108,510 @@ async fn a_log_bomb_blinds_the_challenger_behind_a_public_endpoint() {
         if r.status() { "succeeded" } else { "reverted" }
     );
 }
+
+/// One `eth_getLogs` the agent sent through [`LaggingRpc`].
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    from: u64,
+    to: u64,
+    /// The log backend's head when it answered.
+    visible: u64,
+}
+
+#[derive(Default)]
+struct LagState {
+    /// Whether the second backend lags (else both answer alike).
+    calm: bool,
+    /// When each block was first seen at anvil's head.
+    born: std::collections::BTreeMap<u64, std::time::Instant>,
+    scans: Vec<Scan>,
+}
+
+impl LagState {
+    fn visible(&self, lag: Duration) -> u64 {
+        if self.calm {
+            return u64::MAX;
+        }
+        self.born
+            .iter()
+            .rev()
+            .find(|(_, t)| t.elapsed() >= lag)
+            .map_or(0, |(n, _)| *n)
+    }
+}
+
+/// A load-balanced endpoint of two backends `lag` apart: the head (a block by
+/// tag, `eth_blockNumber`) comes from the fresh one, blocks by number and logs
+/// from the one behind, which answers as a node does for blocks past its head
+/// (no block; logs only up to its head, none when the range starts past it).
+/// Everything else is forwarded as is. Records every `eth_getLogs`.
+struct LaggingRpc {
+    url: String,
+    lag: Duration,
+    state: std::sync::Arc<std::sync::Mutex<LagState>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LaggingRpc {
+    async fn start(upstream: &str, lag: Duration) -> LaggingRpc {
+        use std::sync::{Arc, Mutex};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(LagState::default()));
+        let client = alloy::transports::http::reqwest::Client::new();
+        let head = |client: alloy::transports::http::reqwest::Client, upstream: String| async move {
+            let v: serde_json::Value = client
+                .post(&upstream)
+                .header("content-type", "application/json")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}"#)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            u64::from_str_radix(v["result"].as_str()?.trim_start_matches("0x"), 16).ok()
+        };
+        // the blocks already there are on both backends
+        let first = head(client.clone(), upstream.to_string()).await.unwrap();
+        {
+            let old = std::time::Instant::now()
+                .checked_sub(lag * 2)
+                .unwrap_or_else(std::time::Instant::now);
+            let mut s = state.lock().unwrap();
+            for n in 0..=first {
+                s.born.insert(n, old);
+            }
+        }
+        let watch = {
+            let (state, client, upstream) = (state.clone(), client.clone(), upstream.to_string());
+            tokio::spawn(async move {
+                loop {
+                    if let Some(n) = head(client.clone(), upstream.clone()).await {
+                        let mut s = state.lock().unwrap();
+                        let now = std::time::Instant::now();
+                        for b in 0..=n {
+                            s.born.entry(b).or_insert(now);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let accept = {
+            let (state, upstream) = (state.clone(), upstream.to_string());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (state, client, upstream) =
+                        (state.clone(), client.clone(), upstream.clone());
+                    tokio::spawn(async move {
+                        let _ = lagging_connection(stream, &state, lag, &client, &upstream).await;
+                    });
+                }
+            })
+        };
+        LaggingRpc {
+            url,
+            lag,
+            state,
+            tasks: vec![watch, accept],
+        }
+    }
+
+    fn visible(&self) -> u64 {
+        self.state.lock().unwrap().visible(self.lag)
+    }
+
+    fn scans(&self) -> Vec<Scan> {
+        self.state.lock().unwrap().scans.clone()
+    }
+
+    /// While calm, both backends answer alike; `false` lets the second lag again.
+    fn calm(&self, calm: bool) {
+        self.state.lock().unwrap().calm = calm;
+    }
+}
+
+impl Drop for LaggingRpc {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn hex_block(v: &serde_json::Value) -> Option<u64> {
+    let s = v.as_str()?.strip_prefix("0x")?;
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// Serves one keep-alive HTTP/1.1 connection of JSON-RPC posts.
+async fn lagging_connection(
+    mut stream: tokio::net::TcpStream,
+    state: &std::sync::Mutex<LagState>,
+    lag: Duration,
+    client: &alloy::transports::http::reqwest::Client,
+    upstream: &str,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf: Vec<u8> = vec![];
+    loop {
+        // headers
+        let end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < end + len {
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body: Vec<u8> = buf[end..end + len].to_vec();
+        buf.drain(..end + len);
+        let mut call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let method = call["method"].as_str().unwrap_or("").to_string();
+        let visible = state.lock().unwrap().visible(lag);
+        let mut answer: Option<serde_json::Value> = None;
+        if method == "eth_getBlockByNumber"
+            && let Some(n) = hex_block(&call["params"][0])
+            && n > visible
+        {
+            answer = Some(serde_json::Value::Null);
+        }
+        if method == "eth_getLogs"
+            && let (Some(from), Some(to)) = (
+                hex_block(&call["params"][0]["fromBlock"]),
+                hex_block(&call["params"][0]["toBlock"]),
+            )
+        {
+            state.lock().unwrap().scans.push(Scan { from, to, visible });
+            if from > visible {
+                answer = Some(serde_json::json!([]));
+            } else if to > visible {
+                call["params"][0]["toBlock"] = format!("0x{visible:x}").into();
+            }
+        }
+        let out = match answer {
+            Some(result) => {
+                serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "result": result})
+                    .to_string()
+                    .into_bytes()
+            }
+            None => {
+                let sent = client
+                    .post(upstream)
+                    .header("content-type", "application/json")
+                    .body(call.to_string())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) => r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                    Err(_) => return Ok(()),
+                }
+            }
+        };
+        let header = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            out.len()
+        );
+        stream.write_all(header.as_bytes()).await?;
+        stream.write_all(&out).await?;
+    }
+}
+
+/// FINDING A (follower, change 1): the end of each scanned range is now
+/// vouched for by the pass's one `latest` header (its hash, or its parent's),
+/// never by a read of that block; the logs come from a second request.
+///
+/// The attack: nothing but an endpoint whose answers are a few seconds apart
+/// (a load-balanced provider: the head from a fresh backend, logs and blocks
+/// by number from one a block or two behind, which clamps `toBlock` to its
+/// head as geth does), and a lie posted while the honest challenger is idle.
+/// The challenger's next pass reads the head (the lie's block), asks for the
+/// logs up to it, is answered up to the block before, and stores the cursor
+/// past the lie's block with the head's hash, which is canonical: no reorg is
+/// ever seen there and the block is never scanned again. The lie is never
+/// judged; its window passes; the liar finalizes a false result. Before the
+/// change, the pass read block `to` by number first (from the same backend
+/// that answers logs), found none, and waited a pass.
+///
+/// Root cause: `agents/src/follow.rs` `Follower::poll_below` (`to_hash` from
+/// `hash_of(to, head)`, which never asks the node for `to`; the logs' answer
+/// is trusted to reach `to`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_backend_a_block_behind_the_head_hides_a_lie_for_ever() {
+    const LAG: Duration = Duration::from_secs(4);
+    let mut rig = Rig::new(&MarketParams::default()).await;
+    let lagging = LaggingRpc::start(&rig.anvil.url, LAG).await;
+    rig.rpc = lagging.url.clone();
+    let request = rig.request().await;
+    let at_request = rig.watcher.provider.get_block_number().await.unwrap();
+    wait_for("the request on both backends", SCENARIO, || async {
+        Ok((lagging.visible() >= at_request).then_some(()))
+    })
+    .await
+    .unwrap();
+    let watcher = rig.spawn("challenger", 2, "", "");
+    wait_for("the challenger's scan of the request", SCENARIO, || async {
+        Ok(lagging
+            .scans()
+            .iter()
+            .any(|s| s.from <= at_request && s.to.min(s.visible) >= at_request)
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+
+    // The lie (another output for the fixture's input), posted from an account of the adversary.
+    let (vm, fixture) = (rig.models[0].vm.clone(), rig.models[0].input.clone());
+    let honest = std::sync::Arc::new(opml_vm::trace::VmTrace::open(vm, &fixture).unwrap());
+    let faults: opml_agents::faults::SubmitterFaults =
+        toml::from_str("wrong_output = true").unwrap();
+    let lie = opml_agents::faults::LyingTrace::submitter(honest, &faults)
+        .unwrap()
+        .unwrap();
+    let lie = opml_vm::trace::TraceProvider::claim(&lie).clone();
+    let m = rig.market();
+    let stake = m.gameStakeFor(lie.steps).call().await.unwrap();
+    let mut liar = rig.adversaries(1, "lagging logs").await.remove(0);
+    let lie_id = m.claimCount().call().await.unwrap() + U256::from(1);
+    let submit = rig
+        .broadcast(
+            &mut liar,
+            rig.d.market,
+            opml_agents::play::encode_submit(request, &lie),
+            rig.d.params.submitter_bond + stake,
+            GWEI,
+        )
+        .await;
+    let r = wait_for("the false claim's receipt", SCENARIO, || async {
+        Ok(rig.watcher.provider.get_transaction_receipt(submit).await?)
+    })
+    .await
+    .unwrap();
+    assert!(r.status(), "the false claim reverted");
+    let lie_block = r.block_number.unwrap();
+
+    // The challenger challenges, or its cursor passes the lie's block on an
+    // answer that stopped before it, and (the backend caught up, a block later)
+    // it scans on from there.
+    let challenged =
+        || async { Ok::<_, anyhow::Error>(rig.games().gameCount().call().await? > U256::ZERO) };
+    let early = wait_for(
+        "a challenge, or a scan cut short before the lie",
+        SCENARIO,
+        || async {
+            if challenged().await? {
+                return Ok(Some(false));
+            }
+            Ok(lagging
+                .scans()
+                .iter()
+                .any(|s| s.to >= lie_block && s.visible < lie_block)
+                .then_some(true))
+        },
+    )
+    .await
+    .unwrap();
+    if early {
+        wait_for("the lie on both backends", SCENARIO, || async {
+            Ok((lagging.visible() >= lie_block).then_some(()))
+        })
+        .await
+        .unwrap();
+        rig.rpc("evm_mine", serde_json::json!([])).await;
+        let passed = wait_for(
+            "a challenge, or a scan from past the lie",
+            SCENARIO,
+            || async {
+                if challenged().await? {
+                    return Ok(Some(false));
+                }
+                Ok(lagging
+                    .scans()
+                    .iter()
+                    .any(|s| s.from > lie_block && s.visible >= lie_block)
+                    .then_some(true))
+            },
+        )
+        .await
+        .unwrap();
+        eprintln!(
+            "scans: {:?}; cursor past the lie without it: {passed}",
+            lagging.scans()
+        );
+    }
+    let deadline = m.getClaim(lie_id).call().await.unwrap().challengeDeadline;
+    let now = rig.watcher.now().await.unwrap();
+    if !challenged().await.unwrap() && deadline > now {
+        rig.anvil.warp(deadline - now + 1).await.unwrap();
+    }
+    let finalize = Bytes::from(InferenceMarket::finalizeCall { claimId: lie_id }.abi_encode());
+    let f = rig
+        .broadcast(&mut liar, rig.d.market, finalize, U256::ZERO, GWEI)
+        .await;
+    let _ = wait_for("the finalize receipt", SCENARIO, || async {
+        Ok(rig.watcher.provider.get_transaction_receipt(f).await?)
+    })
+    .await
+    .unwrap();
+    let result = m.result(U256::from(request)).call().await.unwrap();
+    let judged = rig.log(watcher).contains(&format!("claim={lie_id}"));
+    assert!(
+        !(result.finalized && result.outputHash == keccak256(&lie.output)),
+        "a false result was finalized: the challenger's follower moved past the lie's block \
+         (block {lie_block}) on logs that stopped short of it; the challenger {} the claim",
+        if judged { "judged" } else { "never judged" }
+    );
+}
+
+/// FINDING A, the defender's side: the same endpoint (head from the fresh
+/// backend, logs from one a few seconds behind) hides the challenge of an
+/// honest claim from its submitter. Its pass after the challenge's block asks
+/// for the logs up to it, gets them up to the block before, and moves its
+/// cursor past the challenge. It never sees the game, never moves, and the
+/// challenger calls `timeout` once the defender's clock is spent: the honest
+/// claim is voided, the submitter loses its bond (half to the adversary).
+///
+/// Root cause: as for `a_log_backend_a_block_behind_the_head_hides_a_lie_for_ever`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_backend_a_block_behind_the_head_hides_a_challenge_and_the_bond_is_lost() {
+    const LAG: Duration = Duration::from_secs(4);
+    let mut rig = Rig::new(&MarketParams::default()).await;
+    let lagging = LaggingRpc::start(&rig.anvil.url, LAG).await;
+    rig.rpc = lagging.url.clone();
+    // both backends alike until the submitter has its claim in its database
+    lagging.calm(true);
+    let (_honest, request) = rig.honest_claim("").await;
+    let m = rig.market();
+    let claim_id = U256::from(1);
+    let at_claim = rig.watcher.provider.get_block_number().await.unwrap();
+    wait_for("the submitter's scan of its claim", SCENARIO, || async {
+        Ok(lagging
+            .scans()
+            .iter()
+            .any(|s| s.from <= at_claim && s.to >= at_claim)
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+    lagging.calm(false);
+    let value = m.challengeValue(claim_id).call().await.unwrap();
+    let mut adv = rig.adversaries(1, "lagging challenge").await.remove(0);
+    let challenge = rig
+        .broadcast(
+            &mut adv,
+            rig.d.market,
+            Bytes::from(
+                InferenceMarket::challengeCall {
+                    requestId: U256::from(request),
+                    claimId: claim_id,
+                }
+                .abi_encode(),
+            ),
+            value,
+            GWEI,
+        )
+        .await;
+    let r = wait_for("the challenge's receipt", SCENARIO, || async {
+        Ok(rig
+            .watcher
+            .provider
+            .get_transaction_receipt(challenge)
+            .await?)
+    })
+    .await
+    .unwrap();
+    assert!(r.status(), "the challenge reverted");
+    let at = r.block_number.unwrap();
+    let game: u64 = rig.games().gameCount().call().await.unwrap().to();
+    let defended = || async {
+        Ok::<_, anyhow::Error>(rig.games().game(U256::from(game)).call().await?.moves > 0)
+    };
+    let early = wait_for(
+        "a defence, or a scan cut short before the challenge",
+        SCENARIO,
+        || async {
+            if defended().await? {
+                return Ok(Some(false));
+            }
+            Ok(lagging
+                .scans()
+                .iter()
+                .any(|s| s.to >= at && s.visible < at)
+                .then_some(true))
+        },
+    )
+    .await
+    .unwrap();
+    if early {
+        wait_for("the challenge on both backends", SCENARIO, || async {
+            Ok((lagging.visible() >= at).then_some(()))
+        })
+        .await
+        .unwrap();
+        rig.rpc("evm_mine", serde_json::json!([])).await;
+        wait_for(
+            "a defence, or a scan from past the challenge",
+            SCENARIO,
+            || async {
+                if defended().await? {
+                    return Ok(Some(()));
+                }
+                Ok(lagging
+                    .scans()
+                    .iter()
+                    .any(|s| s.from > at && s.visible >= at)
+                    .then_some(()))
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // The defender's clock runs out unless it moved; the adversary times it out.
+    if !defended().await.unwrap() {
+        rig.anvil.warp(rig.d.params.clock_budget + 1).await.unwrap();
+    }
+    let t = rig
+        .broadcast(
+            &mut adv,
+            rig.d.dispute_game,
+            Bytes::from(
+                DisputeGame::timeoutCall {
+                    gameId: U256::from(game),
+                }
+                .abi_encode(),
+            ),
+            U256::ZERO,
+            GWEI,
+        )
+        .await;
+    let _ = wait_for("the timeout receipt", SCENARIO, || async {
+        Ok(rig.watcher.provider.get_transaction_receipt(t).await?)
+    })
+    .await
+    .unwrap();
+    let status = m.getClaim(claim_id).call().await.unwrap().status as u8;
+    eprintln!("scans: {:?}", lagging.scans());
+    assert_ne!(
+        status, VOIDED,
+        "the honest claim was voided by timeout: the submitter's follower moved past the \
+         challenge's block (block {at}) on logs that stopped short of it, and never defended"
+    );
+}

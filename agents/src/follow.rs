@@ -130,9 +130,9 @@ impl Follower {
             })
     }
 
-    /// Hash of block `n`: from `head` when it is the head or its parent,
-    /// else read from the node (an idle poll a block or two behind asks for
-    /// no header beyond the head's).
+    /// Hash of block `n`, a block already scanned (the reorg check): from
+    /// `head` when it is the head or its parent, else read from the node. A
+    /// stale or lying head costs a rescan, never a missed log.
     async fn hash_of(&self, n: u64, head: &Header) -> ChainResult<Option<B256>> {
         if n == head.number {
             Ok(Some(head.hash))
@@ -201,9 +201,13 @@ impl Follower {
         loop {
             let page = self.page();
             let to = safe.min(cursor.next + page - 1);
-            // The end block's hash is read first: if a reorg replaces it during the
-            // scan, the next poll sees a different parent and scans again.
-            let Some(to_hash) = self.hash_of(to, head).await? else {
+            // The end block is read from the node, never taken from the head's
+            // header: behind a load balancer the logs may come from a backend
+            // that has not reached the head yet, and a cursor past blocks it
+            // never answered for would skip their events for good (red team).
+            // Read first: if a reorg replaces it during the scan, the next poll
+            // sees a different parent and scans again.
+            let Some((to_hash, _)) = self.chain.block(to).await? else {
                 return Ok(Poll::Idle);
             };
             let got = self.logs(cursor.next, to, &self.events).await;

@@ -17,7 +17,9 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
             address: me.to_string(),
         })
         .set(1);
-    let head = a.head().await?.number;
+    // a fresh head, not the pass's: a long pass must show as lag and as clock spent
+    let latest = a.chain.latest().await?;
+    let head = latest.number;
     let last = a
         .store
         .cursor()
@@ -77,7 +79,7 @@ pub async fn observe(a: &Agent, agent: &str) -> Result<(), AgentError> {
     }
     m.claims_pending.set(pending);
 
-    let now = a.now().await?;
+    let now = latest.timestamp;
     let mut counts: std::collections::HashMap<GameLabels, i64> = Default::default();
     for side in ["defender", "challenger"] {
         for status in ["live", "won", "lost", "cancelled"] {

@@ -278,8 +278,12 @@ impl Store {
                     continue;
                 };
                 sqlx::query(
+                    // seen again after a reorg: the canonical event's fields win
                     "INSERT INTO requests (id, model_id, requester, fee, deadline, initial_state, input, block)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET
+                     model_id = excluded.model_id, requester = excluded.requester, fee = excluded.fee,
+                     deadline = excluded.deadline, initial_state = excluded.initial_state,
+                     input = excluded.input, block = excluded.block",
                 )
                 .bind(e.requestId.to::<i64>())
                 .bind(e.modelId.as_slice())
@@ -296,8 +300,13 @@ impl Store {
                     continue;
                 };
                 sqlx::query(
+                    // seen again after a reorg (mined in another block, its window
+                    // from that block's time): the canonical event's fields win
                     "INSERT INTO claims (id, request_id, submitter, final_state, steps, output, challenge_deadline, block)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET
+                     request_id = excluded.request_id, submitter = excluded.submitter,
+                     final_state = excluded.final_state, steps = excluded.steps, output = excluded.output,
+                     challenge_deadline = excluded.challenge_deadline, block = excluded.block",
                 )
                 .bind(e.claimId.to::<i64>())
                 .bind(e.requestId.to::<i64>())
