@@ -275,6 +275,11 @@ impl Manifest {
             .flat_map(|(f, calls)| calls.iter().map(move |c| (f, c)))
     }
 
+    /// Every call of `run` as (function index, arguments), in execution order.
+    pub fn call_args(&self) -> Vec<(u32, Vec<u32>)> {
+        self.calls().map(|(f, c)| (f, c.args.clone())).collect()
+    }
+
     /// The fixed-point format.
     pub fn format(&self) -> FixedFormat {
         FixedFormat::new(self.fixed_point.frac_bits)

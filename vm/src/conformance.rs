@@ -317,6 +317,9 @@ pub fn run_case(dir: &Path) -> CaseResult {
             Ok(r) => r,
             Err(e) => return CaseResult::Fail(format!("{set_name}: {e}")),
         };
+        if let Err(e) = native_matches(&runtime, &tensors) {
+            return CaseResult::Fail(format!("{set_name}: native executor: {e}"));
+        }
         if run.outputs.len() != outputs.len() {
             return CaseResult::Fail(format!(
                 "{set_name}: the model produced {} outputs but {} are expected",
@@ -345,6 +348,42 @@ pub fn run_case(dir: &Path) -> CaseResult {
         }
     }
     CaseResult::Pass { max_err }
+}
+
+/// Every call of `run` with the planned functions run natively leaves the
+/// memory wasmtime leaves, and every recorded plan ties to its function.
+fn native_matches(runtime: &Runtime, tensors: &[crate::npy::Tensor]) -> Result<(), String> {
+    let art = runtime.artifact();
+    let (plans, warnings) = crate::compiler::plans::verify_plans(&art.wasm, &art.manifest.layers)
+        .map_err(|e| e.to_string())?;
+    if let Some(w) = warnings.first() {
+        return Err(w.clone());
+    }
+    let region = runtime.input_region(tensors).map_err(|e| e.to_string())?;
+    let calls = art.manifest.call_args();
+    let mut expected = vec![];
+    runtime
+        .run_calls(&region, &calls, |_, m| {
+            expected.push(blake3::hash(m));
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let mut differs = None;
+    runtime
+        .run_calls_native(&region, &calls, &plans, |i, m| {
+            if differs.is_none() && blake3::hash(m) != expected[i] {
+                differs = Some(i);
+            }
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    match differs {
+        Some(i) => Err(format!(
+            "the memory after call {i} (function {}) differs from wasmtime's",
+            calls[i].0
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Tolerance of one expected real value (see the module doc).

@@ -360,12 +360,8 @@ fn call_layer(live: &mut Live, f: u32, args: &[u32]) -> Result<()> {
 /// Runs `run`'s calls up to (not including) call `upto` on an input and
 /// returns the whole memory afterwards: the state at a call boundary.
 pub fn run_layers(artifact: &Artifact, input_region: &[u8], upto: usize) -> Result<Vec<u8>> {
-    let calls: Vec<(u32, Vec<u32>)> = artifact
-        .manifest
-        .calls()
-        .take(upto)
-        .map(|(f, c)| (f, c.args.clone()))
-        .collect();
+    let mut calls = artifact.manifest.call_args();
+    calls.truncate(upto);
     Runtime::new(artifact.clone(), false)?.run_calls(input_region, &calls, |_, _| Ok(()))
 }
 

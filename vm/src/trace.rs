@@ -119,8 +119,7 @@ impl VmTrace {
         }
         let input = input.to_vec();
         let manifest = &art.manifest;
-        let calls: Vec<(u32, Vec<u32>)> =
-            manifest.calls().map(|(f, c)| (f, c.args.clone())).collect();
+        let calls: Vec<(u32, Vec<u32>)> = manifest.call_args();
         let writes: Vec<Vec<[u32; 2]>> = manifest.calls().map(|(_, c)| c.writes.clone()).collect();
         let mut starts: Vec<u64> = manifest.calls().map(|(_, c)| c.start_step).collect();
         starts.push(

@@ -30,4 +30,14 @@ fn node_tests_pass_rate() {
     let line = summary_line(&results);
     eprintln!("{line}");
     assert!(pass_rate(&results) >= 0.90, "{line}");
+    // the native executor matches wasmtime on every case that runs (issue 24)
+    let native: Vec<&str> = results
+        .iter()
+        .filter(|r| matches!(&r.result, CaseResult::Fail(d) if d.contains("native executor")))
+        .map(|r| r.name.as_str())
+        .collect();
+    assert!(
+        native.is_empty(),
+        "the native executor differs on {native:?}"
+    );
 }

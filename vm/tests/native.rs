@@ -21,11 +21,7 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
             .filter(|l| l.plan.is_some())
             .count();
         assert_eq!(plans.len(), recorded, "{f}: every recorded plan verifies");
-        let calls: Vec<(u32, Vec<u32>)> = art
-            .manifest
-            .calls()
-            .map(|(f, c)| (f, c.args.clone()))
-            .collect();
+        let calls = art.manifest.call_args();
         let mut expected = vec![];
         rt.run_calls(&region, &calls, |_, m| {
             expected.push(blake3::hash(m));

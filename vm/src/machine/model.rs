@@ -254,7 +254,7 @@ impl ModelVm {
                 "the manifest has no commitment; compile the model again (`opml compile`)".into(),
             ));
         };
-        let calls: Vec<(u32, Vec<u32>)> = m.calls().map(|(f, c)| (f, c.args.clone())).collect();
+        let calls = m.call_args();
         let (call_steps, steps) = self.measure_calls(&calls)?;
         let mut at = 0u64;
         let mut measured = call_steps.iter();
