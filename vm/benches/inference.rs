@@ -21,13 +21,16 @@
 use anyhow::{Context, Result, bail};
 use opml_vm::artifact::Artifact;
 use opml_vm::artifact::DType;
+use opml_vm::compiler::plans::accelerate;
 use opml_vm::compiler::reference::FloatModel;
 use opml_vm::compiler::{CompileOptions, compile_bytes, compile_file};
+use opml_vm::native::{Executor, Isa};
 use opml_vm::npy::{self, Tensor};
 use opml_vm::runtime::Runtime;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tract_onnx::pb;
 
@@ -302,6 +305,12 @@ struct FixtureResult {
     wasm: Timing,
     /// Of `wasm`: a fresh store and instance alone (memory from the initial image).
     instantiate: Timing,
+    /// One `Runtime::run` with the native executor on one thread.
+    native1: Timing,
+    /// The same on every core.
+    native_all: Timing,
+    /// Calls of `run` the native executor runs, of all calls.
+    native_calls: (usize, usize),
     /// One `FloatModel::run` (tract, float, one thread).
     tract: Timing,
     /// One `InferenceSession.run` (onnxruntime, float, one thread, child process).
@@ -328,6 +337,11 @@ impl FixtureResult {
     fn vs_ort(&self) -> f64 {
         self.wasm.median.as_secs_f64() / self.ort.timing.median.as_secs_f64()
     }
+
+    /// A native median over onnxruntime's.
+    fn native_vs_ort(&self, native: Timing) -> f64 {
+        native.median.as_secs_f64() / self.ort.timing.median.as_secs_f64()
+    }
 }
 
 /// Converts a wasmtime error (not a `std::error::Error`) into an anyhow one.
@@ -345,6 +359,42 @@ fn time_instantiate(artifact: &Artifact, budget: Budget) -> Result<Timing> {
         std::hint::black_box(wasmtime::Instance::new(&mut store, &module, &[]).map_err(wasm_err)?);
         Ok(())
     })
+}
+
+/// Cores of this machine: the native executor's threads in the "all cores" column.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Times the native executor on one thread and on every core, after checking
+/// that both give wasmtime's output region byte for byte.
+fn time_native(
+    artifact: &Artifact,
+    wasm: &Runtime,
+    inputs: &[Tensor],
+    budget: Budget,
+) -> Result<(Timing, Timing, (usize, usize))> {
+    let expected = wasm.run(inputs)?.output_region;
+    let mut timings = vec![];
+    let mut calls = (0, 0);
+    for threads in [1, cores()] {
+        let executor = Arc::new(Executor::new(threads, Isa::detect())?);
+        let (rt, warnings) = accelerate(Runtime::new(artifact.clone(), false)?, executor)?;
+        if let Some(w) = warnings.first() {
+            bail!("the native executor refused a plan: {w}");
+        }
+        let (plans, _) = rt.native().context("accelerated")?;
+        calls = (plans.native_calls(), plans.calls().len());
+        let out = rt.run(inputs)?;
+        if out.output_region != expected {
+            bail!("the native executor's output differs from wasmtime's ({threads} threads)");
+        }
+        timings.push(time(budget.warmup, budget.runs, budget.time, || {
+            std::hint::black_box(rt.run(inputs)?);
+            Ok(())
+        })?);
+    }
+    Ok((timings[0], timings[1], calls))
 }
 
 /// The project's Python env (`just setup`), which has onnxruntime.
@@ -467,6 +517,7 @@ fn bench_fixture(fixture: &Fixture, budget: Budget, python: &Path) -> Result<Fix
         Ok(())
     })?;
     let instantiate = time_instantiate(&artifact, budget)?;
+    let (native1, native_all, native_calls) = time_native(&artifact, &rt, inputs, budget)?;
 
     let shapes: Vec<(Vec<usize>, DType)> = artifact
         .manifest
@@ -503,6 +554,9 @@ fn bench_fixture(fixture: &Fixture, budget: Budget, python: &Path) -> Result<Fix
         load,
         wasm,
         instantiate,
+        native1,
+        native_all,
+        native_calls,
         tract,
         ort,
         instructions,
@@ -964,28 +1018,38 @@ fn report(
     let _ = writeln!(s, "## Models\n");
     let _ = writeln!(
         s,
-        "| fixture | compile | wasmtime load | wasmtime / inference | of which instantiate | tract / inference | wasmtime / tract | onnxruntime / inference | wasmtime / onnxruntime | instructions / inference | metered run | max abs diff vs tract |"
+        "| fixture | compile | wasmtime load | wasmtime / inference | of which instantiate | native, 1 thread | native, {} threads | native calls | tract / inference | wasmtime / tract | onnxruntime / inference | wasmtime / onnxruntime | native 1 thread / onnxruntime | native {} threads / onnxruntime | instructions / inference | metered run | max abs diff vs tract |",
+        cores(),
+        cores()
     );
     let _ = writeln!(
         s,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
     );
     for f in fixtures {
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} ({}) | {} | {} ({}) | {:.1}x | {} ({}) | {:.1}x | {} | {} | {:.2e} (of {:.2}) |",
+            "| `{}` | {} | {} | {} ({}) | {} | {} ({}) | {} ({}) | {} of {} | {} ({}) | {:.1}x | {} ({}) | {:.1}x | {:.2}x | {:.2}x | {} | {} | {:.2e} (of {:.2}) |",
             f.name,
             fmt_dur(f.compile.median),
             fmt_dur(f.load),
             fmt_dur(f.wasm.median),
             f.wasm.runs,
             fmt_dur(f.instantiate.median),
+            fmt_dur(f.native1.median),
+            f.native1.runs,
+            fmt_dur(f.native_all.median),
+            f.native_all.runs,
+            f.native_calls.0,
+            f.native_calls.1,
             fmt_dur(f.tract.median),
             f.tract.runs,
             f.vs_tract(),
             fmt_dur(f.ort.timing.median),
             f.ort.timing.runs,
             f.vs_ort(),
+            f.native_vs_ort(f.native1),
+            f.native_vs_ort(f.native_all),
             fmt_int(f.instructions),
             if f.metered == f.instructions {
                 "= manifest".to_string()
@@ -1116,22 +1180,35 @@ fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
     );
     let _ = writeln!(
         s,
-        "| model | compile | wasmtime / inference | tract / inference | onnxruntime / inference | wasmtime / tract | wasmtime / onnxruntime | instructions / inference | max abs diff vs tract |"
+        "| model | compile | wasmtime / inference | native, 1 thread | native, {} threads | native calls | tract / inference | onnxruntime / inference | wasmtime / tract | wasmtime / onnxruntime | native 1 thread / onnxruntime | native {} threads / onnxruntime | instructions / inference | max abs diff vs tract |",
+        cores(),
+        cores()
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         s,
-        "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {:.1}x | {:.1}x | {} | {:.2e} (of {:.2}) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {} of {} | {} ({}) | {} ({}) | {:.1}x | {:.1}x | {:.2}x | {:.2}x | {} | {:.2e} (of {:.2}) |",
         f.name,
         fmt_dur(f.compile.median),
         fmt_dur(f.wasm.median),
         f.wasm.runs,
+        fmt_dur(f.native1.median),
+        f.native1.runs,
+        fmt_dur(f.native_all.median),
+        f.native_all.runs,
+        f.native_calls.0,
+        f.native_calls.1,
         fmt_dur(f.tract.median),
         f.tract.runs,
         fmt_dur(f.ort.timing.median),
         f.ort.timing.runs,
         f.vs_tract(),
         f.vs_ort(),
+        f.native_vs_ort(f.native1),
+        f.native_vs_ort(f.native_all),
         fmt_int(f.instructions),
         f.max_abs_diff,
         f.max_abs_ref,

@@ -354,8 +354,10 @@ pub fn run_case(dir: &Path) -> CaseResult {
 /// memory wasmtime leaves, and every recorded plan ties to its function.
 fn native_matches(runtime: &Runtime, tensors: &[crate::npy::Tensor]) -> Result<(), String> {
     let art = runtime.artifact();
-    let (plans, warnings) = crate::compiler::plans::verify_plans(&art.wasm, &art.manifest.layers)
-        .map_err(|e| e.to_string())?;
+    let (plans, warnings) =
+        crate::compiler::plans::verify_plans(&art.wasm, &art.manifest, art.memory.len())
+            .map_err(|e| e.to_string())?;
+    let executor = crate::native::Executor::shared().map_err(|e| e.to_string())?;
     if let Some(w) = warnings.first() {
         return Err(w.clone());
     }
@@ -370,7 +372,7 @@ fn native_matches(runtime: &Runtime, tensors: &[crate::npy::Tensor]) -> Result<(
         .map_err(|e| e.to_string())?;
     let mut differs = None;
     runtime
-        .run_calls_native(&region, &calls, &plans, |i, m| {
+        .run_calls_native(&region, &calls, &plans, &executor, |i, m| {
             if differs.is_none() && blake3::hash(m) != expected[i] {
                 differs = Some(i);
             }

@@ -12,7 +12,9 @@ use crate::artifact::{Artifact, IoSlot};
 use crate::artifact::{DType, Kind};
 use crate::cache::{ModuleCache, Origin};
 use crate::error::{Error, Result};
+use crate::native::{Executor, Verified};
 use crate::npy::Tensor;
+use std::sync::Arc;
 use wasmtime::{Config, Engine, Instance, Memory, Module, Store, Val};
 
 fn rt<E: std::fmt::Display>(e: E) -> Error {
@@ -93,6 +95,28 @@ pub struct RunOutput {
     pub output_region: Vec<u8>,
     /// Instructions executed (when metered).
     pub instructions: Option<u64>,
+    /// What ran the layers.
+    pub engine: EngineKind,
+}
+
+/// What ran an inference's layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// wasmtime ran the module's entry function.
+    Wasm,
+    /// The native executor ran every call that has a verified plan, wasmtime
+    /// the others.
+    Native,
+}
+
+impl EngineKind {
+    /// `wasm` or `native`, as `--engine` names them.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Wasm => "wasm",
+            EngineKind::Native => "native",
+        }
+    }
 }
 
 /// A loaded, compiled model ready to run many inferences.
@@ -102,6 +126,8 @@ pub struct Runtime {
     module: Module,
     metered: bool,
     origin: Origin,
+    /// The native executor and the plans it may run (`with_native`).
+    native: Option<(Arc<Verified>, Arc<Executor>)>,
 }
 
 /// A fresh instance with the initial image and an input written.
@@ -140,7 +166,21 @@ impl Runtime {
             module,
             metered,
             origin,
+            native: None,
         })
+    }
+
+    /// This runtime with the native executor running the calls of `plans`
+    /// (which the compiler verified against this artifact's module, see
+    /// `compiler::plans::accelerate`) in unmetered runs.
+    pub fn with_native(mut self, plans: Arc<Verified>, executor: Arc<Executor>) -> Runtime {
+        self.native = Some((plans, executor));
+        self
+    }
+
+    /// The verified plans and the executor, when the native executor is on.
+    pub fn native(&self) -> Option<(&Verified, &Executor)> {
+        self.native.as_ref().map(|(p, e)| (&**p, &**e))
     }
 
     /// Whether the compiled module came from the cache.
@@ -227,7 +267,8 @@ impl Runtime {
         &self,
         input_region: &[u8],
         calls: &[(u32, Vec<u32>)],
-        plans: &crate::native::Verified,
+        plans: &Verified,
+        executor: &Executor,
         mut after: impl FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<Vec<u8>> {
         let mut live = self.instantiate(input_region)?;
@@ -235,7 +276,7 @@ impl Runtime {
             match plans.plan(*f) {
                 Some(plan) => {
                     let memory = live.memory.data_mut(&mut live.store);
-                    crate::native::run_plan(plan, args, memory)?;
+                    executor.run_plan(plan, args, memory)?;
                 }
                 None => call_layer(&mut live, *f, args)?,
             }
@@ -276,8 +317,95 @@ impl Runtime {
         Ok(region)
     }
 
-    /// Runs one inference on quantized input-region bytes.
+    /// Runs one inference on quantized input-region bytes: natively when
+    /// the native executor is on and the run is not metered (wasmtime again
+    /// if the native run fails), else in wasmtime.
     pub fn run_region(&self, input_region: &[u8]) -> Result<RunOutput> {
+        if let (Some((plans, executor)), false) = (&self.native, self.metered)
+            && !plans.calls().is_empty()
+        {
+            match self.run_region_native(input_region, plans, executor) {
+                Ok(out) => return Ok(out),
+                // the module is the truth: it traps (or not) on its own
+                Err(e) => tracing::warn!(
+                    model = %self.artifact.manifest.name,
+                    "the native executor failed ({e}); running the module in wasmtime"
+                ),
+            }
+        }
+        self.run_region_wasm(input_region)
+    }
+
+    /// The memory after every call, natively: on a copy of the image alone
+    /// when every call has a plan, else on a wasmtime instance's memory.
+    fn run_region_native(
+        &self,
+        input_region: &[u8],
+        plans: &Verified,
+        executor: &Executor,
+    ) -> Result<RunOutput> {
+        let m = &self.artifact.manifest;
+        let output = |data: &[u8]| {
+            let base = m.outputs.offset as usize;
+            let output_region = data
+                .get(base..base + m.outputs.size as usize)
+                .ok_or_else(|| rt("the output region is outside the memory"))?
+                .to_vec();
+            Ok(RunOutput {
+                outputs: outputs_from_region(m, &output_region),
+                output_region,
+                instructions: None,
+                engine: EngineKind::Native,
+            })
+        };
+        if plans.complete() {
+            let memory = self.native_image(input_region)?;
+            let memory = self.run_native_calls(memory, plans.calls(), plans, executor)?;
+            return output(&memory);
+        }
+        let memory =
+            self.run_calls_native(input_region, plans.calls(), plans, executor, |_, _| Ok(()))?;
+        output(&memory)
+    }
+
+    /// The initial image with the input written, checked like an instance's.
+    fn native_image(&self, input_region: &[u8]) -> Result<Vec<u8>> {
+        let m = &self.artifact.manifest;
+        if input_region.len() as u64 > m.inputs.size {
+            return Err(Error::BadInput(format!(
+                "the input has {} bytes but the model's input region holds {}",
+                input_region.len(),
+                m.inputs.size
+            )));
+        }
+        let mut memory = self.artifact.memory.clone();
+        let at = m.inputs.offset as usize;
+        memory
+            .get_mut(at..at + input_region.len())
+            .ok_or_else(|| rt("the input region is outside the memory"))?
+            .copy_from_slice(input_region);
+        Ok(memory)
+    }
+
+    /// `calls`, every one planned, run natively on `memory`.
+    fn run_native_calls(
+        &self,
+        mut memory: Vec<u8>,
+        calls: &[(u32, Vec<u32>)],
+        plans: &Verified,
+        executor: &Executor,
+    ) -> Result<Vec<u8>> {
+        for (f, args) in calls {
+            let plan = plans
+                .plan(*f)
+                .ok_or_else(|| rt(format!("function {f} has no verified plan")))?;
+            executor.run_plan(plan, args, &mut memory)?;
+        }
+        Ok(memory)
+    }
+
+    /// Runs one inference in wasmtime (the module's entry function).
+    pub fn run_region_wasm(&self, input_region: &[u8]) -> Result<RunOutput> {
         let m = &self.artifact.manifest;
         let Live {
             mut store,
@@ -302,6 +430,7 @@ impl Runtime {
             outputs,
             output_region,
             instructions,
+            engine: EngineKind::Wasm,
         })
     }
 

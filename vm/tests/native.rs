@@ -12,7 +12,8 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
     for f in common::FIXTURES {
         let (vm, region, rt) = common::fixture_vm(f);
         let art = vm.artifact();
-        let (plans, warnings) = verify_plans(&art.wasm, &art.manifest.layers).unwrap();
+        let (plans, warnings) = verify_plans(&art.wasm, &art.manifest, art.memory.len()).unwrap();
+        let executor = opml_vm::native::Executor::shared().unwrap();
         assert!(warnings.is_empty(), "{f}: {warnings:?}");
         let recorded = art
             .manifest
@@ -29,7 +30,7 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
         })
         .unwrap();
         let mut native_calls = 0;
-        rt.run_calls_native(&region, &calls, &plans, |i, m| {
+        rt.run_calls_native(&region, &calls, &plans, &executor, |i, m| {
             if plans.plan(calls[i].0).is_some() {
                 native_calls += 1;
             }
@@ -60,8 +61,9 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
 fn a_tampered_plan_is_refused() {
     use opml_vm::plan::KernelOp;
     let (vm, _, _) = common::fixture_vm("mlp784");
-    let mut layers = vm.artifact().manifest.layers.clone();
-    let tampered = layers
+    let mut manifest = vm.artifact().manifest.clone();
+    let tampered = manifest
+        .layers
         .iter_mut()
         .find_map(|l| {
             let plan = l.plan.as_mut()?;
@@ -74,11 +76,12 @@ fn a_tampered_plan_is_refused() {
             })
         })
         .expect("mlp784 has a planned product");
-    let (plans, warnings) = verify_plans(&vm.artifact().wasm, &layers).unwrap();
+    let len = vm.artifact().memory.len();
+    let (plans, warnings) = verify_plans(&vm.artifact().wasm, &manifest, len).unwrap();
     assert!(
         warnings.iter().any(|w| w.contains(&tampered)),
         "{warnings:?}"
     );
-    let (honest, _) = verify_plans(&vm.artifact().wasm, &vm.artifact().manifest.layers).unwrap();
+    let (honest, _) = verify_plans(&vm.artifact().wasm, &vm.artifact().manifest, len).unwrap();
     assert_eq!(plans.len() + 1, honest.len());
 }

@@ -303,21 +303,14 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         });
     }
 
-    // Entry function (index 0): every call of every layer, in order.
-    let mut entry = FuncBuilder::default();
-    for l in &layers {
-        let Some(f) = l.function else { continue };
-        for c in &l.calls {
-            for &a in &c.args {
-                entry.c32(a as i32);
-            }
-            entry.op(wasm_encoder::Instruction::Call(f));
-        }
-    }
-
+    let entry = entry_function(layers.iter().flat_map(|l| {
+        let f = l.function;
+        l.calls
+            .iter()
+            .filter_map(move |c| Some((f?, c.args.as_slice())))
+    }));
     let memory_bytes = ctx.mem.memory_bytes();
     let pages = memory_bytes / mem::PAGE;
-    let entry = entry.finish();
     let wasm = assemble(&entry, &functions, pages);
     let constant_bytes = ctx.mem.data.iter().map(|s| s.1.len() as u64).sum();
     Ok(Emitted {
@@ -328,6 +321,18 @@ pub fn emit(g: &Graph, fmt: FixedFormat) -> Result<Emitted> {
         output_region,
         constant_bytes,
     })
+}
+
+/// The entry function (index 0, `run`): every call of every layer, in order.
+pub(crate) fn entry_function<'a>(calls: impl Iterator<Item = (u32, &'a [u32])>) -> Function {
+    let mut entry = FuncBuilder::default();
+    for (f, args) in calls {
+        for &a in args {
+            entry.c32(a as i32);
+        }
+        entry.op(wasm_encoder::Instruction::Call(f));
+    }
+    entry.finish()
 }
 
 /// The body that `plan` writes into a function of `params` i32 parameters:
