@@ -372,7 +372,7 @@ fn native_matches(runtime: &Runtime, tensors: &[crate::npy::Tensor]) -> Result<(
         .map_err(|e| e.to_string())?;
     let mut differs = None;
     runtime
-        .run_calls_native(&region, &calls, &plans, &executor, |i, m| {
+        .run_calls_native(&region, &calls, &plans, &executor, false, |i, m| {
             if differs.is_none() && blake3::hash(m) != expected[i] {
                 differs = Some(i);
             }

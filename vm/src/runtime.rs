@@ -14,7 +14,7 @@ use crate::cache::{ModuleCache, Origin};
 use crate::error::{Error, Result};
 use crate::native::{Executor, Verified};
 use crate::npy::Tensor;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::{Config, Engine, Instance, Memory, Module, Store, Val};
 
 fn rt<E: std::fmt::Display>(e: E) -> Error {
@@ -128,6 +128,39 @@ pub struct Runtime {
     origin: Origin,
     /// The native executor and the plans it may run (`with_native`).
     native: Option<(Arc<Verified>, Arc<Executor>)>,
+    /// Memories of finished native runs, restored to the image: a run
+    /// takes one instead of copying the whole image into fresh pages.
+    scratch: Mutex<Vec<Vec<u8>>>,
+    /// What a native run writes (the input region and every call's output
+    /// spans, merged), once known; `None` when some call's is not known.
+    written: OnceLock<Option<Vec<(usize, usize)>>>,
+}
+
+/// Most memories a runtime keeps for reuse (concurrent runs beyond this
+/// many copy the image).
+const SCRATCH_MEMORIES: usize = 2;
+
+/// The bytes a native run of `plans` writes: the input region and each
+/// call's output spans, sorted and merged; `None` when not all are known.
+fn written(
+    m: &crate::artifact::Manifest,
+    plans: &Verified,
+    len: usize,
+) -> Option<Vec<(usize, usize)>> {
+    let at = m.inputs.offset as usize;
+    let mut spans = vec![(at, at.checked_add(m.inputs.size as usize)?.min(len))];
+    for (f, args) in plans.calls() {
+        spans.extend(crate::native::write_spans(plans.plan(*f)?, args, len)?);
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (lo, hi) in spans {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    Some(merged)
 }
 
 /// A fresh instance with the initial image and an input written.
@@ -167,6 +200,8 @@ impl Runtime {
             metered,
             origin,
             native: None,
+            scratch: Mutex::new(vec![]),
+            written: OnceLock::new(),
         })
     }
 
@@ -175,6 +210,7 @@ impl Runtime {
     /// `compiler::plans::accelerate`) in unmetered runs.
     pub fn with_native(mut self, plans: Arc<Verified>, executor: Arc<Executor>) -> Runtime {
         self.native = Some((plans, executor));
+        self.written = OnceLock::new();
         self
     }
 
@@ -261,26 +297,40 @@ impl Runtime {
     }
 
     /// [`Runtime::run_calls`] with the functions that have a verified plan
-    /// run by the native kernels ([`crate::native`]) on the same memory, the
-    /// others by wasmtime.
+    /// run by the native executor on the same memory, the others by
+    /// wasmtime. With `merge`, the segments of a product run as one call
+    /// ([`Executor::run_group`]) and `after` sees the memory only after the
+    /// last call of each group.
     pub fn run_calls_native(
         &self,
         input_region: &[u8],
         calls: &[(u32, Vec<u32>)],
         plans: &Verified,
         executor: &Executor,
+        merge: bool,
         mut after: impl FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<Vec<u8>> {
         let mut live = self.instantiate(input_region)?;
-        for (i, (f, args)) in calls.iter().enumerate() {
-            match plans.plan(*f) {
+        let mut i = 0;
+        while i < calls.len() {
+            let (f, args) = &calls[i];
+            let ran = match plans.plan(*f) {
                 Some(plan) => {
                     let memory = live.memory.data_mut(&mut live.store);
-                    executor.run_plan(plan, args, memory)?;
+                    if merge {
+                        executor.run_group(plans, &calls[i..], memory)?
+                    } else {
+                        executor.run_plan(plan, args, memory)?;
+                        1
+                    }
                 }
-                None => call_layer(&mut live, *f, args)?,
-            }
-            after(i, live.memory.data(&live.store))?;
+                None => {
+                    call_layer(&mut live, *f, args)?;
+                    1
+                }
+            };
+            i += ran;
+            after(i - 1, live.memory.data(&live.store))?;
         }
         Ok(live.memory.data(&live.store).to_vec())
     }
@@ -358,18 +408,30 @@ impl Runtime {
                 engine: EngineKind::Native,
             })
         };
-        if plans.complete() {
-            let memory = self.native_image(input_region)?;
-            let memory = self.run_native_calls(memory, plans.calls(), plans, executor)?;
-            return output(&memory);
-        }
-        let memory =
-            self.run_calls_native(input_region, plans.calls(), plans, executor, |_, _| Ok(()))?;
-        output(&memory)
+        self.with_native_memory(input_region, plans, executor, output)
     }
 
-    /// The initial image with the input written, checked like an instance's.
-    fn native_image(&self, input_region: &[u8]) -> Result<Vec<u8>> {
+    /// `read` of the memory after the whole run of the native executor: on a
+    /// pooled copy of the image alone when every call has a plan, else on a
+    /// wasmtime instance's memory.
+    fn with_native_memory<R>(
+        &self,
+        input_region: &[u8],
+        plans: &Verified,
+        executor: &Executor,
+        read: impl FnOnce(&[u8]) -> Result<R>,
+    ) -> Result<R> {
+        if !plans.complete() {
+            let memory = self.run_calls_native(
+                input_region,
+                plans.calls(),
+                plans,
+                executor,
+                true,
+                |_, _| Ok(()),
+            )?;
+            return read(&memory);
+        }
         let m = &self.artifact.manifest;
         if input_region.len() as u64 > m.inputs.size {
             return Err(Error::BadInput(format!(
@@ -378,30 +440,66 @@ impl Runtime {
                 m.inputs.size
             )));
         }
-        let mut memory = self.artifact.memory.clone();
+        let image = &self.artifact.memory;
+        let mut memory = self
+            .scratch
+            .lock()
+            .expect("scratch lock")
+            .pop()
+            .unwrap_or_else(|| image.clone());
         let at = m.inputs.offset as usize;
         memory
             .get_mut(at..at + input_region.len())
             .ok_or_else(|| rt("the input region is outside the memory"))?
             .copy_from_slice(input_region);
-        Ok(memory)
+        let result = executor
+            .run_calls(plans, plans.calls(), &mut memory)
+            .and_then(|()| read(&memory));
+        if result.is_ok() {
+            // back to the image where the run wrote, for the next run
+            match self.written.get_or_init(|| written(m, plans, image.len())) {
+                Some(spans) => {
+                    for &(lo, hi) in spans {
+                        memory[lo..hi].copy_from_slice(&image[lo..hi]);
+                    }
+                }
+                None => memory.copy_from_slice(image),
+            }
+            let mut pool = self.scratch.lock().expect("scratch lock");
+            if pool.len() < SCRATCH_MEMORIES {
+                pool.push(memory);
+            }
+        }
+        result
     }
 
-    /// `calls`, every one planned, run natively on `memory`.
-    fn run_native_calls(
-        &self,
-        mut memory: Vec<u8>,
-        calls: &[(u32, Vec<u32>)],
-        plans: &Verified,
-        executor: &Executor,
-    ) -> Result<Vec<u8>> {
-        for (f, args) in calls {
-            let plan = plans
-                .plan(*f)
-                .ok_or_else(|| rt(format!("function {f} has no verified plan")))?;
-            executor.run_plan(plan, args, &mut memory)?;
+    /// The whole memory after an inference on quantized input-region bytes
+    /// (the final state), and what computed it: the native executor when it
+    /// is on (wasmtime again if it fails), else wasmtime.
+    pub fn final_memory(&self, input_region: &[u8]) -> Result<(Vec<u8>, EngineKind)> {
+        if let Some((plans, executor)) = &self.native
+            && !plans.calls().is_empty()
+        {
+            match self.with_native_memory(input_region, plans, executor, |m| Ok(m.to_vec())) {
+                Ok(m) => return Ok((m, EngineKind::Native)),
+                Err(e) => tracing::warn!(
+                    model = %self.artifact.manifest.name,
+                    "the native executor failed ({e}); running the module in wasmtime"
+                ),
+            }
         }
-        Ok(memory)
+        let live = self.instantiate(input_region)?;
+        let Live {
+            mut store,
+            instance,
+            memory,
+        } = live;
+        instance
+            .get_typed_func::<(), ()>(&mut store, "run")
+            .map_err(rt)?
+            .call(&mut store, ())
+            .map_err(|e| Error::Runtime(format!("the model trapped: {e:#}")))?;
+        Ok((memory.data(&store).to_vec(), EngineKind::Wasm))
     }
 
     /// Runs one inference in wasmtime (the module's entry function).

@@ -30,7 +30,7 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
         })
         .unwrap();
         let mut native_calls = 0;
-        rt.run_calls_native(&region, &calls, &plans, &executor, |i, m| {
+        rt.run_calls_native(&region, &calls, &plans, &executor, false, |i, m| {
             if plans.plan(calls[i].0).is_some() {
                 native_calls += 1;
             }
@@ -42,6 +42,18 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
             Ok(())
         })
         .unwrap();
+        // a whole run (segments of a product merged, threads): wasmtime's final memory
+        let accelerated = opml_vm::runtime::Runtime::new(art.clone(), false)
+            .unwrap()
+            .with_native(std::sync::Arc::new(plans.clone()), executor.clone());
+        // again with another input and back: a reused memory keeps nothing of a run
+        let zeros = vec![0u8; region.len()];
+        for input in [&region, &zeros, &region] {
+            let (memory, engine) = accelerated.final_memory(input).unwrap();
+            assert_eq!(engine, opml_vm::runtime::EngineKind::Native);
+            let (expected_memory, _) = rt.final_memory(input).unwrap();
+            assert!(memory == expected_memory, "{f}: final memory differs");
+        }
         println!(
             "{f}: {native_calls} of {} calls native, {} of {} functions planned",
             calls.len(),

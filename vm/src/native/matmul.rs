@@ -25,27 +25,86 @@ pub(super) fn matmul(
     args: &[u32],
     ex: &Executor,
 ) -> Result<()> {
-    let (first, count) = match rows {
-        // `run` of a whole product: a batch needs the row counter of a segment
-        Rows::All if s.batch.is_none() => (0, s.m),
-        Rows::All => {
-            return Err(Error::Runtime(
-                "a batched product outside a segment has no native kernel".into(),
-            ));
-        }
-        Rows::Params => match args {
-            [first, count] => (*first as usize, *count as usize),
-            _ => {
-                return Err(Error::Runtime(
-                    "a product segment is called with two arguments".into(),
-                ));
-            }
-        },
-    };
+    let (first, count) = row_range(s, rows, args)?;
+    if !fits(s, first, count) {
+        return Err(Error::Runtime(
+            "a product's addresses leave the 32-bit memory".into(),
+        ));
+    }
     match Layout::new(memory.len(), s, first, count) {
         Some(layout) => parallel(memory, s, &layout, ex),
         None => sequential(&mut Mem(memory), s, first, count),
     }
+}
+
+/// Rows `[first, first + count)` of a call, from its arguments.
+fn row_range(s: &MatMulSpec, rows: Rows, args: &[u32]) -> Result<(usize, usize)> {
+    match rows {
+        // `run` of a whole product: a batch needs the row counter of a segment
+        Rows::All if s.batch.is_none() => Ok((0, s.m)),
+        Rows::All => Err(Error::Runtime(
+            "a batched product outside a segment has no native kernel".into(),
+        )),
+        Rows::Params => match args {
+            [first, count] => Ok((*first as usize, *count as usize)),
+            _ => Err(Error::Runtime(
+                "a product segment is called with two arguments".into(),
+            )),
+        },
+    }
+}
+
+/// Whether every address the rows `[first, first + count)` of `s` reach is
+/// below 2^33, so the i64 address arithmetic of the kernels cannot overflow
+/// (a real product stays within the 4 GiB memory; a larger one is refused and
+/// the WASM runs it).
+fn fits(s: &MatMulSpec, first: usize, count: usize) -> bool {
+    const LIMIT: i128 = 1 << 33;
+    let rows = first as i128 + count as i128;
+    let (k, n) = (s.k as i128, s.n as i128);
+    let (rs, cs) = (s.c_strides.0 as i128, s.c_strides.1 as i128);
+    [
+        rows * k * 4,
+        rows * n * 4,
+        n * k * 4,
+        rows * rs.abs(),
+        n * cs.abs(),
+    ]
+    .iter()
+    .all(|&x| x < LIMIT)
+}
+
+/// The bytes `[lo, hi)` the outputs of rows `[first, first + count)` take.
+fn output_span(s: &MatMulSpec, first: usize, count: usize) -> Option<(i64, i64)> {
+    let (first, count, n) = (
+        i64::try_from(first).ok()?,
+        i64::try_from(count).ok()?,
+        i64::try_from(s.n).ok()?,
+    );
+    if count == 0 || n == 0 {
+        return Some((0, 0));
+    }
+    let (rs, cs) = s.c_strides;
+    let c0 = (s.c as i64).checked_add(first.checked_mul(rs)?)?;
+    let (r_reach, c_reach) = (rs.checked_mul(count - 1)?, cs.checked_mul(n - 1)?);
+    let lo = c0 + r_reach.min(0) + c_reach.min(0);
+    let hi = c0 + r_reach.max(0) + c_reach.max(0) + 4;
+    Some((lo, hi))
+}
+
+/// What one call can write (every output, in bounds), for `write_spans`.
+pub(super) fn write_span(
+    s: &MatMulSpec,
+    rows: Rows,
+    args: &[u32],
+    len: usize,
+) -> Option<(usize, usize)> {
+    let (first, count) = row_range(s, rows, args).ok()?;
+    if !fits(s, first, count) {
+        return None;
+    }
+    let (lo, hi) = output_span(s, first, count)?;
+    (lo >= 0 && hi <= len as i64).then_some((lo as usize, hi.max(lo) as usize))
 }
 
 /// A product whose outputs are distinct, in bounds and disjoint from its
@@ -113,8 +172,7 @@ impl Layout {
             return None;
         }
         let c0 = s.c as i64 + first_i * rs;
-        let lo = c0 + (rs * (count_i - 1)).min(0) + (cs * (n - 1)).min(0);
-        let hi = c0 + (rs * (count_i - 1)).max(0) + (cs * (n - 1)).max(0) + 4;
+        let (lo, hi) = output_span(s, first, count)?;
         let out = span(lo, hi - lo, len)?;
         if !reads.iter().all(|&r| disjoint(r, out)) {
             return None;

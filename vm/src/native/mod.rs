@@ -75,14 +75,34 @@ fn trap(what: &str, at: i64) -> Error {
     ))
 }
 
+/// The bytes `[lo, hi)` one call of `plan` (with `args`) can write in a
+/// memory of `len` bytes; `None` when that is not known (the caller then
+/// takes all of memory as written).
+pub fn write_spans(plan: &[KernelOp], args: &[u32], len: usize) -> Option<Vec<(usize, usize)>> {
+    plan.iter()
+        .map(|op| match op {
+            KernelOp::MatMul { spec, rows } => matmul::write_span(spec, *rows, args, len),
+            KernelOp::Copy { shape, dst, .. } => elementwise::view_span(shape, dst, len),
+            KernelOp::Binary { shape, views, .. } | KernelOp::Unary { shape, views, .. } => {
+                elementwise::view_span(shape, views.first()?, len)
+            }
+        })
+        .collect()
+}
+
+/// The word at byte `at`, or the WASM's trap.
+fn load(memory: &[u8], at: i64) -> Result<i32> {
+    let i = usize::try_from(at).map_err(|_| trap("a load", at))?;
+    let b = memory.get(i..i + 4).ok_or_else(|| trap("a load", at))?;
+    Ok(i32::from_le_bytes(b.try_into().expect("4 bytes")))
+}
+
 /// The memory a kernel works on, with the WASM's bounds checks.
 struct Mem<'a>(&'a mut [u8]);
 
 impl Mem<'_> {
     fn load(&self, at: i64) -> Result<i32> {
-        let i = usize::try_from(at).map_err(|_| trap("a load", at))?;
-        let b = self.0.get(i..i + 4).ok_or_else(|| trap("a load", at))?;
-        Ok(i32::from_le_bytes(b.try_into().expect("4 bytes")))
+        load(self.0, at)
     }
 
     fn store(&mut self, at: i64, v: i32) -> Result<()> {
@@ -258,19 +278,74 @@ impl Executor {
         }
     }
 
+    /// Runs `calls` (every one with a plan in `plans`) on `memory`, the
+    /// segments of a product merged ([`Executor::run_group`]).
+    pub fn run_calls(
+        &self,
+        plans: &Verified,
+        calls: &[(u32, Vec<u32>)],
+        memory: &mut [u8],
+    ) -> Result<()> {
+        let mut i = 0;
+        while i < calls.len() {
+            i += self.run_group(plans, &calls[i..], memory)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the first call of `calls` (which must have a plan), and with it
+    /// the segments of the same product that follow it: the consecutive
+    /// calls of a function that is one product over the rows its arguments
+    /// name run as one call over all their rows, the same outputs in the
+    /// same order with the rows of every segment to spread over the threads.
+    /// Returns how many calls ran.
+    pub fn run_group(
+        &self,
+        plans: &Verified,
+        calls: &[(u32, Vec<u32>)],
+        memory: &mut [u8],
+    ) -> Result<usize> {
+        let Some((f, args)) = calls.first() else {
+            return Ok(0);
+        };
+        let plan = plans
+            .plan(*f)
+            .ok_or_else(|| Error::Runtime(format!("function {f} has no verified plan")))?;
+        let segment = matches!(
+            plan,
+            [KernelOp::MatMul {
+                rows: crate::plan::Rows::Params,
+                ..
+            }]
+        );
+        let ([first, count], true) = (args.as_slice(), segment) else {
+            self.run_plan(plan, args, memory)?;
+            return Ok(1);
+        };
+        let (first, mut count) = (*first as u64, *count as u64);
+        let mut next = 1;
+        while let Some((g, [at, more])) = calls.get(next).map(|(g, a)| (g, a.as_slice())) {
+            if g != f || *at as u64 != first + count || count + *more as u64 > u32::MAX as u64 {
+                break;
+            }
+            count += *more as u64;
+            next += 1;
+        }
+        self.run_plan(plan, &[first as u32, count as u32], memory)?;
+        Ok(next)
+    }
+
     /// Runs the plan of one call (`args`: the call's i32 arguments) on `memory`.
     pub fn run_plan(&self, plan: &[KernelOp], args: &[u32], memory: &mut [u8]) -> Result<()> {
         for op in plan {
             match op {
                 KernelOp::MatMul { spec, rows } => matmul::matmul(memory, spec, *rows, args, self)?,
-                KernelOp::Copy { shape, src, dst } => {
-                    elementwise::copy(&mut Mem(memory), shape, src, dst)?
-                }
+                KernelOp::Copy { shape, src, dst } => elementwise::copy(memory, shape, src, dst)?,
                 KernelOp::Binary { shape, views, op } => {
-                    elementwise::binary(&mut Mem(memory), shape, views, *op)?
+                    elementwise::binary(memory, shape, views, *op)?
                 }
                 KernelOp::Unary { shape, views, op } => {
-                    elementwise::unary(&mut Mem(memory), shape, views, *op)?
+                    elementwise::unary(memory, shape, views, *op)?
                 }
             }
         }
