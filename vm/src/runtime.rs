@@ -163,6 +163,30 @@ fn written(
     Some(merged)
 }
 
+/// The memory a native run works on.
+enum RunMemory {
+    /// A copy of the image: every call has a plan.
+    Image(Vec<u8>),
+    /// A wasmtime instance's, for the calls without one.
+    Instance(Live),
+}
+
+impl RunMemory {
+    fn data(&self) -> &[u8] {
+        match self {
+            RunMemory::Image(m) => m,
+            RunMemory::Instance(live) => live.memory.data(&live.store),
+        }
+    }
+
+    fn data_mut(&mut self) -> &mut [u8] {
+        match self {
+            RunMemory::Image(m) => m,
+            RunMemory::Instance(live) => live.memory.data_mut(&mut live.store),
+        }
+    }
+}
+
 /// A fresh instance with the initial image and an input written.
 struct Live {
     store: Store<()>,
@@ -310,29 +334,104 @@ impl Runtime {
         merge: bool,
         mut after: impl FnMut(usize, &[u8]) -> Result<()>,
     ) -> Result<Vec<u8>> {
-        let mut live = self.instantiate(input_region)?;
+        self.run_calls_grouped(
+            input_region,
+            calls,
+            (plans, executor),
+            |rest| {
+                if merge {
+                    executor.group_len(plans, rest)
+                } else {
+                    1
+                }
+            },
+            |_, _| Ok(()),
+            |calls, m| after(calls.end - 1, m),
+        )
+    }
+
+    /// Runs `calls` with the native executor (wasmtime for a call without a
+    /// verified plan): `group(rest)` says how many of the calls `rest`
+    /// starts with run as one (at most [`Executor::group_len`]);
+    /// `before(calls, memory)` and `after(calls, memory)` see the memory
+    /// around each group. The memory is a copy of the image when every call
+    /// has a plan, else a wasmtime instance's. Returns the final memory.
+    pub fn run_calls_grouped(
+        &self,
+        input_region: &[u8],
+        calls: &[(u32, Vec<u32>)],
+        (plans, executor): (&Verified, &Executor),
+        mut group: impl FnMut(&[(u32, Vec<u32>)]) -> usize,
+        mut before: impl FnMut(std::ops::Range<usize>, &[u8]) -> Result<()>,
+        mut after: impl FnMut(std::ops::Range<usize>, &[u8]) -> Result<()>,
+    ) -> Result<Vec<u8>> {
+        let planned = calls.iter().all(|(f, _)| plans.plan(*f).is_some());
+        let mut memory = if planned {
+            RunMemory::Image(self.native_image(input_region)?)
+        } else {
+            RunMemory::Instance(self.instantiate(input_region)?)
+        };
         let mut i = 0;
         while i < calls.len() {
             let (f, args) = &calls[i];
-            let ran = match plans.plan(*f) {
-                Some(plan) => {
-                    let memory = live.memory.data_mut(&mut live.store);
-                    if merge {
-                        executor.run_group(plans, &calls[i..], memory)?
-                    } else {
-                        executor.run_plan(plan, args, memory)?;
-                        1
-                    }
-                }
-                None => {
-                    call_layer(&mut live, *f, args)?;
-                    1
-                }
+            let n = if plans.plan(*f).is_some() {
+                group(&calls[i..]).clamp(1, executor.group_len(plans, &calls[i..]))
+            } else {
+                1
             };
-            i += ran;
-            after(i - 1, live.memory.data(&live.store))?;
+            before(i..i + n, memory.data())?;
+            match (plans.plan(*f), &mut memory) {
+                (Some(_), m) => executor.run_merged(plans, &calls[i..i + n], m.data_mut())?,
+                (None, RunMemory::Instance(live)) => call_layer(live, *f, args)?,
+                (None, RunMemory::Image(_)) => unreachable!("every call is planned"),
+            }
+            after(i..i + n, memory.data())?;
+            i += n;
         }
-        Ok(live.memory.data(&live.store).to_vec())
+        Ok(match memory {
+            RunMemory::Image(m) => m,
+            RunMemory::Instance(live) => live.memory.data(&live.store).to_vec(),
+        })
+    }
+
+    /// The initial image with the input written, checked like an instance's.
+    fn native_image(&self, input_region: &[u8]) -> Result<Vec<u8>> {
+        let m = &self.artifact.manifest;
+        if input_region.len() as u64 > m.inputs.size {
+            return Err(Error::BadInput(format!(
+                "the input has {} bytes but the model's input region holds {}",
+                input_region.len(),
+                m.inputs.size
+            )));
+        }
+        let mut memory = self.artifact.memory.clone();
+        let at = m.inputs.offset as usize;
+        memory
+            .get_mut(at..at + input_region.len())
+            .ok_or_else(|| rt("the input region is outside the memory"))?
+            .copy_from_slice(input_region);
+        Ok(memory)
+    }
+
+    /// The whole memory after `run`'s calls up to (not including) call
+    /// `upto` on an input: the state at a call boundary. The native executor
+    /// runs them when it is on (wasmtime again if it fails).
+    pub fn memory_after_calls(&self, input_region: &[u8], upto: usize) -> Result<Vec<u8>> {
+        if let Some((plans, executor)) = self.native()
+            && !plans.calls().is_empty()
+        {
+            let calls = &plans.calls()[..upto.min(plans.calls().len())];
+            match self.run_calls_native(input_region, calls, plans, executor, true, |_, _| Ok(())) {
+                Ok(m) => return Ok(m),
+                Err(e) => tracing::warn!(
+                    model = %self.artifact.manifest.name,
+                    "the native executor failed ({e}); running the module in wasmtime"
+                ),
+            }
+        }
+        let mut calls = self.artifact.manifest.call_args();
+        calls.truncate(upto);
+        self.run_calls(input_region, &calls, |_, _| Ok(()))
     }
 
     /// Quantizes inputs into the bytes of the input region.
@@ -587,9 +686,7 @@ fn call_layer(live: &mut Live, f: u32, args: &[u32]) -> Result<()> {
 /// Runs `run`'s calls up to (not including) call `upto` on an input and
 /// returns the whole memory afterwards: the state at a call boundary.
 pub fn run_layers(artifact: &Artifact, input_region: &[u8], upto: usize) -> Result<Vec<u8>> {
-    let mut calls = artifact.manifest.call_args();
-    calls.truncate(upto);
-    Runtime::new(artifact.clone(), false)?.run_calls(input_region, &calls, |_, _| Ok(()))
+    Runtime::new(artifact.clone(), false)?.memory_after_calls(input_region, upto)
 }
 
 /// Measures each layer's executed instructions with wasmtime fuel, making

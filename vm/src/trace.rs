@@ -11,12 +11,10 @@
 //! any `i >= n` is the final one. A claim that asserts more steps than the
 //! model takes is disputed exactly there.
 
-use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::machine::hash::H256;
 use crate::machine::model::ModelVm;
 use crate::machine::{Committer, Frame, Machine, Op, Status, prove};
-use crate::runtime::{Runtime, run_layers};
 use std::sync::{Arc, Mutex};
 
 /// What a submitter posts for one inference, all derived from the final state.
@@ -149,34 +147,69 @@ impl VmTrace {
                 let c = vm.initial_committer(&mut m);
                 (m, c)
             });
-            let run = Runtime::new(art.clone(), false).and_then(|rt| {
-                let before: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
-                rt.run_calls_with(
-                    &input,
-                    &calls,
-                    |i, mem| {
-                        *before.borrow_mut() = writes[i]
-                            .iter()
-                            .map(|w| {
-                                let (lo, hi) = clip(mem.len(), w);
-                                mem[lo..hi].to_vec()
-                            })
-                            .collect();
-                        Ok(())
-                    },
-                    |i, mem| {
+            let run = vm.runtime().and_then(|rt| {
+                let before: std::cell::RefCell<Vec<Vec<Vec<u8>>>> = Default::default();
+                let capture = |calls: std::ops::Range<usize>, mem: &[u8]| {
+                    calls
+                        .map(|i| {
+                            writes[i]
+                                .iter()
+                                .map(|w| {
+                                    let (lo, hi) = clip(mem.len(), w);
+                                    mem[lo..hi].to_vec()
+                                })
+                                .collect()
+                        })
+                        .collect::<Vec<Vec<Vec<u8>>>>()
+                };
+                let mut record = |calls: std::ops::Range<usize>, mem: &[u8]| {
+                    for (i, b) in calls.zip(before.take()) {
                         let ranges = writes[i]
                             .iter()
-                            .zip(before.take())
+                            .zip(b)
                             .map(|(w, b)| {
                                 let (lo, hi) = clip(mem.len(), w);
                                 (lo, b, mem[lo..hi].to_vec())
                             })
                             .collect();
                         deltas.push(CallDelta { ranges });
-                        Ok(())
-                    },
-                )
+                    }
+                    Ok(())
+                };
+                match rt.native() {
+                    Some((plans, executor)) if !plans.calls().is_empty() => rt.run_calls_grouped(
+                        &input,
+                        &calls,
+                        (plans, executor),
+                        // a product's segments run as one when each call's
+                        // deltas come out as if it ran alone
+                        |rest| {
+                            let n = executor.group_len(plans, rest);
+                            let at = calls.len() - rest.len();
+                            if n > 1
+                                && apart(&rest[..n], &writes[at..at + n], plans, art.memory.len())
+                            {
+                                n
+                            } else {
+                                1
+                            }
+                        },
+                        |calls, mem| {
+                            *before.borrow_mut() = capture(calls, mem);
+                            Ok(())
+                        },
+                        &mut record,
+                    ),
+                    _ => rt.run_calls_with(
+                        &input,
+                        &calls,
+                        |i, mem| {
+                            *before.borrow_mut() = capture(i..i + 1, mem);
+                            Ok(())
+                        },
+                        |i, mem| record(i..i + 1, mem),
+                    ),
+                }
             });
             let initial = initial.join().expect("the initial tree's thread panicked");
             run.map(|memory| (memory, initial))
@@ -346,12 +379,44 @@ impl VmTrace {
     }
 }
 
-/// The halted machine after a full run: wasmtime runs every call, the final
-/// state is built from the memory it leaves.
+/// Whether the calls of a group can run as one and still give each call the
+/// deltas it gives alone: no call's write ranges (`writes`, the manifest's)
+/// meet another's, nor the bytes another's plan can write.
+fn apart(
+    calls: &[(u32, Vec<u32>)],
+    writes: &[Vec<[u32; 2]>],
+    plans: &crate::native::Verified,
+    len: usize,
+) -> bool {
+    let spans: Option<Vec<Vec<(usize, usize)>>> = calls
+        .iter()
+        .map(|(f, args)| crate::native::write_spans(plans.plan(*f)?, args, len))
+        .collect();
+    let Some(spans) = spans else { return false };
+    let ranges: Vec<Vec<(usize, usize)>> = writes
+        .iter()
+        .map(|w| {
+            w.iter()
+                .map(|w| (w[0] as usize, w[0] as usize + w[1] as usize))
+                .collect()
+        })
+        .collect();
+    let meet = |a: &[(usize, usize)], b: &[(usize, usize)]| {
+        a.iter().any(|x| b.iter().any(|y| x.0 < y.1 && y.0 < x.1))
+    };
+    (0..calls.len()).all(|i| {
+        (0..calls.len())
+            .filter(|&j| j != i)
+            .all(|j| !meet(&ranges[i], &ranges[j]) && !meet(&ranges[i], &spans[j]))
+    })
+}
+
+/// The halted machine after a full run: the native executor when the model
+/// has it, else wasmtime, runs every call; the final state is built from the
+/// memory it leaves.
 pub fn final_machine(vm: &ModelVm, input: &[u8]) -> Result<Machine> {
-    let art: &Artifact = vm.artifact();
-    let calls = art.manifest.calls().count();
-    Ok(vm.final_state(run_layers(art, input, calls)?))
+    let (memory, _) = vm.runtime()?.final_memory(input)?;
+    Ok(vm.final_state(memory))
 }
 
 /// The claim whose final state is `m` (which a lying agent may have tampered with).

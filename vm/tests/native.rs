@@ -97,3 +97,43 @@ fn a_tampered_plan_is_refused() {
     let (honest, _) = verify_plans(&vm.artifact().wasm, &vm.artifact().manifest, len).unwrap();
     assert_eq!(plans.len() + 1, honest.len());
 }
+
+/// Trace sessions reach call boundaries with the native executor: the same
+/// claim, state hashes (at call boundaries and inside calls) and machines at
+/// a step as a session on wasmtime, on fixtures with and without calls left
+/// to wasmtime.
+#[test]
+fn trace_sessions_with_the_native_executor_answer_as_with_wasmtime() {
+    use opml_vm::trace::{TraceProvider, VmTrace};
+    use std::sync::Arc;
+    let executor = opml_vm::native::Executor::shared().unwrap();
+    for f in ["minilm_tiny", "mlp784", "transformer_block"] {
+        let (vm, region, _) = common::fixture_vm(f);
+        let art = vm.artifact().clone();
+        let (native_vm, warnings) = opml_vm::compiler::plans::accelerate_vm(
+            opml_vm::machine::model::ModelVm::new(art.clone()).unwrap(),
+            executor.clone(),
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{f}: {warnings:?}");
+        let wasm = VmTrace::open(Arc::new(vm), &region).unwrap();
+        let native = VmTrace::open(Arc::new(native_vm), &region).unwrap();
+        assert_eq!(native.claim(), wasm.claim(), "{f}: claims");
+        let steps = wasm.claim().steps;
+        let mut at: Vec<u64> = art.manifest.calls().map(|(_, c)| c.start_step).collect();
+        at.extend((0..16).map(|i| steps * i / 16 + 7));
+        at.sort();
+        at.dedup();
+        assert_eq!(
+            native.state_hashes(&at).unwrap(),
+            wasm.state_hashes(&at).unwrap(),
+            "{f}: state hashes"
+        );
+        let mid = steps / 2 + 3;
+        assert_eq!(
+            native.vm().state_at(&region, mid).unwrap().memory,
+            wasm.vm().state_at(&region, mid).unwrap().memory,
+            "{f}: memory at step {mid}"
+        );
+    }
+}

@@ -154,3 +154,14 @@ pub fn accelerate(rt: Runtime, executor: Arc<Executor>) -> Result<(Runtime, Vec<
     let (plans, warnings) = verify_plans(&art.wasm, &art.manifest, art.memory.len())?;
     Ok((rt.with_native(Arc::new(plans), executor), warnings))
 }
+
+/// `vm` with the native executor for every plan of its artifact that
+/// verifies ([`verify_plans`]), and the warnings for those that do not.
+pub fn accelerate_vm(
+    vm: crate::machine::model::ModelVm,
+    executor: Arc<Executor>,
+) -> Result<(crate::machine::model::ModelVm, Vec<String>)> {
+    let art = vm.artifact();
+    let (plans, warnings) = verify_plans(&art.wasm, &art.manifest, art.memory.len())?;
+    Ok((vm.with_native(Arc::new(plans), executor), warnings))
+}

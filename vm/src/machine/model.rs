@@ -13,6 +13,8 @@ use super::lower::{Program, lower};
 use super::state::{Committer, Header, empty_locals_root, frame_entry, memory_depth};
 use crate::artifact::{Artifact, Manifest, ModelCommitment, Region};
 use crate::error::{Error, Result};
+use crate::native::{Executor, Verified};
+use crate::runtime::Runtime;
 use std::sync::Arc;
 
 /// Hex of a hash.
@@ -101,6 +103,9 @@ pub struct ModelVm {
     /// The memory tree of the initial image with a zero input region,
     /// computed on first use and shared by every trace session.
     initial_tree: std::sync::OnceLock<Tree>,
+    /// The native executor and the plans it may run for this model
+    /// ([`ModelVm::with_native`]); `None`: wasmtime runs the layers.
+    native: Option<(Arc<Verified>, Arc<Executor>)>,
 }
 
 impl ModelVm {
@@ -120,6 +125,31 @@ impl ModelVm {
             entry,
             committer,
             initial_tree: std::sync::OnceLock::new(),
+            native: None,
+        })
+    }
+
+    /// This model with the native executor running the calls of `plans`,
+    /// which the compiler verified against its module
+    /// (`compiler::plans::accelerate_vm`): runs to call boundaries (trace
+    /// sessions, final states) use it.
+    pub fn with_native(mut self, plans: Arc<Verified>, executor: Arc<Executor>) -> ModelVm {
+        self.native = Some((plans, executor));
+        self
+    }
+
+    /// The verified plans and the executor, when the native executor is on.
+    pub fn native(&self) -> Option<(&Arc<Verified>, &Arc<Executor>)> {
+        self.native.as_ref().map(|(p, e)| (p, e))
+    }
+
+    /// A runtime for this model's artifact, with the native executor when
+    /// it is on.
+    pub fn runtime(&self) -> Result<Runtime> {
+        let rt = Runtime::new(self.artifact.clone(), false)?;
+        Ok(match &self.native {
+            Some((plans, executor)) => rt.with_native(plans.clone(), executor.clone()),
+            None => rt,
         })
     }
 
@@ -436,8 +466,9 @@ impl ModelVm {
         m
     }
 
-    /// The machine at step `i` for an input: wasmtime runs whole calls up to
-    /// the last call boundary at or before `i`, then the stepper steps the rest.
+    /// The machine at step `i` for an input: the native executor (or
+    /// wasmtime) runs whole calls up to the last call boundary at or before
+    /// `i`, then the stepper steps the rest.
     pub fn state_at(&self, input_region: &[u8], i: u64) -> Result<Machine> {
         let starts: Vec<u64> = self
             .artifact
@@ -450,7 +481,7 @@ impl ModelVm {
         let mut m = self.initial(input_region);
         if started > 1 {
             let done = started - 1;
-            let memory = crate::runtime::run_layers(&self.artifact, input_region, done)?;
+            let memory = self.runtime()?.memory_after_calls(input_region, done)?;
             m = self.at_call(done, memory);
         }
         m.run(i.saturating_sub(m.step));

@@ -293,46 +293,76 @@ impl Executor {
         Ok(())
     }
 
-    /// Runs the first call of `calls` (which must have a plan), and with it
-    /// the segments of the same product that follow it: the consecutive
-    /// calls of a function that is one product over the rows its arguments
-    /// name run as one call over all their rows, the same outputs in the
-    /// same order with the rows of every segment to spread over the threads.
-    /// Returns how many calls ran.
+    /// Runs the first call of `calls` (which must have a plan) and the
+    /// segments of its product that follow it ([`Executor::group_len`]) as
+    /// one call. Returns how many calls ran.
     pub fn run_group(
         &self,
         plans: &Verified,
         calls: &[(u32, Vec<u32>)],
         memory: &mut [u8],
     ) -> Result<usize> {
+        let n = self.group_len(plans, calls);
+        self.run_merged(plans, &calls[..n], memory)?;
+        Ok(n)
+    }
+
+    /// How many calls from the first of `calls` can run as one: the
+    /// consecutive calls of a function that is one product over the rows its
+    /// arguments name, each starting where the last ended (the segments of
+    /// that product); 1 for any other call, 0 when there is none.
+    pub fn group_len(&self, plans: &Verified, calls: &[(u32, Vec<u32>)]) -> usize {
         let Some((f, args)) = calls.first() else {
-            return Ok(0);
+            return 0;
         };
-        let plan = plans
-            .plan(*f)
-            .ok_or_else(|| Error::Runtime(format!("function {f} has no verified plan")))?;
         let segment = matches!(
-            plan,
-            [KernelOp::MatMul {
+            plans.plan(*f),
+            Some([KernelOp::MatMul {
                 rows: crate::plan::Rows::Params,
                 ..
-            }]
+            }])
         );
         let ([first, count], true) = (args.as_slice(), segment) else {
-            self.run_plan(plan, args, memory)?;
-            return Ok(1);
+            return 1;
         };
         let (first, mut count) = (*first as u64, *count as u64);
-        let mut next = 1;
-        while let Some((g, [at, more])) = calls.get(next).map(|(g, a)| (g, a.as_slice())) {
+        let mut n = 1;
+        while let Some((g, [at, more])) = calls.get(n).map(|(g, a)| (g, a.as_slice())) {
             if g != f || *at as u64 != first + count || count + *more as u64 > u32::MAX as u64 {
                 break;
             }
             count += *more as u64;
-            next += 1;
+            n += 1;
         }
-        self.run_plan(plan, &[first as u32, count as u32], memory)?;
-        Ok(next)
+        n
+    }
+
+    /// Runs `calls`, at most [`Executor::group_len`] of them, as one call:
+    /// the same outputs in the same order, with the rows of every segment to
+    /// spread over the threads.
+    pub fn run_merged(
+        &self,
+        plans: &Verified,
+        calls: &[(u32, Vec<u32>)],
+        memory: &mut [u8],
+    ) -> Result<()> {
+        let Some((f, args)) = calls.first() else {
+            return Ok(());
+        };
+        if calls.len() > self.group_len(plans, calls) {
+            return Err(Error::Runtime(format!(
+                "{} calls of function {f} cannot run as one",
+                calls.len()
+            )));
+        }
+        let plan = plans
+            .plan(*f)
+            .ok_or_else(|| Error::Runtime(format!("function {f} has no verified plan")))?;
+        if calls.len() == 1 {
+            return self.run_plan(plan, args, memory);
+        }
+        let count: u32 = calls.iter().map(|(_, a)| a[1]).sum();
+        self.run_plan(plan, &[args[0], count], memory)
     }
 
     /// Runs the plan of one call (`args`: the call's i32 arguments) on `memory`.
