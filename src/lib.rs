@@ -9,3 +9,16 @@ pub mod demo;
 pub mod dispute;
 pub mod replay;
 pub mod report;
+
+/// `vm` as `engine` runs it; the plans that do not tie to its module are
+/// named on stderr (wasmtime runs those layers).
+pub fn with_engine(
+    vm: opml_vm::machine::model::ModelVm,
+    engine: opml_vm::compiler::plans::Engine,
+) -> anyhow::Result<opml_vm::machine::model::ModelVm> {
+    let (vm, warnings) = engine.model_vm(vm)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(vm)
+}

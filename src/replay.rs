@@ -456,7 +456,11 @@ pub fn load_model(path: &Path, shapes: &ShapeBindings) -> Result<Arc<ModelVm>> {
     };
     // The name is not part of the model's id, so naming it here changes nothing the game committed to.
     art.manifest.name = model_name(path, &art.manifest.name);
-    Ok(Arc::new(ModelVm::checked(art)?))
+    let engine = opml_vm::compiler::plans::Engine::from_env()?;
+    Ok(Arc::new(crate::with_engine(
+        ModelVm::checked(art)?,
+        engine,
+    )?))
 }
 
 /// The name a replay shows for the model given at `path`: the manifest's

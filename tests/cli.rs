@@ -981,3 +981,63 @@ fn run_reports_every_output_and_a_prediction_only_where_one_means_something() {
     assert!(r.get("prediction_from").is_none(), "{r}");
     assert!(!text.contains("prediction"), "{text}");
 }
+
+/// `opml run` gives the same outputs, final state and output root with the
+/// native executor (the default) as with wasmtime; an artifact whose plan was
+/// edited (here one product's shift) runs that layer in wasmtime, with a
+/// warning naming it, and still gives wasmtime's results.
+#[test]
+fn engines_agree_and_an_edited_plan_falls_back_to_wasmtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["mlp784", "transformer_block"] {
+        let dir = tmp.path().join(f);
+        compile(&format!("fixtures/{f}/model.onnx"), &dir, &[]);
+        let d = dir.to_str().unwrap();
+        let x = format!("fixtures/{f}/input.npy");
+        let run = |engine: &str| {
+            let args = [
+                "run", d, "--input", &x, "--commit", "--json", "--engine", engine,
+            ];
+            let out = opml(&args);
+            assert!(
+                out.status.success(),
+                "{f} {engine}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (
+                json(&String::from_utf8_lossy(&out.stdout)),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        };
+        let (mut native, stderr) = run("native");
+        assert!(stderr.is_empty(), "{f}: {stderr}");
+        let (mut wasm, _) = run("wasm");
+        assert_eq!(native["engine"], "native");
+        assert_eq!(wasm["engine"], "wasm");
+        native["engine"].take();
+        wasm["engine"].take();
+        assert_eq!(native, wasm, "{f}: the engines differ");
+
+        let manifest_path = dir.join("manifest.json");
+        let mut manifest = json(&std::fs::read_to_string(&manifest_path).unwrap());
+        let layer = manifest["layers"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|l| l["plan"][0]["mat_mul"].is_object())
+            .expect("a planned product");
+        let shift = layer["plan"][0]["mat_mul"]["spec"]["shift"]
+            .as_u64()
+            .unwrap();
+        layer["plan"][0]["mat_mul"]["spec"]["shift"] = (shift + 1).into();
+        let name = layer["name"].as_str().unwrap().to_string();
+        std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+        let (mut edited, stderr) = run("native");
+        assert!(
+            stderr.contains("warning") && stderr.contains(&format!("layer `{name}`")),
+            "{f}: {stderr}"
+        );
+        edited["engine"].take();
+        assert_eq!(edited, wasm, "{f}: an edited plan changed the results");
+    }
+}

@@ -187,6 +187,12 @@ pub struct AgentConfig<P, F> {
     /// opened whenever the game needs it. On two cores, 1 leaves one for the rest.
     #[serde(default = "default_trace_workers")]
     pub trace_workers: usize,
+    /// What runs the models for claims and checks: `native` (the native
+    /// executor, for every layer whose plan ties to the committed module;
+    /// wasmtime for the rest) or `wasm` (wasmtime alone). Both give the same
+    /// bytes; `native` is several times faster.
+    #[serde(default)]
+    pub engine: opml_vm::compiler::plans::Engine,
     /// Megabytes of open traces kept (least recently used out first); the
     /// traces of this agent's live games are kept whatever their size.
     #[serde(default = "default_trace_cache_mb")]
@@ -382,7 +388,10 @@ pub struct Models {
 
 impl Models {
     /// Loads every artifact directory under `dir`; an unreadable one is logged and skipped.
-    pub fn load(dir: &Path) -> Result<Models, AgentError> {
+    pub fn load(
+        dir: &Path,
+        engine: opml_vm::compiler::plans::Engine,
+    ) -> Result<Models, AgentError> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
             AgentError::Config(format!(
                 "cannot read the models directory `{}`: {e}; put compiled artifacts (`opml compile -o DIR`) there",
@@ -397,11 +406,23 @@ impl Models {
             }
             let loaded = Artifact::load(&path).and_then(|art| {
                 let id = unhex(&model_id(&art.manifest)).map(B256::from);
-                Ok((id, ModelVm::checked(art)?))
+                let (vm, warnings) = engine.model_vm(ModelVm::checked(art)?)?;
+                for w in warnings {
+                    tracing::warn!(dir = %path.display(), "{w}");
+                }
+                Ok((id, vm))
             });
             match loaded {
                 Ok((Some(id), vm)) => {
-                    tracing::info!(model = %id, dir = %path.display(), steps = vm.artifact().manifest.steps, "serving model");
+                    tracing::info!(
+                        model = %id,
+                        dir = %path.display(),
+                        steps = vm.artifact().manifest.steps,
+                        engine = engine.name(),
+                        native_calls = vm.native().map_or(0, |(p, _)| p.native_calls()),
+                        calls = vm.artifact().manifest.calls().count(),
+                        "serving model"
+                    );
                     by_id.insert(id, Arc::new(vm));
                 }
                 Ok((None, _)) => {
@@ -1097,7 +1118,7 @@ impl Agent {
         let limits = cfg.limits()?;
         let deployment = Deployment::load(&cfg.deployment)?;
         let key = cfg.key()?;
-        let models = Models::load(&cfg.models_dir)?;
+        let models = Models::load(&cfg.models_dir, cfg.engine)?;
         let store = Store::open(&cfg.data_dir, cfg.database_url.as_deref()).await?;
         let instance = cfg
             .instance

@@ -516,7 +516,8 @@ async fn honest_trace(chain: &Chain, d: &Deployment, g: &Loaded, dir: &Path) -> 
         );
     }
     let input = request_input(chain, d, g).await?;
-    let vm = Arc::new(ModelVm::checked(art)?);
+    let engine = opml_vm::compiler::plans::Engine::from_env()?;
+    let vm = Arc::new(opml::with_engine(ModelVm::checked(art)?, engine)?);
     let trace = tokio::task::spawn_blocking(move || VmTrace::open(vm, &input))
         .await
         .context("the model run panicked")??;

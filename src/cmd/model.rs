@@ -49,6 +49,11 @@ pub(crate) enum ModelCommand {
         /// submitter posts): hashes the whole memory once, a few seconds on big models.
         #[arg(long)]
         commit: bool,
+        /// What runs the layers: `native` (the native executor, for every
+        /// layer whose plan ties to the committed module) or `wasm`
+        /// (wasmtime alone). Both write the same bytes.
+        #[arg(long, env = "OPML_ENGINE", default_value = "native")]
+        engine: opml_vm::compiler::plans::Engine,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -169,24 +174,34 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             artifact,
             input,
             commit,
+            engine,
             json,
         } => {
             let art = Artifact::load(&artifact)?;
             // the step counts it reports (and a submitter would post) come from the code
-            let vm = ModelVm::checked(art.clone())?;
+            let vm = opml::with_engine(ModelVm::checked(art.clone())?, engine)?;
             let inputs = input.load(&art, &artifact)?;
-            // unmetered: the instruction count is data independent, in the manifest
-            let rt = Runtime::new(art.clone(), false)?;
+            let rt = vm.runtime()?;
             let region = rt.input_region(&inputs)?;
-            let mut out = rt.run_region(&region)?;
-            out.instructions = Some(art.manifest.instructions);
             let m = &rt.artifact().manifest;
-            let (final_state, output_root) = if commit {
-                let (s, o) = final_commitments(&vm, &region)?;
-                (Some(s), Some(o))
+            let (mut out, final_state, output_root) = if commit {
+                // one run: the outputs and the commitments from its final memory
+                let (memory, ran) = rt.final_memory(&region)?;
+                let base = m.outputs.offset as usize;
+                let output_region = memory[base..base + m.outputs.size as usize].to_vec();
+                let (s, o) = final_commitments(&vm, memory)?;
+                let out = opml_vm::runtime::RunOutput {
+                    outputs: opml_vm::runtime::outputs_from_region(m, &output_region),
+                    output_region,
+                    instructions: None,
+                    engine: ran,
+                };
+                (out, Some(s), Some(o))
             } else {
-                (None, None)
+                (rt.run_region(&region)?, None, None)
             };
+            // unmetered: the instruction count is data independent, in the manifest
+            out.instructions = Some(art.manifest.instructions);
             // `output` stays the first float output, as before `outputs` carried them all
             let main = out
                 .outputs
@@ -205,6 +220,7 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
                     "final_state": final_state,
                     "output_root": output_root,
                     "output_blake3": blake3::hash(&out.output_region).to_hex().to_string(),
+                    "engine": out.engine.name(),
                 });
                 if let Some(p) = &prediction {
                     report["prediction"] = json!(p.class);
@@ -487,7 +503,8 @@ fn open_vm(artifact: &std::path::Path, input: &InputArgs) -> Result<(ModelVm, Ve
     let art = Artifact::load(artifact)?;
     let inputs = input.load(&art, artifact)?;
     let region = Runtime::new(art.clone(), false)?.input_region(&inputs)?;
-    Ok((ModelVm::checked(art)?, region))
+    let engine = opml_vm::compiler::plans::Engine::from_env()?;
+    Ok((opml::with_engine(ModelVm::checked(art)?, engine)?, region))
 }
 
 /// The machine at `step` of an inference, with a committer following it.
@@ -509,8 +526,8 @@ fn seek(
 }
 
 /// The final state hash and the output region's subtree root, from a wasmtime run.
-fn final_commitments(vm: &ModelVm, region: &[u8]) -> Result<(String, String)> {
-    let mut m = opml_vm::trace::final_machine(vm, region)?;
+fn final_commitments(vm: &ModelVm, memory: Vec<u8>) -> Result<(String, String)> {
+    let mut m = vm.final_state(memory);
     let mut c = vm.committer();
     let state = hex(&c.state_hash(&mut m));
     let (bytes, _, _) = vm.output_proof(&mut c, &mut m);

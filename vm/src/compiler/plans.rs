@@ -165,3 +165,72 @@ pub fn accelerate_vm(
     let (plans, warnings) = verify_plans(&art.wasm, &art.manifest, art.memory.len())?;
     Ok((vm.with_native(Arc::new(plans), executor), warnings))
 }
+
+/// What runs an honest run's layers: the native executor where its plans
+/// verify (the default), or wasmtime alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The native executor for every verified plan, wasmtime for the rest.
+    #[default]
+    Native,
+    /// wasmtime for everything.
+    Wasm,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Engine> {
+        match s {
+            "native" => Ok(Engine::Native),
+            "wasm" => Ok(Engine::Wasm),
+            other => Err(Error::BadInput(format!(
+                "`{other}` is not an engine: use native (the native executor where its plans verify) or wasm (wasmtime alone)"
+            ))),
+        }
+    }
+}
+
+/// The environment variable that picks the engine of commands without an
+/// `--engine` option (`native` or `wasm`).
+pub const ENGINE_VAR: &str = "OPML_ENGINE";
+
+impl Engine {
+    /// [`ENGINE_VAR`], else the default (native).
+    pub fn from_env() -> Result<Engine> {
+        match std::env::var(ENGINE_VAR) {
+            Ok(v) if !v.is_empty() => v.parse(),
+            _ => Ok(Engine::default()),
+        }
+    }
+
+    /// `native` or `wasm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Native => "native",
+            Engine::Wasm => "wasm",
+        }
+    }
+
+    /// `vm` as this engine runs it: with the process's shared executor
+    /// ([`Executor::shared`]) for `Native`, and the warnings for plans that
+    /// do not verify (they run in wasmtime).
+    pub fn model_vm(
+        self,
+        vm: crate::machine::model::ModelVm,
+    ) -> Result<(crate::machine::model::ModelVm, Vec<String>)> {
+        match self {
+            Engine::Native => accelerate_vm(vm, Executor::shared()?),
+            Engine::Wasm => Ok((vm, vec![])),
+        }
+    }
+
+    /// `rt` as this engine runs it, as [`Engine::model_vm`].
+    pub fn runtime(self, rt: Runtime) -> Result<(Runtime, Vec<String>)> {
+        match self {
+            Engine::Native => accelerate(rt, Executor::shared()?),
+            Engine::Wasm => Ok((rt, vec![])),
+        }
+    }
+}
