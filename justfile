@@ -165,6 +165,10 @@ phase recipe:
     line="phase {{recipe}}: $(( $(date +%s) - start )) s"
     echo "$line" | tee -a "{{phase_log}}"
 
+# Differential fuzzing of the native executor against wasmtime on N random models (layer kinds, shapes, fixed-point formats); exits 1 on any difference.
+fuzz-native n="2000" seed="1":
+    cargo run --release -p opml-vm --features testkit --example native_fuzz -- {{n}} {{seed}}
+
 # Crafted code and states (any instructions, stacks, frames, pcs) stepped in Rust, every proof checked by the Rust and the Solidity verifier (revm); exits 1 on a panic or a disagreement.
 fuzz-traps n="10000" seed="1":
     cargo run --release -p opml-onchain --example fuzz_traps -- {{n}} {{seed}}

@@ -20,8 +20,9 @@
 //! 6. Compiler: [`compiler`] (ONNX to graph, inference, emission, packing,
 //!    calibration); it runs the runtime and the machine to measure what it built.
 //! 7. Test support, outside the product and behind the `testkit` feature:
-//!    `conformance` (the ONNX node tests) and `machine::difftest` (random
-//!    programs for differential tests; it uses the machine and the runtime).
+//!    `conformance` (the ONNX node tests), `machine::difftest` (random
+//!    programs for differential tests; it uses the machine and the runtime)
+//!    and `randmodel` (random models, native executor against wasmtime).
 //!
 //! ```no_run
 //! use opml_vm::{compile_file, CompileOptions, runtime::Runtime, npy};
@@ -46,6 +47,8 @@ pub mod native;
 pub mod npy;
 pub mod plan;
 pub mod profile;
+#[cfg(feature = "testkit")]
+pub mod randmodel;
 pub mod runtime;
 pub mod trace;
 
