@@ -264,6 +264,24 @@ fn fold(op: BinaryOp, acc: i32, y: i32) -> i32 {
     }
 }
 
+/// `acc = op(acc, y)` element by element, one loop per operator.
+fn fold_row(op: BinaryOp, acc: &mut [i32], y: &[i32]) {
+    let pairs = acc.iter_mut().zip(y);
+    match op {
+        BinaryOp::Add => pairs.for_each(|(a, &b)| *a = a.saturating_add(b)),
+        BinaryOp::Sub => pairs.for_each(|(a, &b)| *a = a.saturating_sub(b)),
+        BinaryOp::Max => pairs.for_each(|(a, &b)| *a = (*a).max(b)),
+        BinaryOp::Min => pairs.for_each(|(a, &b)| *a = (*a).min(b)),
+        BinaryOp::Mul { shift: Some(f) } => {
+            pairs.for_each(|(a, &b)| *a = rescale(*a as i64 * b as i64, f))
+        }
+        BinaryOp::Mul { shift: None } => {
+            pairs.for_each(|(a, &b)| *a = saturate(*a as i64 * b as i64))
+        }
+        BinaryOp::DivConst { .. } => pairs.for_each(|(a, &b)| *a = fold(op, *a, b)),
+    }
+}
+
 /// `views[0] = op(views[1], views[2], ...)`, element by element.
 pub(super) fn binary(
     memory: &mut [u8],
@@ -288,21 +306,7 @@ pub(super) fn binary(
             }
             for (&addr, &step) in at.iter().zip(&rows.step).skip(2) {
                 load_row(memory, addr, step, &mut y);
-                // one loop per operator, so each vectorizes
-                match op {
-                    BinaryOp::Add => acc
-                        .iter_mut()
-                        .zip(&y)
-                        .for_each(|(a, &b)| *a = a.saturating_add(b)),
-                    BinaryOp::Sub => acc
-                        .iter_mut()
-                        .zip(&y)
-                        .for_each(|(a, &b)| *a = a.saturating_sub(b)),
-                    _ => acc
-                        .iter_mut()
-                        .zip(&y)
-                        .for_each(|(a, &b)| *a = fold(op, *a, b)),
-                }
+                fold_row(op, &mut acc, &y);
             }
             store_row(memory, at[0], &acc);
         });
@@ -385,19 +389,80 @@ pub(super) fn unary(memory: &mut [u8], shape: &[usize], views: &[View], op: Unar
         return unary_sequential(&mut Mem(memory), shape, &refs, op);
     };
     let mut buf = vec![0i32; rows.len];
-    let mut failed = None;
     rows.each(|at| {
         load_row(memory, at[1], rows.step[1], &mut buf);
-        for x in buf.iter_mut() {
-            // tables are in bounds (checked): lookups cannot fail
-            match unary_value(memory, op, *x) {
-                Ok(v) => *x = v,
-                Err(e) => failed = Some(e),
-            }
-        }
+        map_unary(memory, op, &mut buf);
         store_row(memory, at[0], &buf);
     });
-    failed.map_or(Ok(()), Err)
+    Ok(())
+}
+
+/// `op` of every value of `row`, one loop per operator (each vectorizes or
+/// at least keeps the operator's branch out of the loop). Tables must be in
+/// bounds (`lut_span`).
+fn map_unary(memory: &[u8], op: UnaryOp, row: &mut [i32]) {
+    match op {
+        UnaryOp::Relu => row.iter_mut().for_each(|x| *x = (*x).max(0)),
+        UnaryOp::Neg => row.iter_mut().for_each(|x| *x = saturate(-(*x as i64))),
+        UnaryOp::Abs => row
+            .iter_mut()
+            .for_each(|x| *x = saturate((*x as i64).abs())),
+        UnaryOp::Clip { lo, hi } => row.iter_mut().for_each(|x| {
+            let v = if *x > lo { *x } else { lo };
+            *x = if v < hi { v } else { hi };
+        }),
+        UnaryOp::LeakyRelu { alpha, shift } => row.iter_mut().for_each(|x| {
+            if *x <= 0 {
+                *x = rescale((*x as i64).wrapping_mul(alpha), shift);
+            }
+        }),
+        UnaryOp::Lut { lut } => {
+            let table = Table::new(memory, &lut);
+            row.iter_mut().for_each(|x| *x = table.at(*x));
+        }
+        UnaryOp::Gelu { lut, shift } => {
+            let table = Table::new(memory, &lut);
+            row.iter_mut().for_each(|x| {
+                *x = rescale((table.at(*x) as i64).wrapping_mul(*x as i64), shift);
+            });
+        }
+    }
+}
+
+/// A table's knots as i32s, for lookups without bounds errors (its span was
+/// checked): the same clamping, knot and interpolation as [`lut_at`].
+struct Table {
+    knots: Vec<i32>,
+    lo_q: i32,
+    hi_q: i32,
+    shift: u32,
+}
+
+impl Table {
+    fn new(memory: &[u8], lut: &Lut) -> Table {
+        let (lo, hi) = lut_span(lut, memory.len()).expect("a checked table");
+        Table {
+            knots: memory[lo..hi]
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect(),
+            lo_q: lut.lo_q,
+            hi_q: lut.hi_q,
+            shift: lut.shift,
+        }
+    }
+
+    fn at(&self, x: i32) -> i32 {
+        let clamped = x.min(self.hi_q - 1).max(self.lo_q);
+        let d = clamped.wrapping_sub(self.lo_q);
+        let i = ((d as u32) >> self.shift) as usize;
+        if self.shift == 0 {
+            return self.knots[i];
+        }
+        let (y0, y1) = (self.knots[i] as i64, self.knots[i + 1] as i64);
+        let frac = (d & ((1i32 << self.shift) - 1)) as u32 as i64;
+        (y1.wrapping_sub(y0).wrapping_mul(frac) >> self.shift).wrapping_add(y0) as i32
+    }
 }
 
 fn unary_sequential(mem: &mut Mem, shape: &[usize], views: &[&View; 2], op: UnaryOp) -> Result<()> {
