@@ -527,8 +527,7 @@ fn seek(
 
 /// The final state hash and the output region's subtree root, from a wasmtime run.
 fn final_commitments(vm: &ModelVm, memory: Vec<u8>) -> Result<(String, String)> {
-    let mut m = vm.final_state(memory);
-    let mut c = vm.committer();
+    let (mut m, mut c) = vm.final_committed(memory);
     let state = hex(&c.state_hash(&mut m));
     let (bytes, _, _) = vm.output_proof(&mut c, &mut m);
     let out = &vm.artifact().manifest.outputs;

@@ -129,6 +129,26 @@ fn trace_sessions_with_the_native_executor_answer_as_with_wasmtime() {
             wasm.state_hashes(&at).unwrap(),
             "{f}: state hashes"
         );
+        // a claim's final state from the cached initial tree and the changed
+        // leaves alone equals hashing all of the final memory
+        let (memory, _) = native
+            .vm()
+            .runtime()
+            .unwrap()
+            .final_memory(&region)
+            .unwrap();
+        let (mut m, mut c) = native.vm().final_committed(memory.clone());
+        let mut full = native.vm().final_state(memory);
+        assert_eq!(
+            c.state_hash(&mut m),
+            wasm.claim().final_state,
+            "{f}: incremental"
+        );
+        assert_eq!(
+            native.vm().committer().state_hash(&mut full),
+            wasm.claim().final_state,
+            "{f}: full"
+        );
         let mid = steps / 2 + 3;
         assert_eq!(
             native.vm().state_at(&region, mid).unwrap().memory,

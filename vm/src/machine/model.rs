@@ -488,6 +488,41 @@ impl ModelVm {
         Ok(m)
     }
 
+    /// The halted state after a full run that left `memory`, with a
+    /// committer whose memory tree is the initial image's (the tree cache's,
+    /// [`ModelVm::initial_committer`]) brought up to date at the leaves the
+    /// run changed: a claim's final state without rehashing all of memory.
+    pub fn final_committed(&self, memory: Vec<u8>) -> (Machine, Committer) {
+        let tree = self
+            .initial_tree
+            .get_or_init(|| self.load_or_build_initial_tree())
+            .clone();
+        let mut m = self.final_state(memory);
+        m.take_dirty();
+        // the leaves (32 bytes) that differ from the zero-input image, found
+        // on two threads: a memcmp of the whole memory is far cheaper than hashing it
+        let image = &self.artifact.memory;
+        let half = (m.memory.len() / 2).next_multiple_of(32);
+        let changed = |from: usize, a: &[u8], b: &[u8]| -> Vec<usize> {
+            a.chunks(32)
+                .zip(b.chunks(32))
+                .enumerate()
+                .filter(|(_, (x, y))| x != y)
+                .map(|(i, _)| from + i * 32)
+                .collect()
+        };
+        let (lo, hi) = std::thread::scope(|s| {
+            let (a, b) = m.memory.split_at(half.min(m.memory.len()));
+            let (x, y) = image.split_at(half.min(image.len()));
+            let right = s.spawn(|| changed(half, b, y));
+            (changed(0, a, x), right.join().expect("the diff thread"))
+        });
+        for at in lo.into_iter().chain(hi) {
+            m.mark_dirty(at, 32);
+        }
+        (m, self.committer().with_memory_tree(tree))
+    }
+
     /// The halted state after a full run, from the memory wasmtime left.
     pub fn final_state(&self, memory: Vec<u8>) -> Machine {
         let mut m = Machine::with_code(self.code.clone(), memory, self.program.globals.clone());
