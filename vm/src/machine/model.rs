@@ -397,14 +397,40 @@ impl ModelVm {
         }
         let mut memo: std::collections::HashMap<(u32, Vec<u32>), u64> = Default::default();
         let mut steps = Vec::with_capacity(calls.len());
+        // One machine for every measurement, put back to the initial state
+        // after each (registers, and memory where the call wrote): copying
+        // the whole image per measured call cost seconds on a large model.
+        let mut m = self.initial(&[]);
+        let (frames, locals, globals) = (m.frames.clone(), m.locals.clone(), m.globals.clone());
+        m.take_dirty();
+        let image = &self.artifact.memory;
+        let measure = |m: &mut Machine, pc: u32, whole: bool| -> u64 {
+            m.pc = pc;
+            m.step = 0;
+            m.status = Status::Running;
+            m.stack.clear();
+            m.frames.clone_from(&frames);
+            m.locals.clone_from(&locals);
+            m.globals.clone_from(&globals);
+            let n = if whole { m.run(u64::MAX) } else { m.run_call() };
+            let dirty = m.take_dirty();
+            for (w, &bits) in dirty.iter().enumerate() {
+                for b in (0..64).filter(|b| bits >> b & 1 == 1) {
+                    let lo = (w * 64 + b) * 32;
+                    let hi = (lo + 32).min(image.len());
+                    if lo < hi {
+                        m.memory[lo..hi].copy_from_slice(&image[lo..hi]);
+                    }
+                }
+            }
+            n
+        };
         for (i, (f, args)) in calls.iter().enumerate() {
             let key = (*f, args.iter().skip(1).copied().collect::<Vec<_>>());
             let n = match memo.get(&key) {
                 Some(&n) => n,
                 None => {
-                    let mut m = self.initial(&[]);
-                    m.pc = pcs[i];
-                    let n = m.run_call();
+                    let n = measure(&mut m, pcs[i], false);
                     if !m.is_running() {
                         return Err(Error::Runtime(format!(
                             "layer function {f} stopped the machine while measuring its steps ({:?})",
@@ -417,9 +443,7 @@ impl ModelVm {
             };
             steps.push(n);
         }
-        let mut tail = self.initial(&[]);
-        tail.pc = *pcs.last().unwrap();
-        let end = tail.run(u64::MAX);
+        let end = measure(&mut m, *pcs.last().unwrap(), true);
         Ok((steps.clone(), steps.iter().sum::<u64>() + end))
     }
 
