@@ -78,7 +78,6 @@ test-rust: setup build
     "$({{exe}} example gas)" --quick > /dev/null
     "$({{exe}} bench dispute)" --quick > /dev/null
     "$({{exe}} bench load)" --quick > /dev/null
-    "$({{exe}} bench native)" --quick > /dev/null
     {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast
     # the native executor's portable fallback gives the same bytes as the vectorized kernels
     OPML_NATIVE_ISA=portable {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast -E 'binary(native) | binary(native_fuzz) | binary(conformance)'

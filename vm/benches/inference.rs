@@ -24,6 +24,7 @@ use opml_vm::artifact::DType;
 use opml_vm::compiler::plans::accelerate;
 use opml_vm::compiler::reference::FloatModel;
 use opml_vm::compiler::{CompileOptions, compile_bytes, compile_file};
+use opml_vm::machine::model::ModelVm;
 use opml_vm::native::{Executor, Isa};
 use opml_vm::npy::{self, Tensor};
 use opml_vm::runtime::Runtime;
@@ -311,6 +312,11 @@ struct FixtureResult {
     native_all: Timing,
     /// Calls of `run` the native executor runs, of all calls.
     native_calls: (usize, usize),
+    /// Per layer kind, wasmtime's and the native executor's time (markdown).
+    profile: String,
+    /// A whole claim on every core: the native run and the final state hash
+    /// (from the cached initial tree and the changed leaves).
+    claim: Timing,
     /// One `FloatModel::run` (tract, float, one thread).
     tract: Timing,
     /// One `InferenceSession.run` (onnxruntime, float, one thread, child process).
@@ -395,6 +401,135 @@ fn time_native(
         })?);
     }
     Ok((timings[0], timings[1], calls))
+}
+
+/// Times a whole claim on every core, as a submitter or a watcher makes it:
+/// the native run to the final memory, then the final state hash over the
+/// initial image's tree (built once, before timing) with the leaves the run
+/// changed; checks the hash against a wasmtime run hashed in full.
+fn time_claim(
+    artifact: &Artifact,
+    wasm: &Runtime,
+    inputs: &[Tensor],
+    budget: Budget,
+) -> Result<Timing> {
+    let executor = Arc::new(Executor::new(cores(), Isa::detect())?);
+    let (vm, _) =
+        opml_vm::compiler::plans::accelerate_vm(ModelVm::new(artifact.clone())?, executor)?;
+    let rt = vm.runtime()?;
+    let region = rt.input_region(inputs)?;
+    let claim = || -> Result<[u8; 32]> {
+        let (memory, _) = rt.final_memory(&region)?;
+        let (mut m, mut c) = vm.final_committed(memory);
+        Ok(c.state_hash(&mut m))
+    };
+    let (memory, _) = wasm.final_memory(&region)?;
+    let expected = vm.committer().state_hash(&mut vm.final_state(memory));
+    if claim()? != expected {
+        bail!("the native claim's final state differs from hashing wasmtime's final memory");
+    }
+    time(budget.warmup, budget.runs, budget.time, || {
+        std::hint::black_box(claim()?);
+        Ok(())
+    })
+}
+
+/// Where the native executor's time goes on one model: each call of `run`
+/// timed in wasmtime and natively (one thread, every core; a product's
+/// segments as one group), summed per layer kind (the ONNX operators the
+/// layer fuses), as a markdown table. The first call's time includes making
+/// the fresh memory.
+fn native_profile(artifact: &Artifact, inputs: &[Tensor], runs: usize) -> Result<String> {
+    #[derive(Default)]
+    struct Kind {
+        calls: usize,
+        planned: bool,
+        unplanned: bool,
+        times: [Duration; 3],
+    }
+    let kind_of: std::collections::BTreeMap<u32, String> = artifact
+        .manifest
+        .layers
+        .iter()
+        .filter_map(|l| Some((l.function?, l.ops.join("+"))))
+        .collect();
+    let wasm = Runtime::new(artifact.clone(), false)?;
+    let region = wasm.input_region(inputs)?;
+    let calls = artifact.manifest.call_args();
+    let mut kinds: std::collections::BTreeMap<String, Kind> = Default::default();
+    for (engine, threads) in [(0, 1), (1, 1), (2, cores())] {
+        let accelerated = if engine == 0 {
+            None
+        } else {
+            let executor = Arc::new(Executor::new(threads, Isa::detect())?);
+            Some(accelerate(Runtime::new(artifact.clone(), false)?, executor)?.0)
+        };
+        for _ in 0..runs {
+            let mut last = Instant::now();
+            let mut record = |i: usize, planned: bool| {
+                let k = kinds.entry(kind_of[&calls[i].0].clone()).or_default();
+                k.times[engine] += last.elapsed();
+                if engine == 1 {
+                    k.planned |= planned;
+                    k.unplanned |= !planned;
+                }
+                last = Instant::now();
+            };
+            match &accelerated {
+                None => wasm.run_calls(&region, &calls, |i, _| {
+                    record(i, false);
+                    Ok(())
+                })?,
+                Some(rt) => {
+                    let (plans, executor) = rt.native().context("accelerated")?;
+                    rt.run_calls_native(&region, &calls, plans, executor, true, |i, _| {
+                        record(i, plans.plan(calls[i].0).is_some());
+                        Ok(())
+                    })?
+                }
+            };
+        }
+    }
+    for (f, _) in &calls {
+        kinds.entry(kind_of[f].clone()).or_default().calls += 1;
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3 / runs as f64;
+    let total: [f64; 3] =
+        std::array::from_fn(|e| kinds.values().map(|k| ms(k.times[e])).sum::<f64>());
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| layer kind | calls | planned | wasmtime | native, 1 thread | share | native, {} threads |",
+        cores()
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|");
+    let mut rows: Vec<_> = kinds.iter().collect();
+    rows.sort_by(|a, b| b.1.times[1].cmp(&a.1.times[1]));
+    for (name, k) in rows {
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {:.2} ms | {:.2} ms | {:.1}% | {:.2} ms |",
+            k.calls,
+            match (k.planned, k.unplanned) {
+                (true, false) => "yes",
+                (true, true) => "partly",
+                _ => "**no** (wasmtime)",
+            },
+            ms(k.times[0]),
+            ms(k.times[1]),
+            100.0 * ms(k.times[1]) / total[1].max(1e-9),
+            ms(k.times[2]),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| **total** | {} | | {:.2} ms | {:.2} ms | 100% | {:.2} ms |",
+        calls.len(),
+        total[0],
+        total[1],
+        total[2]
+    );
+    Ok(s)
 }
 
 /// The project's Python env (`just setup`), which has onnxruntime.
@@ -518,6 +653,8 @@ fn bench_fixture(fixture: &Fixture, budget: Budget, python: &Path) -> Result<Fix
     })?;
     let instantiate = time_instantiate(&artifact, budget)?;
     let (native1, native_all, native_calls) = time_native(&artifact, &rt, inputs, budget)?;
+    let claim = time_claim(&artifact, &rt, inputs, budget)?;
+    let profile = native_profile(&artifact, inputs, budget.warmup.max(3))?;
 
     let shapes: Vec<(Vec<usize>, DType)> = artifact
         .manifest
@@ -557,6 +694,8 @@ fn bench_fixture(fixture: &Fixture, budget: Budget, python: &Path) -> Result<Fix
         native1,
         native_all,
         native_calls,
+        claim,
+        profile,
         tract,
         ort,
         instructions,
@@ -955,6 +1094,11 @@ fn machine_info() -> Vec<String> {
         format!("- cores (nproc): {cores}"),
         format!("- memory: {mem}"),
         format!("- OS: {}", std::env::consts::OS),
+        format!(
+            "- SIMD: {} (the native executor's kernels: {})",
+            simd_features(),
+            Isa::detect().name()
+        ),
         format!("- toolchain: {rustc}, bench profile (release)"),
         format!("- source: git {git}"),
         format!(
@@ -965,6 +1109,36 @@ fn machine_info() -> Vec<String> {
                 .unwrap_or_else(|| "unknown".into())
         ),
     ]
+}
+
+/// The CPU's vector extensions the native executor could use.
+fn simd_features() -> String {
+    let mut have = vec![];
+    #[cfg(target_arch = "x86_64")]
+    {
+        for (name, on) in [
+            ("avx2", std::arch::is_x86_feature_detected!("avx2")),
+            ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
+            ("avx512bw", std::arch::is_x86_feature_detected!("avx512bw")),
+            (
+                "avx512vnni",
+                std::arch::is_x86_feature_detected!("avx512vnni"),
+            ),
+            (
+                "avx512ifma",
+                std::arch::is_x86_feature_detected!("avx512ifma"),
+            ),
+        ] {
+            if on {
+                have.push(name);
+            }
+        }
+    }
+    if have.is_empty() {
+        "none detected".into()
+    } else {
+        have.join(", ")
+    }
 }
 
 /// Threads of this process (from `/proc/self/status`).
@@ -1147,6 +1321,8 @@ fn report(
         "- **compile**: `compile_bytes` with default options (Q16, no calibration): ONNX parsing, shape inference, code generation, validation and one fuel-metered pass to count each layer's instructions.\n\
          - **wasmtime load**: `Runtime::new(artifact, false)`, wasmtime (Cranelift) compiling the module to native code; paid once per model.\n\
          - **wasmtime / inference**: one `Runtime::run`: quantize the input, fresh instance (memory from the initial image), execute `run`, dequantize the outputs. **of which instantiate** times the fresh store and instance alone (wasmtime maps the initial memory image), the fixed part of every inference. This is the optimistic (fast) path; the metered and proving paths are slower.\n\
+         - **native, 1 thread** and **native, N threads**: one `Runtime::run` with the native executor (`docs/NATIVE.md`) on one thread and on every core: layers whose plans tie to the module run as native kernels (AVX-512, AVX2 or portable, as the CPU allows), the others in wasmtime; **native calls** counts the calls of `run` it runs. The bench first checks that its output region equals wasmtime's byte for byte.\n\
+         - **claim (run + final state)**: what a submitter posts and a watcher checks, on every core: the native run to the final memory and the final state hash, from the initial image's memory tree (built once per model, outside the timing) and the leaves the run changed; checked against hashing wasmtime's final memory in full.\n\
          - **tract / inference**: one `FloatModel::run` on the same ONNX file and input, float32, optimized plan, one thread. It is the float reference, not a competitor: the ratio shows the cost of integer-only, deterministic WASM.\n\
          - **onnxruntime / inference**: one `InferenceSession.run` on the same ONNX file and `.npy` input(s), float32, CPU provider, default graph optimizations, one intra-op and one inter-op thread, sequential execution; timed in `vm/benches/ort_time.py` (Python's `time.perf_counter` around the call, so it includes onnxruntime's conversion of the numpy inputs and outputs, as the tract figure includes tract's). It is the float engine most deployments use; **wasmtime / onnxruntime** is the issue's headline ratio. The child process starts once per model, outside the timing.\n\
          - **instructions / inference**: `manifest.instructions`, counted at compile time; **metered run** checks it against wasmtime fuel of a whole metered inference. Kernels have data-independent control flow and the fixed-point format is fixed at compile time, so these counts (and the tables below) are deterministic: they change only when the compiler does. Timings vary by machine and load.\n\
@@ -1190,7 +1366,7 @@ fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
     );
     let _ = writeln!(
         s,
-        "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {} of {} | {} ({}) | {} ({}) | {:.1}x | {:.1}x | {:.2}x | {:.2}x | {} | {:.2e} (of {:.2}) |",
+        "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {} of {} | {} ({}) | {} ({}) | {} ({}) | {:.1}x | {:.1}x | {:.2}x | {:.2}x | {:.2}x | {} | {:.2e} (of {:.2}) |",
         f.name,
         fmt_dur(f.compile.median),
         fmt_dur(f.wasm.median),
@@ -1201,6 +1377,8 @@ fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
         f.native_all.runs,
         f.native_calls.0,
         f.native_calls.1,
+        fmt_dur(f.claim.median),
+        f.claim.runs,
         fmt_dur(f.tract.median),
         f.tract.runs,
         fmt_dur(f.ort.timing.median),
@@ -1209,6 +1387,7 @@ fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
         f.vs_ort(),
         f.native_vs_ort(f.native1),
         f.native_vs_ort(f.native_all),
+        f.native_vs_ort(f.claim),
         fmt_int(f.instructions),
         f.max_abs_diff,
         f.max_abs_ref,
@@ -1227,6 +1406,11 @@ fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
             )
         },
         fmt_int(f.artifact.manifest.steps),
+    );
+    let _ = writeln!(
+        s,
+        "\nWhere the time goes, per layer kind (each call of `run` timed; a product's segments run natively as one group):\n\n{}",
+        f.profile
     );
 }
 
