@@ -17,6 +17,9 @@ use std::collections::HashMap;
 
 mod elementwise;
 mod matmul;
+mod norm;
+mod reduce;
+mod scalar;
 
 /// Plans tied to a module: function index -> the kernels that are its body,
 /// and the calls the module's entry function makes.
@@ -272,6 +275,42 @@ impl Executor {
                 KernelOp::Unary { shape, views, op } => {
                     elementwise::unary(&mut Mem(memory), shape, views, *op)?
                 }
+                KernelOp::Softmax {
+                    rows,
+                    src,
+                    dst,
+                    frac_bits,
+                    exp2,
+                    ln,
+                } => reduce::softmax(memory, rows, *src, *dst, *frac_bits, *exp2, *ln)?,
+                KernelOp::Reduce { rows, src, dst, op } => {
+                    reduce::reduce(memory, rows, *src, *dst, *op)?
+                }
+                KernelOp::LayerNorm {
+                    rows,
+                    src,
+                    dst,
+                    gamma,
+                    beta,
+                    mean,
+                    inv_std_dev,
+                    eps,
+                    frac_bits,
+                } => norm::layer_norm(
+                    memory,
+                    &norm::LayerNorm {
+                        rows,
+                        src: *src,
+                        dst: *dst,
+                        gamma: *gamma,
+                        beta: *beta,
+                        mean: *mean,
+                        inv_std_dev: *inv_std_dev,
+                        eps: *eps,
+                        frac_bits: *frac_bits,
+                    },
+                )?,
+                _ => return Err(Error::Runtime(format!("no native kernel for {op:?}"))),
             }
         }
         Ok(())

@@ -337,11 +337,20 @@ pub(crate) fn entry_function<'a>(calls: impl Iterator<Item = (u32, &'a [u32])>) 
 
 /// The body that `plan` writes into a function of `params` i32 parameters:
 /// the same emitters the compiler ran, so a plan that describes a committed
-/// function gives back exactly its body.
-pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
+/// function gives back exactly its body. `None` for a plan no compiler
+/// writes for a memory of `memory_len` bytes (its tensors do not fit, its
+/// parameters are out of range), which the emitters could not replay.
+pub(crate) fn replay(
+    params: u32,
+    plan: &[crate::plan::KernelOp],
+    memory_len: usize,
+) -> Option<Function> {
     use crate::plan::KernelOp;
     let mut fb = FuncBuilder::with_params(params);
     for op in plan {
+        if !replayable(op, memory_len as u64) {
+            return None;
+        }
         match op {
             KernelOp::MatMul { spec, rows } => kernels::emit_matmul(&mut fb, spec, *rows),
             KernelOp::Copy { shape, src, dst } => {
@@ -353,9 +362,77 @@ pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
             KernelOp::Unary { shape, views, op } => {
                 kernels::emit_unary(&mut fb, shape, views.clone(), *op)
             }
+            KernelOp::Softmax {
+                rows,
+                src,
+                dst,
+                frac_bits,
+                exp2,
+                ln,
+            } => kernels::emit_softmax(&mut fb, rows, *src, *dst, *frac_bits, *exp2, *ln),
+            KernelOp::Reduce { rows, src, dst, op } => {
+                kernels::emit_reduce(&mut fb, rows, *src, *dst, *op)
+            }
+            KernelOp::LayerNorm {
+                rows,
+                src,
+                dst,
+                gamma,
+                beta,
+                mean,
+                inv_std_dev,
+                eps,
+                frac_bits,
+            } => kernels::emit_layer_norm(
+                &mut fb,
+                &kernels::LayerNormSpec {
+                    rows: rows.clone(),
+                    src: *src,
+                    dst: *dst,
+                    gamma: *gamma,
+                    beta: *beta,
+                    mean: *mean,
+                    inv_std_dev: *inv_std_dev,
+                    eps: *eps,
+                    frac_bits: *frac_bits,
+                },
+            ),
+            _ => return None,
         }
     }
-    fb.finish()
+    Some(fb.finish())
+}
+
+/// Whether the emitters can replay `op` for a memory of `max_bytes`: the
+/// parameters the compiler never writes (rows larger than memory, shifts
+/// past the fixed-point format's, tables at the end of the address space)
+/// would make them overflow.
+fn replayable(op: &crate::plan::KernelOp, max_bytes: u64) -> bool {
+    use crate::plan::{KernelOp, ReduceOp, RowSpec};
+    let frac_ok = |f: u32| f <= crate::fixed::MAX_FRAC_BITS;
+    let lut_ok = |l: &Lut| l.shift < 31 && l.hi_q != i32::MIN && l.addr <= u32::MAX - 8;
+    // rows that fit in memory and that walk_row can emit (`n` elements at least)
+    let rows_ok = |rows: &RowSpec, n: usize| {
+        rows.layout(max_bytes)
+            .is_some_and(|l| l.offsets.len() >= n && kernels::row_fits(&l.offsets))
+    };
+    match op {
+        KernelOp::Softmax {
+            rows,
+            frac_bits,
+            exp2,
+            ln,
+            ..
+        } => rows_ok(rows, 0) && frac_ok(*frac_bits) && lut_ok(exp2) && ln.iter().all(lut_ok),
+        KernelOp::Reduce { rows, op, .. } => {
+            // ArgMax starts from a row's first element
+            rows_ok(rows, usize::from(matches!(op, ReduceOp::ArgMax { .. })))
+        }
+        KernelOp::LayerNorm {
+            rows, frac_bits, ..
+        } => rows_ok(rows, 0) && frac_ok(*frac_bits),
+        _ => true,
+    }
 }
 
 /// Counts the tensors of `node` that hold reusable buffers, and releases the

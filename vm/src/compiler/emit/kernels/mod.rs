@@ -19,9 +19,11 @@ mod norm;
 mod reduce;
 mod shape;
 
-pub(crate) use common::copy;
+pub(crate) use common::{copy, row_fits};
 pub(crate) use dense::emit_matmul;
 pub(crate) use elementwise::{emit_binary, emit_unary};
+pub(crate) use norm::{LayerNormSpec, emit_layer_norm};
+pub(crate) use reduce::{emit_reduce, emit_softmax};
 
 use super::Ctx;
 use super::func::FuncBuilder;
