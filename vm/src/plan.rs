@@ -218,24 +218,8 @@ pub enum KernelOp {
     },
     /// LayerNormalization of each row: `(x - mean) / sd * gamma + beta`.
     LayerNorm {
-        /// The rows.
-        rows: RowSpec,
-        /// Byte address of the input.
-        src: u32,
-        /// Byte address of the output (the input's layout).
-        dst: u32,
-        /// Byte address of the scale, one per element of a row.
-        gamma: u32,
-        /// Byte address of the bias, one per element of a row.
-        beta: u32,
-        /// Where each row's mean goes, when the node outputs it.
-        mean: Option<u32>,
-        /// Where each row's `1 / sd` goes, when the node outputs it.
-        inv_std_dev: Option<u32>,
-        /// Epsilon in `Q(2F)`.
-        eps: i64,
-        /// Fractional bits.
-        frac_bits: u32,
+        /// Where the rows, the parameters and the outputs are.
+        spec: LayerNormSpec,
     },
     /// `out = in_0 / in_1 / ...` element by element (inputs broadcast), each
     /// quotient `(num << shift) / den` saturated; a zero divisor gives the
@@ -266,24 +250,10 @@ pub enum KernelOp {
         /// The function.
         op: MathOp,
     },
-    /// Gather along one axis: for each of `outer` blocks and each of `count`
-    /// indices at `indices`, the `inner` words of entry `index` (negative
-    /// counts from the end, then clamped into `0..dim`) of the block at `data`.
+    /// Gather along one axis.
     Gather {
-        /// Byte address of the data, `[outer][dim][inner]`.
-        data: u32,
-        /// Byte address of the indices (i32).
-        indices: u32,
-        /// Byte address of the output, `[outer][count][inner]`.
-        out: u32,
-        /// Product of the dimensions before the axis.
-        outer: usize,
-        /// Number of indices.
-        count: usize,
-        /// Length of the axis.
-        dim: usize,
-        /// Product of the dimensions after the axis.
-        inner: usize,
+        /// Where the data, the indices and the output are, and their sizes.
+        spec: GatherSpec,
     },
 }
 
@@ -419,4 +389,48 @@ pub enum MathOp {
         /// Fractional bits.
         frac_bits: u32,
     },
+}
+
+/// A LayerNormalization over rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerNormSpec {
+    /// The rows.
+    pub rows: RowSpec,
+    /// Byte address of the input.
+    pub src: u32,
+    /// Byte address of the output (the input's layout).
+    pub dst: u32,
+    /// Byte address of the scale, one per element of a row.
+    pub gamma: u32,
+    /// Byte address of the bias, one per element of a row.
+    pub beta: u32,
+    /// Where each row's mean goes, when the node outputs it.
+    pub mean: Option<u32>,
+    /// Where each row's `1 / sd` goes, when the node outputs it.
+    pub inv_std_dev: Option<u32>,
+    /// Epsilon in `Q(2F)`.
+    pub eps: i64,
+    /// Fractional bits.
+    pub frac_bits: u32,
+}
+
+/// Gather along one axis: for each of `outer` blocks and each of `count`
+/// indices, the `inner` words of entry `index` (a negative one counts from
+/// the end, then it is clamped into `0..dim`) of that block of the data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherSpec {
+    /// Byte address of the data, `[outer][dim][inner]`.
+    pub data: u32,
+    /// Byte address of the indices (i32).
+    pub indices: u32,
+    /// Byte address of the output, `[outer][count][inner]`.
+    pub out: u32,
+    /// Product of the dimensions before the axis.
+    pub outer: usize,
+    /// Number of indices.
+    pub count: usize,
+    /// Length of the axis.
+    pub dim: usize,
+    /// Product of the dimensions after the axis.
+    pub inner: usize,
 }

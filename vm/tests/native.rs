@@ -82,8 +82,8 @@ fn tampered_row_plans_are_refused() {
         _ => false,
     });
     refused("transformer_block", |op| match op {
-        KernelOp::LayerNorm { eps, .. } => {
-            *eps += 1;
+        KernelOp::LayerNorm { spec } => {
+            spec.eps += 1;
             true
         }
         _ => false,

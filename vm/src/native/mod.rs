@@ -16,6 +16,7 @@ use crate::plan::KernelOp;
 use std::collections::HashMap;
 
 mod elementwise;
+mod math;
 mod matmul;
 mod norm;
 mod reduce;
@@ -286,31 +287,19 @@ impl Executor {
                 KernelOp::Reduce { rows, src, dst, op } => {
                     reduce::reduce(memory, rows, *src, *dst, *op)?
                 }
-                KernelOp::LayerNorm {
-                    rows,
-                    src,
-                    dst,
-                    gamma,
-                    beta,
-                    mean,
-                    inv_std_dev,
-                    eps,
-                    frac_bits,
-                } => norm::layer_norm(
-                    memory,
-                    &norm::LayerNorm {
-                        rows,
-                        src: *src,
-                        dst: *dst,
-                        gamma: *gamma,
-                        beta: *beta,
-                        mean: *mean,
-                        inv_std_dev: *inv_std_dev,
-                        eps: *eps,
-                        frac_bits: *frac_bits,
-                    },
-                )?,
-                _ => return Err(Error::Runtime(format!("no native kernel for {op:?}"))),
+                KernelOp::LayerNorm { spec } => norm::layer_norm(memory, spec)?,
+                KernelOp::Div {
+                    shape,
+                    views,
+                    shift,
+                } => math::divide(&mut Mem(memory), shape, views, *shift)?,
+                KernelOp::Cast { shape, views, op } => {
+                    math::cast(&mut Mem(memory), shape, views, *op)?
+                }
+                KernelOp::Math { shape, views, op } => {
+                    math::math(&mut Mem(memory), shape, views, *op)?
+                }
+                KernelOp::Gather { spec } => math::gather(memory, spec)?,
             }
         }
         Ok(())

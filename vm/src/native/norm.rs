@@ -9,27 +9,14 @@ use super::reduce::{Rows, check_frac_bits, div_round};
 use super::scalar::{div, div_trap, for_each_element, isqrt, rd, span, wr};
 use super::{rescale, saturate};
 use crate::error::Result;
-use crate::plan::{RowSpec, View};
-
-/// The parameters of a `KernelOp::LayerNorm`.
-pub(super) struct LayerNorm<'a> {
-    pub(super) rows: &'a RowSpec,
-    pub(super) src: u32,
-    pub(super) dst: u32,
-    pub(super) gamma: u32,
-    pub(super) beta: u32,
-    pub(super) mean: Option<u32>,
-    pub(super) inv_std_dev: Option<u32>,
-    pub(super) eps: i64,
-    pub(super) frac_bits: u32,
-}
+use crate::plan::{LayerNormSpec, View};
 
 /// Normalizes every row of `p.src` into `p.dst`.
-pub(super) fn layer_norm(mem: &mut [u8], p: &LayerNorm) -> Result<()> {
+pub(super) fn layer_norm(mem: &mut [u8], p: &LayerNormSpec) -> Result<()> {
     let f = p.frac_bits;
     check_frac_bits(f)?;
     let len = mem.len();
-    let r = Rows::new(p.rows, len)?;
+    let r = Rows::new(&p.rows, len)?;
     let offs = &r.layout.offsets;
     let n = offs.len();
     let gamma = span(len, p.gamma as i64, n as u64 * 4)?;

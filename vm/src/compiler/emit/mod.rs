@@ -338,17 +338,19 @@ pub(crate) fn entry_function<'a>(calls: impl Iterator<Item = (u32, &'a [u32])>) 
 /// The body that `plan` writes into a function of `params` i32 parameters:
 /// the same emitters the compiler ran, so a plan that describes a committed
 /// function gives back exactly its body. `None` for a plan no compiler
-/// writes for a memory of `memory_len` bytes (its tensors do not fit, its
-/// parameters are out of range), which the emitters could not replay.
+/// writes for a memory of `memory_len` bytes and a body of `body_len`
+/// bytes (its tensors do not fit, its parameters are out of range, its code
+/// would be longer), which the emitters could not, or need not, replay.
 pub(crate) fn replay(
     params: u32,
     plan: &[crate::plan::KernelOp],
     memory_len: usize,
+    body_len: usize,
 ) -> Option<Function> {
     use crate::plan::KernelOp;
     let mut fb = FuncBuilder::with_params(params);
     for op in plan {
-        if !replayable(op, memory_len as u64) {
+        if !replayable(op, memory_len as u64, body_len) {
             return None;
         }
         match op {
@@ -373,42 +375,31 @@ pub(crate) fn replay(
             KernelOp::Reduce { rows, src, dst, op } => {
                 kernels::emit_reduce(&mut fb, rows, *src, *dst, *op)
             }
-            KernelOp::LayerNorm {
-                rows,
-                src,
-                dst,
-                gamma,
-                beta,
-                mean,
-                inv_std_dev,
-                eps,
-                frac_bits,
-            } => kernels::emit_layer_norm(
-                &mut fb,
-                &kernels::LayerNormSpec {
-                    rows: rows.clone(),
-                    src: *src,
-                    dst: *dst,
-                    gamma: *gamma,
-                    beta: *beta,
-                    mean: *mean,
-                    inv_std_dev: *inv_std_dev,
-                    eps: *eps,
-                    frac_bits: *frac_bits,
-                },
-            ),
-            _ => return None,
+            KernelOp::LayerNorm { spec } => kernels::emit_layer_norm(&mut fb, spec),
+            KernelOp::Div {
+                shape,
+                views,
+                shift,
+            } => kernels::emit_divide(&mut fb, shape, views.clone(), *shift),
+            KernelOp::Cast { shape, views, op } => {
+                kernels::emit_cast(&mut fb, shape, views.clone(), *op)
+            }
+            KernelOp::Math { shape, views, op } => {
+                kernels::emit_math(&mut fb, shape, views.clone(), *op)
+            }
+            KernelOp::Gather { spec } => kernels::emit_gather(&mut fb, spec),
         }
     }
     Some(fb.finish())
 }
 
-/// Whether the emitters can replay `op` for a memory of `max_bytes`: the
-/// parameters the compiler never writes (rows larger than memory, shifts
-/// past the fixed-point format's, tables at the end of the address space)
-/// would make them overflow.
-fn replayable(op: &crate::plan::KernelOp, max_bytes: u64) -> bool {
-    use crate::plan::{KernelOp, ReduceOp, RowSpec};
+/// Whether the emitters can replay `op` for a memory of `max_bytes` and a
+/// body of `body_len` bytes: the parameters the compiler never writes (rows
+/// larger than memory, shifts past the fixed-point format's, tables at the
+/// end of the address space) would make them overflow, and a gather unrolls
+/// its rows.
+fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bool {
+    use crate::plan::{CastOp, KernelOp, MathOp, ReduceOp, RowSpec};
     let frac_ok = |f: u32| f <= crate::fixed::MAX_FRAC_BITS;
     let lut_ok = |l: &Lut| l.shift < 31 && l.hi_q != i32::MIN && l.addr <= u32::MAX - 8;
     // rows that fit in memory and that walk_row can emit (`n` elements at least)
@@ -428,11 +419,55 @@ fn replayable(op: &crate::plan::KernelOp, max_bytes: u64) -> bool {
             // ArgMax starts from a row's first element
             rows_ok(rows, usize::from(matches!(op, ReduceOp::ArgMax { .. })))
         }
-        KernelOp::LayerNorm {
-            rows, frac_bits, ..
-        } => rows_ok(rows, 0) && frac_ok(*frac_bits),
-        _ => true,
+        KernelOp::LayerNorm { spec } => rows_ok(&spec.rows, 0) && frac_ok(spec.frac_bits),
+        KernelOp::Div {
+            shape,
+            views,
+            shift,
+        } => views_ok(shape, views, 2..usize::MAX) && *shift < 64,
+        KernelOp::Cast { shape, views, op } => {
+            let f = match op {
+                CastOp::Truncate { frac_bits } | CastOp::FromInt { frac_bits } => *frac_bits,
+                CastOp::Bool | CastOp::Same => 0,
+            };
+            views_ok(shape, views, 2..3) && frac_ok(f)
+        }
+        KernelOp::Math { shape, views, op } => {
+            let op_ok = match op {
+                MathOp::Exp { frac_bits, exp2 } => frac_ok(*frac_bits) && lut_ok(exp2),
+                MathOp::Sqrt { frac_bits } | MathOp::Reciprocal { frac_bits } => {
+                    frac_ok(*frac_bits)
+                }
+            };
+            views_ok(shape, views, 2..3) && op_ok
+        }
+        KernelOp::Gather { spec } => {
+            // each tensor, and each size alone, fits in memory
+            let words = |dims: &[usize]| {
+                dims.iter()
+                    .try_fold(4u64, |b, &n| b.checked_mul(n as u64))
+                    .is_some_and(|b| b <= max_bytes.min(u32::MAX as u64))
+            };
+            let s = spec;
+            // each of the `inner` words unrolled takes more than a byte
+            s.inner <= body_len
+                && [s.outer, s.count, s.dim, s.inner]
+                    .iter()
+                    .all(|&n| words(&[n]))
+                && words(&[s.outer, s.dim, s.inner])
+                && words(&[s.outer, s.count, s.inner])
+        }
+        KernelOp::MatMul { .. }
+        | KernelOp::Copy { .. }
+        | KernelOp::Binary { .. }
+        | KernelOp::Unary { .. } => true,
     }
+}
+
+/// Whether an elementwise plan has `count` views, each with a stride per
+/// dimension of `shape`.
+fn views_ok(shape: &[usize], views: &[nd::View], count: std::ops::Range<usize>) -> bool {
+    count.contains(&views.len()) && views.iter().all(|v| v.strides.len() == shape.len())
 }
 
 /// Counts the tensors of `node` that hold reusable buffers, and releases the

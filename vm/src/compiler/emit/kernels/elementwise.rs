@@ -6,49 +6,70 @@ use crate::compiler::emit::Ctx;
 use crate::compiler::emit::func::FuncBuilder;
 use crate::compiler::emit::nd::{self, View, for_each};
 use crate::compiler::emit::nonlinear::{self, Func, Temps};
-use crate::compiler::graph::{Kind, Node, ValueId};
+use crate::compiler::graph::{DType, Kind, Node, ValueId};
 use crate::error::Result;
+use crate::fixed::FixedFormat;
+use crate::plan::{CastOp, KernelOp, MathOp};
 use wasm_encoder::Instruction as I;
 
 /// Cast between fixed-point reals, integers and booleans.
 pub(super) fn cast(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let g = ctx.g;
-    let x = node.input(0);
+    let x = node.input(0).unwrap();
     let out = node.outputs[0];
-    let to = g.values[out].dtype;
-    let from = g.values[x.unwrap()].dtype;
-    let f = ctx.fmt.frac_bits;
-    let t = fb.i32();
-    let code: Box<dyn Fn(&mut FuncBuilder)> = match (from.kind(), to) {
-        (_, crate::compiler::graph::DType::Bool) => Box::new(|fb: &mut FuncBuilder| {
-            fb.op(I::I32Eqz).op(I::I32Eqz);
-        }),
-        (Kind::Fixed, crate::compiler::graph::DType::Int64) => {
-            Box::new(move |fb: &mut FuncBuilder| {
-                // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
-                fb.tee(t)
-                    .get(t)
-                    .c32(31)
-                    .op(I::I32ShrS)
-                    .c32((1 << f) - 1)
-                    .op(I::I32And)
-                    .op(I::I32Add);
-                fb.c32(f as i32).op(I::I32ShrS);
-            })
-        }
-        (Kind::Int, crate::compiler::graph::DType::Float32) => {
-            let t64 = fb.i64();
-            Box::new(move |fb: &mut FuncBuilder| {
-                fb.op(I::I64ExtendI32S)
-                    .c64(f as i64)
-                    .op(I::I64Shl)
-                    .saturate(t64);
-            })
-        }
-        _ => Box::new(|_: &mut FuncBuilder| {}),
+    let frac_bits = ctx.fmt.frac_bits;
+    let op = match (g.values[x].dtype.kind(), g.values[out].dtype) {
+        (_, DType::Bool) => CastOp::Bool,
+        (Kind::Fixed, DType::Int64) => CastOp::Truncate { frac_bits },
+        (Kind::Int, DType::Float32) => CastOp::FromInt { frac_bits },
+        _ => CastOp::Same,
     };
-    unary(ctx, node, fb, &mut |fb, _t| code(fb))?;
+    let (shape, views) = elementwise_views(ctx, out, &[x]);
+    emit_cast(fb, &shape, views, op);
     Ok(())
+}
+
+/// The kernel of [`KernelOp::Cast`].
+pub(crate) fn emit_cast(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, op: CastOp) {
+    let plan = KernelOp::Cast {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        let t = fb.i32();
+        let t64 = matches!(op, CastOp::FromInt { .. }).then(|| fb.i64());
+        // (the scratch of every unary function, unused here)
+        Temps::new(fb);
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            match op {
+                CastOp::Bool => {
+                    fb.op(I::I32Eqz).op(I::I32Eqz);
+                }
+                CastOp::Truncate { frac_bits: f } => {
+                    // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
+                    fb.tee(t)
+                        .get(t)
+                        .c32(31)
+                        .op(I::I32ShrS)
+                        .c32((1 << f) - 1)
+                        .op(I::I32And)
+                        .op(I::I32Add);
+                    fb.c32(f as i32).op(I::I32ShrS);
+                }
+                CastOp::FromInt { frac_bits: f } => {
+                    fb.op(I::I64ExtendI32S)
+                        .c64(f as i64)
+                        .op(I::I64Shl)
+                        .saturate(t64.expect("allocated for FromInt"));
+                }
+                CastOp::Same => {}
+            }
+            fb.store32(p[0].1);
+        });
+    });
 }
 
 /// Elementwise over the output, inputs broadcast; `value` pushes the i32 result
@@ -66,27 +87,6 @@ fn elementwise(
         value(fb, &p[1..]);
         fb.store32(p[0].1);
     });
-}
-
-/// Elementwise with one input, given the loaded i32 on the stack.
-fn unary(
-    ctx: &mut Ctx,
-    node: &Node,
-    fb: &mut FuncBuilder,
-    f: &mut dyn FnMut(&mut FuncBuilder, &Temps),
-) -> Result<()> {
-    let t = Temps::new(fb);
-    elementwise(
-        ctx,
-        fb,
-        node.outputs[0],
-        &[node.input(0).unwrap()],
-        &mut |fb, p| {
-            fb.ld32(p[0].0, p[0].1);
-            f(fb, &t);
-        },
-    );
-    Ok(())
 }
 
 fn const_scalar(ctx: &Ctx, v: Option<ValueId>) -> Option<f64> {
@@ -152,33 +152,58 @@ pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
         emit_unary(fb, &shape, views, op);
         return Ok(());
     }
-    let x = fb.i32();
-    match node.op.as_str() {
-        "Exp" => {
-            let lut = ctx.lut(Func::Exp2Frac);
-            unary(ctx, node, fb, &mut |fb, t| {
-                fb.set(x);
-                nonlinear::emit_exp(fb, fmt, &lut, x, t);
-            })
-        }
-        "Sqrt" => unary(ctx, node, fb, &mut |fb, t| {
-            // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
-            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
-            fb.op(I::I64ExtendI32S)
-                .c64(f as i64)
-                .op(I::I64Shl)
-                .set(t.a64);
-            nonlinear::emit_isqrt(fb, t.a64, t);
-            fb.op(I::I32WrapI64);
-        }),
-        "Reciprocal" => unary(ctx, node, fb, &mut |fb, t| {
-            fb.set(x);
-            let one = fb.i64();
-            fb.c64(1).set(one);
-            nonlinear::emit_div(fb, one, x, 2 * f, t);
-        }),
+    let op = match node.op.as_str() {
+        "Exp" => MathOp::Exp {
+            frac_bits: f,
+            exp2: ctx.lut(Func::Exp2Frac),
+        },
+        "Sqrt" => MathOp::Sqrt { frac_bits: f },
+        "Reciprocal" => MathOp::Reciprocal { frac_bits: f },
         _ => unreachable!(),
-    }
+    };
+    let (shape, views) = elementwise_views(ctx, node.outputs[0], &[node.input(0).unwrap()]);
+    emit_math(fb, &shape, views, op);
+    Ok(())
+}
+
+/// The kernel of [`KernelOp::Math`].
+pub(crate) fn emit_math(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, op: MathOp) {
+    let plan = KernelOp::Math {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        let x = fb.i32();
+        let t = Temps::new(fb);
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            match op {
+                MathOp::Exp { frac_bits, exp2 } => {
+                    fb.set(x);
+                    nonlinear::emit_exp(fb, FixedFormat::new(frac_bits), &exp2, x, &t);
+                }
+                MathOp::Sqrt { frac_bits: f } => {
+                    // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
+                    fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+                    fb.op(I::I64ExtendI32S)
+                        .c64(f as i64)
+                        .op(I::I64Shl)
+                        .set(t.a64);
+                    nonlinear::emit_isqrt(fb, t.a64, &t);
+                    fb.op(I::I32WrapI64);
+                }
+                MathOp::Reciprocal { frac_bits: f } => {
+                    fb.set(x);
+                    let one = fb.i64();
+                    fb.c64(1).set(one);
+                    nonlinear::emit_div(fb, one, x, 2 * f, &t);
+                }
+            }
+            fb.store32(p[0].1);
+        });
+    });
 }
 
 /// The kernel of [`crate::plan::KernelOp::Unary`].
@@ -330,16 +355,8 @@ pub(super) fn binary_math(
         "Max" => BinaryOp::Max,
         "Min" => BinaryOp::Min,
         "Div" => {
-            let t = Temps::new(fb);
-            let (_a, b) = (fb.i32(), fb.i32());
-            elementwise(ctx, fb, node.outputs[0], &ins, &mut |fb, p| {
-                fb.ld32(p[0].0, p[0].1);
-                for q in &p[1..] {
-                    fb.op(I::I64ExtendI32S).set(t.b64);
-                    fb.ld32(q.0, q.1).set(b);
-                    nonlinear::emit_div(fb, t.b64, b, if fixed { f } else { 0 }, &t);
-                }
-            });
+            let (shape, views) = elementwise_views(ctx, node.outputs[0], &ins);
+            emit_divide(fb, &shape, views, if fixed { f } else { 0 });
             return Ok(());
         }
         _ => unreachable!(),
@@ -428,6 +445,29 @@ pub(crate) fn emit_binary(
                     }
                     BinaryOp::DivConst { .. } => unreachable!("handled above"),
                 }
+            }
+            fb.store32(p[0].1);
+        });
+    });
+}
+
+/// The kernel of [`KernelOp::Div`]: quotients folded left over the inputs.
+pub(crate) fn emit_divide(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, shift: u32) {
+    let plan = KernelOp::Div {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        shift,
+    };
+    fb.kernel(plan, |fb| {
+        let t = Temps::new(fb);
+        let (_a, b) = (fb.i32(), fb.i32());
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            for q in &p[2..] {
+                fb.op(I::I64ExtendI32S).set(t.b64);
+                fb.ld32(q.0, q.1).set(b);
+                nonlinear::emit_div(fb, t.b64, b, shift, &t);
             }
             fb.store32(p[0].1);
         });

@@ -9,7 +9,7 @@ use crate::compiler::emit::nonlinear::{self, Temps};
 use crate::compiler::graph::{Kind, Node};
 use crate::compiler::infer::norm_axis;
 use crate::error::Result;
-use crate::plan::{KernelOp, RowSpec};
+use crate::plan::{KernelOp, LayerNormSpec, RowSpec};
 use wasm_encoder::Instruction as I;
 
 pub(super) fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
@@ -73,32 +73,9 @@ pub(super) fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
     Ok(())
 }
 
-/// The parameters of [`KernelOp::LayerNorm`].
-pub(crate) struct LayerNormSpec {
-    pub(crate) rows: RowSpec,
-    pub(crate) src: u32,
-    pub(crate) dst: u32,
-    pub(crate) gamma: u32,
-    pub(crate) beta: u32,
-    pub(crate) mean: Option<u32>,
-    pub(crate) inv_std_dev: Option<u32>,
-    pub(crate) eps: i64,
-    pub(crate) frac_bits: u32,
-}
-
 /// The kernel of [`KernelOp::LayerNorm`].
 pub(crate) fn emit_layer_norm(fb: &mut FuncBuilder, spec: &LayerNormSpec) {
-    let plan = KernelOp::LayerNorm {
-        rows: spec.rows.clone(),
-        src: spec.src,
-        dst: spec.dst,
-        gamma: spec.gamma,
-        beta: spec.beta,
-        mean: spec.mean,
-        inv_std_dev: spec.inv_std_dev,
-        eps: spec.eps,
-        frac_bits: spec.frac_bits,
-    };
+    let plan = KernelOp::LayerNorm { spec: spec.clone() };
     fb.kernel(plan, |fb| {
         let f = spec.frac_bits;
         let (gamma, beta, eps_q2) = (spec.gamma, spec.beta, spec.eps);

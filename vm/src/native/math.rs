@@ -1,0 +1,125 @@
+//! Elementwise kernels built from exact integer steps (division by a
+//! runtime tensor, Cast, Exp, Sqrt, Reciprocal) and Gather.
+//!
+//! One element after the other in row-major order, each loaded then stored
+//! as the WASM loop nests do, so views that overlap give the same bytes.
+
+use super::Mem;
+use super::reduce::check_frac_bits;
+use super::saturate;
+use super::scalar::{Table, div, div_trap, exp, for_each_element, isqrt, rd, span, wr};
+use crate::error::{Error, Result};
+use crate::plan::{CastOp, GatherSpec, MathOp, View};
+
+/// Fails unless the plan has `count` views (the output, then the inputs).
+fn check_views(views: &[View], count: std::ops::Range<usize>, what: &str) -> Result<()> {
+    if !count.contains(&views.len()) {
+        return Err(Error::Runtime(format!(
+            "a {what} plan has {} views",
+            views.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `views[0] = views[1] / views[2] / ...`, each quotient `(num << shift) / den`.
+pub(super) fn divide(mem: &mut Mem, shape: &[usize], views: &[View], shift: u32) -> Result<()> {
+    check_views(views, 2..usize::MAX, "division")?;
+    let refs: Vec<&View> = views.iter().collect();
+    for_each_element(shape, &refs, |at| {
+        let mut acc = mem.load(at[1])?;
+        for &q in &at[2..] {
+            let den = mem.load(q)?;
+            acc = div(acc as i64, den, shift).ok_or_else(|| div_trap("a division"))?;
+        }
+        mem.store(at[0], acc)
+    })
+}
+
+/// `views[0] = cast(views[1])`.
+pub(super) fn cast(mem: &mut Mem, shape: &[usize], views: &[View], op: CastOp) -> Result<()> {
+    check_views(views, 2..3, "cast")?;
+    if let CastOp::Truncate { frac_bits } | CastOp::FromInt { frac_bits } = op {
+        check_frac_bits(frac_bits)?;
+    }
+    for_each_element(shape, &[&views[0], &views[1]], |at| {
+        let x = mem.load(at[1])?;
+        let v = match op {
+            CastOp::Bool => i32::from(x != 0),
+            CastOp::Truncate { frac_bits: f } => {
+                // toward zero: a negative value first moves up by 2^F - 1
+                let bias = (x >> 31) & ((1i32 << f) - 1);
+                x.wrapping_add(bias) >> f
+            }
+            CastOp::FromInt { frac_bits: f } => saturate((x as i64) << f),
+            CastOp::Same => x,
+        };
+        mem.store(at[0], v)
+    })
+}
+
+/// `views[0] = op(views[1])`.
+pub(super) fn math(mem: &mut Mem, shape: &[usize], views: &[View], op: MathOp) -> Result<()> {
+    check_views(views, 2..3, "math")?;
+    let f = match op {
+        MathOp::Exp { frac_bits, .. }
+        | MathOp::Sqrt { frac_bits }
+        | MathOp::Reciprocal { frac_bits } => frac_bits,
+    };
+    check_frac_bits(f)?;
+    let exp2 = match op {
+        MathOp::Exp { exp2, .. } => Some(Table::new(exp2, mem.0.len())?),
+        MathOp::Sqrt { .. } | MathOp::Reciprocal { .. } => None,
+    };
+    for_each_element(shape, &[&views[0], &views[1]], |at| {
+        let x = mem.load(at[1])?;
+        let v = match (op, &exp2) {
+            (MathOp::Exp { .. }, Some(table)) => exp(mem.0, table, f, x),
+            // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
+            (MathOp::Sqrt { .. }, _) => isqrt(((x.max(0) as i64) << f) as u64) as i32,
+            _ => div(1, x, 2 * f).ok_or_else(|| div_trap("a reciprocal"))?,
+        };
+        mem.store(at[0], v)
+    })
+}
+
+/// Gather: per block and index, the index read, wrapped and clamped, then
+/// its `inner` words copied, with the WASM's 32-bit address arithmetic.
+pub(super) fn gather(mem: &mut [u8], s: &GatherSpec) -> Result<()> {
+    let len = mem.len();
+    let n = s.inner.wrapping_mul(4);
+    let (dim, hi) = (s.dim as i32, (s.dim as i32).wrapping_sub(1));
+    let row_step = n as i32;
+    let block_step = s.dim.wrapping_mul(n) as i32;
+    let mut po = s.out as i32;
+    let mut pd = s.data as i32;
+    for _ in 0..s.outer {
+        let mut pi = s.indices as i32;
+        for _ in 0..s.count {
+            let mut k = rd(mem, span(len, pi as u32 as i64, 4)?);
+            if k < 0 {
+                k = k.wrapping_add(dim);
+            }
+            k = k.min(hi).max(0);
+            // (an empty row touches no data)
+            if n > 0 {
+                let from = k.wrapping_mul(row_step).wrapping_add(pd) as u32 as i64;
+                let src = span(len, from, n as u64)?;
+                let dst = span(len, po as u32 as i64, n as u64)?;
+                if src + n <= dst || dst + n <= src {
+                    mem.copy_within(src..src + n, dst);
+                } else {
+                    // overlapping: word by word, as the WASM goes
+                    for e in (0..n).step_by(4) {
+                        let v = rd(mem, src + e);
+                        wr(mem, dst + e, v);
+                    }
+                }
+            }
+            po = po.wrapping_add(row_step);
+            pi = pi.wrapping_add(4);
+        }
+        pd = pd.wrapping_add(block_step);
+    }
+    Ok(())
+}
