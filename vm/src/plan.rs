@@ -250,6 +250,16 @@ pub enum KernelOp {
         /// The function.
         op: MathOp,
     },
+    /// `out = in ^ e` element by element, for a constant exponent.
+    Pow {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, the base's, then (for [`PowOp::Integer`] and
+        /// [`PowOp::Real`]) the exponents'.
+        views: Vec<View>,
+        /// How the power is computed.
+        op: PowOp,
+    },
     /// Gather along one axis.
     Gather {
         /// Where the data, the indices and the output are, and their sizes.
@@ -433,4 +443,50 @@ pub struct GatherSpec {
     pub dim: usize,
     /// Product of the dimensions after the axis.
     pub inner: usize,
+}
+
+/// How a Pow with a constant exponent is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowOp {
+    /// Exponent 1: the base.
+    Identity,
+    /// Exponent 0.5: [`MathOp::Sqrt`].
+    Sqrt {
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// Exponent -1: [`MathOp::Reciprocal`].
+    Reciprocal {
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// A scalar integer exponent `n` in `2..=8`: `n - 1` products, each
+    /// rescaled by `shift` (half up) for fixed-point bases, saturated.
+    Repeat {
+        /// The exponent.
+        n: u32,
+        /// Fractional bits to drop, or none for integer bases.
+        shift: Option<u32>,
+    },
+    /// Integer exponents in `0..=max` from memory: the products up to `max`,
+    /// keeping each while its step is at most the element's exponent.
+    Integer {
+        /// The largest exponent.
+        max: i32,
+        /// The value 1 in the base's format.
+        one: i32,
+        /// Fractional bits to drop, or none for integer bases.
+        shift: Option<u32>,
+    },
+    /// Real exponents from memory (fixed-point bases): `exp(e ln x)` for
+    /// `x > 0`, else 0.
+    Real {
+        /// Fractional bits.
+        frac_bits: u32,
+        /// The `ln` table on `[1, 2)`.
+        ln: Lut,
+        /// The `2^x` table on `[0, 1)`.
+        exp2: Lut,
+    },
 }

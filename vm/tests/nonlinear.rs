@@ -934,3 +934,36 @@ fn casts_truncate_toward_zero() {
         }
     }
 }
+
+// ---------------------------------------------------------------- pow
+
+/// Pow with each kind of constant scalar exponent (the base itself, a
+/// square root, a reciprocal, repeated products, `exp(e ln x)`) stays close
+/// to `x^e` for moderate bases; `run` checks the native kernels on every
+/// input, negative and zero ones included.
+#[test]
+fn pow_scalar_exponents() {
+    let fmt = FixedFormat::new(16);
+    let xs: Vec<f64> = (0..400).map(|i| (i as f64 - 200.0) / 37.0).collect();
+    let shape = [xs.len()];
+    for e in [1.0f32, 0.5, -1.0, 3.0, 2.5] {
+        let model = one_node(
+            "Pow",
+            vec![],
+            &[("x", &shape)],
+            vec![initializer("e", &[], &[e])],
+            13,
+        );
+        let rt = compile(&model, fmt.frac_bits);
+        let got = run(&rt, &[(&shape, &xs)]);
+        for (x, g) in xs.iter().zip(&got) {
+            let q = fmt.quantize(*x) as f64 / fmt.scale();
+            if !(0.25..=4.0).contains(&q) {
+                continue;
+            }
+            let want = q.powf(e as f64);
+            let err = (*g as f64 / fmt.scale() - want).abs();
+            assert!(err <= 1e-3 * want.abs().max(1.0), "{q}^{e}: {g} vs {want}");
+        }
+    }
+}

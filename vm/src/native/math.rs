@@ -1,15 +1,14 @@
 //! Elementwise kernels built from exact integer steps (division by a
-//! runtime tensor, Cast, Exp, Sqrt, Reciprocal) and Gather.
+//! runtime tensor, Cast, Exp, Sqrt, Reciprocal, Pow) and Gather.
 //!
 //! One element after the other in row-major order, each loaded then stored
 //! as the WASM loop nests do, so views that overlap give the same bytes.
 
-use super::Mem;
 use super::reduce::check_frac_bits;
-use super::saturate;
-use super::scalar::{Table, div, div_trap, exp, for_each_element, isqrt, rd, span, wr};
+use super::scalar::{self, Table, div, div_trap, exp, for_each_element, isqrt, rd, span, wr};
+use super::{Mem, rescale, saturate};
 use crate::error::{Error, Result};
-use crate::plan::{CastOp, GatherSpec, MathOp, View};
+use crate::plan::{CastOp, GatherSpec, MathOp, PowOp, View};
 
 /// Fails unless the plan has `count` views (the output, then the inputs).
 fn check_views(views: &[View], count: std::ops::Range<usize>, what: &str) -> Result<()> {
@@ -81,6 +80,68 @@ pub(super) fn math(mem: &mut Mem, shape: &[usize], views: &[View], op: MathOp) -
         };
         mem.store(at[0], v)
     })
+}
+
+/// `views[0] = views[1] ^ e`, the exponents constant (`views[2]` for
+/// [`PowOp::Integer`] and [`PowOp::Real`]).
+pub(super) fn pow(mem: &mut Mem, shape: &[usize], views: &[View], op: PowOp) -> Result<()> {
+    let product = |acc: i32, a: i32, shift: Option<u32>| {
+        let p = acc as i64 * a as i64;
+        match shift {
+            Some(f) => rescale(p, f),
+            None => saturate(p),
+        }
+    };
+    let unary = |mem: &mut Mem, f: &dyn Fn(i32) -> i32| {
+        check_views(views, 2..3, "pow")?;
+        for_each_element(shape, &[&views[0], &views[1]], |at| {
+            let x = mem.load(at[1])?;
+            mem.store(at[0], f(x))
+        })
+    };
+    match op {
+        PowOp::Identity => unary(mem, &|x| x),
+        PowOp::Sqrt { frac_bits } => math(mem, shape, views, MathOp::Sqrt { frac_bits }),
+        PowOp::Reciprocal { frac_bits } => {
+            math(mem, shape, views, MathOp::Reciprocal { frac_bits })
+        }
+        PowOp::Repeat { n, shift } => {
+            if let Some(f) = shift {
+                check_frac_bits(f)?;
+            }
+            unary(mem, &|a| (1..n).fold(a, |acc, _| product(acc, a, shift)))
+        }
+        PowOp::Integer { max, one, shift } => {
+            if let Some(f) = shift {
+                check_frac_bits(f)?;
+            }
+            check_views(views, 3..4, "pow")?;
+            let refs: Vec<&View> = views.iter().collect();
+            for_each_element(shape, &refs, |at| {
+                let (a, e) = (mem.load(at[1])?, mem.load(at[2])?);
+                // every step computed, kept while it is at most the exponent
+                let r = (1..=max).fold(one, |r, i| if e >= i { product(r, a, shift) } else { r });
+                mem.store(at[0], r)
+            })
+        }
+        PowOp::Real {
+            frac_bits: f,
+            ln,
+            exp2,
+        } => {
+            check_frac_bits(f)?;
+            check_views(views, 3..4, "pow")?;
+            let (ln, exp2) = (Table::new(ln, mem.0.len())?, Table::new(exp2, mem.0.len())?);
+            let refs: Vec<&View> = views.iter().collect();
+            for_each_element(shape, &refs, |at| {
+                let a = mem.load(at[1])?;
+                let l = scalar::ln(mem.0, &ln, f, a) as i64;
+                let v = rescale(l.wrapping_mul(mem.load(at[2])? as i64), f);
+                let y = exp(mem.0, &exp2, f, v);
+                mem.store(at[0], if a > 0 { y } else { 0 })
+            })
+        }
+    }
 }
 
 /// Gather: per block and index, the index read, wrapped and clamped, then

@@ -299,6 +299,9 @@ impl Executor {
                 KernelOp::Math { shape, views, op } => {
                     math::math(&mut Mem(memory), shape, views, *op)?
                 }
+                KernelOp::Pow { shape, views, op } => {
+                    math::pow(&mut Mem(memory), shape, views, *op)?
+                }
                 KernelOp::Gather { spec } => math::gather(memory, spec)?,
             }
         }

@@ -387,6 +387,9 @@ pub(crate) fn replay(
             KernelOp::Math { shape, views, op } => {
                 kernels::emit_math(&mut fb, shape, views.clone(), *op)
             }
+            KernelOp::Pow { shape, views, op } => {
+                kernels::emit_pow(&mut fb, shape, views.clone(), *op)
+            }
             KernelOp::Gather { spec } => kernels::emit_gather(&mut fb, spec),
         }
     }
@@ -399,7 +402,7 @@ pub(crate) fn replay(
 /// end of the address space) would make them overflow, and a gather unrolls
 /// its rows.
 fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bool {
-    use crate::plan::{CastOp, KernelOp, MathOp, ReduceOp, RowSpec};
+    use crate::plan::{CastOp, KernelOp, MathOp, PowOp, ReduceOp, RowSpec};
     let frac_ok = |f: u32| f <= crate::fixed::MAX_FRAC_BITS;
     let lut_ok = |l: &Lut| l.shift < 31 && l.hi_q != i32::MIN && l.addr <= u32::MAX - 8;
     // rows that fit in memory and that walk_row can emit (`n` elements at least)
@@ -441,6 +444,25 @@ fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bo
             };
             views_ok(shape, views, 2..3) && op_ok
         }
+        KernelOp::Pow { shape, views, op } => match op {
+            PowOp::Identity => views_ok(shape, views, 2..3),
+            PowOp::Sqrt { frac_bits } | PowOp::Reciprocal { frac_bits } => {
+                views_ok(shape, views, 2..3) && frac_ok(*frac_bits)
+            }
+            // the compiler unrolls exponents up to 8 and 16 (MAX_INT_EXPONENT)
+            PowOp::Repeat { n, shift } => {
+                views_ok(shape, views, 2..3) && *n <= 8 && shift.is_none_or(frac_ok)
+            }
+            PowOp::Integer { max, shift, .. } => {
+                views_ok(shape, views, 3..4) && *max <= 16 && shift.is_none_or(frac_ok)
+            }
+            PowOp::Real {
+                frac_bits,
+                ln,
+                exp2,
+                ..
+            } => views_ok(shape, views, 3..4) && frac_ok(*frac_bits) && lut_ok(ln) && lut_ok(exp2),
+        },
         KernelOp::Gather { spec } => {
             // each tensor, and each size alone, fits in memory
             let words = |dims: &[usize]| {
