@@ -73,7 +73,7 @@ pub(super) fn math(mem: &mut Mem, shape: &[usize], views: &[View], op: MathOp) -
     for_each_element(shape, &[&views[0], &views[1]], |at| {
         let x = mem.load(at[1])?;
         let v = match (op, &exp2) {
-            (MathOp::Exp { .. }, Some(table)) => exp(mem.0, table, f, x),
+            (MathOp::Exp { .. }, Some(table)) => exp(|x| table.at(mem.0, x), f, x),
             // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
             (MathOp::Sqrt { .. }, _) => isqrt(((x.max(0) as i64) << f) as u64) as i32,
             _ => div(1, x, 2 * f).ok_or_else(|| div_trap("a reciprocal"))?,
@@ -135,9 +135,9 @@ pub(super) fn pow(mem: &mut Mem, shape: &[usize], views: &[View], op: PowOp) -> 
             let refs: Vec<&View> = views.iter().collect();
             for_each_element(shape, &refs, |at| {
                 let a = mem.load(at[1])?;
-                let l = scalar::ln(mem.0, &ln, f, a) as i64;
+                let l = scalar::ln(|x| ln.at(mem.0, x), f, a) as i64;
                 let v = rescale(l.wrapping_mul(mem.load(at[2])? as i64), f);
-                let y = exp(mem.0, &exp2, f, v);
+                let y = exp(|x| exp2.at(mem.0, x), f, v);
                 mem.store(at[0], if a > 0 { y } else { 0 })
             })
         }

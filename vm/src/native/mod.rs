@@ -283,11 +283,11 @@ impl Executor {
                     frac_bits,
                     exp2,
                     ln,
-                } => reduce::softmax(memory, rows, *src, *dst, *frac_bits, *exp2, *ln)?,
+                } => reduce::softmax(memory, rows, *src, *dst, *frac_bits, *exp2, *ln, self)?,
                 KernelOp::Reduce { rows, src, dst, op } => {
                     reduce::reduce(memory, rows, *src, *dst, *op)?
                 }
-                KernelOp::LayerNorm { spec } => norm::layer_norm(memory, spec)?,
+                KernelOp::LayerNorm { spec } => norm::layer_norm(memory, spec, self)?,
                 KernelOp::Div {
                     shape,
                     views,

@@ -79,6 +79,8 @@ pub(super) fn wr(m: &mut [u8], at: usize, v: i32) {
 #[derive(Clone, Copy)]
 pub(super) struct Table {
     lut: Lut,
+    /// Knots its clamped inputs reach.
+    knots: usize,
 }
 
 impl Table {
@@ -93,23 +95,74 @@ impl Table {
         let top = (lut.hi_q - 1).max(lut.lo_q).wrapping_sub(lut.lo_q) as u32;
         let knots = (top >> lut.shift) as u64 + u64::from(lut.shift > 0) + 1;
         span(len, lut.addr as i64, knots * 4)?;
-        Ok(Table { lut })
+        Ok(Table {
+            lut,
+            knots: knots as usize,
+        })
+    }
+
+    /// Bytes `[lo, hi)` of memory the table reads.
+    pub(super) fn span(&self) -> (i64, i64) {
+        let lo = self.lut.addr as i64;
+        (lo, lo + 4 * self.knots as i64)
     }
 
     /// The table at `x`, as `Lut::emit` computes it: clamped to the domain,
     /// the knot below, and linear interpolation to the next knot.
     #[inline]
     pub(super) fn at(&self, m: &[u8], x: i32) -> i32 {
+        let (knot, frac) = self.knot(x);
+        let at = self.lut.addr as usize + 4 * knot;
+        if self.lut.shift == 0 {
+            return rd(m, at);
+        }
+        interpolate(rd(m, at), rd(m, at + 4), frac, self.lut.shift)
+    }
+
+    /// The knots as words, read once: lookups without memory (valid while
+    /// nothing writes them).
+    pub(super) fn decode(&self, m: &[u8]) -> Knots {
+        let at = self.lut.addr as usize;
+        Knots {
+            table: *self,
+            words: (0..self.knots).map(|k| rd(m, at + 4 * k)).collect(),
+        }
+    }
+
+    /// The knot below `x` (clamped) and `x`'s distance from it.
+    #[inline]
+    fn knot(&self, x: i32) -> (usize, i64) {
         let lut = &self.lut;
         let clamped = x.min(lut.hi_q - 1).max(lut.lo_q);
         let d = clamped.wrapping_sub(lut.lo_q);
-        let knot = lut.addr as usize + (((d as u32) >> lut.shift) << 2) as usize;
-        if lut.shift == 0 {
-            return rd(m, knot);
-        }
-        let (y0, y1) = (rd(m, knot) as i64, rd(m, knot + 4) as i64);
         let frac = (d & ((1i32 << lut.shift) - 1)) as u32 as i64;
-        (y1.wrapping_sub(y0).wrapping_mul(frac) >> lut.shift).wrapping_add(y0) as i32
+        (((d as u32) >> lut.shift) as usize, frac)
+    }
+}
+
+/// `y0 + ((y1 - y0) * frac) >> shift` as the WASM computes it.
+#[inline]
+fn interpolate(y0: i32, y1: i32, frac: i64, shift: u32) -> i32 {
+    let (y0, y1) = (y0 as i64, y1 as i64);
+    (y1.wrapping_sub(y0).wrapping_mul(frac) >> shift).wrapping_add(y0) as i32
+}
+
+/// A table's knots read out of memory ([`Table::decode`]).
+pub(super) struct Knots {
+    table: Table,
+    words: Vec<i32>,
+}
+
+impl Knots {
+    /// [`Table::at`] from the decoded knots.
+    #[inline]
+    pub(super) fn at(&self, x: i32) -> i32 {
+        let (knot, frac) = self.table.knot(x);
+        let shift = self.table.lut.shift;
+        if shift == 0 {
+            return self.words[knot];
+        }
+        interpolate(self.words[knot], self.words[knot + 1], frac, shift)
     }
 }
 
@@ -120,31 +173,32 @@ fn clamp64(x: i64, lo: i64, hi: i64) -> i64 {
     if x > lo { x } else { lo }
 }
 
-/// `exp(x)` for Q(`f`) `x`, as `nonlinear::emit_exp`: `2^frac` from the table
-/// shifted by the integer part, saturated.
+/// `exp(x)` for Q(`f`) `x`, as `nonlinear::emit_exp`: `2^frac` from the
+/// table (`exp2`) shifted by the integer part, saturated.
 #[inline]
-pub(super) fn exp(m: &[u8], exp2: &Table, f: u32, x: i32) -> i32 {
+pub(super) fn exp(exp2: impl Fn(i32) -> i32, f: u32, x: i32) -> i32 {
     const LOG2E_Q30: i64 = 1_549_082_005;
     let t = (x as i64).wrapping_mul(LOG2E_Q30) >> 30;
     let frac = (t & ((1i64 << f) - 1)) as i32;
     let n = clamp64(t >> f, -63, 61 - f as i64);
-    let p = exp2.at(m, frac) as u32 as i64;
+    let p = exp2(frac) as u32 as i64;
     let up = if n > 0 { n } else { 0 };
     let down = if n < 0 { -n } else { 0 };
     let v = ((p.wrapping_shl(up as u32)) as u64).wrapping_shr(down as u32) as i64;
     saturate(v)
 }
 
-/// `ln(x)` for Q(`f`) `x` (non-positive: ln of one unit), as `nonlinear::emit_ln`.
+/// `ln(x)` for Q(`f`) `x` (non-positive: ln of one unit), as
+/// `nonlinear::emit_ln`, with the table on `[1, 2)` (`ln`).
 #[inline]
-pub(super) fn ln(m: &[u8], ln: &Table, f: u32, x: i32) -> i32 {
+pub(super) fn ln(ln: impl Fn(i32) -> i32, f: u32, x: i32) -> i32 {
     const LN2_Q30: i64 = 744_261_118;
     let f = f as i32;
     let xx = if x > 1 { x } else { 1 };
     let p = 31 - xx.leading_zeros() as i32;
     let shift = p.wrapping_add(32 - f) as u32 as u64;
     let mant = (((xx as u32 as u64) << 32) >> (shift & 63)) as i32;
-    let y = ln.at(m, mant) as i64;
+    let y = ln(mant) as i64;
     let e = (p.wrapping_sub(f) as i64).wrapping_mul(LN2_Q30) >> ((30 - f as i64) & 63);
     saturate(y.wrapping_add(e))
 }
@@ -162,6 +216,39 @@ pub(super) fn isqrt(v: u64) -> u64 {
     }
     y = y.wrapping_sub(u64::from(y.wrapping_mul(y) > vv));
     if v != 0 { y } else { 0 }
+}
+
+/// Unsigned division by an invariant `d >= 1` as a multiply and shifts
+/// (Granlund and Montgomery, 1994, figure 4.1): exact for every `u64`, as a
+/// compiler divides by a constant, where a `div` per element would cost
+/// tens of cycles.
+#[derive(Clone, Copy)]
+pub(super) struct DivU64 {
+    m: u64,
+    sh1: u32,
+    sh2: u32,
+}
+
+impl DivU64 {
+    /// The divider by `d` (`d >= 1`).
+    pub(super) fn new(d: u64) -> DivU64 {
+        assert!(d >= 1, "a divisor is at least 1");
+        // l = ceil(log2 d), m = floor(2^64 (2^l - d) / d) + 1
+        let l = 64 - (d - 1).leading_zeros();
+        let m = ((((1u128 << l) - d as u128) << 64) / d as u128 + 1) as u64;
+        DivU64 {
+            m,
+            sh1: l.min(1),
+            sh2: l.saturating_sub(1),
+        }
+    }
+
+    /// `n / d`.
+    #[inline]
+    pub(super) fn div(&self, n: u64) -> u64 {
+        let t = ((self.m as u128 * n as u128) >> 64) as u64;
+        (t + ((n - t) >> self.sh1)) >> self.sh2
+    }
 }
 
 /// `(num << shift) / den` saturated, a zero `den` giving the saturated sign of
@@ -219,6 +306,40 @@ mod tests {
         // past (2^32 - 1)^2 the WASM's final check wraps (y * y = 2^64) and
         // keeps 2^32; a layer norm clamps it to the i32 range anyway
         assert_eq!(isqrt(u64::MAX), 1 << 32);
+    }
+
+    #[test]
+    fn division_by_an_invariant_is_exact() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let divisors = [
+            1,
+            2,
+            3,
+            5,
+            7,
+            10,
+            128,
+            384,
+            383,
+            1 << 32,
+            (1 << 63) + 1,
+            u64::MAX,
+        ];
+        let random: Vec<u64> = (0..200).map(|i| next() >> (i % 64)).collect();
+        for d in divisors.into_iter().chain(random) {
+            let d = d.max(1);
+            let div = DivU64::new(d);
+            let edges = [0, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1];
+            for n in edges.into_iter().chain((0..200).map(|_| next())) {
+                assert_eq!(div.div(n), n / d, "{n} / {d}");
+            }
+        }
     }
 
     #[test]
