@@ -260,6 +260,11 @@ pub enum KernelOp {
         /// How the power is computed.
         op: PowOp,
     },
+    /// MaxPool or AveragePool over `[N][C][spatial]`.
+    Pool {
+        /// Where the tensors are, their shapes and the window.
+        spec: PoolSpec,
+    },
     /// Gather along one axis.
     Gather {
         /// Where the data, the indices and the output are, and their sizes.
@@ -488,5 +493,55 @@ pub enum PowOp {
         ln: Lut,
         /// The `2^x` table on `[0, 1)`.
         exp2: Lut,
+    },
+}
+
+/// A pooling layer: per batch, the input copied into a padded buffer (when
+/// there is padding), then each output the maximum or the mean of its window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolSpec {
+    /// Byte address of the input, `[batch][channels][spatial]`.
+    pub x: u32,
+    /// Byte address of the output, `[batch][channels][out]`.
+    pub y: u32,
+    /// Batch size.
+    pub batch: usize,
+    /// Channels.
+    pub channels: usize,
+    /// The input's spatial shape.
+    pub spatial: Vec<usize>,
+    /// The output's spatial shape.
+    pub out: Vec<usize>,
+    /// The window's shape.
+    pub kernel: Vec<usize>,
+    /// Window strides.
+    pub strides: Vec<usize>,
+    /// Window dilations.
+    pub dilations: Vec<usize>,
+    /// Padding before each spatial axis.
+    pub pads_begin: Vec<usize>,
+    /// Padding after each spatial axis (enough for every window).
+    pub pads_end: Vec<usize>,
+    /// Byte address of the padded buffer (its border holds the fill value),
+    /// when the input is padded.
+    pub padded: Option<u32>,
+    /// Maximum or mean.
+    pub op: PoolOp,
+}
+
+/// What a pool keeps of each window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolOp {
+    /// The largest element, and optionally its flat index in the input.
+    Max {
+        /// Byte address of the Indices output, and whether indices count
+        /// the first spatial axis fastest (`storage_order = 1`).
+        indices: Option<(u32, bool)>,
+    },
+    /// The sum times a per-position reciprocal of the window's count (Q30).
+    Average {
+        /// Byte address of the reciprocals, one per output position.
+        recip: u32,
     },
 }

@@ -19,6 +19,7 @@ mod elementwise;
 mod math;
 mod matmul;
 mod norm;
+mod pool;
 mod reduce;
 mod scalar;
 
@@ -303,6 +304,7 @@ impl Executor {
                     math::pow(&mut Mem(memory), shape, views, *op)?
                 }
                 KernelOp::Gather { spec } => math::gather(memory, spec)?,
+                KernelOp::Pool { spec } => pool::pool(&mut Mem(memory), spec)?,
             }
         }
         Ok(())

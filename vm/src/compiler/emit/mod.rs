@@ -391,6 +391,7 @@ pub(crate) fn replay(
                 kernels::emit_pow(&mut fb, shape, views.clone(), *op)
             }
             KernelOp::Gather { spec } => kernels::emit_gather(&mut fb, spec),
+            KernelOp::Pool { spec } => kernels::emit_pool(&mut fb, spec),
         }
     }
     Some(fb.finish())
@@ -479,11 +480,79 @@ fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bo
                 && words(&[s.outer, s.dim, s.inner])
                 && words(&[s.outer, s.count, s.inner])
         }
+        KernelOp::Pool { spec } => pool_ok(spec, max_bytes, body_len),
         KernelOp::MatMul { .. }
         | KernelOp::Copy { .. }
         | KernelOp::Binary { .. }
         | KernelOp::Unary { .. } => true,
     }
+}
+
+/// Whether a pool's shapes agree and its tensors fit in memory, so the
+/// emitter's address arithmetic cannot overflow, and its unrolled windows
+/// and batches could fit in the body.
+fn pool_ok(s: &crate::plan::PoolSpec, max_bytes: u64, body_len: usize) -> bool {
+    use crate::plan::PoolOp;
+    let d = s.spatial.len();
+    let dims = [
+        &s.out,
+        &s.kernel,
+        &s.strides,
+        &s.dilations,
+        &s.pads_begin,
+        &s.pads_end,
+    ];
+    if d == 0 || dims.iter().any(|v| v.len() != d) || s.kernel.contains(&0) {
+        return false;
+    }
+    let limit = max_bytes.min(u32::MAX as u64);
+    // bytes of `words` words, when they fit
+    let bytes = |words: &[usize]| {
+        words
+            .iter()
+            .try_fold(4u64, |b, &n| b.checked_mul(n as u64))
+            .filter(|&b| b <= limit)
+    };
+    // a tensor of `words` words at `at` lies below the limit
+    let fits = |at: u32, words: &[usize]| bytes(words).is_some_and(|b| at as u64 + b <= limit);
+    let Some(pdims) = (0..d)
+        .map(|i| {
+            s.spatial[i]
+                .checked_add(s.pads_begin[i])?
+                .checked_add(s.pads_end[i])
+        })
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return false;
+    };
+    let per_batch = |shape: &[usize]| {
+        let mut w = vec![s.batch, s.channels];
+        w.extend(shape);
+        w
+    };
+    let mut plane = vec![s.channels];
+    plane.extend(&pdims);
+    let window: Option<usize> = s.kernel.iter().try_fold(1usize, |w, &k| w.checked_mul(k));
+    // each window within the padded plane, each step of it within memory
+    let inside = (0..d).all(|i| {
+        let row: usize = pdims[i + 1..].iter().product();
+        (s.kernel[i] - 1)
+            .checked_mul(s.dilations[i])
+            .is_some_and(|w| w < pdims[i])
+            && bytes(&[s.strides[i], row]).is_some()
+    });
+    let op_ok = match s.op {
+        PoolOp::Max { indices } => indices.is_none_or(|(a, _)| fits(a, &per_batch(&s.out))),
+        PoolOp::Average { recip } => fits(recip, &s.out),
+    };
+    fits(s.x, &per_batch(&s.spatial))
+        && fits(s.y, &per_batch(&s.out))
+        && s.padded.is_none_or(|a| fits(a, &plane))
+        && bytes(&plane).is_some()
+        && window.is_some_and(|w| w <= body_len)
+        && s.batch <= body_len
+        && inside
+        && op_ok
 }
 
 /// Whether an elementwise plan has `count` views, each with a stride per

@@ -20,6 +20,7 @@ mod reduce;
 mod shape;
 
 pub(crate) use common::{copy, row_fits};
+pub(crate) use conv::emit_pool;
 pub(crate) use dense::emit_matmul;
 pub(crate) use elementwise::{
     emit_binary, emit_cast, emit_divide, emit_math, emit_pow, emit_unary,
