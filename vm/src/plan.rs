@@ -189,4 +189,359 @@ pub enum KernelOp {
         /// Destination view.
         dst: View,
     },
+    /// Softmax (or LogSoftmax with `ln`) of each row of the tensor at `src`
+    /// into the same rows at `dst`.
+    Softmax {
+        /// The rows.
+        rows: RowSpec,
+        /// Byte address of the input.
+        src: u32,
+        /// Byte address of the output.
+        dst: u32,
+        /// Fractional bits.
+        frac_bits: u32,
+        /// The `2^x` table on `[0, 1)`.
+        exp2: Lut,
+        /// For LogSoftmax, the `ln` table on `[1, 2)`.
+        ln: Option<Lut>,
+    },
+    /// One value per row of the tensor at `src`, contiguous at `dst`.
+    Reduce {
+        /// The rows.
+        rows: RowSpec,
+        /// Byte address of the input.
+        src: u32,
+        /// Byte address of the output.
+        dst: u32,
+        /// What is kept of a row.
+        op: ReduceOp,
+    },
+    /// LayerNormalization of each row: `(x - mean) / sd * gamma + beta`.
+    LayerNorm {
+        /// Where the rows, the parameters and the outputs are.
+        spec: LayerNormSpec,
+    },
+    /// `out = in_0 / in_1 / ...` element by element (inputs broadcast), each
+    /// quotient `(num << shift) / den` saturated; a zero divisor gives the
+    /// saturated sign of the numerator.
+    Div {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, then the inputs'.
+        views: Vec<View>,
+        /// Fractional bits (0 for integers).
+        shift: u32,
+    },
+    /// `out = cast(in)` element by element.
+    Cast {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, then the input's.
+        views: Vec<View>,
+        /// The conversion.
+        op: CastOp,
+    },
+    /// `out = op(in)` element by element for the functions of [`MathOp`].
+    Math {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, then the input's.
+        views: Vec<View>,
+        /// The function.
+        op: MathOp,
+    },
+    /// `out = in ^ e` element by element, for a constant exponent.
+    Pow {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, the base's, then (for [`PowOp::Integer`] and
+        /// [`PowOp::Real`]) the exponents'.
+        views: Vec<View>,
+        /// How the power is computed.
+        op: PowOp,
+    },
+    /// MaxPool or AveragePool over `[N][C][spatial]`.
+    Pool {
+        /// Where the tensors are, their shapes and the window.
+        spec: PoolSpec,
+    },
+    /// Gather along one axis.
+    Gather {
+        /// Where the data, the indices and the output are, and their sizes.
+        spec: GatherSpec,
+    },
+}
+
+/// The rows of a contiguous row-major tensor along some of its axes: for
+/// each index of the other (kept) axes, the elements a reduction folds or a
+/// softmax or normalization spans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowSpec {
+    /// Elements per dimension of the tensor.
+    pub shape: Vec<usize>,
+    /// The axes a row runs over, increasing.
+    pub axes: Vec<usize>,
+}
+
+/// Where the rows of a [`RowSpec`] lie, in bytes from the tensor's base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowLayout {
+    /// Elements per kept axis: the rows, in row-major order.
+    pub outer: Vec<usize>,
+    /// Byte stride of each kept axis.
+    pub strides: Vec<i64>,
+    /// Byte offset of each element of a row from the row's first, in row
+    /// order (the first is 0).
+    pub offsets: Vec<u32>,
+}
+
+impl RowSpec {
+    /// The layout, when the axes are increasing and in range and the rows
+    /// and their count each fit in `max_bytes` (else no such tensor fits in
+    /// memory).
+    pub fn layout(&self, max_bytes: u64) -> Option<RowLayout> {
+        let rank = self.shape.len();
+        let increasing = self.axes.windows(2).all(|w| w[0] < w[1]);
+        if !increasing || self.axes.iter().any(|&a| a >= rank) {
+            return None;
+        }
+        // bytes of the words of the axes `keep` selects
+        let bytes = |keep: &dyn Fn(usize) -> bool| {
+            (0..rank)
+                .filter(|&i| keep(i))
+                .try_fold(4u64, |b, i| b.checked_mul(self.shape[i] as u64))
+        };
+        let row = bytes(&|i| self.axes.contains(&i))?;
+        let outer = bytes(&|i| !self.axes.contains(&i))?;
+        let all = bytes(&|_| true)?;
+        if row.max(outer).max(all) > max_bytes.min(u32::MAX as u64) {
+            return None;
+        }
+        Some(self.layout_unchecked())
+    }
+
+    /// The layout of a tensor known to fit in memory (the compiler's).
+    pub fn layout_unchecked(&self) -> RowLayout {
+        let (shape, axes) = (&self.shape, &self.axes);
+        let mut es = vec![1i64; shape.len()];
+        for i in (0..shape.len().saturating_sub(1)).rev() {
+            es[i] = es[i + 1] * shape[i + 1] as i64;
+        }
+        let kept: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).collect();
+        let mut offsets = vec![0u32];
+        for &a in axes {
+            let mut next = Vec::with_capacity(offsets.len() * shape[a]);
+            for o in &offsets {
+                for j in 0..shape[a] {
+                    next.push(o + (j as i64 * es[a] * 4) as u32);
+                }
+            }
+            offsets = next;
+        }
+        RowLayout {
+            outer: kept.iter().map(|&i| shape[i]).collect(),
+            strides: kept.iter().map(|&i| es[i] * 4).collect(),
+            offsets,
+        }
+    }
+}
+
+/// What a reduction keeps of each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReduceOp {
+    /// The sum, saturated to i32.
+    Sum,
+    /// The sum divided by the row's length, rounded half away from zero, saturated.
+    Mean,
+    /// The largest (signed).
+    Max,
+    /// The index of the largest: its first occurrence, or the last with `last`.
+    ArgMax {
+        /// Whether a later equal element wins (`select_last_index`).
+        last: bool,
+    },
+}
+
+/// A conversion between stored element kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CastOp {
+    /// To a boolean: 1 for nonzero, else 0.
+    Bool,
+    /// A fixed-point value to an integer, truncated toward zero.
+    Truncate {
+        /// Fractional bits of the fixed-point format.
+        frac_bits: u32,
+    },
+    /// An integer to a fixed-point value, saturated.
+    FromInt {
+        /// Fractional bits of the fixed-point format.
+        frac_bits: u32,
+    },
+    /// The stored word unchanged.
+    Same,
+}
+
+/// An elementwise function built from exact integer steps and tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MathOp {
+    /// `exp(x)`: `2^frac` from a table times a power of two, saturated.
+    Exp {
+        /// Fractional bits.
+        frac_bits: u32,
+        /// The `2^x` table on `[0, 1)`.
+        exp2: Lut,
+    },
+    /// `sqrt(x)` by integer Newton iterations (0 for negative inputs).
+    Sqrt {
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// `1 / x` by one 64-bit division (saturated; a zero divisor gives the maximum).
+    Reciprocal {
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+}
+
+/// A LayerNormalization over rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerNormSpec {
+    /// The rows.
+    pub rows: RowSpec,
+    /// Byte address of the input.
+    pub src: u32,
+    /// Byte address of the output (the input's layout).
+    pub dst: u32,
+    /// Byte address of the scale, one per element of a row.
+    pub gamma: u32,
+    /// Byte address of the bias, one per element of a row.
+    pub beta: u32,
+    /// Where each row's mean goes, when the node outputs it.
+    pub mean: Option<u32>,
+    /// Where each row's `1 / sd` goes, when the node outputs it.
+    pub inv_std_dev: Option<u32>,
+    /// Epsilon in `Q(2F)`.
+    pub eps: i64,
+    /// Fractional bits.
+    pub frac_bits: u32,
+}
+
+/// Gather along one axis: for each of `outer` blocks and each of `count`
+/// indices, the `inner` words of entry `index` (a negative one counts from
+/// the end, then it is clamped into `0..dim`) of that block of the data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherSpec {
+    /// Byte address of the data, `[outer][dim][inner]`.
+    pub data: u32,
+    /// Byte address of the indices (i32).
+    pub indices: u32,
+    /// Byte address of the output, `[outer][count][inner]`.
+    pub out: u32,
+    /// Product of the dimensions before the axis.
+    pub outer: usize,
+    /// Number of indices.
+    pub count: usize,
+    /// Length of the axis.
+    pub dim: usize,
+    /// Product of the dimensions after the axis.
+    pub inner: usize,
+}
+
+/// How a Pow with a constant exponent is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PowOp {
+    /// Exponent 1: the base.
+    Identity,
+    /// Exponent 0.5: [`MathOp::Sqrt`].
+    Sqrt {
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// Exponent -1: [`MathOp::Reciprocal`].
+    Reciprocal {
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// A scalar integer exponent `n` in `2..=8`: `n - 1` products, each
+    /// rescaled by `shift` (half up) for fixed-point bases, saturated.
+    Repeat {
+        /// The exponent.
+        n: u32,
+        /// Fractional bits to drop, or none for integer bases.
+        shift: Option<u32>,
+    },
+    /// Integer exponents in `0..=max` from memory: the products up to `max`,
+    /// keeping each while its step is at most the element's exponent.
+    Integer {
+        /// The largest exponent.
+        max: i32,
+        /// The value 1 in the base's format.
+        one: i32,
+        /// Fractional bits to drop, or none for integer bases.
+        shift: Option<u32>,
+    },
+    /// Real exponents from memory (fixed-point bases): `exp(e ln x)` for
+    /// `x > 0`, else 0.
+    Real {
+        /// Fractional bits.
+        frac_bits: u32,
+        /// The `ln` table on `[1, 2)`.
+        ln: Lut,
+        /// The `2^x` table on `[0, 1)`.
+        exp2: Lut,
+    },
+}
+
+/// A pooling layer: per batch, the input copied into a padded buffer (when
+/// there is padding), then each output the maximum or the mean of its window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolSpec {
+    /// Byte address of the input, `[batch][channels][spatial]`.
+    pub x: u32,
+    /// Byte address of the output, `[batch][channels][out]`.
+    pub y: u32,
+    /// Batch size.
+    pub batch: usize,
+    /// Channels.
+    pub channels: usize,
+    /// The input's spatial shape.
+    pub spatial: Vec<usize>,
+    /// The output's spatial shape.
+    pub out: Vec<usize>,
+    /// The window's shape.
+    pub kernel: Vec<usize>,
+    /// Window strides.
+    pub strides: Vec<usize>,
+    /// Window dilations.
+    pub dilations: Vec<usize>,
+    /// Padding before each spatial axis.
+    pub pads_begin: Vec<usize>,
+    /// Padding after each spatial axis (enough for every window).
+    pub pads_end: Vec<usize>,
+    /// Byte address of the padded buffer (its border holds the fill value),
+    /// when the input is padded.
+    pub padded: Option<u32>,
+    /// Maximum or mean.
+    pub op: PoolOp,
+}
+
+/// What a pool keeps of each window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolOp {
+    /// The largest element, and optionally its flat index in the input.
+    Max {
+        /// Byte address of the Indices output, and whether indices count
+        /// the first spatial axis fastest (`storage_order = 1`).
+        indices: Option<(u32, bool)>,
+    },
+    /// The sum times a per-position reciprocal of the window's count (Q30).
+    Average {
+        /// Byte address of the reciprocals, one per output position.
+        recip: u32,
+    },
 }

@@ -72,22 +72,49 @@ fn native_memory_equals_wasmtime_after_every_call_of_every_fixture() {
 #[test]
 fn a_tampered_plan_is_refused() {
     use opml_vm::plan::KernelOp;
-    let (vm, _, _) = common::fixture_vm("mlp784");
+    refused("mlp784", |op| match op {
+        KernelOp::MatMul { spec, .. } => {
+            spec.shift += 1;
+            true
+        }
+        _ => false,
+    });
+}
+
+/// Likewise a softmax plan pointing at another `2^x` table, and a layer
+/// norm plan with another epsilon.
+#[test]
+fn tampered_row_plans_are_refused() {
+    use opml_vm::plan::KernelOp;
+    refused("transformer_block", |op| match op {
+        KernelOp::Softmax { exp2, .. } => {
+            exp2.addr += 4;
+            true
+        }
+        _ => false,
+    });
+    refused("transformer_block", |op| match op {
+        KernelOp::LayerNorm { spec } => {
+            spec.eps += 1;
+            true
+        }
+        _ => false,
+    });
+}
+
+/// Edits the first kernel of `fixture` that `tamper` changes (it returns
+/// true) and checks that plan alone is refused, with its layer named.
+fn refused(fixture: &str, mut tamper: impl FnMut(&mut opml_vm::plan::KernelOp) -> bool) {
+    let (vm, _, _) = common::fixture_vm(fixture);
     let mut manifest = vm.artifact().manifest.clone();
     let tampered = manifest
         .layers
         .iter_mut()
         .find_map(|l| {
             let plan = l.plan.as_mut()?;
-            plan.iter_mut().find_map(|op| match op {
-                KernelOp::MatMul { spec, .. } => {
-                    spec.shift += 1;
-                    Some(l.name.clone())
-                }
-                _ => None,
-            })
+            plan.iter_mut().any(&mut tamper).then(|| l.name.clone())
         })
-        .expect("mlp784 has a planned product");
+        .unwrap_or_else(|| panic!("{fixture} has a planned kernel to tamper with"));
     let len = vm.artifact().memory.len();
     let (plans, warnings) = verify_plans(&vm.artifact().wasm, &manifest, len).unwrap();
     assert!(

@@ -133,10 +133,29 @@ fn tensor(shape: &[usize], xs: &[f64]) -> Tensor {
     )
 }
 
-/// Runs the model on the given inputs; returns the raw output integers.
+/// Runs the model on the given inputs; returns the raw output integers. The
+/// native executor runs every planned call too, and must leave wasmtime's
+/// memory, on all the extreme inputs of these sweeps.
 fn run(rt: &Runtime, inputs: &[(&[usize], &[f64])]) -> Vec<i32> {
     let ts: Vec<Tensor> = inputs.iter().map(|(s, x)| tensor(s, x)).collect();
-    rt.run(&ts).expect("runs").outputs[0].raw.clone()
+    let out = rt.run(&ts).expect("runs").outputs[0].raw.clone();
+    let art = rt.artifact();
+    let (plans, warnings) =
+        opml_vm::compiler::plans::verify_plans(&art.wasm, &art.manifest, art.memory.len()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(plans.complete(), "every call of these models has a plan");
+    let region = rt.input_region(&ts).unwrap();
+    let calls = art.manifest.call_args();
+    let wasm = rt.run_calls(&region, &calls, |_, _| Ok(())).unwrap();
+    let executor = opml_vm::native::Executor::shared().unwrap();
+    let native = rt
+        .run_calls_native(&region, &calls, &plans, &executor, |_, _| Ok(()))
+        .unwrap();
+    assert!(
+        wasm == native,
+        "the native executor leaves other memory than wasmtime"
+    );
+    out
 }
 
 // ---------------------------------------------------------------- references
@@ -855,5 +874,96 @@ fn layer_norm_large_values() {
         .collect();
     for (q, w) in raw.iter().zip(&want) {
         assert!((q - w).abs() <= 2, "layer norm of +-30000: got {raw:?}");
+    }
+}
+
+// ---------------------------------------------------------------- casts
+
+/// `x -> Cast(to) -> Cast(FLOAT) -> y`.
+fn cast_model(to: i32, shape: &[usize]) -> Vec<u8> {
+    let node = |i: usize, input: &str, output: &str, to: i32| pb::NodeProto {
+        name: format!("cast_{i}"),
+        op_type: "Cast".into(),
+        input: vec![input.into()],
+        output: vec![output.into()],
+        attribute: vec![attr_int("to", to as i64)],
+        ..Default::default()
+    };
+    let graph = pb::GraphProto {
+        name: "cast_test".into(),
+        node: vec![node(0, "x", "t", to), node(1, "t", "y", 1)],
+        input: vec![value_info("x", shape)],
+        output: vec![value_info("y", shape)],
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 9,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "opml-vm tests".into(),
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Casts to INT64 truncate toward zero, to BOOL give 1 for nonzero, and
+/// back to FLOAT give the integer; the native kernels agree on every value.
+#[test]
+fn casts_truncate_toward_zero() {
+    let fmt = FixedFormat::new(16);
+    let xs: Vec<f64> = [
+        -3.75, -2.0, -1.5, -1.0, -0.5, -1e-5, 0.0, 1e-5, 0.5, 1.0, 1.5, 2.25, 30000.9,
+    ]
+    .into_iter()
+    .chain((0..200).map(|i| (i as f64 - 100.0) * 0.37))
+    .collect();
+    let shape = [xs.len()];
+    for (to, want) in [
+        (7, f64::trunc as fn(f64) -> f64),
+        (9, |x: f64| f64::from(x != 0.0)),
+    ] {
+        let rt = compile(&cast_model(to, &shape), fmt.frac_bits);
+        let got = run(&rt, &[(&shape, &xs)]);
+        for (x, g) in xs.iter().zip(&got) {
+            // the input as the model stores it
+            let q = fmt.quantize(*x) as f64 / fmt.scale();
+            assert_eq!(*g, fmt.quantize(want(q)), "Cast(to={to}) of {x}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- pow
+
+/// Pow with each kind of constant scalar exponent (the base itself, a
+/// square root, a reciprocal, repeated products, `exp(e ln x)`) stays close
+/// to `x^e` for moderate bases; `run` checks the native kernels on every
+/// input, negative and zero ones included.
+#[test]
+fn pow_scalar_exponents() {
+    let fmt = FixedFormat::new(16);
+    let xs: Vec<f64> = (0..400).map(|i| (i as f64 - 200.0) / 37.0).collect();
+    let shape = [xs.len()];
+    for e in [1.0f32, 0.5, -1.0, 3.0, 2.5] {
+        let model = one_node(
+            "Pow",
+            vec![],
+            &[("x", &shape)],
+            vec![initializer("e", &[], &[e])],
+            13,
+        );
+        let rt = compile(&model, fmt.frac_bits);
+        let got = run(&rt, &[(&shape, &xs)]);
+        for (x, g) in xs.iter().zip(&got) {
+            let q = fmt.quantize(*x) as f64 / fmt.scale();
+            if !(0.25..=4.0).contains(&q) {
+                continue;
+            }
+            let want = q.powf(e as f64);
+            let err = (*g as f64 / fmt.scale() - want).abs();
+            assert!(err <= 1e-3 * want.abs().max(1.0), "{q}^{e}: {g} vs {want}");
+        }
     }
 }

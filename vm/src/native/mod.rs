@@ -16,7 +16,12 @@ use crate::plan::KernelOp;
 use std::collections::HashMap;
 
 mod elementwise;
+mod math;
 mod matmul;
+mod norm;
+mod pool;
+mod reduce;
+mod scalar;
 
 /// Plans tied to a module: function index -> the kernels that are its body,
 /// and the calls the module's entry function makes.
@@ -377,6 +382,34 @@ impl Executor {
                 KernelOp::Unary { shape, views, op } => {
                     elementwise::unary(memory, shape, views, *op)?
                 }
+                KernelOp::Softmax {
+                    rows,
+                    src,
+                    dst,
+                    frac_bits,
+                    exp2,
+                    ln,
+                } => reduce::softmax(memory, rows, *src, *dst, *frac_bits, *exp2, *ln, self)?,
+                KernelOp::Reduce { rows, src, dst, op } => {
+                    reduce::reduce(memory, rows, *src, *dst, *op)?
+                }
+                KernelOp::LayerNorm { spec } => norm::layer_norm(memory, spec, self)?,
+                KernelOp::Div {
+                    shape,
+                    views,
+                    shift,
+                } => math::divide(&mut Mem(memory), shape, views, *shift)?,
+                KernelOp::Cast { shape, views, op } => {
+                    math::cast(&mut Mem(memory), shape, views, *op)?
+                }
+                KernelOp::Math { shape, views, op } => {
+                    math::math(&mut Mem(memory), shape, views, *op)?
+                }
+                KernelOp::Pow { shape, views, op } => {
+                    math::pow(&mut Mem(memory), shape, views, *op)?
+                }
+                KernelOp::Gather { spec } => math::gather(memory, spec)?,
+                KernelOp::Pool { spec } => pool::pool(&mut Mem(memory), spec)?,
             }
         }
         Ok(())

@@ -337,11 +337,22 @@ pub(crate) fn entry_function<'a>(calls: impl Iterator<Item = (u32, &'a [u32])>) 
 
 /// The body that `plan` writes into a function of `params` i32 parameters:
 /// the same emitters the compiler ran, so a plan that describes a committed
-/// function gives back exactly its body.
-pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
+/// function gives back exactly its body. `None` for a plan no compiler
+/// writes for a memory of `memory_len` bytes and a body of `body_len`
+/// bytes (its tensors do not fit, its parameters are out of range, its code
+/// would be longer), which the emitters could not, or need not, replay.
+pub(crate) fn replay(
+    params: u32,
+    plan: &[crate::plan::KernelOp],
+    memory_len: usize,
+    body_len: usize,
+) -> Option<Function> {
     use crate::plan::KernelOp;
     let mut fb = FuncBuilder::with_params(params);
     for op in plan {
+        if !replayable(op, memory_len as u64, body_len) {
+            return None;
+        }
         match op {
             KernelOp::MatMul { spec, rows } => kernels::emit_matmul(&mut fb, spec, *rows),
             KernelOp::Copy { shape, src, dst } => {
@@ -353,9 +364,201 @@ pub(crate) fn replay(params: u32, plan: &[crate::plan::KernelOp]) -> Function {
             KernelOp::Unary { shape, views, op } => {
                 kernels::emit_unary(&mut fb, shape, views.clone(), *op)
             }
+            KernelOp::Softmax {
+                rows,
+                src,
+                dst,
+                frac_bits,
+                exp2,
+                ln,
+            } => kernels::emit_softmax(&mut fb, rows, *src, *dst, *frac_bits, *exp2, *ln),
+            KernelOp::Reduce { rows, src, dst, op } => {
+                kernels::emit_reduce(&mut fb, rows, *src, *dst, *op)
+            }
+            KernelOp::LayerNorm { spec } => kernels::emit_layer_norm(&mut fb, spec),
+            KernelOp::Div {
+                shape,
+                views,
+                shift,
+            } => kernels::emit_divide(&mut fb, shape, views.clone(), *shift),
+            KernelOp::Cast { shape, views, op } => {
+                kernels::emit_cast(&mut fb, shape, views.clone(), *op)
+            }
+            KernelOp::Math { shape, views, op } => {
+                kernels::emit_math(&mut fb, shape, views.clone(), *op)
+            }
+            KernelOp::Pow { shape, views, op } => {
+                kernels::emit_pow(&mut fb, shape, views.clone(), *op)
+            }
+            KernelOp::Gather { spec } => kernels::emit_gather(&mut fb, spec),
+            KernelOp::Pool { spec } => kernels::emit_pool(&mut fb, spec),
         }
     }
-    fb.finish()
+    Some(fb.finish())
+}
+
+/// Whether the emitters can replay `op` for a memory of `max_bytes` and a
+/// body of `body_len` bytes: the parameters the compiler never writes (rows
+/// larger than memory, shifts past the fixed-point format's, tables at the
+/// end of the address space) would make them overflow, and a gather unrolls
+/// its rows.
+fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bool {
+    use crate::plan::{CastOp, KernelOp, MathOp, PowOp, ReduceOp, RowSpec};
+    let frac_ok = |f: u32| f <= crate::fixed::MAX_FRAC_BITS;
+    let lut_ok = |l: &Lut| l.shift < 31 && l.hi_q != i32::MIN && l.addr <= u32::MAX - 8;
+    // rows that fit in memory and that walk_row can emit (`n` elements at least)
+    let rows_ok = |rows: &RowSpec, n: usize| {
+        rows.layout(max_bytes)
+            .is_some_and(|l| l.offsets.len() >= n && kernels::row_fits(&l.offsets))
+    };
+    match op {
+        KernelOp::Softmax {
+            rows,
+            frac_bits,
+            exp2,
+            ln,
+            ..
+        } => rows_ok(rows, 0) && frac_ok(*frac_bits) && lut_ok(exp2) && ln.iter().all(lut_ok),
+        KernelOp::Reduce { rows, op, .. } => {
+            // ArgMax starts from a row's first element
+            rows_ok(rows, usize::from(matches!(op, ReduceOp::ArgMax { .. })))
+        }
+        KernelOp::LayerNorm { spec } => rows_ok(&spec.rows, 0) && frac_ok(spec.frac_bits),
+        KernelOp::Div {
+            shape,
+            views,
+            shift,
+        } => views_ok(shape, views, 2..usize::MAX) && *shift < 64,
+        KernelOp::Cast { shape, views, op } => {
+            let f = match op {
+                CastOp::Truncate { frac_bits } | CastOp::FromInt { frac_bits } => *frac_bits,
+                CastOp::Bool | CastOp::Same => 0,
+            };
+            views_ok(shape, views, 2..3) && frac_ok(f)
+        }
+        KernelOp::Math { shape, views, op } => {
+            let op_ok = match op {
+                MathOp::Exp { frac_bits, exp2 } => frac_ok(*frac_bits) && lut_ok(exp2),
+                MathOp::Sqrt { frac_bits } | MathOp::Reciprocal { frac_bits } => {
+                    frac_ok(*frac_bits)
+                }
+            };
+            views_ok(shape, views, 2..3) && op_ok
+        }
+        KernelOp::Pow { shape, views, op } => match op {
+            PowOp::Identity => views_ok(shape, views, 2..3),
+            PowOp::Sqrt { frac_bits } | PowOp::Reciprocal { frac_bits } => {
+                views_ok(shape, views, 2..3) && frac_ok(*frac_bits)
+            }
+            // the compiler unrolls exponents up to 8 and 16 (MAX_INT_EXPONENT)
+            PowOp::Repeat { n, shift } => {
+                views_ok(shape, views, 2..3) && *n <= 8 && shift.is_none_or(frac_ok)
+            }
+            PowOp::Integer { max, shift, .. } => {
+                views_ok(shape, views, 3..4) && *max <= 16 && shift.is_none_or(frac_ok)
+            }
+            PowOp::Real {
+                frac_bits,
+                ln,
+                exp2,
+                ..
+            } => views_ok(shape, views, 3..4) && frac_ok(*frac_bits) && lut_ok(ln) && lut_ok(exp2),
+        },
+        KernelOp::Gather { spec } => {
+            // each tensor, and each size alone, fits in memory
+            let words = |dims: &[usize]| {
+                dims.iter()
+                    .try_fold(4u64, |b, &n| b.checked_mul(n as u64))
+                    .is_some_and(|b| b <= max_bytes.min(u32::MAX as u64))
+            };
+            let s = spec;
+            // each of the `inner` words unrolled takes more than a byte
+            s.inner <= body_len
+                && [s.outer, s.count, s.dim, s.inner]
+                    .iter()
+                    .all(|&n| words(&[n]))
+                && words(&[s.outer, s.dim, s.inner])
+                && words(&[s.outer, s.count, s.inner])
+        }
+        KernelOp::Pool { spec } => pool_ok(spec, max_bytes, body_len),
+        KernelOp::MatMul { .. }
+        | KernelOp::Copy { .. }
+        | KernelOp::Binary { .. }
+        | KernelOp::Unary { .. } => true,
+    }
+}
+
+/// Whether a pool's shapes agree and its tensors fit in memory, so the
+/// emitter's address arithmetic cannot overflow, and its unrolled windows
+/// and batches could fit in the body.
+fn pool_ok(s: &crate::plan::PoolSpec, max_bytes: u64, body_len: usize) -> bool {
+    use crate::plan::PoolOp;
+    let d = s.spatial.len();
+    let dims = [
+        &s.out,
+        &s.kernel,
+        &s.strides,
+        &s.dilations,
+        &s.pads_begin,
+        &s.pads_end,
+    ];
+    if d == 0 || dims.iter().any(|v| v.len() != d) || s.kernel.contains(&0) {
+        return false;
+    }
+    let limit = max_bytes.min(u32::MAX as u64);
+    // bytes of `words` words, when they fit
+    let bytes = |words: &[usize]| {
+        words
+            .iter()
+            .try_fold(4u64, |b, &n| b.checked_mul(n as u64))
+            .filter(|&b| b <= limit)
+    };
+    // a tensor of `words` words at `at` lies below the limit
+    let fits = |at: u32, words: &[usize]| bytes(words).is_some_and(|b| at as u64 + b <= limit);
+    let Some(pdims) = (0..d)
+        .map(|i| {
+            s.spatial[i]
+                .checked_add(s.pads_begin[i])?
+                .checked_add(s.pads_end[i])
+        })
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return false;
+    };
+    let per_batch = |shape: &[usize]| {
+        let mut w = vec![s.batch, s.channels];
+        w.extend(shape);
+        w
+    };
+    let mut plane = vec![s.channels];
+    plane.extend(&pdims);
+    let window: Option<usize> = s.kernel.iter().try_fold(1usize, |w, &k| w.checked_mul(k));
+    // each window within the padded plane, each step of it within memory
+    let inside = (0..d).all(|i| {
+        let row: usize = pdims[i + 1..].iter().product();
+        (s.kernel[i] - 1)
+            .checked_mul(s.dilations[i])
+            .is_some_and(|w| w < pdims[i])
+            && bytes(&[s.strides[i], row]).is_some()
+    });
+    let op_ok = match s.op {
+        PoolOp::Max { indices } => indices.is_none_or(|(a, _)| fits(a, &per_batch(&s.out))),
+        PoolOp::Average { recip } => fits(recip, &s.out),
+    };
+    fits(s.x, &per_batch(&s.spatial))
+        && fits(s.y, &per_batch(&s.out))
+        && s.padded.is_none_or(|a| fits(a, &plane))
+        && bytes(&plane).is_some()
+        && window.is_some_and(|w| w <= body_len)
+        && s.batch <= body_len
+        && inside
+        && op_ok
+}
+
+/// Whether an elementwise plan has `count` views, each with a stride per
+/// dimension of `shape`.
+fn views_ok(shape: &[usize], views: &[nd::View], count: std::ops::Range<usize>) -> bool {
+    count.contains(&views.len()) && views.iter().all(|v| v.strides.len() == shape.len())
 }
 
 /// Counts the tensors of `node` that hold reusable buffers, and releases the

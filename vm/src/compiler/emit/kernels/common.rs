@@ -2,7 +2,7 @@
 //! rows (the outer loop over kept axes, and walking or maximizing one row).
 
 use crate::compiler::emit::func::{FuncBuilder, Local};
-use crate::compiler::emit::nd::{self, View, contiguous_strides, for_each};
+use crate::compiler::emit::nd::{self, View, for_each};
 use crate::compiler::graph::Node;
 use crate::error::{Error, Result};
 use wasm_encoder::Instruction as I;
@@ -48,24 +48,36 @@ pub(super) fn div_round(fb: &mut FuncBuilder, v: Local, n: i64) {
 /// Outer loop over the kept axes, with the reduced elements of each row at
 /// static offsets. Returns (outer shape, input outer view, row offsets).
 pub(super) fn rows(shape: &[usize], base: u32, axes: &[usize]) -> (Vec<usize>, View, Vec<u32>) {
-    let es = contiguous_strides(shape);
-    let outer: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).collect();
-    let oshape: Vec<usize> = outer.iter().map(|&i| shape[i]).collect();
+    let spec = crate::plan::RowSpec {
+        shape: shape.to_vec(),
+        axes: axes.to_vec(),
+    };
+    let l = spec.layout_unchecked();
     let view = View {
         base,
-        strides: outer.iter().map(|&i| es[i] * 4).collect(),
+        strides: l.strides,
     };
-    let mut offsets = vec![0u32];
-    for &a in axes {
-        let mut next = Vec::with_capacity(offsets.len() * shape[a]);
-        for o in &offsets {
-            for j in 0..shape[a] {
-                next.push(o + (j as i64 * es[a] * 4) as u32);
-            }
-        }
-        offsets = next;
+    (l.outer, view, l.offsets)
+}
+
+/// Whether the kernels of rows with these offsets can be emitted: evenly
+/// spaced rows loop, the others are unrolled up to [`MAX_ROW`].
+pub(crate) fn row_fits(offsets: &[u32]) -> bool {
+    even_spacing(offsets).is_some() || offsets.len() <= MAX_ROW
+}
+
+/// The error of a row [`walk_row`] cannot emit ([`row_fits`]).
+pub(super) fn check_row(node: &Node, offsets: &[u32]) -> Result<()> {
+    if row_fits(offsets) {
+        return Ok(());
     }
-    (oshape, view, offsets)
+    Err(unsupported(
+        node,
+        format!(
+            "a row of {} elements over non-adjacent axes is more than the supported {MAX_ROW}; transpose the reduced axes together first",
+            offsets.len()
+        ),
+    ))
 }
 
 /// The byte spacing of a row whose offsets are `0, d, 2d, ...`.
@@ -81,29 +93,20 @@ fn even_spacing(offsets: &[u32]) -> Option<i64> {
 /// Emits `body` for each element of a row. A stream marked dense moves 4
 /// bytes per element (per-element parameters); the others follow the row's
 /// offsets. Evenly spaced rows loop ([`nd::row_walk`]); a row over
-/// non-adjacent axes is unrolled at static offsets, up to [`MAX_ROW`].
+/// non-adjacent axes is unrolled at static offsets (the caller checked it
+/// with [`check_row`]).
 pub(super) fn walk_row(
     fb: &mut FuncBuilder,
-    node: &Node,
     offsets: &[u32],
     starts: &[(nd::Start, bool)],
     carry: Option<Local>,
     body: nd::Body<'_>,
-) -> Result<()> {
+) {
     let begin: Vec<nd::Start> = starts.iter().map(|s| s.0).collect();
     if let Some(d) = even_spacing(offsets) {
         let strides: Vec<i64> = starts.iter().map(|s| if s.1 { 4 } else { d }).collect();
         nd::row_walk(fb, offsets.len(), &begin, &strides, carry, body);
-        return Ok(());
-    }
-    if offsets.len() > MAX_ROW {
-        return Err(unsupported(
-            node,
-            format!(
-                "a row of {} elements over non-adjacent axes is more than the supported {MAX_ROW}; transpose the reduced axes together first",
-                offsets.len()
-            ),
-        ));
+        return;
     }
     let ptrs: Vec<Local> = begin
         .iter()
@@ -131,21 +134,19 @@ pub(super) fn walk_row(
     if let Some(c) = carry {
         fb.set(c);
     }
-    Ok(())
 }
 
 /// The maximum of the row at `start` into local `m` (`v` is scratch).
 pub(super) fn row_max(
     fb: &mut FuncBuilder,
-    node: &Node,
     offsets: &[u32],
     start: (Local, u32),
     m: Local,
     v: Local,
-) -> Result<()> {
+) {
     fb.ld32(start.0, start.1).set(m);
     let row = [(nd::Start::At(start.0, start.1), false)];
-    walk_row(fb, node, offsets, &row, None, &mut |fb, q| {
+    walk_row(fb, offsets, &row, None, &mut |fb, q| {
         fb.ld32(q[0].0, q[0].1)
             .tee(v)
             .get(m)

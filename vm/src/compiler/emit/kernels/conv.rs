@@ -10,6 +10,7 @@ use crate::compiler::emit::nonlinear::Temps;
 use crate::compiler::graph::{Kind, Node};
 use crate::compiler::infer::window;
 use crate::error::Result;
+use crate::plan::{KernelOp, PoolOp, PoolSpec};
 use wasm_encoder::Instruction as I;
 
 fn pads_of(
@@ -162,9 +163,7 @@ pub(super) fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<(
         })
         .collect();
     let pdims: Vec<usize> = (0..d).map(|i| sp[i] + win.pads_begin[i] + pe[i]).collect();
-    let pstr = contiguous_strides(&pdims);
     let plane: usize = pdims.iter().product();
-    let in_plane: usize = sp.iter().product();
     let out_plane: usize = os.iter().product();
     let fill = if is_max { i32::MIN } else { 0 };
     let xa = ctx.addr(x);
@@ -175,19 +174,6 @@ pub(super) fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<(
         .copied()
         .filter(|&v| is_max && !g.values[v].name.is_empty());
     let storage_order = node.int("storage_order", 0);
-    // Flat-index strides of the spatial axes of the input.
-    let istr: Vec<i64> = if storage_order == 0 {
-        contiguous_strides(&sp)
-    } else {
-        let mut s = vec![1i64; d];
-        for i in 1..d {
-            s[i] = s[i - 1] * sp[i - 1] as i64;
-        }
-        s
-    };
-    let t = Temps::new(fb);
-    let (m, v, mi) = (fb.i32(), fb.i32(), fb.i32());
-    let acc = fb.i64();
     let count_pad = node.int("count_include_pad", 0) != 0;
     // Per-output-position reciprocal of the window count (Q30), for AveragePool.
     let recip = if is_max {
@@ -217,22 +203,7 @@ pub(super) fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<(
             .collect();
         ctx.mem.words(&format!("pool.recip.{}", node.name), &words)
     };
-    // Window element offsets: bytes in the padded buffer, and flat input index.
-    let mut offsets: Vec<(u32, i64)> = vec![(0, 0)];
-    for ax in 0..d {
-        let mut next = Vec::with_capacity(offsets.len() * kernel[ax]);
-        for &(o, io) in &offsets {
-            for kk in 0..kernel[ax] {
-                let step = (kk * win.dilations[ax]) as i64;
-                next.push((
-                    o + (step * pstr[ax] * 4) as u32,
-                    io + (step - win.pads_begin[ax] as i64) * istr[ax],
-                ));
-            }
-        }
-        offsets = next;
-    }
-    let padded_buf = if pdims == sp {
+    let padded = if pdims == sp {
         None
     } else {
         let addr = ctx.mem.alloc((c * plane * 4) as u64, 4);
@@ -241,106 +212,179 @@ pub(super) fn pool(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<(
         }
         Some(addr)
     };
-    for bi in 0..nb {
-        let src_in = xa + (bi * c * in_plane * 4) as u32;
-        let xp = match padded_buf {
-            None => src_in,
-            Some(addr) => {
-                let interior: u32 = (0..d)
-                    .map(|i| (win.pads_begin[i] as i64 * pstr[i] * 4) as u32)
-                    .sum();
-                let mut strides = vec![(plane * 4) as i64];
-                strides.extend(pstr.iter().map(|s| s * 4));
-                let mut shape = vec![c];
-                shape.extend(&sp);
-                copy(
-                    fb,
-                    &shape,
-                    View::contiguous(src_in, &shape),
-                    View {
-                        base: addr + interior,
-                        strides,
-                    },
-                );
-                addr
-            }
-        };
-        let mut loop_shape = vec![c];
-        loop_shape.extend(&os);
-        let mut src_strides = vec![(plane * 4) as i64];
-        src_strides.extend((0..d).map(|i| win.strides[i] as i64 * pstr[i] * 4));
-        let src = View {
-            base: xp,
-            strides: src_strides,
-        };
-        let dst = View::contiguous(ya + (bi * c * out_plane * 4) as u32, &loop_shape);
-        let mut rv_strides = vec![0i64];
-        rv_strides.extend(contiguous_strides(&os).iter().map(|s| s * 4));
-        let rv = View {
-            base: recip,
-            strides: rv_strides,
-        };
-        let mut views = vec![dst, src, rv];
-        if let Some(iv) = indices {
-            // flat index of the window origin (may be negative: i32 arithmetic wraps)
-            let mut strides = vec![in_plane as i64];
-            strides.extend((0..d).map(|i| win.strides[i] as i64 * istr[i]));
-            views.push(View {
-                base: (bi * c * in_plane) as u32,
-                strides,
-            });
-            views.push(View::contiguous(
-                ctx.addr(iv) + (bi * c * out_plane * 4) as u32,
-                &loop_shape,
-            ));
+    let op = if is_max {
+        PoolOp::Max {
+            indices: indices.map(|v| (ctx.addr(v), storage_order != 0)),
         }
-        let with_idx = indices.is_some();
-        for_each(fb, &loop_shape, &views, &mut |fb, p| {
-            let (src, so) = p[1];
-            if is_max {
-                fb.ld32(src, so + offsets[0].0).set(m);
-                if with_idx {
-                    fb.get(p[3].0)
-                        .c32(p[3].1 as i32)
-                        .op(I::I32Add)
-                        .c32(offsets[0].1 as i32)
-                        .op(I::I32Add)
-                        .set(mi);
+    } else {
+        PoolOp::Average { recip }
+    };
+    let spec = PoolSpec {
+        x: xa,
+        y: ya,
+        batch: nb,
+        channels: c,
+        spatial: sp,
+        out: os,
+        kernel,
+        strides: win.strides,
+        dilations: win.dilations,
+        pads_begin: win.pads_begin,
+        pads_end: pe,
+        padded,
+        op,
+    };
+    emit_pool(fb, &spec);
+    Ok(())
+}
+
+/// The kernel of [`KernelOp::Pool`].
+pub(crate) fn emit_pool(fb: &mut FuncBuilder, spec: &PoolSpec) {
+    let plan = KernelOp::Pool { spec: spec.clone() };
+    fb.kernel(plan, |fb| {
+        let (nb, c, d) = (spec.batch, spec.channels, spec.spatial.len());
+        let (sp, os, kernel) = (&spec.spatial, &spec.out, &spec.kernel);
+        let (xa, ya) = (spec.x, spec.y);
+        let pdims: Vec<usize> = (0..d)
+            .map(|i| sp[i] + spec.pads_begin[i] + spec.pads_end[i])
+            .collect();
+        let pstr = contiguous_strides(&pdims);
+        let plane: usize = pdims.iter().product();
+        let in_plane: usize = sp.iter().product();
+        let out_plane: usize = os.iter().product();
+        let (is_max, indices, recip) = match spec.op {
+            PoolOp::Max { indices } => (true, indices, 0),
+            PoolOp::Average { recip } => (false, None, recip),
+        };
+        let column_major = indices.is_some_and(|i| i.1);
+        // Flat-index strides of the spatial axes of the input.
+        let istr: Vec<i64> = if !column_major {
+            contiguous_strides(sp)
+        } else {
+            let mut s = vec![1i64; d];
+            for i in 1..d {
+                s[i] = s[i - 1] * sp[i - 1] as i64;
+            }
+            s
+        };
+        let t = Temps::new(fb);
+        let (m, v, mi) = (fb.i32(), fb.i32(), fb.i32());
+        let acc = fb.i64();
+        // Window element offsets: bytes in the padded buffer, and flat input index.
+        let mut offsets: Vec<(u32, i64)> = vec![(0, 0)];
+        for ax in 0..d {
+            let mut next = Vec::with_capacity(offsets.len() * kernel[ax]);
+            for &(o, io) in &offsets {
+                for kk in 0..kernel[ax] {
+                    let step = (kk * spec.dilations[ax]) as i64;
+                    next.push((
+                        o + (step * pstr[ax] * 4) as u32,
+                        io + (step - spec.pads_begin[ax] as i64) * istr[ax],
+                    ));
                 }
-                for &(o, io) in &offsets[1..] {
-                    fb.ld32(src, so + o).tee(v).get(m).op(I::I32GtS).set(t.a32);
-                    fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
+            }
+            offsets = next;
+        }
+        for bi in 0..nb {
+            let src_in = xa + (bi * c * in_plane * 4) as u32;
+            let xp = match spec.padded {
+                None => src_in,
+                Some(addr) => {
+                    let interior: u32 = (0..d)
+                        .map(|i| (spec.pads_begin[i] as i64 * pstr[i] * 4) as u32)
+                        .sum();
+                    let mut strides = vec![(plane * 4) as i64];
+                    strides.extend(pstr.iter().map(|s| s * 4));
+                    let mut shape = vec![c];
+                    shape.extend(sp);
+                    copy(
+                        fb,
+                        &shape,
+                        View::contiguous(src_in, &shape),
+                        View {
+                            base: addr + interior,
+                            strides,
+                        },
+                    );
+                    addr
+                }
+            };
+            let mut loop_shape = vec![c];
+            loop_shape.extend(os);
+            let mut src_strides = vec![(plane * 4) as i64];
+            src_strides.extend((0..d).map(|i| spec.strides[i] as i64 * pstr[i] * 4));
+            let src = View {
+                base: xp,
+                strides: src_strides,
+            };
+            let dst = View::contiguous(ya + (bi * c * out_plane * 4) as u32, &loop_shape);
+            let mut rv_strides = vec![0i64];
+            rv_strides.extend(contiguous_strides(os).iter().map(|s| s * 4));
+            let rv = View {
+                base: recip,
+                strides: rv_strides,
+            };
+            let mut views = vec![dst, src, rv];
+            if let Some((ia, _)) = indices {
+                // flat index of the window origin (may be negative: i32 arithmetic wraps)
+                let mut strides = vec![in_plane as i64];
+                strides.extend((0..d).map(|i| spec.strides[i] as i64 * istr[i]));
+                views.push(View {
+                    base: (bi * c * in_plane) as u32,
+                    strides,
+                });
+                views.push(View::contiguous(
+                    ia + (bi * c * out_plane * 4) as u32,
+                    &loop_shape,
+                ));
+            }
+            let with_idx = indices.is_some();
+            for_each(fb, &loop_shape, &views, &mut |fb, p| {
+                let (src, so) = p[1];
+                if is_max {
+                    fb.ld32(src, so + offsets[0].0).set(m);
                     if with_idx {
                         fb.get(p[3].0)
                             .c32(p[3].1 as i32)
                             .op(I::I32Add)
-                            .c32(io as i32)
+                            .c32(offsets[0].1 as i32)
                             .op(I::I32Add)
-                            .get(mi)
-                            .get(t.a32)
-                            .op(I::Select)
                             .set(mi);
                     }
+                    for &(o, io) in &offsets[1..] {
+                        fb.ld32(src, so + o).tee(v).get(m).op(I::I32GtS).set(t.a32);
+                        fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
+                        if with_idx {
+                            fb.get(p[3].0)
+                                .c32(p[3].1 as i32)
+                                .op(I::I32Add)
+                                .c32(io as i32)
+                                .op(I::I32Add)
+                                .get(mi)
+                                .get(t.a32)
+                                .op(I::Select)
+                                .set(mi);
+                        }
+                    }
+                    fb.get(p[0].0).get(m).store32(p[0].1);
+                    if with_idx {
+                        fb.get(p[4].0).get(mi).store32(p[4].1);
+                    }
+                } else {
+                    fb.c64(0);
+                    for &(o, _) in &offsets {
+                        fb.ld64(src, so + o).op(I::I64Add);
+                    }
+                    fb.set(acc);
+                    fb.get(p[0].0).get(acc).ld64(p[2].0, p[2].1).op(I::I64Mul);
+                    fb.c64(1 << 29)
+                        .op(I::I64Add)
+                        .c64(30)
+                        .op(I::I64ShrS)
+                        .saturate(t.c64)
+                        .store32(p[0].1);
                 }
-                fb.get(p[0].0).get(m).store32(p[0].1);
-                if with_idx {
-                    fb.get(p[4].0).get(mi).store32(p[4].1);
-                }
-            } else {
-                fb.c64(0);
-                for &(o, _) in &offsets {
-                    fb.ld64(src, so + o).op(I::I64Add);
-                }
-                fb.set(acc);
-                fb.get(p[0].0).get(acc).ld64(p[2].0, p[2].1).op(I::I64Mul);
-                fb.c64(1 << 29)
-                    .op(I::I64Add)
-                    .c64(30)
-                    .op(I::I64ShrS)
-                    .saturate(t.c64)
-                    .store32(p[0].1);
-            }
-        });
-    }
-    Ok(())
+            });
+        }
+    });
 }

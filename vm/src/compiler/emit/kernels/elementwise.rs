@@ -4,89 +4,72 @@
 use super::common::unsupported;
 use crate::compiler::emit::Ctx;
 use crate::compiler::emit::func::FuncBuilder;
-use crate::compiler::emit::nd::{self, View, for_each};
+use crate::compiler::emit::nd::{View, for_each};
 use crate::compiler::emit::nonlinear::{self, Func, Temps};
-use crate::compiler::graph::{Kind, Node, ValueId};
+use crate::compiler::graph::{DType, Kind, Node, ValueId};
 use crate::error::Result;
+use crate::fixed::FixedFormat;
+use crate::plan::{CastOp, KernelOp, MathOp, PowOp};
 use wasm_encoder::Instruction as I;
 
 /// Cast between fixed-point reals, integers and booleans.
 pub(super) fn cast(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let g = ctx.g;
-    let x = node.input(0);
+    let x = node.input(0).unwrap();
     let out = node.outputs[0];
-    let to = g.values[out].dtype;
-    let from = g.values[x.unwrap()].dtype;
-    let f = ctx.fmt.frac_bits;
-    let t = fb.i32();
-    let code: Box<dyn Fn(&mut FuncBuilder)> = match (from.kind(), to) {
-        (_, crate::compiler::graph::DType::Bool) => Box::new(|fb: &mut FuncBuilder| {
-            fb.op(I::I32Eqz).op(I::I32Eqz);
-        }),
-        (Kind::Fixed, crate::compiler::graph::DType::Int64) => {
-            Box::new(move |fb: &mut FuncBuilder| {
-                // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
-                fb.tee(t)
-                    .get(t)
-                    .c32(31)
-                    .op(I::I32ShrS)
-                    .c32((1 << f) - 1)
-                    .op(I::I32And)
-                    .op(I::I32Add);
-                fb.c32(f as i32).op(I::I32ShrS);
-            })
-        }
-        (Kind::Int, crate::compiler::graph::DType::Float32) => {
-            let t64 = fb.i64();
-            Box::new(move |fb: &mut FuncBuilder| {
-                fb.op(I::I64ExtendI32S)
-                    .c64(f as i64)
-                    .op(I::I64Shl)
-                    .saturate(t64);
-            })
-        }
-        _ => Box::new(|_: &mut FuncBuilder| {}),
+    let frac_bits = ctx.fmt.frac_bits;
+    let op = match (g.values[x].dtype.kind(), g.values[out].dtype) {
+        (_, DType::Bool) => CastOp::Bool,
+        (Kind::Fixed, DType::Int64) => CastOp::Truncate { frac_bits },
+        (Kind::Int, DType::Float32) => CastOp::FromInt { frac_bits },
+        _ => CastOp::Same,
     };
-    unary(ctx, node, fb, &mut |fb, _t| code(fb))?;
+    let (shape, views) = elementwise_views(ctx, out, &[x]);
+    emit_cast(fb, &shape, views, op);
     Ok(())
 }
 
-/// Elementwise over the output, inputs broadcast; `value` pushes the i32 result
-/// given the input (pointer, offset) pairs.
-fn elementwise(
-    ctx: &mut Ctx,
-    fb: &mut FuncBuilder,
-    out: ValueId,
-    ins: &[ValueId],
-    value: nd::Body<'_>,
-) {
-    let (os, views) = elementwise_views(ctx, out, ins);
-    for_each(fb, &os, &views, &mut |fb, p| {
-        fb.get(p[0].0);
-        value(fb, &p[1..]);
-        fb.store32(p[0].1);
+/// The kernel of [`KernelOp::Cast`].
+pub(crate) fn emit_cast(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, op: CastOp) {
+    let plan = KernelOp::Cast {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        let t = fb.i32();
+        let t64 = matches!(op, CastOp::FromInt { .. }).then(|| fb.i64());
+        // (the scratch of every unary function, unused here)
+        Temps::new(fb);
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            match op {
+                CastOp::Bool => {
+                    fb.op(I::I32Eqz).op(I::I32Eqz);
+                }
+                CastOp::Truncate { frac_bits: f } => {
+                    // truncate toward zero: (x + (x < 0 ? 2^F - 1 : 0)) >> F
+                    fb.tee(t)
+                        .get(t)
+                        .c32(31)
+                        .op(I::I32ShrS)
+                        .c32((1 << f) - 1)
+                        .op(I::I32And)
+                        .op(I::I32Add);
+                    fb.c32(f as i32).op(I::I32ShrS);
+                }
+                CastOp::FromInt { frac_bits: f } => {
+                    fb.op(I::I64ExtendI32S)
+                        .c64(f as i64)
+                        .op(I::I64Shl)
+                        .saturate(t64.expect("allocated for FromInt"));
+                }
+                CastOp::Same => {}
+            }
+            fb.store32(p[0].1);
+        });
     });
-}
-
-/// Elementwise with one input, given the loaded i32 on the stack.
-fn unary(
-    ctx: &mut Ctx,
-    node: &Node,
-    fb: &mut FuncBuilder,
-    f: &mut dyn FnMut(&mut FuncBuilder, &Temps),
-) -> Result<()> {
-    let t = Temps::new(fb);
-    elementwise(
-        ctx,
-        fb,
-        node.outputs[0],
-        &[node.input(0).unwrap()],
-        &mut |fb, p| {
-            fb.ld32(p[0].0, p[0].1);
-            f(fb, &t);
-        },
-    );
-    Ok(())
 }
 
 fn const_scalar(ctx: &Ctx, v: Option<ValueId>) -> Option<f64> {
@@ -152,33 +135,58 @@ pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
         emit_unary(fb, &shape, views, op);
         return Ok(());
     }
-    let x = fb.i32();
-    match node.op.as_str() {
-        "Exp" => {
-            let lut = ctx.lut(Func::Exp2Frac);
-            unary(ctx, node, fb, &mut |fb, t| {
-                fb.set(x);
-                nonlinear::emit_exp(fb, fmt, &lut, x, t);
-            })
-        }
-        "Sqrt" => unary(ctx, node, fb, &mut |fb, t| {
-            // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
-            fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
-            fb.op(I::I64ExtendI32S)
-                .c64(f as i64)
-                .op(I::I64Shl)
-                .set(t.a64);
-            nonlinear::emit_isqrt(fb, t.a64, t);
-            fb.op(I::I32WrapI64);
-        }),
-        "Reciprocal" => unary(ctx, node, fb, &mut |fb, t| {
-            fb.set(x);
-            let one = fb.i64();
-            fb.c64(1).set(one);
-            nonlinear::emit_div(fb, one, x, 2 * f, t);
-        }),
+    let op = match node.op.as_str() {
+        "Exp" => MathOp::Exp {
+            frac_bits: f,
+            exp2: ctx.lut(Func::Exp2Frac),
+        },
+        "Sqrt" => MathOp::Sqrt { frac_bits: f },
+        "Reciprocal" => MathOp::Reciprocal { frac_bits: f },
         _ => unreachable!(),
-    }
+    };
+    let (shape, views) = elementwise_views(ctx, node.outputs[0], &[node.input(0).unwrap()]);
+    emit_math(fb, &shape, views, op);
+    Ok(())
+}
+
+/// The kernel of [`KernelOp::Math`].
+pub(crate) fn emit_math(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, op: MathOp) {
+    let plan = KernelOp::Math {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        let x = fb.i32();
+        let t = Temps::new(fb);
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            match op {
+                MathOp::Exp { frac_bits, exp2 } => {
+                    fb.set(x);
+                    nonlinear::emit_exp(fb, FixedFormat::new(frac_bits), &exp2, x, &t);
+                }
+                MathOp::Sqrt { frac_bits: f } => {
+                    // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
+                    fb.tee(x).c32(0).get(x).c32(0).op(I::I32GtS).op(I::Select);
+                    fb.op(I::I64ExtendI32S)
+                        .c64(f as i64)
+                        .op(I::I64Shl)
+                        .set(t.a64);
+                    nonlinear::emit_isqrt(fb, t.a64, &t);
+                    fb.op(I::I32WrapI64);
+                }
+                MathOp::Reciprocal { frac_bits: f } => {
+                    fb.set(x);
+                    let one = fb.i64();
+                    fb.c64(1).set(one);
+                    nonlinear::emit_div(fb, one, x, 2 * f, &t);
+                }
+            }
+            fb.store32(p[0].1);
+        });
+    });
 }
 
 /// The kernel of [`crate::plan::KernelOp::Unary`].
@@ -283,43 +291,25 @@ pub(super) fn binary_math(
                 "Pow needs a constant exponent (make the exponent an initializer)",
             ));
         }
-        // (these locals come first in every Pow function, used or not)
-        let t = Temps::new(fb);
-        let (a, _b) = (fb.i32(), fb.i32());
-        let Some(e) = const_scalar(ctx, node.input(1)) else {
-            return pow_general(ctx, node, fb, fixed);
-        };
         let x = node.input(0).unwrap();
-        return match e {
-            1.0 => {
-                elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
-                    fb.ld32(p[0].0, p[0].1);
-                });
-                Ok(())
+        let (op, shape, views) = match const_scalar(ctx, node.input(1)) {
+            Some(e) if e == 1.0 || e == 0.5 || e == -1.0 || is_small_int(e) => {
+                let op = match e {
+                    1.0 => PowOp::Identity,
+                    0.5 => PowOp::Sqrt { frac_bits: f },
+                    -1.0 => PowOp::Reciprocal { frac_bits: f },
+                    _ => PowOp::Repeat {
+                        n: e as u32,
+                        shift: fixed.then_some(f),
+                    },
+                };
+                let (shape, views) = elementwise_views(ctx, node.outputs[0], &[x]);
+                (op, shape, views)
             }
-            0.5 => unary_as(ctx, node, fb, "Sqrt"),
-            -1.0 => unary_as(ctx, node, fb, "Reciprocal"),
-            e if e.fract() == 0.0 && (2.0..=8.0).contains(&e) => {
-                let n = e as usize;
-                elementwise(ctx, fb, node.outputs[0], &[x], &mut |fb, p| {
-                    fb.ld32(p[0].0, p[0].1).set(a);
-                    fb.get(a);
-                    for _ in 1..n {
-                        fb.op(I::I64ExtendI32S)
-                            .get(a)
-                            .op(I::I64ExtendI32S)
-                            .op(I::I64Mul);
-                        if fixed {
-                            fb.rescale(f, t.c64);
-                        } else {
-                            fb.saturate(t.c64);
-                        }
-                    }
-                });
-                Ok(())
-            }
-            _ => pow_general(ctx, node, fb, fixed),
+            _ => pow_general(ctx, node, fixed)?,
         };
+        emit_pow(fb, &shape, views, op);
+        return Ok(());
     }
     let op = match node.op.as_str() {
         "Add" => BinaryOp::Add,
@@ -330,16 +320,8 @@ pub(super) fn binary_math(
         "Max" => BinaryOp::Max,
         "Min" => BinaryOp::Min,
         "Div" => {
-            let t = Temps::new(fb);
-            let (_a, b) = (fb.i32(), fb.i32());
-            elementwise(ctx, fb, node.outputs[0], &ins, &mut |fb, p| {
-                fb.ld32(p[0].0, p[0].1);
-                for q in &p[1..] {
-                    fb.op(I::I64ExtendI32S).set(t.b64);
-                    fb.ld32(q.0, q.1).set(b);
-                    nonlinear::emit_div(fb, t.b64, b, if fixed { f } else { 0 }, &t);
-                }
-            });
+            let (shape, views) = elementwise_views(ctx, node.outputs[0], &ins);
+            emit_divide(fb, &shape, views, if fixed { f } else { 0 });
             return Ok(());
         }
         _ => unreachable!(),
@@ -434,19 +416,47 @@ pub(crate) fn emit_binary(
     });
 }
 
+/// The kernel of [`KernelOp::Div`]: quotients folded left over the inputs.
+pub(crate) fn emit_divide(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, shift: u32) {
+    let plan = KernelOp::Div {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        shift,
+    };
+    fb.kernel(plan, |fb| {
+        let t = Temps::new(fb);
+        let (_a, b) = (fb.i32(), fb.i32());
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[1].0, p[1].1);
+            for q in &p[2..] {
+                fb.op(I::I64ExtendI32S).set(t.b64);
+                fb.ld32(q.0, q.1).set(b);
+                nonlinear::emit_div(fb, t.b64, b, shift, &t);
+            }
+            fb.store32(p[0].1);
+        });
+    });
+}
+
 /// Largest integer exponent of the multiply-and-select Pow.
 const MAX_INT_EXPONENT: f64 = 16.0;
 
-/// Pow with a constant exponent tensor (broadcast to the output).
+/// A scalar exponent Pow raises to by repeated products.
+fn is_small_int(e: f64) -> bool {
+    e.fract() == 0.0 && (2.0..=8.0).contains(&e)
+}
+
+/// Pow with a constant exponent tensor (broadcast to the output): the
+/// operator, output shape and views of its kernel.
 ///
 /// Integer exponents in `0..=16`: repeated multiplication, keeping the
 /// product while the step is at most the element's exponent (exact for
 /// integer bases, any sign). Other exponents (real bases only):
 /// `exp(e * ln x)` for `x > 0`, and 0 for `x <= 0`.
-fn pow_general(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, fixed: bool) -> Result<()> {
+fn pow_general(ctx: &mut Ctx, node: &Node, fixed: bool) -> Result<(PowOp, Vec<usize>, Vec<View>)> {
     let g = ctx.g;
-    let fmt = ctx.fmt;
-    let f = fmt.frac_bits;
+    let f = ctx.fmt.frac_bits;
     let (x, ev) = (node.input(0).unwrap(), node.input(1).unwrap());
     let exps = g.konst(ev).unwrap().clone();
     let out = node.outputs[0];
@@ -473,54 +483,103 @@ fn pow_general(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, fixed: bool) ->
         View::broadcast(ctx.addr(x), &g.values[x].shape.clone(), &os),
         View::broadcast(ea, exps.shape(), &os),
     ];
-    let t = Temps::new(fb);
-    let (a, b, r, v) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
-    if integer {
-        let max_e = exps.iter().fold(0.0f64, |m, &e| m.max(e)) as i32;
-        let one = if fixed { 1i32 << f } else { 1 };
-        for_each(fb, &os, &views, &mut |fb, p| {
-            fb.get(p[0].0);
-            fb.ld32(p[1].0, p[1].1).set(a);
-            fb.ld32(p[2].0, p[2].1).set(b);
-            fb.c32(one).set(r);
-            for i in 1..=max_e {
-                fb.get(r)
-                    .op(I::I64ExtendI32S)
-                    .get(a)
-                    .op(I::I64ExtendI32S)
-                    .op(I::I64Mul);
-                if fixed {
-                    fb.rescale(f, t.c64);
-                } else {
-                    fb.saturate(t.c64);
-                }
-                fb.get(r).get(b).c32(i).op(I::I32GeS).op(I::Select).set(r);
-            }
-            fb.get(r).store32(p[0].1);
-        });
+    let op = if integer {
+        PowOp::Integer {
+            max: exps.iter().fold(0.0f64, |m, &e| m.max(e)) as i32,
+            one: if fixed { 1i32 << f } else { 1 },
+            shift: fixed.then_some(f),
+        }
     } else {
-        let ln = ctx.lut(Func::LnOctave);
-        let exp2 = ctx.lut(Func::Exp2Frac);
-        for_each(fb, &os, &views, &mut |fb, p| {
-            fb.get(p[0].0);
-            fb.ld32(p[1].0, p[1].1).set(a);
-            nonlinear::emit_ln(fb, fmt, &ln, a, &t);
-            fb.op(I::I64ExtendI32S)
-                .ld64(p[2].0, p[2].1)
-                .op(I::I64Mul)
-                .rescale(f, t.c64)
-                .set(v);
-            nonlinear::emit_exp(fb, fmt, &exp2, v, &t);
-            fb.c32(0).get(a).c32(0).op(I::I32GtS).op(I::Select);
-            fb.store32(p[0].1);
-        });
-    }
-    Ok(())
+        PowOp::Real {
+            frac_bits: f,
+            ln: ctx.lut(Func::LnOctave),
+            exp2: ctx.lut(Func::Exp2Frac),
+        }
+    };
+    Ok((op, os, views))
 }
 
-fn unary_as(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder, op: &str) -> Result<()> {
-    let mut n = node.clone();
-    n.op = op.into();
-    n.inputs.truncate(1);
-    unary_math(ctx, &n, fb)
+/// The kernel of [`KernelOp::Pow`].
+pub(crate) fn emit_pow(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, op: PowOp) {
+    let plan = KernelOp::Pow {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        op,
+    };
+    fb.kernel(plan, |fb| {
+        // (these locals come first in every Pow function, used or not)
+        let t = Temps::new(fb);
+        let (a, _b) = (fb.i32(), fb.i32());
+        // rescaled for a fixed-point base, saturated for an integer one
+        let product = |fb: &mut FuncBuilder, shift: Option<u32>, t: &Temps| {
+            match shift {
+                Some(f) => fb.rescale(f, t.c64),
+                None => fb.saturate(t.c64),
+            };
+        };
+        match op {
+            PowOp::Identity => for_each(fb, shape, &views, &mut |fb, p| {
+                fb.get(p[0].0).ld32(p[1].0, p[1].1).store32(p[0].1);
+            }),
+            PowOp::Sqrt { frac_bits } => emit_math(fb, shape, views, MathOp::Sqrt { frac_bits }),
+            PowOp::Reciprocal { frac_bits } => {
+                emit_math(fb, shape, views, MathOp::Reciprocal { frac_bits })
+            }
+            PowOp::Repeat { n, shift } => for_each(fb, shape, &views, &mut |fb, p| {
+                fb.get(p[0].0);
+                fb.ld32(p[1].0, p[1].1).set(a);
+                fb.get(a);
+                for _ in 1..n {
+                    fb.op(I::I64ExtendI32S)
+                        .get(a)
+                        .op(I::I64ExtendI32S)
+                        .op(I::I64Mul);
+                    product(fb, shift, &t);
+                }
+                fb.store32(p[0].1);
+            }),
+            PowOp::Integer { max, one, shift } => {
+                let t = Temps::new(fb);
+                let (a, b, r, _v) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
+                for_each(fb, shape, &views, &mut |fb, p| {
+                    fb.get(p[0].0);
+                    fb.ld32(p[1].0, p[1].1).set(a);
+                    fb.ld32(p[2].0, p[2].1).set(b);
+                    fb.c32(one).set(r);
+                    for i in 1..=max {
+                        fb.get(r)
+                            .op(I::I64ExtendI32S)
+                            .get(a)
+                            .op(I::I64ExtendI32S)
+                            .op(I::I64Mul);
+                        product(fb, shift, &t);
+                        fb.get(r).get(b).c32(i).op(I::I32GeS).op(I::Select).set(r);
+                    }
+                    fb.get(r).store32(p[0].1);
+                });
+            }
+            PowOp::Real {
+                frac_bits,
+                ln,
+                exp2,
+            } => {
+                let (fmt, f) = (FixedFormat::new(frac_bits), frac_bits);
+                let t = Temps::new(fb);
+                let (a, _b, _r, v) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
+                for_each(fb, shape, &views, &mut |fb, p| {
+                    fb.get(p[0].0);
+                    fb.ld32(p[1].0, p[1].1).set(a);
+                    nonlinear::emit_ln(fb, fmt, &ln, a, &t);
+                    fb.op(I::I64ExtendI32S)
+                        .ld64(p[2].0, p[2].1)
+                        .op(I::I64Mul)
+                        .rescale(f, t.c64)
+                        .set(v);
+                    nonlinear::emit_exp(fb, fmt, &exp2, v, &t);
+                    fb.c32(0).get(a).c32(0).op(I::I32GtS).op(I::Select);
+                    fb.store32(p[0].1);
+                });
+            }
+        }
+    });
 }

@@ -1,6 +1,6 @@
 //! ONNX-ML classifiers and transforms: LinearClassifier and Normalizer.
 
-use super::common::{rows, unsupported, walk_row};
+use super::common::{check_row, rows, unsupported, walk_row};
 use super::dense::{BiasAxis, MatMulSpec, Rows, emit_matmul};
 use super::reduce::softmax;
 use crate::compiler::emit::Ctx;
@@ -90,12 +90,12 @@ pub(super) fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder
     let (m, v, idx, at) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
     let (oshape, src, offsets) = rows(&[n, nrows], sa, &[1]);
     let dst = View::contiguous(idx_tmp, &oshape);
-    let mut result = Ok(());
+    check_row(node, &offsets)?;
     nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (s, so) = p[1];
         fb.ld32(s, so).set(m).c32(0).set(idx).c32(0).set(at);
         let row = [(nd::Start::At(s, so), false)];
-        let r = walk_row(fb, node, &offsets, &row, None, &mut |fb, q| {
+        walk_row(fb, &offsets, &row, None, &mut |fb, q| {
             fb.ld32(q[0].0, q[0].1)
                 .tee(v)
                 .get(m)
@@ -105,12 +105,8 @@ pub(super) fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder
             fb.get(v).get(m).get(t.a32).op(I::Select).set(m);
             fb.bump(at, 1);
         });
-        if r.is_err() {
-            result = r;
-        }
         fb.get(p[0].0).get(idx).store32(p[0].1);
     });
-    result?;
     let cw: Vec<i32> = classes.iter().map(|&c| c as i32).collect();
     let ca = ctx.mem.words(&format!("lc.classes.{}", node.name), &cw);
     let la = ctx.addr(label);
@@ -142,13 +138,13 @@ pub(super) fn normalizer(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
     let t = Temps::new(fb);
     let (den, v) = (fb.i32(), fb.i32());
     let (acc, num) = (fb.i64(), fb.i64());
-    let mut result = Ok(());
+    check_row(node, &offsets)?;
     nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
         let (d, dof) = p[0];
         let (s, so) = p[1];
         let from = [(nd::Start::At(s, so), false)];
         fb.c64(0).set(acc);
-        let r = walk_row(fb, node, &offsets, &from, None, &mut |fb, q| {
+        walk_row(fb, &offsets, &from, None, &mut |fb, q| {
             fb.ld64(q[0].0, q[0].1).set(num);
             match norm.as_str() {
                 "L1" => {
@@ -190,16 +186,12 @@ pub(super) fn normalizer(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
             (nd::Start::At(d, dof), false),
             (nd::Start::At(s, so), false),
         ];
-        let w = walk_row(fb, node, &offsets, &both, None, &mut |fb, q| {
+        walk_row(fb, &offsets, &both, None, &mut |fb, q| {
             fb.ld64(q[1].0, q[1].1).set(num);
             nonlinear::emit_div(fb, num, den, f, &t);
             fb.set(v);
             fb.get(q[0].0).get(v).store32(q[0].1);
         });
-        if let Err(e) = r.and(w) {
-            result = Err(e);
-        }
     });
-    result?;
     Ok(())
 }

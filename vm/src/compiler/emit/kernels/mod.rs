@@ -19,9 +19,15 @@ mod norm;
 mod reduce;
 mod shape;
 
-pub(crate) use common::copy;
+pub(crate) use common::{copy, row_fits};
+pub(crate) use conv::emit_pool;
 pub(crate) use dense::emit_matmul;
-pub(crate) use elementwise::{emit_binary, emit_unary};
+pub(crate) use elementwise::{
+    emit_binary, emit_cast, emit_divide, emit_math, emit_pow, emit_unary,
+};
+pub(crate) use norm::emit_layer_norm;
+pub(crate) use reduce::{emit_reduce, emit_softmax};
+pub(crate) use shape::emit_gather;
 
 use super::Ctx;
 use super::func::FuncBuilder;

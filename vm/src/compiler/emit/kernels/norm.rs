@@ -1,7 +1,7 @@
 //! Normalization: LayerNormalization and BatchNormalization (inference and
 //! training mode).
 
-use super::common::{MAX_ROW, div_round, rows, unsupported, walk_row};
+use super::common::{MAX_ROW, check_row, div_round, rows, unsupported, walk_row};
 use crate::compiler::emit::Ctx;
 use crate::compiler::emit::func::FuncBuilder;
 use crate::compiler::emit::nd::{self, View, for_each};
@@ -9,6 +9,7 @@ use crate::compiler::emit::nonlinear::{self, Temps};
 use crate::compiler::graph::{Kind, Node};
 use crate::compiler::infer::norm_axis;
 use crate::error::Result;
+use crate::plan::{KernelOp, LayerNormSpec, RowSpec};
 use wasm_encoder::Instruction as I;
 
 pub(super) fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
@@ -50,48 +51,63 @@ pub(super) fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
     };
     let mean_out = stat_view(ctx, 1);
     let inv_out = stat_view(ctx, 2);
-    let mut views = vec![dst, src];
-    views.extend(mean_out.clone());
-    views.extend(inv_out.clone());
-    let one = fb.i64();
-    let eps_q2 = ((node.float("epsilon", 1e-5) as f64) * ((1u64 << (2 * f)) as f64))
+    let eps = ((node.float("epsilon", 1e-5) as f64) * ((1u64 << (2 * f)) as f64))
         .round()
         .max(1.0) as i64;
-    let t = Temps::new(fb);
-    let (mean, sd, y) = (fb.i32(), fb.i32(), fb.i32());
-    let (var, dev) = (fb.i64(), fb.i64());
-    let mut result = Ok(());
-    nd::for_each_unrolled(fb, &oshape, &views, 1, &mut |fb, p| {
-        let (d, dof) = p[0];
-        let (s, so) = p[1];
-        let src_row = [(nd::Start::At(s, so), false)];
-        let mut r = vec![];
-        fb.c64(0).set(var);
-        r.push(walk_row(
-            fb,
-            node,
-            &offsets,
-            &src_row,
-            Some(var),
-            &mut |fb, q| {
+    check_row(node, &offsets)?;
+    let row_spec = RowSpec { shape: xs, axes };
+    emit_layer_norm(
+        fb,
+        &LayerNormSpec {
+            rows: row_spec,
+            src: src.base,
+            dst: dst.base,
+            gamma,
+            beta,
+            mean: mean_out.map(|v| v.base),
+            inv_std_dev: inv_out.map(|v| v.base),
+            eps,
+            frac_bits: f,
+        },
+    );
+    Ok(())
+}
+
+/// The kernel of [`KernelOp::LayerNorm`].
+pub(crate) fn emit_layer_norm(fb: &mut FuncBuilder, spec: &LayerNormSpec) {
+    let plan = KernelOp::LayerNorm { spec: spec.clone() };
+    fb.kernel(plan, |fb| {
+        let f = spec.frac_bits;
+        let (gamma, beta, eps_q2) = (spec.gamma, spec.beta, spec.eps);
+        let (oshape, src, offsets) = rows(&spec.rows.shape, spec.src, &spec.rows.axes);
+        let (_, dst, _) = rows(&spec.rows.shape, spec.dst, &spec.rows.axes);
+        let nrow = offsets.len();
+        let mean_out = spec.mean.map(|a| View::contiguous(a, &oshape));
+        let inv_out = spec.inv_std_dev.map(|a| View::contiguous(a, &oshape));
+        let mut views = vec![dst, src];
+        views.extend(mean_out.clone());
+        views.extend(inv_out.clone());
+        let one = fb.i64();
+        let t = Temps::new(fb);
+        let (mean, sd, y) = (fb.i32(), fb.i32(), fb.i32());
+        let (var, dev) = (fb.i64(), fb.i64());
+        nd::for_each_unrolled(fb, &oshape, &views, 1, &mut |fb, p| {
+            let (d, dof) = p[0];
+            let (s, so) = p[1];
+            let src_row = [(nd::Start::At(s, so), false)];
+            fb.c64(0).set(var);
+            walk_row(fb, &offsets, &src_row, Some(var), &mut |fb, q| {
                 fb.ld64(q[0].0, q[0].1).op(I::I64Add);
-            },
-        ));
-        div_round(fb, var, nrow as i64);
-        fb.saturate(t.c64).set(mean);
-        if mean_out.is_some() {
-            fb.get(p[2].0).get(mean).store32(p[2].1);
-        }
-        // var (Q(2F), unsigned) = sum (x - mean)^2 / n; |x - mean| < 2^32, so each
-        // square fits in a u64 and dividing each term by n keeps the sum in range
-        fb.c64(0).set(var);
-        r.push(walk_row(
-            fb,
-            node,
-            &offsets,
-            &src_row,
-            Some(var),
-            &mut |fb, q| {
+            });
+            div_round(fb, var, nrow as i64);
+            fb.saturate(t.c64).set(mean);
+            if mean_out.is_some() {
+                fb.get(p[2].0).get(mean).store32(p[2].1);
+            }
+            // var (Q(2F), unsigned) = sum (x - mean)^2 / n; |x - mean| < 2^32, so each
+            // square fits in a u64 and dividing each term by n keeps the sum in range
+            fb.c64(0).set(var);
+            walk_row(fb, &offsets, &src_row, Some(var), &mut |fb, q| {
                 fb.ld64(q[0].0, q[0].1)
                     .get(mean)
                     .op(I::I64ExtendI32S)
@@ -102,47 +118,40 @@ pub(super) fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
                     .c64(nrow as i64)
                     .op(I::I64DivU)
                     .op(I::I64Add);
-            },
-        ));
-        fb.get(var).c64(eps_q2).op(I::I64Add).set(var);
-        nonlinear::emit_isqrt(fb, var, &t);
-        // sqrt of a u64 is below 2^32: saturate to the i32 range
-        fb.set(dev)
-            .get(dev)
-            .c64(i32::MAX as i64)
-            .get(dev)
-            .c64(i32::MAX as i64)
-            .op(I::I64LtU)
-            .op(I::Select);
-        fb.op(I::I32WrapI64).set(sd);
-        if inv_out.is_some() {
-            // 1 / sd in Q(F): 2^(2F) / sd
-            let (ip, io) = p[p.len() - 1];
-            fb.c64(1).set(one);
-            nonlinear::emit_div(fb, one, sd, 2 * f, &t);
-            fb.set(y);
-            fb.get(ip).get(y).store32(io);
-        }
-        // inv = 2^(F+30) / sd once per row (sd >= 1 because eps >= one unit);
-        // |x - mean| <= sqrt(n) sd, so (x - mean) * inv stays below 2^(F+37)
-        fb.c64(1i64 << (f + 30))
-            .get(sd)
-            .op(I::I64ExtendI32U)
-            .op(I::I64DivS)
-            .set(var);
-        let streams = [
-            (nd::Start::At(s, so), false),
-            (nd::Start::At(d, dof), false),
-            (nd::Start::Addr(gamma), true),
-            (nd::Start::Addr(beta), true),
-        ];
-        r.push(walk_row(
-            fb,
-            node,
-            &offsets,
-            &streams,
-            None,
-            &mut |fb, q| {
+            });
+            fb.get(var).c64(eps_q2).op(I::I64Add).set(var);
+            nonlinear::emit_isqrt(fb, var, &t);
+            // sqrt of a u64 is below 2^32: saturate to the i32 range
+            fb.set(dev)
+                .get(dev)
+                .c64(i32::MAX as i64)
+                .get(dev)
+                .c64(i32::MAX as i64)
+                .op(I::I64LtU)
+                .op(I::Select);
+            fb.op(I::I32WrapI64).set(sd);
+            if inv_out.is_some() {
+                // 1 / sd in Q(F): 2^(2F) / sd
+                let (ip, io) = p[p.len() - 1];
+                fb.c64(1).set(one);
+                nonlinear::emit_div(fb, one, sd, 2 * f, &t);
+                fb.set(y);
+                fb.get(ip).get(y).store32(io);
+            }
+            // inv = 2^(F+30) / sd once per row (sd >= 1 because eps >= one unit);
+            // |x - mean| <= sqrt(n) sd, so (x - mean) * inv stays below 2^(F+37)
+            fb.c64(1i64 << (f + 30))
+                .get(sd)
+                .op(I::I64ExtendI32U)
+                .op(I::I64DivS)
+                .set(var);
+            let streams = [
+                (nd::Start::At(s, so), false),
+                (nd::Start::At(d, dof), false),
+                (nd::Start::Addr(gamma), true),
+                (nd::Start::Addr(beta), true),
+            ];
+            walk_row(fb, &offsets, &streams, None, &mut |fb, q| {
                 fb.ld64(q[0].0, q[0].1)
                     .get(mean)
                     .op(I::I64ExtendI32S)
@@ -161,13 +170,9 @@ pub(super) fn layer_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
                     .op(I::I64Shl)
                     .op(I::I64Add);
                 fb.rescale(f, t.c64).store32(q[1].1);
-            },
-        ));
-        if let Some(e) = r.into_iter().find(|r| r.is_err()) {
-            result = e;
-        }
+            });
+        });
     });
-    result
 }
 
 pub(super) fn batch_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {

@@ -8,6 +8,7 @@ use crate::compiler::emit::nd::{View, contiguous_strides};
 use crate::compiler::graph::Node;
 use crate::compiler::infer::{norm_axis, slice_plan, transpose_perm};
 use crate::error::Result;
+use crate::plan::{GatherSpec, KernelOp};
 use wasm_encoder::Instruction as I;
 
 /// Identity, Dropout, Reshape, Flatten, Squeeze, Unsqueeze: an alias of the
@@ -122,55 +123,78 @@ pub(super) fn gather(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result
     let inner: usize = ds[axis + 1..].iter().product();
     let dim = ds[axis];
     let nidx = g.values[ind].len();
-    let da = ctx.addr(data);
-    let ia = ctx.addr(ind);
-    let oa = ctx.addr(node.outputs[0]);
-    let (pi, po, src, k) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
-    let pd = fb.i32();
-    fb.c32(oa as i32).set(po);
-    fb.c32(da as i32).set(pd);
-    fb.repeat(outer, |fb| {
-        fb.c32(ia as i32).set(pi);
-        fb.repeat(nidx, |fb| {
-            // k = index, negative wraps, then clamped into [0, dim - 1]
-            fb.ld32(pi, 0)
-                .tee(k)
-                .c32(dim as i32)
-                .op(I::I32Add)
-                .get(k)
-                .get(k)
-                .c32(0)
-                .op(I::I32LtS)
-                .op(I::Select)
-                .set(k);
-            let hi = dim as i32 - 1;
-            fb.get(k)
-                .c32(hi)
-                .get(k)
-                .c32(hi)
-                .op(I::I32LtS)
-                .op(I::Select)
-                .set(k);
-            fb.get(k)
-                .c32(0)
-                .get(k)
-                .c32(0)
-                .op(I::I32GtS)
-                .op(I::Select)
-                .set(k);
-            fb.get(k)
-                .c32((inner * 4) as i32)
-                .op(I::I32Mul)
-                .get(pd)
-                .op(I::I32Add)
-                .set(src);
-            for e in 0..inner {
-                let o = (e * 4) as u32;
-                fb.get(po).ld32(src, o).store32(o);
-            }
-            fb.bump(po, (inner * 4) as i64).bump(pi, 4);
-        });
-        fb.bump(pd, (dim * inner * 4) as i64);
-    });
+    let spec = GatherSpec {
+        data: ctx.addr(data),
+        indices: ctx.addr(ind),
+        out: ctx.addr(node.outputs[0]),
+        outer,
+        count: nidx,
+        dim,
+        inner,
+    };
+    emit_gather(fb, &spec);
     Ok(())
+}
+
+/// The kernel of [`KernelOp::Gather`].
+pub(crate) fn emit_gather(fb: &mut FuncBuilder, spec: &GatherSpec) {
+    let plan = KernelOp::Gather { spec: spec.clone() };
+    fb.kernel(plan, |fb| {
+        let GatherSpec {
+            data: da,
+            indices: ia,
+            out: oa,
+            outer,
+            count: nidx,
+            dim,
+            inner,
+        } = *spec;
+        let (pi, po, src, k) = (fb.i32(), fb.i32(), fb.i32(), fb.i32());
+        let pd = fb.i32();
+        fb.c32(oa as i32).set(po);
+        fb.c32(da as i32).set(pd);
+        fb.repeat(outer, |fb| {
+            fb.c32(ia as i32).set(pi);
+            fb.repeat(nidx, |fb| {
+                // k = index, negative wraps, then clamped into [0, dim - 1]
+                fb.ld32(pi, 0)
+                    .tee(k)
+                    .c32(dim as i32)
+                    .op(I::I32Add)
+                    .get(k)
+                    .get(k)
+                    .c32(0)
+                    .op(I::I32LtS)
+                    .op(I::Select)
+                    .set(k);
+                let hi = dim as i32 - 1;
+                fb.get(k)
+                    .c32(hi)
+                    .get(k)
+                    .c32(hi)
+                    .op(I::I32LtS)
+                    .op(I::Select)
+                    .set(k);
+                fb.get(k)
+                    .c32(0)
+                    .get(k)
+                    .c32(0)
+                    .op(I::I32GtS)
+                    .op(I::Select)
+                    .set(k);
+                fb.get(k)
+                    .c32((inner * 4) as i32)
+                    .op(I::I32Mul)
+                    .get(pd)
+                    .op(I::I32Add)
+                    .set(src);
+                for e in 0..inner {
+                    let o = (e * 4) as u32;
+                    fb.get(po).ld32(src, o).store32(o);
+                }
+                fb.bump(po, (inner * 4) as i64).bump(pi, 4);
+            });
+            fb.bump(pd, (dim * inner * 4) as i64);
+        });
+    });
 }
