@@ -149,7 +149,7 @@ fn run(rt: &Runtime, inputs: &[(&[usize], &[f64])]) -> Vec<i32> {
     let wasm = rt.run_calls(&region, &calls, |_, _| Ok(())).unwrap();
     let executor = opml_vm::native::Executor::shared().unwrap();
     let native = rt
-        .run_calls_native(&region, &calls, &plans, &executor, |_, _| Ok(()))
+        .run_calls_native(&region, &calls, &plans, &executor, true, |_, _| Ok(()))
         .unwrap();
     assert!(
         wasm == native,

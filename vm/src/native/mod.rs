@@ -84,15 +84,68 @@ fn trap(what: &str, at: i64) -> Error {
 /// memory of `len` bytes; `None` when that is not known (the caller then
 /// takes all of memory as written).
 pub fn write_spans(plan: &[KernelOp], args: &[u32], len: usize) -> Option<Vec<(usize, usize)>> {
-    plan.iter()
-        .map(|op| match op {
-            KernelOp::MatMul { spec, rows } => matmul::write_span(spec, *rows, args, len),
-            KernelOp::Copy { shape, dst, .. } => elementwise::view_span(shape, dst, len),
-            KernelOp::Binary { shape, views, .. } | KernelOp::Unary { shape, views, .. } => {
-                elementwise::view_span(shape, views.first()?, len)
+    let mut spans = vec![];
+    for op in plan {
+        spans.extend(op_spans(op, args, len)?);
+    }
+    Some(spans)
+}
+
+/// What one kernel writes, as [`write_spans`].
+fn op_spans(op: &KernelOp, args: &[u32], len: usize) -> Option<Vec<(usize, usize)>> {
+    let inside = |(lo, hi): (i64, i64)| {
+        (lo >= 0 && hi >= lo && hi <= len as i64).then_some((lo as usize, hi as usize))
+    };
+    let rows_of = |r: &reduce::Rows, base: u32| inside(reduce::region(r, base));
+    let per_row = |r: &reduce::Rows, base: u32| {
+        elementwise::view_span(&r.layout.outer, &r.per_row(base), len)
+    };
+    Some(match op {
+        KernelOp::MatMul { spec, rows } => vec![matmul::write_span(spec, *rows, args, len)?],
+        KernelOp::Copy { shape, dst, .. } => vec![elementwise::view_span(shape, dst, len)?],
+        KernelOp::Binary { shape, views, .. }
+        | KernelOp::Unary { shape, views, .. }
+        | KernelOp::Div { shape, views, .. }
+        | KernelOp::Cast { shape, views, .. }
+        | KernelOp::Math { shape, views, .. }
+        | KernelOp::Pow { shape, views, .. } => {
+            if shape.contains(&0) {
+                vec![]
+            } else {
+                vec![elementwise::view_span(shape, views.first()?, len)?]
             }
-        })
-        .collect()
+        }
+        KernelOp::Softmax { rows, dst, .. } => {
+            vec![rows_of(&reduce::Rows::new(rows, len).ok()?, *dst)?]
+        }
+        KernelOp::Reduce { rows, dst, .. } => {
+            let r = reduce::Rows::new(rows, len).ok()?;
+            if r.layout.outer.contains(&0) {
+                vec![]
+            } else {
+                vec![per_row(&r, *dst)?]
+            }
+        }
+        KernelOp::LayerNorm { spec } => {
+            let r = reduce::Rows::new(&spec.rows, len).ok()?;
+            let mut spans = vec![rows_of(&r, spec.dst)?];
+            if !r.layout.outer.contains(&0) {
+                for base in [spec.mean, spec.inv_std_dev].into_iter().flatten() {
+                    spans.push(per_row(&r, base)?);
+                }
+            }
+            spans
+        }
+        KernelOp::Gather { spec } => {
+            let bytes = 4u64 * (spec.outer as u64) * (spec.count as u64) * (spec.inner as u64);
+            vec![inside((
+                spec.out as i64,
+                spec.out as i64 + i64::try_from(bytes).ok()?,
+            ))?]
+        }
+        // a pool also fills its padded buffer: not worth describing here
+        KernelOp::Pool { .. } => return None,
+    })
 }
 
 /// The word at byte `at`, or the WASM's trap.
