@@ -1356,13 +1356,12 @@ fn minilm_report(s: &mut String, (m, f): (&MiniLm, &FixtureResult)) {
     );
     let _ = writeln!(
         s,
-        "| model | compile | wasmtime / inference | native, 1 thread | native, {} threads | native calls | tract / inference | onnxruntime / inference | wasmtime / tract | wasmtime / onnxruntime | native 1 thread / onnxruntime | native {} threads / onnxruntime | instructions / inference | max abs diff vs tract |",
-        cores(),
-        cores()
+        "| model | compile | wasmtime / inference | native, 1 thread | native, {c} threads | native calls | claim (run + final state), {c} threads | tract / inference | onnxruntime / inference | wasmtime / tract | wasmtime / onnxruntime | native 1 thread / onnxruntime | native {c} threads / onnxruntime | claim / onnxruntime | instructions / inference | max abs diff vs tract |",
+        c = cores()
     );
     let _ = writeln!(
         s,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
         s,

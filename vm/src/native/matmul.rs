@@ -364,6 +364,7 @@ mod x86 {
 
     /// AVX-512: 16 words per load; `vpmuldq` multiplies the low (even) words
     /// of each 64-bit lane to i64, a 32-bit shift brings up the odd ones.
+    /// Written out so that the 16 sums stay in registers.
     ///
     /// # Safety
     /// The CPU has AVX-512F and `base + a[t]`, `base + bt[u]` start `k`
@@ -376,9 +377,22 @@ mod x86 {
         k: usize,
     ) -> [[i64; TILE]; TILE] {
         let zero = _mm512_setzero_si512();
-        let mut acc = [[zero; TILE]; TILE];
-        let mut av = [zero; TILE];
-        let mut ao = [zero; TILE];
+        let mut c00 = zero;
+        let mut c01 = zero;
+        let mut c02 = zero;
+        let mut c03 = zero;
+        let mut c10 = zero;
+        let mut c11 = zero;
+        let mut c12 = zero;
+        let mut c13 = zero;
+        let mut c20 = zero;
+        let mut c21 = zero;
+        let mut c22 = zero;
+        let mut c23 = zero;
+        let mut c30 = zero;
+        let mut c31 = zero;
+        let mut c32 = zero;
+        let mut c33 = zero;
         let mut kk = 0;
         while kk < k {
             let left = k - kk;
@@ -388,32 +402,128 @@ mod x86 {
             } else {
                 (1u16 << left) - 1
             };
-            for t in 0..TILE {
-                // SAFETY: the caller's rows; the mask keeps to `k` words
-                av[t] = unsafe { _mm512_maskz_loadu_epi32(mask, base.add(a[t] + 4 * kk).cast()) };
-                ao[t] = _mm512_srli_epi64::<32>(av[t]);
-            }
-            for u in 0..TILE {
-                // SAFETY: as above
-                let bv = unsafe { _mm512_maskz_loadu_epi32(mask, base.add(bt[u] + 4 * kk).cast()) };
-                let bo = _mm512_srli_epi64::<32>(bv);
-                for t in 0..TILE {
-                    acc[t][u] = _mm512_add_epi64(acc[t][u], _mm512_mul_epi32(av[t], bv));
-                    acc[t][u] = _mm512_add_epi64(acc[t][u], _mm512_mul_epi32(ao[t], bo));
-                }
+            // SAFETY: the caller's rows; the mask keeps to `k` words
+            unsafe {
+                let a0 = _mm512_maskz_loadu_epi32(mask, base.add(a[0] + 4 * kk).cast());
+                let o0 = _mm512_srli_epi64::<32>(a0);
+                let a1 = _mm512_maskz_loadu_epi32(mask, base.add(a[1] + 4 * kk).cast());
+                let o1 = _mm512_srli_epi64::<32>(a1);
+                let a2 = _mm512_maskz_loadu_epi32(mask, base.add(a[2] + 4 * kk).cast());
+                let o2 = _mm512_srli_epi64::<32>(a2);
+                let a3 = _mm512_maskz_loadu_epi32(mask, base.add(a[3] + 4 * kk).cast());
+                let o3 = _mm512_srli_epi64::<32>(a3);
+                let b = _mm512_maskz_loadu_epi32(mask, base.add(bt[0] + 4 * kk).cast());
+                let p = _mm512_srli_epi64::<32>(b);
+                c00 = _mm512_add_epi64(
+                    c00,
+                    _mm512_add_epi64(_mm512_mul_epi32(a0, b), _mm512_mul_epi32(o0, p)),
+                );
+                c10 = _mm512_add_epi64(
+                    c10,
+                    _mm512_add_epi64(_mm512_mul_epi32(a1, b), _mm512_mul_epi32(o1, p)),
+                );
+                c20 = _mm512_add_epi64(
+                    c20,
+                    _mm512_add_epi64(_mm512_mul_epi32(a2, b), _mm512_mul_epi32(o2, p)),
+                );
+                c30 = _mm512_add_epi64(
+                    c30,
+                    _mm512_add_epi64(_mm512_mul_epi32(a3, b), _mm512_mul_epi32(o3, p)),
+                );
+                let b = _mm512_maskz_loadu_epi32(mask, base.add(bt[1] + 4 * kk).cast());
+                let p = _mm512_srli_epi64::<32>(b);
+                c01 = _mm512_add_epi64(
+                    c01,
+                    _mm512_add_epi64(_mm512_mul_epi32(a0, b), _mm512_mul_epi32(o0, p)),
+                );
+                c11 = _mm512_add_epi64(
+                    c11,
+                    _mm512_add_epi64(_mm512_mul_epi32(a1, b), _mm512_mul_epi32(o1, p)),
+                );
+                c21 = _mm512_add_epi64(
+                    c21,
+                    _mm512_add_epi64(_mm512_mul_epi32(a2, b), _mm512_mul_epi32(o2, p)),
+                );
+                c31 = _mm512_add_epi64(
+                    c31,
+                    _mm512_add_epi64(_mm512_mul_epi32(a3, b), _mm512_mul_epi32(o3, p)),
+                );
+                let b = _mm512_maskz_loadu_epi32(mask, base.add(bt[2] + 4 * kk).cast());
+                let p = _mm512_srli_epi64::<32>(b);
+                c02 = _mm512_add_epi64(
+                    c02,
+                    _mm512_add_epi64(_mm512_mul_epi32(a0, b), _mm512_mul_epi32(o0, p)),
+                );
+                c12 = _mm512_add_epi64(
+                    c12,
+                    _mm512_add_epi64(_mm512_mul_epi32(a1, b), _mm512_mul_epi32(o1, p)),
+                );
+                c22 = _mm512_add_epi64(
+                    c22,
+                    _mm512_add_epi64(_mm512_mul_epi32(a2, b), _mm512_mul_epi32(o2, p)),
+                );
+                c32 = _mm512_add_epi64(
+                    c32,
+                    _mm512_add_epi64(_mm512_mul_epi32(a3, b), _mm512_mul_epi32(o3, p)),
+                );
+                let b = _mm512_maskz_loadu_epi32(mask, base.add(bt[3] + 4 * kk).cast());
+                let p = _mm512_srli_epi64::<32>(b);
+                c03 = _mm512_add_epi64(
+                    c03,
+                    _mm512_add_epi64(_mm512_mul_epi32(a0, b), _mm512_mul_epi32(o0, p)),
+                );
+                c13 = _mm512_add_epi64(
+                    c13,
+                    _mm512_add_epi64(_mm512_mul_epi32(a1, b), _mm512_mul_epi32(o1, p)),
+                );
+                c23 = _mm512_add_epi64(
+                    c23,
+                    _mm512_add_epi64(_mm512_mul_epi32(a2, b), _mm512_mul_epi32(o2, p)),
+                );
+                c33 = _mm512_add_epi64(
+                    c33,
+                    _mm512_add_epi64(_mm512_mul_epi32(a3, b), _mm512_mul_epi32(o3, p)),
+                );
             }
             kk += 16;
         }
-        let mut out = [[0i64; TILE]; TILE];
-        for t in 0..TILE {
-            for u in 0..TILE {
-                out[t][u] = _mm512_reduce_add_epi64(acc[t][u]);
-            }
-        }
-        out
+        [
+            [
+                _mm512_reduce_add_epi64(c00),
+                _mm512_reduce_add_epi64(c01),
+                _mm512_reduce_add_epi64(c02),
+                _mm512_reduce_add_epi64(c03),
+            ],
+            [
+                _mm512_reduce_add_epi64(c10),
+                _mm512_reduce_add_epi64(c11),
+                _mm512_reduce_add_epi64(c12),
+                _mm512_reduce_add_epi64(c13),
+            ],
+            [
+                _mm512_reduce_add_epi64(c20),
+                _mm512_reduce_add_epi64(c21),
+                _mm512_reduce_add_epi64(c22),
+                _mm512_reduce_add_epi64(c23),
+            ],
+            [
+                _mm512_reduce_add_epi64(c30),
+                _mm512_reduce_add_epi64(c31),
+                _mm512_reduce_add_epi64(c32),
+                _mm512_reduce_add_epi64(c33),
+            ],
+        ]
     }
 
-    /// AVX2: 8 words per load, as [`tile_avx512`]; the tail is scalar.
+    /// The horizontal sum of four i64 lanes.
+    #[target_feature(enable = "avx2")]
+    fn hsum256(v: __m256i) -> i64 {
+        let s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        _mm_cvtsi128_si64(s).wrapping_add(_mm_extract_epi64::<1>(s))
+    }
+
+    /// AVX2: the tile as two halves of 2 x 4 (16 registers hold one half's
+    /// sums and operands), 8 words per load; the tail is scalar.
     ///
     /// # Safety
     /// The CPU has AVX2 and the rows are readable, as for [`tile_avx512`].
@@ -424,39 +534,90 @@ mod x86 {
         bt: [usize; TILE],
         k: usize,
     ) -> [[i64; TILE]; TILE] {
+        // SAFETY: as for this function
+        let top = unsafe { half_avx2(base, [a[0], a[1]], bt, k) };
+        // SAFETY: as above
+        let bottom = unsafe { half_avx2(base, [a[2], a[3]], bt, k) };
+        [top[0], top[1], bottom[0], bottom[1]]
+    }
+
+    /// Two rows of A against four of BT, as [`tile_avx2`].
+    ///
+    /// # Safety
+    /// As [`tile_avx2`].
+    #[target_feature(enable = "avx2")]
+    unsafe fn half_avx2(
+        base: *const u8,
+        a: [usize; 2],
+        bt: [usize; TILE],
+        k: usize,
+    ) -> [[i64; TILE]; 2] {
         let zero = _mm256_setzero_si256();
-        let mut acc = [[zero; TILE]; TILE];
-        let mut av = [zero; TILE];
-        let mut ao = [zero; TILE];
+        let mut c00 = zero;
+        let mut c01 = zero;
+        let mut c02 = zero;
+        let mut c03 = zero;
+        let mut c10 = zero;
+        let mut c11 = zero;
+        let mut c12 = zero;
+        let mut c13 = zero;
         let body = k / 8 * 8;
         let mut kk = 0;
         while kk < body {
-            for t in 0..TILE {
-                // SAFETY: `kk + 8 <= k` words of the caller's rows
-                av[t] = unsafe { _mm256_loadu_si256(base.add(a[t] + 4 * kk).cast()) };
-                ao[t] = _mm256_srli_epi64::<32>(av[t]);
-            }
-            for u in 0..TILE {
-                // SAFETY: as above
-                let bv = unsafe { _mm256_loadu_si256(base.add(bt[u] + 4 * kk).cast()) };
-                let bo = _mm256_srli_epi64::<32>(bv);
-                for t in 0..TILE {
-                    acc[t][u] = _mm256_add_epi64(acc[t][u], _mm256_mul_epi32(av[t], bv));
-                    acc[t][u] = _mm256_add_epi64(acc[t][u], _mm256_mul_epi32(ao[t], bo));
-                }
+            // SAFETY: `kk + 8 <= k` words of the caller's rows
+            unsafe {
+                let a0 = _mm256_loadu_si256(base.add(a[0] + 4 * kk).cast());
+                let o0 = _mm256_srli_epi64::<32>(a0);
+                let a1 = _mm256_loadu_si256(base.add(a[1] + 4 * kk).cast());
+                let o1 = _mm256_srli_epi64::<32>(a1);
+                let b = _mm256_loadu_si256(base.add(bt[0] + 4 * kk).cast());
+                let p = _mm256_srli_epi64::<32>(b);
+                c00 = _mm256_add_epi64(
+                    c00,
+                    _mm256_add_epi64(_mm256_mul_epi32(a0, b), _mm256_mul_epi32(o0, p)),
+                );
+                c10 = _mm256_add_epi64(
+                    c10,
+                    _mm256_add_epi64(_mm256_mul_epi32(a1, b), _mm256_mul_epi32(o1, p)),
+                );
+                let b = _mm256_loadu_si256(base.add(bt[1] + 4 * kk).cast());
+                let p = _mm256_srli_epi64::<32>(b);
+                c01 = _mm256_add_epi64(
+                    c01,
+                    _mm256_add_epi64(_mm256_mul_epi32(a0, b), _mm256_mul_epi32(o0, p)),
+                );
+                c11 = _mm256_add_epi64(
+                    c11,
+                    _mm256_add_epi64(_mm256_mul_epi32(a1, b), _mm256_mul_epi32(o1, p)),
+                );
+                let b = _mm256_loadu_si256(base.add(bt[2] + 4 * kk).cast());
+                let p = _mm256_srli_epi64::<32>(b);
+                c02 = _mm256_add_epi64(
+                    c02,
+                    _mm256_add_epi64(_mm256_mul_epi32(a0, b), _mm256_mul_epi32(o0, p)),
+                );
+                c12 = _mm256_add_epi64(
+                    c12,
+                    _mm256_add_epi64(_mm256_mul_epi32(a1, b), _mm256_mul_epi32(o1, p)),
+                );
+                let b = _mm256_loadu_si256(base.add(bt[3] + 4 * kk).cast());
+                let p = _mm256_srli_epi64::<32>(b);
+                c03 = _mm256_add_epi64(
+                    c03,
+                    _mm256_add_epi64(_mm256_mul_epi32(a0, b), _mm256_mul_epi32(o0, p)),
+                );
+                c13 = _mm256_add_epi64(
+                    c13,
+                    _mm256_add_epi64(_mm256_mul_epi32(a1, b), _mm256_mul_epi32(o1, p)),
+                );
             }
             kk += 8;
         }
-        let mut out = [[0i64; TILE]; TILE];
-        for t in 0..TILE {
-            for u in 0..TILE {
-                let mut lanes = [0i64; 4];
-                // SAFETY: four i64 are 32 bytes
-                unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc[t][u]) };
-                let mut sum = 0i64;
-                for x in lanes {
-                    sum = sum.wrapping_add(x);
-                }
+        let sums0 = [hsum256(c00), hsum256(c01), hsum256(c02), hsum256(c03)];
+        let sums1 = [hsum256(c10), hsum256(c11), hsum256(c12), hsum256(c13)];
+        let mut out = [sums0, sums1];
+        for (t, row) in out.iter_mut().enumerate() {
+            for (u, sum) in row.iter_mut().enumerate() {
                 for i in body..k {
                     // SAFETY: `i < k` words of the caller's rows
                     let (x, y) = unsafe {
@@ -465,9 +626,8 @@ mod x86 {
                             base.add(bt[u] + 4 * i).cast::<i32>().read_unaligned() as i64,
                         )
                     };
-                    sum = sum.wrapping_add(x.wrapping_mul(y));
+                    *sum = sum.wrapping_add(x.wrapping_mul(y));
                 }
-                out[t][u] = sum;
             }
         }
         out
