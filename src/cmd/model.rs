@@ -527,9 +527,9 @@ fn seek(
 
 /// The final state hash and the output region's subtree root, from a wasmtime run.
 fn final_commitments(vm: &ModelVm, memory: Vec<u8>) -> Result<(String, String)> {
-    let (mut m, mut c) = vm.final_committed(memory);
-    let state = hex(&c.state_hash(&mut m));
-    let (bytes, _, _) = vm.output_proof(&mut c, &mut m);
+    let mut f = vm.final_committed(memory);
+    let state = hex(&vm.final_hash(&mut f));
+    let (bytes, _, _) = vm.final_output_proof(&mut f);
     let out = &vm.artifact().manifest.outputs;
     Ok((
         state,

@@ -420,8 +420,10 @@ fn time_claim(
     let region = rt.input_region(inputs)?;
     let claim = || -> Result<[u8; 32]> {
         let (memory, _) = rt.final_memory(&region)?;
-        let (mut m, mut c) = vm.final_committed(memory);
-        Ok(c.state_hash(&mut m))
+        let mut f = vm.final_committed(memory);
+        let hash = vm.final_hash(&mut f);
+        rt.recycle(vm.recycle(f));
+        Ok(hash)
     };
     let (memory, _) = wasm.final_memory(&region)?;
     let expected = vm.committer().state_hash(&mut vm.final_state(memory));

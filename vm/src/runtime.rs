@@ -539,47 +539,81 @@ impl Runtime {
                 m.inputs.size
             )));
         }
-        let image = &self.artifact.memory;
+        let memory = self.pooled_memory(input_region, plans, executor)?;
+        let result = read(&memory);
+        if result.is_ok() {
+            self.recycle(memory);
+        }
+        result
+    }
+
+    /// The memory after a native run of every call (all planned) on a pooled
+    /// copy of the image; [`Runtime::recycle`] gives it back.
+    fn pooled_memory(
+        &self,
+        input_region: &[u8],
+        plans: &Verified,
+        executor: &Executor,
+    ) -> Result<Vec<u8>> {
+        let m = &self.artifact.manifest;
         let mut memory = self
             .scratch
             .lock()
             .expect("scratch lock")
             .pop()
-            .unwrap_or_else(|| image.clone());
+            .unwrap_or_else(|| self.artifact.memory.clone());
         let at = m.inputs.offset as usize;
         memory
             .get_mut(at..at + input_region.len())
             .ok_or_else(|| rt("the input region is outside the memory"))?
             .copy_from_slice(input_region);
-        let result = executor
-            .run_calls(plans, plans.calls(), &mut memory)
-            .and_then(|()| read(&memory));
-        if result.is_ok() {
-            // back to the image where the run wrote, for the next run
-            match self.written.get_or_init(|| written(m, plans, image.len())) {
-                Some(spans) => {
-                    for &(lo, hi) in spans {
-                        memory[lo..hi].copy_from_slice(&image[lo..hi]);
-                    }
-                }
-                None => memory.copy_from_slice(image),
-            }
-            let mut pool = self.scratch.lock().expect("scratch lock");
-            if pool.len() < SCRATCH_MEMORIES {
-                pool.push(memory);
-            }
+        executor.run_calls(plans, plans.calls(), &mut memory)?;
+        Ok(memory)
+    }
+
+    /// Takes back a final memory of this model ([`Runtime::final_memory`])
+    /// for later runs: restored to the image where runs write (all of it
+    /// when that is not known), it saves the next run a copy of the image
+    /// into fresh pages.
+    pub fn recycle(&self, mut memory: Vec<u8>) {
+        let image = &self.artifact.memory;
+        if memory.len() != image.len() {
+            return;
         }
-        result
+        let spans = match &self.native {
+            Some((plans, _)) if plans.complete() => self
+                .written
+                .get_or_init(|| written(&self.artifact.manifest, plans, image.len())),
+            _ => &None,
+        };
+        match spans {
+            Some(spans) => {
+                for &(lo, hi) in spans {
+                    memory[lo..hi].copy_from_slice(&image[lo..hi]);
+                }
+            }
+            None => memory.copy_from_slice(image),
+        }
+        let mut pool = self.scratch.lock().expect("scratch lock");
+        if pool.len() < SCRATCH_MEMORIES {
+            pool.push(memory);
+        }
     }
 
     /// The whole memory after an inference on quantized input-region bytes
     /// (the final state), and what computed it: the native executor when it
-    /// is on (wasmtime again if it fails), else wasmtime.
+    /// is on (wasmtime again if it fails), else wasmtime. Give it back with
+    /// [`Runtime::recycle`] when done, to spare the next run a copy.
     pub fn final_memory(&self, input_region: &[u8]) -> Result<(Vec<u8>, EngineKind)> {
         if let Some((plans, executor)) = &self.native
             && !plans.calls().is_empty()
         {
-            match self.with_native_memory(input_region, plans, executor, |m| Ok(m.to_vec())) {
+            let run = if plans.complete() {
+                self.pooled_memory(input_region, plans, executor)
+            } else {
+                self.with_native_memory(input_region, plans, executor, |m| Ok(m.to_vec()))
+            };
+            match run {
                 Ok(m) => return Ok((m, EngineKind::Native)),
                 Err(e) => tracing::warn!(
                     model = %self.artifact.manifest.name,

@@ -323,6 +323,25 @@ impl Tree {
         self.levels[depth][0] = root;
     }
 
+    /// Puts back the nodes above `leaves` (sorted leaf indices) from
+    /// `pristine`, a tree of the same shape: after [`Tree::set_many`] on
+    /// those leaves, this tree is `pristine` again, without hashing.
+    pub fn restore_from(&mut self, pristine: &Tree, leaves: &[u64]) {
+        assert_eq!(
+            (self.kind, self.depth),
+            (pristine.kind, pristine.depth),
+            "trees of one shape"
+        );
+        let mut at: Vec<u64> = leaves.to_vec();
+        for (mine, theirs) in self.levels.iter_mut().zip(&pristine.levels) {
+            for &i in &at {
+                mine[i as usize] = theirs[i as usize];
+            }
+            at.iter_mut().for_each(|i| *i >>= 1);
+            at.dedup();
+        }
+    }
+
     fn rehash_from(&mut self, index: u64) {
         let mut i = index;
         for k in 0..self.depth as usize {

@@ -103,9 +103,24 @@ pub struct ModelVm {
     /// The memory tree of the initial image with a zero input region,
     /// computed on first use and shared by every trace session.
     initial_tree: std::sync::OnceLock<Tree>,
+    /// Copies of the initial tree for final states, put back after use
+    /// ([`ModelVm::recycle`]): cloning the tree of a large memory costs more
+    /// than hashing what a run changed.
+    scratch_trees: std::sync::Mutex<Vec<Tree>>,
     /// The native executor and the plans it may run for this model
     /// ([`ModelVm::with_native`]); `None`: wasmtime runs the layers.
     native: Option<(Arc<Verified>, Arc<Executor>)>,
+}
+
+/// A claim's final state ([`ModelVm::final_committed`]): the halted
+/// machine and a committer that re-hashes only the leaves the run changed.
+/// Its parts are private so that nothing but those leaves can change before
+/// [`ModelVm::recycle`] puts its tree back.
+pub struct FinalState {
+    machine: Machine,
+    committer: Committer,
+    /// The leaves that differ from the initial image, in order.
+    leaves: Vec<u64>,
 }
 
 impl ModelVm {
@@ -125,6 +140,7 @@ impl ModelVm {
             entry,
             committer,
             initial_tree: std::sync::OnceLock::new(),
+            scratch_trees: Default::default(),
             native: None,
         })
     }
@@ -516,23 +532,29 @@ impl ModelVm {
     /// committer whose memory tree is the initial image's (the tree cache's,
     /// [`ModelVm::initial_committer`]) brought up to date at the leaves the
     /// run changed: a claim's final state without rehashing all of memory.
-    pub fn final_committed(&self, memory: Vec<u8>) -> (Machine, Committer) {
-        let tree = self
+    /// [`ModelVm::recycle`] takes it back.
+    pub fn final_committed(&self, memory: Vec<u8>) -> FinalState {
+        let pristine = self
             .initial_tree
-            .get_or_init(|| self.load_or_build_initial_tree())
-            .clone();
+            .get_or_init(|| self.load_or_build_initial_tree());
+        let tree = self
+            .scratch_trees
+            .lock()
+            .expect("scratch trees")
+            .pop()
+            .unwrap_or_else(|| pristine.clone());
         let mut m = self.final_state(memory);
         m.take_dirty();
         // the leaves (32 bytes) that differ from the zero-input image, found
         // on two threads: a memcmp of the whole memory is far cheaper than hashing it
         let image = &self.artifact.memory;
         let half = (m.memory.len() / 2).next_multiple_of(32);
-        let changed = |from: usize, a: &[u8], b: &[u8]| -> Vec<usize> {
+        let changed = |from: usize, a: &[u8], b: &[u8]| -> Vec<u64> {
             a.chunks(32)
                 .zip(b.chunks(32))
                 .enumerate()
                 .filter(|(_, (x, y))| x != y)
-                .map(|(i, _)| from + i * 32)
+                .map(|(i, _)| (from / 32 + i) as u64)
                 .collect()
         };
         let (lo, hi) = std::thread::scope(|s| {
@@ -541,10 +563,43 @@ impl ModelVm {
             let right = s.spawn(|| changed(half, b, y));
             (changed(0, a, x), right.join().expect("the diff thread"))
         });
-        for at in lo.into_iter().chain(hi) {
-            m.mark_dirty(at, 32);
+        let mut leaves = lo;
+        leaves.extend(hi);
+        for &leaf in &leaves {
+            m.mark_dirty(leaf as usize * 32, 32);
         }
-        (m, self.committer().with_memory_tree(tree))
+        FinalState {
+            machine: m,
+            committer: self.committer().with_memory_tree(tree),
+            leaves,
+        }
+    }
+
+    /// The state hash of a final state.
+    pub fn final_hash(&self, f: &mut FinalState) -> H256 {
+        f.committer.state_hash(&mut f.machine)
+    }
+
+    /// The output region's bytes, the final header and the region's
+    /// siblings, as [`ModelVm::output_proof`].
+    pub fn final_output_proof(&self, f: &mut FinalState) -> (Vec<u8>, Header, Vec<H256>) {
+        self.output_proof(&mut f.committer, &mut f.machine)
+    }
+
+    /// Takes back a final state: its tree, put back to the initial one (the
+    /// nodes above the changed leaves copied), serves the next; returns the
+    /// final memory.
+    pub fn recycle(&self, mut f: FinalState) -> Vec<u8> {
+        if let (Some(mut tree), Some(pristine)) =
+            (f.committer.take_memory_tree(), self.initial_tree.get())
+        {
+            tree.restore_from(pristine, &f.leaves);
+            let mut trees = self.scratch_trees.lock().expect("scratch trees");
+            if trees.len() < 2 {
+                trees.push(tree);
+            }
+        }
+        std::mem::take(&mut f.machine.memory)
     }
 
     /// The halted state after a full run, from the memory wasmtime left.

@@ -168,6 +168,11 @@ impl Committer {
         self
     }
 
+    /// The memory tree, taken out (`None` before the first state hash).
+    pub fn take_memory_tree(&mut self) -> Option<Tree> {
+        self.memory.take()
+    }
+
     /// Root of the code tree (part of the model commitment).
     pub fn code_root(&self) -> H256 {
         self.code.root()
