@@ -260,6 +260,16 @@ pub enum KernelOp {
         /// How the power is computed.
         op: PowOp,
     },
+    /// `out = rescale(in * scale + (shift << F), F)` element by element
+    /// (inference BatchNormalization folded to one scale and shift per channel).
+    ScaleShift {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, the input's, then the scale's and the shift's.
+        views: Vec<View>,
+        /// Fractional bits.
+        frac_bits: u32,
+    },
     /// MaxPool or AveragePool over `[N][C][spatial]`.
     Pool {
         /// Where the tensors are, their shapes and the window.

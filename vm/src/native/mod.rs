@@ -305,6 +305,11 @@ impl Executor {
                 }
                 KernelOp::Gather { spec } => math::gather(memory, spec)?,
                 KernelOp::Pool { spec } => pool::pool(&mut Mem(memory), spec)?,
+                KernelOp::ScaleShift {
+                    shape,
+                    views,
+                    frac_bits,
+                } => norm::scale_shift(&mut Mem(memory), shape, views, *frac_bits)?,
             }
         }
         Ok(())

@@ -1,5 +1,8 @@
-//! LayerNormalization, row by row as the WASM does it: the mean (rounded), the
-//! variance (each square divided by the row's length), `sd = isqrt(var + eps)`,
+//! LayerNormalization, and BatchNormalization's per-channel scale and shift.
+//!
+//! LayerNormalization goes row by row as the WASM does it: the mean
+//! (rounded), the variance (each square divided by the row's length),
+//! `sd = isqrt(var + eps)`,
 //! one division per row for `2^(F+30) / sd`, then per element
 //! `((x - mean) * inv) >> 30` scaled by gamma and shifted by beta. Memory is
 //! read and written in the WASM's order, so overlapping tensors give the
@@ -11,8 +14,8 @@ use super::reduce::{
     Rows, check_frac_bits, chunks, disjoint, div_round, inside, region, row_starts,
 };
 use super::scalar::{DivU64, div, div_trap, for_each_element, isqrt, rd, span, wr};
-use super::{Executor, rescale, saturate};
-use crate::error::Result;
+use super::{Executor, Mem, rescale, saturate};
+use crate::error::{Error, Result};
 use crate::plan::{LayerNormSpec, View};
 
 /// One row's statistics: the mean, `sd` (the rounded root of the variance
@@ -203,6 +206,26 @@ fn layer_norm_rows(
         }
     }
     Some(Ok(()))
+}
+
+/// `views[0] = rescale(views[1] * views[2] + (views[3] << F), F)`, element
+/// by element in row-major order (inference BatchNormalization).
+pub(super) fn scale_shift(mem: &mut Mem, shape: &[usize], views: &[View], f: u32) -> Result<()> {
+    check_frac_bits(f)?;
+    if views.len() != 4 {
+        return Err(Error::Runtime(format!(
+            "a scale-and-shift plan has {} views",
+            views.len()
+        )));
+    }
+    let refs: Vec<&View> = views.iter().collect();
+    for_each_element(shape, &refs, |at| {
+        let x = mem.load(at[1])? as i64;
+        let scale = mem.load(at[2])? as i64;
+        let shift = mem.load(at[3])? as i64;
+        let v = x.wrapping_mul(scale).wrapping_add(shift.wrapping_shl(f));
+        mem.store(at[0], rescale(v, f))
+    })
 }
 
 #[cfg(test)]
