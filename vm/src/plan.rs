@@ -270,6 +270,20 @@ pub enum KernelOp {
         /// Fractional bits.
         frac_bits: u32,
     },
+    /// The ONNX-ML Normalizer: each row divided by its norm (`(x << F) / norm`
+    /// saturated, a zero norm giving the saturated sign).
+    Normalize {
+        /// The rows (the last axis).
+        rows: RowSpec,
+        /// Byte address of the input.
+        src: u32,
+        /// Byte address of the output.
+        dst: u32,
+        /// Which norm.
+        norm: NormalizeOp,
+        /// Fractional bits.
+        frac_bits: u32,
+    },
     /// MaxPool or AveragePool over `[N][C][spatial]`.
     Pool {
         /// Where the tensors are, their shapes and the window.
@@ -554,4 +568,16 @@ pub enum PoolOp {
         /// Byte address of the reciprocals, one per output position.
         recip: u32,
     },
+}
+
+/// The norm a Normalizer divides by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalizeOp {
+    /// The largest element, at least 0.
+    Max,
+    /// The sum of magnitudes.
+    L1,
+    /// The root of the sum of squares (integer square root of the Q(2F) sum).
+    L2,
 }
