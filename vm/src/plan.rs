@@ -260,6 +260,30 @@ pub enum KernelOp {
         /// How the power is computed.
         op: PowOp,
     },
+    /// `out = rescale(in * scale + (shift << F), F)` element by element
+    /// (inference BatchNormalization folded to one scale and shift per channel).
+    ScaleShift {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, the input's, then the scale's and the shift's.
+        views: Vec<View>,
+        /// Fractional bits.
+        frac_bits: u32,
+    },
+    /// The ONNX-ML Normalizer: each row divided by its norm (`(x << F) / norm`
+    /// saturated, a zero norm giving the saturated sign).
+    Normalize {
+        /// The rows (the last axis).
+        rows: RowSpec,
+        /// Byte address of the input.
+        src: u32,
+        /// Byte address of the output.
+        dst: u32,
+        /// Which norm.
+        norm: NormalizeOp,
+        /// Fractional bits.
+        frac_bits: u32,
+    },
     /// MaxPool or AveragePool over `[N][C][spatial]`.
     Pool {
         /// Where the tensors are, their shapes and the window.
@@ -544,4 +568,16 @@ pub enum PoolOp {
         /// Byte address of the reciprocals, one per output position.
         recip: u32,
     },
+}
+
+/// The norm a Normalizer divides by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalizeOp {
+    /// The largest element, at least 0.
+    Max,
+    /// The sum of magnitudes.
+    L1,
+    /// The root of the sum of squares (integer square root of the Q(2F) sum).
+    L2,
 }

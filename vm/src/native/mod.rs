@@ -463,6 +463,18 @@ impl Executor {
                 }
                 KernelOp::Gather { spec } => math::gather(memory, spec)?,
                 KernelOp::Pool { spec } => pool::pool(&mut Mem(memory), spec)?,
+                KernelOp::Normalize {
+                    rows,
+                    src,
+                    dst,
+                    norm,
+                    frac_bits,
+                } => norm::normalizer(memory, rows, *src, *dst, *norm, *frac_bits)?,
+                KernelOp::ScaleShift {
+                    shape,
+                    views,
+                    frac_bits,
+                } => norm::scale_shift(&mut Mem(memory), shape, views, *frac_bits)?,
             }
         }
         Ok(())

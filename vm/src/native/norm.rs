@@ -1,5 +1,9 @@
-//! LayerNormalization, row by row as the WASM does it: the mean (rounded), the
-//! variance (each square divided by the row's length), `sd = isqrt(var + eps)`,
+//! LayerNormalization, BatchNormalization's per-channel scale and shift, and
+//! the ONNX-ML Normalizer.
+//!
+//! LayerNormalization goes row by row as the WASM does it: the mean
+//! (rounded), the variance (each square divided by the row's length),
+//! `sd = isqrt(var + eps)`,
 //! one division per row for `2^(F+30) / sd`, then per element
 //! `((x - mean) * inv) >> 30` scaled by gamma and shifted by beta. Memory is
 //! read and written in the WASM's order, so overlapping tensors give the
@@ -11,9 +15,9 @@ use super::reduce::{
     Rows, check_frac_bits, chunks, disjoint, div_round, inside, region, row_starts,
 };
 use super::scalar::{DivU64, div, div_trap, for_each_element, isqrt, rd, span, wr};
-use super::{Executor, rescale, saturate};
-use crate::error::Result;
-use crate::plan::{LayerNormSpec, View};
+use super::{Executor, Mem, rescale, saturate};
+use crate::error::{Error, Result};
+use crate::plan::{LayerNormSpec, NormalizeOp, RowSpec, View};
 
 /// One row's statistics: the mean, `sd` (the rounded root of the variance
 /// plus epsilon, at most `i32::MAX`) and `2^(F+30) / sd`.
@@ -205,12 +209,77 @@ fn layer_norm_rows(
     Some(Ok(()))
 }
 
+/// `views[0] = rescale(views[1] * views[2] + (views[3] << F), F)`, element
+/// by element in row-major order (inference BatchNormalization).
+pub(super) fn scale_shift(mem: &mut Mem, shape: &[usize], views: &[View], f: u32) -> Result<()> {
+    check_frac_bits(f)?;
+    if views.len() != 4 {
+        return Err(Error::Runtime(format!(
+            "a scale-and-shift plan has {} views",
+            views.len()
+        )));
+    }
+    let refs: Vec<&View> = views.iter().collect();
+    for_each_element(shape, &refs, |at| {
+        let x = mem.load(at[1])? as i64;
+        let scale = mem.load(at[2])? as i64;
+        let shift = mem.load(at[3])? as i64;
+        let v = x.wrapping_mul(scale).wrapping_add(shift.wrapping_shl(f));
+        mem.store(at[0], rescale(v, f))
+    })
+}
+
+/// The ONNX-ML Normalizer: per row its norm (from 0, in the WASM's element
+/// order), then each element `(x << F) / norm` as the WASM divides, row by
+/// row and element by element so that overlapping tensors give its bytes.
+pub(super) fn normalizer(
+    mem: &mut [u8],
+    rows: &RowSpec,
+    src: u32,
+    dst: u32,
+    norm: NormalizeOp,
+    f: u32,
+) -> Result<()> {
+    check_frac_bits(f)?;
+    let len = mem.len();
+    let r = Rows::new(rows, len)?;
+    let offs = &r.layout.offsets;
+    for_each_element(&r.layout.outer, &[&r.view(dst), &r.view(src)], |at| {
+        let d = span(len, at[0], r.extent)?;
+        let s = span(len, at[1], r.extent)?;
+        let x = |mem: &[u8], o: u32| rd(mem, s + o as usize) as i64;
+        let acc = offs.iter().fold(0i64, |acc, &o| {
+            let v = x(mem, o);
+            match norm {
+                NormalizeOp::L1 => acc.wrapping_add(if v > 0 { v } else { -v }),
+                NormalizeOp::L2 => v.wrapping_mul(v).wrapping_add(acc),
+                NormalizeOp::Max => {
+                    if v > acc {
+                        v
+                    } else {
+                        acc
+                    }
+                }
+            }
+        });
+        let acc = match norm {
+            NormalizeOp::L2 => isqrt(acc as u64) as i64,
+            NormalizeOp::L1 | NormalizeOp::Max => acc,
+        };
+        let den = saturate(acc);
+        for &o in offs {
+            let y = div(x(mem, o), den, f).ok_or_else(|| div_trap("a normalizer"))?;
+            wr(mem, d + o as usize, y);
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::native::Isa;
     use crate::native::reduce::tests::{memory, words};
-    use crate::plan::RowSpec;
 
     /// Rows computed apart on two threads give the bytes of the WASM's order,
     /// with and without the Mean and InvStdDev outputs, separate or in place.

@@ -392,6 +392,18 @@ pub(crate) fn replay(
             }
             KernelOp::Gather { spec } => kernels::emit_gather(&mut fb, spec),
             KernelOp::Pool { spec } => kernels::emit_pool(&mut fb, spec),
+            KernelOp::Normalize {
+                rows,
+                src,
+                dst,
+                norm,
+                frac_bits,
+            } => kernels::emit_normalize(&mut fb, rows, *src, *dst, *norm, *frac_bits),
+            KernelOp::ScaleShift {
+                shape,
+                views,
+                frac_bits,
+            } => kernels::emit_scale_shift(&mut fb, shape, views.clone(), *frac_bits),
         }
     }
     Some(fb.finish())
@@ -481,6 +493,14 @@ fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bo
                 && words(&[s.outer, s.count, s.inner])
         }
         KernelOp::Pool { spec } => pool_ok(spec, max_bytes, body_len),
+        KernelOp::Normalize {
+            rows, frac_bits, ..
+        } => rows_ok(rows, 0) && frac_ok(*frac_bits),
+        KernelOp::ScaleShift {
+            shape,
+            views,
+            frac_bits,
+        } => views_ok(shape, views, 4..5) && frac_ok(*frac_bits),
         KernelOp::MatMul { .. }
         | KernelOp::Copy { .. }
         | KernelOp::Binary { .. }

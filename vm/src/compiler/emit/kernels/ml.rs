@@ -1,6 +1,6 @@
 //! ONNX-ML classifiers and transforms: LinearClassifier and Normalizer.
 
-use super::common::{check_row, rows, unsupported, walk_row};
+use super::common::{self, check_row, rows, unsupported, walk_row};
 use super::dense::{BiasAxis, MatMulSpec, Rows, emit_matmul};
 use super::reduce::softmax;
 use crate::compiler::emit::Ctx;
@@ -9,6 +9,7 @@ use crate::compiler::emit::nd::{self, View, for_each};
 use crate::compiler::emit::nonlinear::{self, Func, Temps};
 use crate::compiler::graph::{Attr, Kind, Node};
 use crate::error::Result;
+use crate::plan::{KernelOp, NormalizeOp, RowSpec};
 use wasm_encoder::Instruction as I;
 
 pub(super) fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
@@ -128,70 +129,98 @@ pub(super) fn linear_classifier(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder
 
 pub(super) fn normalizer(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
     let g = ctx.g;
-    let f = ctx.fmt.frac_bits;
     let x = node.input(0).unwrap();
     let xs = g.values[x].shape.clone();
-    let norm = node.str("norm").unwrap_or("MAX").to_string();
-    let last = xs.len() - 1;
-    let (oshape, src, offsets) = rows(&xs, ctx.addr(x), &[last]);
-    let (_, dst, _) = rows(&xs, ctx.addr(node.outputs[0]), &[last]);
-    let t = Temps::new(fb);
-    let (den, v) = (fb.i32(), fb.i32());
-    let (acc, num) = (fb.i64(), fb.i64());
-    check_row(node, &offsets)?;
-    nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
-        let (d, dof) = p[0];
-        let (s, so) = p[1];
-        let from = [(nd::Start::At(s, so), false)];
-        fb.c64(0).set(acc);
-        walk_row(fb, &offsets, &from, None, &mut |fb, q| {
-            fb.ld64(q[0].0, q[0].1).set(num);
-            match norm.as_str() {
-                "L1" => {
-                    fb.get(num)
-                        .c64(0)
-                        .get(num)
-                        .op(I::I64Sub)
-                        .get(num)
-                        .c64(0)
-                        .op(I::I64GtS)
-                        .op(I::Select);
-                    fb.get(acc).op(I::I64Add).set(acc);
+    let norm = match node.str("norm").unwrap_or("MAX") {
+        "L1" => NormalizeOp::L1,
+        "L2" => NormalizeOp::L2,
+        _ => NormalizeOp::Max,
+    };
+    let rows = RowSpec {
+        axes: vec![xs.len() - 1],
+        shape: xs,
+    };
+    let (src, dst) = (ctx.addr(x), ctx.addr(node.outputs[0]));
+    check_row(node, &rows.layout_unchecked().offsets)?;
+    emit_normalize(fb, &rows, src, dst, norm, ctx.fmt.frac_bits);
+    Ok(())
+}
+
+/// The kernel of [`KernelOp::Normalize`].
+pub(crate) fn emit_normalize(
+    fb: &mut FuncBuilder,
+    rows: &RowSpec,
+    src: u32,
+    dst: u32,
+    norm: NormalizeOp,
+    f: u32,
+) {
+    let plan = KernelOp::Normalize {
+        rows: rows.clone(),
+        src,
+        dst,
+        norm,
+        frac_bits: f,
+    };
+    fb.kernel(plan, |fb| {
+        let (oshape, src, offsets) = common::rows(&rows.shape, src, &rows.axes);
+        let (_, dst, _) = common::rows(&rows.shape, dst, &rows.axes);
+        let t = Temps::new(fb);
+        let (den, v) = (fb.i32(), fb.i32());
+        let (acc, num) = (fb.i64(), fb.i64());
+        nd::for_each_unrolled(fb, &oshape, &[dst, src], 1, &mut |fb, p| {
+            let (d, dof) = p[0];
+            let (s, so) = p[1];
+            let from = [(nd::Start::At(s, so), false)];
+            fb.c64(0).set(acc);
+            walk_row(fb, &offsets, &from, None, &mut |fb, q| {
+                fb.ld64(q[0].0, q[0].1).set(num);
+                match norm {
+                    NormalizeOp::L1 => {
+                        fb.get(num)
+                            .c64(0)
+                            .get(num)
+                            .op(I::I64Sub)
+                            .get(num)
+                            .c64(0)
+                            .op(I::I64GtS)
+                            .op(I::Select);
+                        fb.get(acc).op(I::I64Add).set(acc);
+                    }
+                    NormalizeOp::L2 => {
+                        fb.get(num)
+                            .get(num)
+                            .op(I::I64Mul)
+                            .get(acc)
+                            .op(I::I64Add)
+                            .set(acc);
+                    }
+                    NormalizeOp::Max => {
+                        fb.get(num)
+                            .get(acc)
+                            .get(num)
+                            .get(acc)
+                            .op(I::I64GtS)
+                            .op(I::Select)
+                            .set(acc);
+                    }
                 }
-                "L2" => {
-                    fb.get(num)
-                        .get(num)
-                        .op(I::I64Mul)
-                        .get(acc)
-                        .op(I::I64Add)
-                        .set(acc);
-                }
-                _ => {
-                    fb.get(num)
-                        .get(acc)
-                        .get(num)
-                        .get(acc)
-                        .op(I::I64GtS)
-                        .op(I::Select)
-                        .set(acc);
-                }
+            });
+            if norm == NormalizeOp::L2 {
+                nonlinear::emit_isqrt(fb, acc, &t);
+                fb.set(acc);
             }
-        });
-        if norm == "L2" {
-            nonlinear::emit_isqrt(fb, acc, &t);
-            fb.set(acc);
-        }
-        fb.get(acc).saturate(t.c64).set(den);
-        let both = [
-            (nd::Start::At(d, dof), false),
-            (nd::Start::At(s, so), false),
-        ];
-        walk_row(fb, &offsets, &both, None, &mut |fb, q| {
-            fb.ld64(q[1].0, q[1].1).set(num);
-            nonlinear::emit_div(fb, num, den, f, &t);
-            fb.set(v);
-            fb.get(q[0].0).get(v).store32(q[0].1);
+            fb.get(acc).saturate(t.c64).set(den);
+            let both = [
+                (nd::Start::At(d, dof), false),
+                (nd::Start::At(s, so), false),
+            ];
+            walk_row(fb, &offsets, &both, None, &mut |fb, q| {
+                fb.ld64(q[1].0, q[1].1).set(num);
+                nonlinear::emit_div(fb, num, den, f, &t);
+                fb.set(v);
+                fb.get(q[0].0).get(v).store32(q[0].1);
+            });
         });
     });
-    Ok(())
 }

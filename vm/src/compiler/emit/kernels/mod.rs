@@ -25,7 +25,8 @@ pub(crate) use dense::emit_matmul;
 pub(crate) use elementwise::{
     emit_binary, emit_cast, emit_divide, emit_math, emit_pow, emit_unary,
 };
-pub(crate) use norm::emit_layer_norm;
+pub(crate) use ml::emit_normalize;
+pub(crate) use norm::{emit_layer_norm, emit_scale_shift};
 pub(crate) use reduce::{emit_reduce, emit_softmax};
 pub(crate) use shape::emit_gather;
 

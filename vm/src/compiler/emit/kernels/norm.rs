@@ -207,20 +207,32 @@ pub(super) fn batch_norm(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
         View::broadcast(sa, &pshape, &xs),
         View::broadcast(ba, &pshape, &xs),
     ];
-    let t = fb.i64();
-    for_each(fb, &xs, &views, &mut |fb, q| {
-        fb.get(q[0].0)
-            .ld64(q[1].0, q[1].1)
-            .ld64(q[2].0, q[2].1)
-            .op(I::I64Mul);
-        fb.ld64(q[3].0, q[3].1)
-            .c64(f as i64)
-            .op(I::I64Shl)
-            .op(I::I64Add)
-            .rescale(f, t)
-            .store32(q[0].1);
-    });
+    emit_scale_shift(fb, &xs, views.to_vec(), f);
     Ok(())
+}
+
+/// The kernel of [`KernelOp::ScaleShift`].
+pub(crate) fn emit_scale_shift(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, f: u32) {
+    let plan = KernelOp::ScaleShift {
+        shape: shape.to_vec(),
+        views: views.clone(),
+        frac_bits: f,
+    };
+    fb.kernel(plan, |fb| {
+        let t = fb.i64();
+        for_each(fb, shape, &views, &mut |fb, q| {
+            fb.get(q[0].0)
+                .ld64(q[1].0, q[1].1)
+                .ld64(q[2].0, q[2].1)
+                .op(I::I64Mul);
+            fb.ld64(q[3].0, q[3].1)
+                .c64(f as i64)
+                .op(I::I64Shl)
+                .op(I::I64Add)
+                .rescale(f, t)
+                .store32(q[0].1);
+        });
+    });
 }
 
 /// BatchNormalization with `training_mode = 1`: normalizes with the batch
