@@ -108,14 +108,15 @@ fn op_spans(op: &KernelOp, args: &[u32], len: usize) -> Option<Vec<(usize, usize
         | KernelOp::Div { shape, views, .. }
         | KernelOp::Cast { shape, views, .. }
         | KernelOp::Math { shape, views, .. }
-        | KernelOp::Pow { shape, views, .. } => {
+        | KernelOp::Pow { shape, views, .. }
+        | KernelOp::ScaleShift { shape, views, .. } => {
             if shape.contains(&0) {
                 vec![]
             } else {
                 vec![elementwise::view_span(shape, views.first()?, len)?]
             }
         }
-        KernelOp::Softmax { rows, dst, .. } => {
+        KernelOp::Softmax { rows, dst, .. } | KernelOp::Normalize { rows, dst, .. } => {
             vec![rows_of(&reduce::Rows::new(rows, len).ok()?, *dst)?]
         }
         KernelOp::Reduce { rows, dst, .. } => {
