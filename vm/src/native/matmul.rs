@@ -233,8 +233,17 @@ struct Block {
 /// of `BT` passes over them.
 const BLOCK_ROWS: usize = 32;
 
+/// Products with fewer multiply-accumulates than this stay on the calling
+/// thread: handing blocks to the pool costs more than they take.
+const PARALLEL_MACS: usize = 1 << 20;
+
 fn parallel(memory: &mut [u8], s: &MatMulSpec, l: &Layout, ex: &Executor) -> Result<()> {
-    let threads = ex.threads().max(1);
+    let macs = l.count.saturating_mul(s.n).saturating_mul(s.k);
+    let threads = if macs < PARALLEL_MACS {
+        1
+    } else {
+        ex.threads().max(1)
+    };
     // enough blocks for every thread; columns split when rows are few
     let row_blocks = l.count.div_ceil(BLOCK_ROWS);
     let col_split = if row_blocks >= 2 * threads || s.n < 2 * TILE * threads {
@@ -255,7 +264,7 @@ fn parallel(memory: &mut [u8], s: &MatMulSpec, l: &Layout, ex: &Executor) -> Res
         }
     }
     let shared: &[u8] = memory;
-    let results: Vec<Vec<i32>> = ex.map(&blocks, |b| {
+    let block = |b: &Block| {
         let mut sums = vec![0i64; b.rows * b.cols];
         dots(shared, s, l, b, ex.isa(), &mut sums);
         let mut out = Vec::with_capacity(sums.len());
@@ -268,7 +277,12 @@ fn parallel(memory: &mut [u8], s: &MatMulSpec, l: &Layout, ex: &Executor) -> Res
             );
         }
         out
-    });
+    };
+    let results: Vec<Vec<i32>> = if threads == 1 {
+        blocks.iter().map(block).collect()
+    } else {
+        ex.map(&blocks, block)
+    };
     let cs = s.c_strides.1;
     for (b, values) in blocks.iter().zip(results) {
         for (i, row) in values.chunks_exact(b.cols).enumerate() {
