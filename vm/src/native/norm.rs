@@ -286,13 +286,13 @@ mod tests {
     #[test]
     fn independent_layer_norm_rows_match_the_sequential_order() {
         let ex = Executor::new(2, Isa::Portable).unwrap();
-        let shape = vec![2, 64, 192];
+        let shape = vec![8, 96, 192]; // above `chunks`' threshold: several parts
         let n: usize = shape.iter().product();
         let x = words(4, n, -(4 << 16), 4 << 16);
         // enough parameters for the longest row
-        let gamma = words(5, 64 * 192, -(2 << 16), 2 << 16);
-        let beta = words(6, 64 * 192, -(1 << 16), 1 << 16);
-        let stats = vec![0; 128];
+        let gamma = words(5, 96 * 192, -(2 << 16), 2 << 16);
+        let beta = words(6, 96 * 192, -(1 << 16), 1 << 16);
+        let stats = vec![0; 8 * 96];
         let (mem, at) = memory(&[&x, &vec![0; n], &gamma, &beta, &stats, &stats]);
         for axes in [vec![2], vec![1, 2]] {
             for outputs in [false, true] {

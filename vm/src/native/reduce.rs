@@ -112,7 +112,7 @@ pub(super) fn row_starts(r: &Rows, views: &[View]) -> Vec<Vec<usize>> {
 
 /// Row ranges to spread over the executor's threads (one when small).
 pub(super) fn chunks(rows: usize, row_len: usize, ex: &Executor) -> Vec<std::ops::Range<usize>> {
-    let parts = if rows * row_len < 1 << 14 {
+    let parts = if rows * row_len < 1 << 17 {
         1
     } else {
         (ex.threads() * 4).min(rows)
@@ -393,7 +393,7 @@ pub(super) mod tests {
     fn independent_softmax_rows_match_the_sequential_order() {
         let ex = Executor::new(2, Isa::Portable).unwrap();
         let f = 16;
-        let shape = vec![3, 40, 200];
+        let shape = vec![3, 240, 200]; // above `chunks`' threshold: several parts
         let n: usize = shape.iter().product();
         let x = words(1, n, -8 << 16, 8 << 16);
         let exp2 = words(2, 2049, 1 << 16, 2 << 16);
