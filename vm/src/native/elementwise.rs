@@ -7,45 +7,10 @@
 //! rows into a buffer and stores them. Otherwise the sequential path keeps
 //! the WASM's order, so overlapping views give the same bytes.
 
+use super::scalar::for_each_element;
 use super::{Mem, load, rescale, saturate};
 use crate::error::{Error, Result};
 use crate::plan::{BinaryOp, Lut, UnaryOp, View};
-
-/// Calls `at` with each view's byte address of every element of `shape`,
-/// in row-major order (the WASM loop nests' order).
-fn for_each_element(
-    shape: &[usize],
-    views: &[&View],
-    mut at: impl FnMut(&[i64]) -> Result<()>,
-) -> Result<()> {
-    if shape.contains(&0) {
-        return Ok(());
-    }
-    let mut idx = vec![0usize; shape.len()];
-    let mut addr: Vec<i64> = views.iter().map(|v| v.base as i64).collect();
-    loop {
-        at(&addr)?;
-        // next index, last dimension fastest
-        let mut d = shape.len();
-        loop {
-            if d == 0 {
-                return Ok(());
-            }
-            d -= 1;
-            idx[d] += 1;
-            for (a, v) in addr.iter_mut().zip(views) {
-                *a += v.strides[d];
-            }
-            if idx[d] < shape[d] {
-                break;
-            }
-            for (a, v) in addr.iter_mut().zip(views) {
-                *a -= v.strides[d] * shape[d] as i64;
-            }
-            idx[d] = 0;
-        }
-    }
-}
 
 /// `[lo, hi)` bytes a view covers over `shape` (not empty), when in bounds.
 pub(super) fn view_span(shape: &[usize], v: &View, len: usize) -> Option<(usize, usize)> {
