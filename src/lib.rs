@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod demo;
 pub mod dispute;
+pub mod generate;
 pub mod replay;
 pub mod report;
 

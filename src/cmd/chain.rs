@@ -234,7 +234,7 @@ pub(crate) enum ChainCommand {
         #[command(flatten)]
         input: super::inputs::InputArgs,
         /// Raw input-region bytes instead of .npy files or text.
-        #[arg(long, conflicts_with_all = ["input", "text"])]
+        #[arg(long, conflicts_with_all = ["input", "text", "prompt"])]
         input_raw: Option<PathBuf>,
         #[command(flatten)]
         chain: ChainArgs,

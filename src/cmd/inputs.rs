@@ -20,19 +20,82 @@ pub(crate) struct InputArgs {
     /// `token_type_ids` inputs, truncated and padded to the model's sequence length.
     #[arg(long, conflicts_with = "input")]
     pub(crate) text: Option<String>,
-    /// The tokenizer.json of `--text` (default: `tokenizer.json` in the artifact directory).
-    #[arg(long, requires = "text", value_name = "FILE")]
+    /// The tokenizer.json of `--text` or `--prompt` (default: `tokenizer.json` in the artifact directory).
+    #[arg(long, value_name = "FILE")]
     pub(crate) tokenizer: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) generation: GenerationArgs,
+}
+
+/// The request of a generation program (`opml compile --generate`).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct GenerationArgs {
+    /// The prompt of a generation program.
+    #[arg(long, conflicts_with_all = ["input", "text"])]
+    pub(crate) prompt: Option<String>,
+    /// New tokens wanted (default: all the program writes).
+    #[arg(long, requires = "prompt")]
+    pub(crate) max_tokens: Option<u32>,
+    /// Seed of the sampler's draws.
+    #[arg(long, default_value_t = 0, requires = "prompt")]
+    pub(crate) seed: u32,
+    /// Candidates top-k sampling keeps (1, the default, is greedy).
+    #[arg(long, default_value_t = 1, requires = "prompt")]
+    pub(crate) top_k: u32,
+    /// Temperature of the kept candidates (0, the default, is greedy).
+    #[arg(long, default_value_t = 0.0, requires = "prompt")]
+    pub(crate) temperature: f32,
+}
+
+impl GenerationArgs {
+    /// The settings, the budget defaulting to all of `program`'s tokens.
+    pub(crate) fn settings(
+        &self,
+        program: &opml_vm::artifact::Generation,
+    ) -> opml::generate::Settings {
+        opml::generate::Settings {
+            max_tokens: self.max_tokens.unwrap_or(program.new_tokens),
+            seed: self.seed,
+            top_k: self.top_k,
+            temperature: self.temperature,
+        }
+    }
+
+    /// The prompt's ids and the program's inputs, when `--prompt` was given.
+    pub(crate) fn load(
+        &self,
+        art: &Artifact,
+        artifact_dir: &Path,
+        tokenizer: Option<&Path>,
+    ) -> Result<Option<(Vec<u32>, Vec<npy::Tensor>)>> {
+        let Some(prompt) = &self.prompt else {
+            return Ok(None);
+        };
+        let program = opml::generate::program(art)?;
+        let tok = opml::generate::tokenizer(artifact_dir, tokenizer)?;
+        let ids = opml::generate::prompt_ids(program, &tok, prompt)?;
+        let inputs = opml::generate::inputs(program, &ids, &self.settings(program))?;
+        Ok(Some((ids, inputs)))
+    }
 }
 
 impl InputArgs {
     /// Whether any input was given.
     pub(crate) fn is_empty(&self) -> bool {
-        self.input.is_empty() && self.text.is_none()
+        self.input.is_empty() && self.text.is_none() && self.generation.prompt.is_none()
     }
 
     /// The input tensors in model order.
     pub(crate) fn load(&self, art: &Artifact, artifact_dir: &Path) -> Result<Vec<npy::Tensor>> {
+        if let Some((_, inputs)) =
+            self.generation
+                .load(art, artifact_dir, self.tokenizer.as_deref())?
+        {
+            return Ok(inputs);
+        }
+        if art.manifest.generation.is_some() && self.input.is_empty() {
+            bail!("give the prompt of this generation program: --prompt \"...\" [--max-tokens N]");
+        }
         match &self.text {
             Some(text) => {
                 let path = self

@@ -35,6 +35,21 @@ pub(crate) enum ModelCommand {
         /// Fix an input shape, e.g. `input=1x64` (repeatable).
         #[arg(long = "input-shape", value_name = "NAME=DIMS")]
         input_shape: Vec<String>,
+        /// Compile a decoder exported with a key/value cache into a program
+        /// that writes exactly N new tokens (`opml generate` runs it).
+        #[arg(long, value_name = "N")]
+        generate: Option<usize>,
+        /// Prompt slots of a generation program (longer prompts are refused,
+        /// shorter ones left-padded).
+        #[arg(long, default_value_t = 32, requires = "generate")]
+        prompt_tokens: usize,
+        /// Most candidates top-k sampling may keep (the request's `top_k` is clamped to it).
+        #[arg(long, default_value_t = opml_vm::compiler::generate::DEFAULT_TOP_K_MAX, requires = "generate")]
+        top_k_max: usize,
+        /// The token that ends a text (default: the `<|endoftext|>` of the
+        /// `tokenizer.json` beside the model, if any).
+        #[arg(long, requires = "generate")]
+        end_token: Option<u32>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -55,6 +70,39 @@ pub(crate) enum ModelCommand {
         #[arg(long, env = "OPML_ENGINE", default_value = "native")]
         engine: opml_vm::compiler::plans::Engine,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate text with a generation program (`compile --generate`): the
+    /// prompt through the model's tokenizer, tokens printed as they come.
+    Generate {
+        /// The artifact directory.
+        artifact: PathBuf,
+        /// The prompt.
+        #[arg(long)]
+        prompt: String,
+        /// New tokens wanted (default: all the program writes).
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        /// Seed of the sampler's draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        /// Candidates top-k sampling keeps (1, the default, is greedy).
+        #[arg(long, default_value_t = 1)]
+        top_k: u32,
+        /// Temperature of the kept candidates (0, the default, is greedy).
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// The tokenizer.json (default: `tokenizer.json` in the artifact directory).
+        #[arg(long, value_name = "FILE")]
+        tokenizer: Option<PathBuf>,
+        /// Also compute the final state hash and the output root (what a submitter posts).
+        #[arg(long)]
+        commit: bool,
+        /// What runs the layers: `native` or `wasm` (see `run`).
+        #[arg(long, env = "OPML_ENGINE", default_value = "native")]
+        engine: opml_vm::compiler::plans::Engine,
+        /// Print JSON (at the end, instead of streaming the text).
         #[arg(long)]
         json: bool,
     },
@@ -134,17 +182,35 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
             frac_bits,
             calibrate,
             input_shape,
+            generate,
+            prompt_tokens,
+            top_k_max,
+            end_token,
             json,
         } => {
             let calibration = calibrate.map(|p| npy::read(&p)).transpose()?;
+            let generate = match generate {
+                None => None,
+                Some(new_tokens) => Some(opml_vm::compiler::generate::GenerateOptions {
+                    prompt_tokens,
+                    new_tokens,
+                    top_k_max,
+                    end_token: match end_token {
+                        Some(t) => Some(t),
+                        None => opml::generate::default_end_token(&model)?,
+                    },
+                }),
+            };
             let opts = CompileOptions {
                 frac_bits,
                 input_shapes: ShapeBindings::parse(&input_shape)?,
                 calibration,
+                generate,
             };
             let start = Instant::now();
             let artifact = compile_file(&model, &opts)?;
             artifact.save(&out)?;
+            opml::generate::copy_tokenizer(&model, &out)?;
             let m = &artifact.manifest;
             if json {
                 println!(
@@ -169,6 +235,27 @@ pub(crate) fn run(command: ModelCommand) -> Result<()> {
                 );
                 println!("  instructions  {} per inference", m.instructions);
             }
+        }
+        ModelCommand::Generate {
+            artifact,
+            prompt,
+            max_tokens,
+            seed,
+            top_k,
+            temperature,
+            tokenizer,
+            commit,
+            engine,
+            json,
+        } => {
+            let args = super::inputs::GenerationArgs {
+                prompt: Some(prompt.clone()),
+                max_tokens,
+                seed,
+                top_k,
+                temperature,
+            };
+            generate(&artifact, &args, tokenizer.as_deref(), commit, engine, json)?;
         }
         ModelCommand::Run {
             artifact,
@@ -526,6 +613,94 @@ fn seek(
 }
 
 /// The final state hash and the output region's subtree root, from a wasmtime run.
+/// `opml generate`: runs the program, streaming the text unless `json`.
+fn generate(
+    artifact: &std::path::Path,
+    args: &super::inputs::GenerationArgs,
+    tokenizer: Option<&std::path::Path>,
+    commit: bool,
+    engine: opml_vm::compiler::plans::Engine,
+    json: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let art = Artifact::load(artifact)?;
+    let program = opml::generate::program(&art)?.clone();
+    let settings = args.settings(&program);
+    let tok = opml::generate::tokenizer(artifact, tokenizer)?;
+    let (ids, inputs) = args
+        .load(&art, artifact, tokenizer)?
+        .expect("a prompt was given");
+    let vm = opml::with_engine(ModelVm::checked(art.clone())?, engine)?;
+    let rt = vm.runtime()?;
+    let region = rt.input_region(&inputs)?;
+    let start = Instant::now();
+    let mut tokens: Vec<u32> = vec![];
+    let mut shown = String::new();
+    let mut first_token_ms = None;
+    let decode = |ids: &[u32]| {
+        tok.decode(ids, true)
+            .map_err(|e| anyhow::anyhow!("cannot decode tokens: {e}"))
+    };
+    if !json {
+        print!("{}", args.prompt.as_deref().unwrap_or_default());
+        std::io::stdout().flush().ok();
+    }
+    let (output_region, memory) =
+        opml::generate::run(&rt, &region, settings.max_tokens as usize, |_, id| {
+            first_token_ms.get_or_insert(start.elapsed().as_millis() as u64);
+            tokens.push(id);
+            if !json {
+                // byte-level pieces may end inside a character: print what decodes whole
+                let text = decode(&tokens)?;
+                if let Some(new) = text.strip_prefix(shown.as_str()) {
+                    print!("{new}");
+                    std::io::stdout().flush().ok();
+                    shown = text;
+                }
+            }
+            Ok(())
+        })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let finished = opml::generate::tokens_in(&art, &output_region);
+    let text = decode(&finished)?;
+    let commitments = if commit {
+        Some(final_commitments(&vm, memory)?)
+    } else {
+        rt.recycle(memory);
+        None
+    };
+    let per_second = finished.len() as f64 / seconds.max(1e-9);
+    if json {
+        println!(
+            "{}",
+            json!({
+                "model_id": art.manifest.model_id, "prompt": args.prompt, "prompt_ids": ids,
+                "tokens": finished, "text": text, "max_tokens": settings.max_tokens,
+                "seed": settings.seed, "top_k": settings.top_k, "temperature": settings.temperature,
+                "steps": art.manifest.steps, "seconds": seconds, "first_token_ms": first_token_ms,
+                "tokens_per_second": per_second, "engine": if vm.native().is_some() { "native" } else { "wasm" },
+                "final_state": commitments.as_ref().map(|c| &c.0),
+                "output_root": commitments.as_ref().map(|c| &c.1),
+                "output_hex": format!("0x{}", output_region.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            })
+        );
+    } else {
+        if let Some(rest) = text.strip_prefix(shown.as_str()) {
+            print!("{rest}");
+        }
+        println!();
+        eprintln!(
+            "{} tokens in {seconds:.2} s ({per_second:.1} tokens/s), {} steps",
+            finished.len(),
+            art.manifest.steps
+        );
+        if let Some((state, root)) = commitments {
+            eprintln!("final state {state}\noutput root {root}");
+        }
+    }
+    Ok(())
+}
+
 fn final_commitments(vm: &ModelVm, memory: Vec<u8>) -> Result<(String, String)> {
     let mut f = vm.final_committed(memory);
     let state = hex(&vm.final_hash(&mut f));

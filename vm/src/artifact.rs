@@ -33,7 +33,7 @@ pub enum Kind {
 }
 
 /// The ONNX element type of a value, kept for IO and `Cast`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DType {
     /// float32 (also float16/bfloat16/double in constants).
@@ -223,6 +223,51 @@ pub struct Manifest {
     pub commitment: Option<ModelCommitment>,
     /// blake3 digests of the artifact files.
     pub files: BTreeMap<String, String>,
+    /// For a generation program: its options and where each token's
+    /// computation lies in the trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<Generation>,
+}
+
+/// A generation program (`opml compile --generate`): prompt slots, new
+/// tokens and how the trace divides into tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Prompt slots (prompts are left-padded to this many tokens).
+    pub prompt_tokens: u32,
+    /// New tokens every run writes.
+    pub new_tokens: u32,
+    /// Most candidates of top-k sampling.
+    pub top_k_max: u32,
+    /// The end token, if the model has one.
+    pub end_token: Option<u32>,
+    /// Logits per step.
+    pub vocab: u32,
+    /// Per new token, in order: the layers and steps of its computation
+    /// (token 0's includes the prompt's prefill).
+    pub tokens: Vec<TokenSpan>,
+}
+
+/// The layers and steps that compute one new token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSpan {
+    /// Index of its first layer in [`Manifest::layers`].
+    pub first_layer: u32,
+    /// Number of layers.
+    pub layers: u32,
+    /// Its first step.
+    pub start_step: u64,
+    /// Its steps.
+    pub steps: u64,
+}
+
+impl Generation {
+    /// The token whose computation holds `step`, if any.
+    pub fn token_at(&self, step: u64) -> Option<usize> {
+        self.tokens
+            .iter()
+            .position(|t| (t.start_step..t.start_step + t.steps).contains(&step))
+    }
 }
 
 impl Manifest {
@@ -264,6 +309,7 @@ impl Manifest {
             steps: 0,
             commitment: None,
             files: BTreeMap::new(),
+            generation: None,
         }
     }
 

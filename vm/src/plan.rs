@@ -96,6 +96,46 @@ pub enum BinaryOp {
         /// The shift.
         s: u32,
     },
+    /// A signed comparison of two inputs: 1 when it holds, else 0.
+    Compare {
+        /// The relation.
+        cmp: Cmp,
+    },
+    /// Logical and of two booleans (any nonzero word is true): 1 or 0.
+    And,
+    /// Logical or: 1 or 0.
+    Or,
+    /// Logical exclusive or: 1 or 0.
+    Xor,
+}
+
+/// The relation of a [`BinaryOp::Compare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cmp {
+    /// `a == b`.
+    Eq,
+    /// `a < b`.
+    Lt,
+    /// `a <= b`.
+    Le,
+    /// `a > b`.
+    Gt,
+    /// `a >= b`.
+    Ge,
+}
+
+impl Cmp {
+    /// Whether the relation holds for `a` and `b`.
+    pub fn holds(self, a: i32, b: i32) -> bool {
+        match self {
+            Cmp::Eq => a == b,
+            Cmp::Lt => a < b,
+            Cmp::Le => a <= b,
+            Cmp::Gt => a > b,
+            Cmp::Ge => a >= b,
+        }
+    }
 }
 
 /// A lookup table in memory with linear interpolation: `2^k + 1` knots
@@ -148,6 +188,8 @@ pub enum UnaryOp {
         /// Fractional bits.
         shift: u32,
     },
+    /// Logical not: 1 for a zero word, else 0.
+    Not,
 }
 
 /// One kernel of a layer function.
@@ -231,6 +273,18 @@ pub enum KernelOp {
         views: Vec<View>,
         /// Fractional bits (0 for integers).
         shift: u32,
+    },
+    /// The next token of a generation, from a row of logits ([`SampleSpec`]).
+    Sample {
+        /// Where everything is.
+        spec: SampleSpec,
+    },
+    /// `out = cond ? x : y` element by element (Where; `cond` any nonzero word).
+    Select {
+        /// Elements per dimension of the output.
+        shape: Vec<usize>,
+        /// The output view, then the condition's, `x`'s and `y`'s.
+        views: Vec<View>,
     },
     /// `out = cast(in)` element by element.
     Cast {
@@ -428,7 +482,74 @@ pub enum MathOp {
         /// Fractional bits.
         frac_bits: u32,
     },
+    /// `sin(x)` or `cos(x)`: `x` reduced exactly to a fraction of a turn
+    /// (`x * round(2^32 / 2pi) >> frac_bits`, kept modulo 2^32), then a
+    /// table of one turn indexed by the top 30 bits of the phase.
+    Sin {
+        /// Fractional bits.
+        frac_bits: u32,
+        /// The `sin(2 pi t)` table over `t` in `[0, 1)`, in units of `2^-30` turn.
+        turn: Lut,
+        /// Cosine: a quarter turn added to the phase.
+        cos: bool,
+    },
 }
+
+/// The integer sampler of a generation step.
+///
+/// The `k_max` largest logits (ties to the lower index) are found by
+/// `k_max` passes over the row, each taking the best value below the
+/// previous one, into `scratch` as `(value, index)` pairs. With `k =
+/// clamp(top_k, 1, k_max)` and the temperature `T` (fixed point; `T <= 0`
+/// is greedy), candidate `j < k` weighs `exp((v_j - v_0) / T)` (from the
+/// `2^x` table; `v_0` weighs `1.0`), the others 0; the weights follow the
+/// pairs in `scratch`. A splitmix64 draw of `(seed, step)` modulo the total
+/// picks the candidate whose running sum first passes it. Every loop has a
+/// fixed trip count, so the step count does not depend on the data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleSpec {
+    /// Byte address of the logits (`vocab` fixed-point words).
+    pub logits: u32,
+    /// Logits in the row.
+    pub vocab: u32,
+    /// Most candidates kept (at most `vocab`).
+    pub k_max: u32,
+    /// Byte address of the seed (an integer word).
+    pub seed: u32,
+    /// Byte address of `top_k` (an integer word).
+    pub top_k: u32,
+    /// Byte address of the temperature (a fixed-point word).
+    pub temperature: u32,
+    /// The step's number, mixed into the draw.
+    pub step: u32,
+    /// Byte address of the chosen token (an integer word).
+    pub out: u32,
+    /// Byte address of `12 * k_max` bytes of scratch.
+    pub scratch: u32,
+    /// Fractional bits.
+    pub frac_bits: u32,
+    /// The `2^x` table on `[0, 1)`.
+    pub exp2: Lut,
+}
+
+impl SampleSpec {
+    /// Bytes of scratch: a `(value, index)` pair and a weight per candidate.
+    pub fn scratch_bytes(k_max: u32) -> u32 {
+        12 * k_max
+    }
+}
+
+/// The splitmix64 draw of a sampling step (the seed's 32 bits and the step).
+pub fn sample_draw(seed: i32, step: u32) -> u64 {
+    let mut z = (seed as u32 as u64) ^ ((step as u64 + 1) << 32);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `round(2^32 / 2pi)`: radians (times `2^frac_bits`) to `2^-32` turns.
+pub const TURN_PER_RADIAN_Q32: i64 = 683_565_276;
 
 /// A LayerNormalization over rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use ndarray::{ArrayD, Axis, IxDyn, Zip};
 pub const SUPPORTED_OPS: &[&str] = &[
     "Abs",
     "Add",
+    "And",
     "ArgMax",
     "AveragePool",
     "BatchNormalization",
@@ -22,6 +23,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Constant",
     "ConstantOfShape",
     "Conv",
+    "Cos",
     "Div",
     "Dropout",
     "Equal",
@@ -33,9 +35,13 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Gelu",
     "Gemm",
     "GlobalAveragePool",
+    "Greater",
+    "GreaterOrEqual",
     "Identity",
     "LayerNormalization",
     "LeakyRelu",
+    "Less",
+    "LessOrEqual",
     "LogSoftmax",
     "MatMul",
     "Max",
@@ -43,6 +49,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Min",
     "Mul",
     "Neg",
+    "Not",
+    "Or",
     "Pow",
     "Range",
     "Reciprocal",
@@ -53,29 +61,26 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Reshape",
     "Shape",
     "Sigmoid",
+    "Sin",
     "Slice",
     "Softmax",
+    "Split",
     "Sqrt",
     "Squeeze",
     "Sub",
     "Tanh",
     "Transpose",
+    "Trilu",
     "Unsqueeze",
     "Where",
+    "Xor",
 ];
 
 /// Operators of the `ai.onnx.ml` domain that the compiler supports (what skl2onnx emits).
 pub const SUPPORTED_ML_OPS: &[&str] = &["ArrayFeatureExtractor", "LinearClassifier", "Normalizer"];
 
 /// Ops that only make sense on constants (shape arithmetic); they must fold away.
-const FOLD_ONLY: &[&str] = &[
-    "Shape",
-    "ConstantOfShape",
-    "Range",
-    "Equal",
-    "Where",
-    "Constant",
-];
+const FOLD_ONLY: &[&str] = &["Shape", "ConstantOfShape", "Range", "Constant"];
 
 /// The supported op list for messages.
 pub fn supported_list() -> String {
@@ -112,7 +117,18 @@ pub fn prepare(g: &mut Graph) -> Result<()> {
     }
     let nodes = std::mem::take(&mut g.nodes);
     let mut kept = Vec::with_capacity(nodes.len());
-    for node in nodes {
+    for mut node in nodes {
+        if node.op == "Concat"
+            && node
+                .inputs
+                .iter()
+                .flatten()
+                .any(|&v| !g.values[v].is_empty())
+        {
+            // an empty piece (a cache with no entries yet) adds nothing
+            node.inputs
+                .retain(|v| v.is_none_or(|v| !g.values[v].is_empty()));
+        }
         let folded = infer_node(g, &node)?;
         if !folded {
             if FOLD_ONLY.contains(&node.op.as_str()) && node.op != "Constant" {
@@ -305,7 +321,7 @@ pub fn window(
 }
 
 /// Infers the outputs of one node; returns true if the node was folded to constants.
-fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
+pub(crate) fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
     let in_shape = |i: usize| -> Result<Vec<usize>> {
         node.input(i)
             .map(|v| g.values[v].shape.clone())
@@ -353,7 +369,10 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
     let outs: Vec<(Vec<usize>, DType)> = match node.op.as_str() {
         "Relu" | "LeakyRelu" | "Sigmoid" | "Tanh" | "Erf" | "Gelu" | "Exp" | "Sqrt" | "Neg"
         | "Abs" | "Reciprocal" | "Identity" | "Softmax" | "LogSoftmax" | "Clip" | "Dropout"
-        | "Normalizer" => {
+        | "Normalizer" | "Sin" | "Cos" | "Not" | "Trilu" => {
+            if node.op == "Trilu" && node.input(1).is_some() && const_input(g, node, 1).is_none() {
+                return Err(unsupported(node, "Trilu needs a constant k"));
+            }
             if node.op == "Clip" {
                 for i in 1..3 {
                     if node.input(i).is_some() && const_input(g, node, i).is_none() {
@@ -363,7 +382,8 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
             }
             vec![(in_shape(0)?, in_dtype(0))]
         }
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Equal" | "Where" => {
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Equal" | "Where" | "Less"
+        | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             let mut shape = in_shape(0)?;
             for i in 1..node.inputs.len() {
                 shape = broadcast_shapes(&shape, &in_shape(i)?).ok_or_else(|| {
@@ -381,10 +401,21 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
                 return Err(unsupported(node, "Pow needs a constant exponent"));
             }
             let dt = match node.op.as_str() {
-                "Equal" => DType::Bool,
+                "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or"
+                | "Xor" => DType::Bool,
                 "Where" => in_dtype(1),
                 _ => in_dtype(0),
             };
+            if node.op == "Where" && in_dtype(1).kind() != in_dtype(2).kind() {
+                return Err(shape_err(
+                    node,
+                    format!(
+                        "Where's branches have different element types ({:?} and {:?})",
+                        in_dtype(1),
+                        in_dtype(2)
+                    ),
+                ));
+            }
             vec![(shape, dt)]
         }
         "Cast" => {
@@ -517,6 +548,18 @@ fn infer_node(g: &mut Graph, node: &Node) -> Result<bool> {
         }
         "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Transpose" | "Concat" | "Slice"
         | "Gather" | "Expand" => vec![(shape_only(g, node)?, in_dtype(0))],
+        "Split" => {
+            let x = in_shape(0)?;
+            let (axis, sizes) = split_sizes(g, node)?;
+            sizes
+                .iter()
+                .map(|&n| {
+                    let mut s = x.clone();
+                    s[axis] = n;
+                    (s, in_dtype(0))
+                })
+                .collect()
+        }
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ArgMax" => {
             let x = in_shape(0)?;
             let axes = reduce_axes(g, node, x.len())?;
@@ -735,6 +778,49 @@ pub fn slice_plan(g: &Graph, node: &Node) -> Result<Vec<(i64, i64, usize)>> {
         plan[ax] = (s, step, count as usize);
     }
     Ok(plan)
+}
+
+/// The axis of a Split and each output's length along it: from the `split`
+/// input (opset 13 on) or attribute, else equal parts (the last one shorter
+/// from opset 18, as `num_outputs` allows).
+pub fn split_sizes(g: &Graph, node: &Node) -> Result<(usize, Vec<usize>)> {
+    let shape = &g.values[node.input(0).unwrap()].shape;
+    let axis = norm_axis(node.int("axis", 0), shape.len(), node)?;
+    let d = shape[axis];
+    let given = match node.ints("split") {
+        Some(s) => Some(s.to_vec()),
+        None => match node.input(1) {
+            None => None,
+            Some(v) => Some(ints_of(g.konst(v).ok_or_else(|| {
+                unsupported(node, "the split sizes must be a constant")
+            })?)),
+        },
+    };
+    let n = node.outputs.len();
+    let sizes: Vec<usize> = match given {
+        Some(s) => {
+            if s.len() != n || s.iter().any(|&x| x < 0) || s.iter().sum::<i64>() != d as i64 {
+                return Err(shape_err(
+                    node,
+                    format!("split sizes {s:?} do not cut an axis of {d} into {n} outputs"),
+                ));
+            }
+            s.iter().map(|&x| x as usize).collect()
+        }
+        None => {
+            let chunk = d.div_ceil(n.max(1));
+            if g.opset < 18 && !d.is_multiple_of(n.max(1)) {
+                return Err(shape_err(
+                    node,
+                    format!("an axis of {d} does not split into {n} equal outputs"),
+                ));
+            }
+            (0..n)
+                .map(|i| chunk.min(d.saturating_sub(i * chunk)))
+                .collect()
+        }
+    };
+    Ok((axis, sizes))
 }
 
 /// Output shape of the pure data-movement ops.
@@ -962,6 +1048,54 @@ fn eval_const(g: &Graph, node: &Node) -> Result<Option<Folded>> {
                 .map_collect(|&a, &x, &y| if a != 0.0 { x } else { y });
             one(out, g.values[node.input(1).unwrap()].dtype)
         }
+        "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
+            let f: fn(f64, f64) -> bool = match node.op.as_str() {
+                "Less" => |a, b| a < b,
+                "LessOrEqual" => |a, b| a <= b,
+                "Greater" => |a, b| a > b,
+                "GreaterOrEqual" => |a, b| a >= b,
+                "And" => |a, b| a != 0.0 && b != 0.0,
+                "Or" => |a, b| a != 0.0 || b != 0.0,
+                _ => |a, b| (a != 0.0) != (b != 0.0),
+            };
+            let out = binary(c(0), c(1), |a, b| f(a, b) as i32 as f64)
+                .ok_or_else(|| shape_err(node, "shapes do not broadcast"))?;
+            one(out, DType::Bool)
+        }
+        "Not" => one(c(0).mapv(|x| (x == 0.0) as i32 as f64), DType::Bool),
+        "Sin" => one(c(0).mapv(f64::sin), dt0),
+        "Cos" => one(c(0).mapv(f64::cos), dt0),
+        "Trilu" => {
+            let k = node
+                .input(1)
+                .map(|_| c(1).iter().next().copied().unwrap_or(0.0) as i64)
+                .unwrap_or(0);
+            let upper = node.int("upper", 1) != 0;
+            let mut a = c(0).clone();
+            let rank = a.ndim();
+            if rank < 2 {
+                return Err(shape_err(node, "Trilu needs an input of rank 2 or more"));
+            }
+            for (idx, v) in a.indexed_iter_mut() {
+                let (i, j) = (idx[rank - 2] as i64, idx[rank - 1] as i64);
+                let keep = if upper { j - i >= k } else { j - i <= k };
+                if !keep {
+                    *v = 0.0;
+                }
+            }
+            one(a, dt0)
+        }
+        "Split" => {
+            let (axis, sizes) = split_sizes(g, node)?;
+            let mut at = 0;
+            let mut outs = vec![];
+            for n in sizes {
+                let idx: Vec<usize> = (at..at + n).collect();
+                outs.push((c(0).select(Axis(axis), &idx), dt0));
+                at += n;
+            }
+            Ok(Some(outs))
+        }
         "Neg" => one(c(0).mapv(|x| -x), dt0),
         "Abs" => one(c(0).mapv(f64::abs), dt0),
         "Sqrt" => one(c(0).mapv(f64::sqrt), dt0),
@@ -1159,7 +1293,7 @@ fn fold_batchnorm(g: &mut Graph) {
 }
 
 /// Removes nodes whose outputs nobody reads.
-fn remove_dead(g: &mut Graph) {
+pub(crate) fn remove_dead(g: &mut Graph) {
     loop {
         let before = g.nodes.len();
         let used: std::collections::HashSet<usize> = g

@@ -16,6 +16,7 @@
 pub mod build;
 pub mod calibrate;
 pub mod emit;
+pub mod generate;
 pub mod graph;
 pub mod infer;
 pub mod onnx;
@@ -38,6 +39,8 @@ pub struct CompileOptions {
     pub input_shapes: ShapeBindings,
     /// Sample inputs for calibration (first input of the model), batch on axis 0.
     pub calibration: Option<crate::npy::Tensor>,
+    /// Compile a decoder into a generation program instead of one forward pass.
+    pub generate: Option<generate::GenerateOptions>,
 }
 
 /// Loads and prepares the graph: parse, bind shapes, infer, fold.
@@ -60,6 +63,9 @@ pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Artifact> {
 
 /// Compiles ONNX bytes; `name` is recorded in the manifest.
 pub fn compile_bytes(bytes: &[u8], name: &str, opts: &CompileOptions) -> Result<Artifact> {
+    if let Some(gen_opts) = &opts.generate {
+        return compile_generation(bytes, name, opts, gen_opts);
+    }
     let g = load_graph(bytes, name, &opts.input_shapes)?;
     let frac_bits = match (opts.frac_bits, &opts.calibration) {
         (Some(f), _) => {
@@ -74,4 +80,61 @@ pub fn compile_bytes(bytes: &[u8], name: &str, opts: &CompileOptions) -> Result<
         (None, None) => crate::fixed::DEFAULT_FRAC_BITS,
     };
     build::build(&g, bytes, name, FixedFormat::new(frac_bits))
+}
+
+/// Compiles a decoder into a generation program (see [`generate`]) and
+/// records where each token's computation lies.
+fn compile_generation(
+    bytes: &[u8],
+    name: &str,
+    opts: &CompileOptions,
+    gen_opts: &generate::GenerateOptions,
+) -> Result<Artifact> {
+    if opts.calibration.is_some() || !opts.input_shapes.inputs.is_empty() {
+        return Err(Error::BadInput(
+            "--generate sets the decoder's shapes itself and takes no --input-shape or --calibrate; choose the format with --frac-bits".into(),
+        ));
+    }
+    let g = generate::generation_graph(bytes, name, gen_opts)?;
+    let vocab = g
+        .nodes
+        .iter()
+        .find(|n| n.domain == generate::DOMAIN)
+        .and_then(|n| n.input(0))
+        .map(|v| g.values[v].len() as u32)
+        .unwrap_or(0);
+    let frac_bits = opts.frac_bits.unwrap_or(crate::fixed::DEFAULT_FRAC_BITS);
+    let mut artifact = build::build(&g, bytes, name, FixedFormat::new(frac_bits))?;
+    let m = &mut artifact.manifest;
+    let mut tokens: Vec<crate::artifact::TokenSpan> = vec![];
+    for (i, layer) in m.layers.iter().enumerate() {
+        let Some(t) = layer
+            .name
+            .strip_prefix("token")
+            .and_then(|r| r.split_once('/'))
+            .and_then(|(t, _)| t.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if t == tokens.len() {
+            tokens.push(crate::artifact::TokenSpan {
+                first_layer: i as u32,
+                layers: 0,
+                start_step: layer.start_step,
+                steps: 0,
+            });
+        }
+        let span = tokens.last_mut().expect("pushed");
+        span.layers = i as u32 + 1 - span.first_layer;
+        span.steps = layer.start_step + layer.steps - span.start_step;
+    }
+    m.generation = Some(crate::artifact::Generation {
+        prompt_tokens: gen_opts.prompt_tokens as u32,
+        new_tokens: gen_opts.new_tokens as u32,
+        top_k_max: gen_opts.top_k_max as u32,
+        end_token: gen_opts.end_token,
+        vocab,
+        tokens,
+    });
+    Ok(artifact)
 }

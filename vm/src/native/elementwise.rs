@@ -225,6 +225,10 @@ fn fold(op: BinaryOp, acc: i32, y: i32) -> i32 {
         }
         BinaryOp::Max => acc.max(y),
         BinaryOp::Min => acc.min(y),
+        BinaryOp::Compare { cmp } => cmp.holds(acc, y) as i32,
+        BinaryOp::And => (acc != 0 && y != 0) as i32,
+        BinaryOp::Or => (acc != 0 || y != 0) as i32,
+        BinaryOp::Xor => ((acc != 0) != (y != 0)) as i32,
         BinaryOp::DivConst { .. } => unreachable!("one input"),
     }
 }
@@ -243,7 +247,11 @@ fn fold_row(op: BinaryOp, acc: &mut [i32], y: &[i32]) {
         BinaryOp::Mul { shift: None } => {
             pairs.for_each(|(a, &b)| *a = saturate(*a as i64 * b as i64))
         }
-        BinaryOp::DivConst { .. } => pairs.for_each(|(a, &b)| *a = fold(op, *a, b)),
+        BinaryOp::DivConst { .. }
+        | BinaryOp::Compare { .. }
+        | BinaryOp::And
+        | BinaryOp::Or
+        | BinaryOp::Xor => pairs.for_each(|(a, &b)| *a = fold(op, *a, b)),
     }
 }
 
@@ -294,6 +302,36 @@ pub(super) fn binary(
     })
 }
 
+/// `views[0] = views[1] ? views[2] : views[3]`, element by element (Where).
+pub(super) fn select(memory: &mut [u8], shape: &[usize], views: &[View]) -> Result<()> {
+    if views.len() != 4 {
+        return Err(Error::Runtime(format!(
+            "a select plan has {} views",
+            views.len()
+        )));
+    }
+    let refs: Vec<&View> = views.iter().collect();
+    if let Some(rows) = fast_rows(memory, shape, &refs, None) {
+        let (mut cond, mut x, mut y) = (vec![0; rows.len], vec![0; rows.len], vec![0; rows.len]);
+        rows.each(|at| {
+            load_row(memory, at[1], rows.step[1], &mut cond);
+            load_row(memory, at[2], rows.step[2], &mut x);
+            load_row(memory, at[3], rows.step[3], &mut y);
+            x.iter_mut()
+                .zip(&cond)
+                .zip(&y)
+                .for_each(|((x, &c), &y)| *x = if c != 0 { *x } else { y });
+            store_row(memory, at[0], &x);
+        });
+        return Ok(());
+    }
+    let mem = &mut Mem(memory);
+    for_each_element(shape, &refs, |at| {
+        let (c, x, y) = (mem.load(at[1])?, mem.load(at[2])?, mem.load(at[3])?);
+        mem.store(at[0], if c != 0 { x } else { y })
+    })
+}
+
 /// A table at `x`, as `Lut::emit` computes it: clamped to the domain, the
 /// knot below, and linear interpolation to the next knot.
 fn lut_at(memory: &[u8], lut: &Lut, x: i32) -> Result<i32> {
@@ -331,6 +369,7 @@ fn unary_value(memory: &[u8], op: UnaryOp, x: i32) -> Result<i32> {
             let cdf = lut_at(memory, &lut, x)?;
             rescale((cdf as i64).wrapping_mul(x as i64), shift)
         }
+        UnaryOp::Not => (x == 0) as i32,
     })
 }
 
@@ -391,6 +430,7 @@ fn map_unary(memory: &[u8], op: UnaryOp, row: &mut [i32]) {
                 *x = rescale((table.at(*x) as i64).wrapping_mul(*x as i64), shift);
             });
         }
+        UnaryOp::Not => row.iter_mut().for_each(|x| *x = (*x == 0) as i32),
     }
 }
 

@@ -63,17 +63,29 @@ pub(super) fn math(mem: &mut Mem, shape: &[usize], views: &[View], op: MathOp) -
     let f = match op {
         MathOp::Exp { frac_bits, .. }
         | MathOp::Sqrt { frac_bits }
-        | MathOp::Reciprocal { frac_bits } => frac_bits,
+        | MathOp::Reciprocal { frac_bits }
+        | MathOp::Sin { frac_bits, .. } => frac_bits,
     };
     check_frac_bits(f)?;
-    let exp2 = match op {
-        MathOp::Exp { exp2, .. } => Some(Table::new(exp2, mem.0.len())?),
+    let table = match op {
+        MathOp::Exp { exp2: lut, .. } | MathOp::Sin { turn: lut, .. } => {
+            Some(Table::new(lut, mem.0.len())?)
+        }
         MathOp::Sqrt { .. } | MathOp::Reciprocal { .. } => None,
     };
     for_each_element(shape, &[&views[0], &views[1]], |at| {
         let x = mem.load(at[1])?;
-        let v = match (op, &exp2) {
+        let v = match (op, &table) {
             (MathOp::Exp { .. }, Some(table)) => exp(|x| table.at(mem.0, x), f, x),
+            (MathOp::Sin { cos, .. }, Some(table)) => {
+                let phase = ((x as i64 * crate::plan::TURN_PER_RADIAN_Q32) >> f) as i32;
+                let phase = if cos {
+                    phase.wrapping_add(1 << 30)
+                } else {
+                    phase
+                };
+                table.at(mem.0, ((phase as u32) >> 2) as i32)
+            }
             // sqrt(x 2^-F) 2^F = isqrt(x 2^F); negative inputs give 0
             (MathOp::Sqrt { .. }, _) => isqrt(((x.max(0) as i64) << f) as u64) as i32,
             _ => div(1, x, 2 * f).ok_or_else(|| div_trap("a reciprocal"))?,

@@ -21,6 +21,7 @@ mod matmul;
 mod norm;
 mod pool;
 mod reduce;
+mod sample;
 mod scalar;
 
 /// Plans tied to a module: function index -> the kernels that are its body,
@@ -107,6 +108,7 @@ fn op_spans(op: &KernelOp, args: &[u32], len: usize) -> Option<Vec<(usize, usize
         | KernelOp::Unary { shape, views, .. }
         | KernelOp::Div { shape, views, .. }
         | KernelOp::Cast { shape, views, .. }
+        | KernelOp::Select { shape, views }
         | KernelOp::Math { shape, views, .. }
         | KernelOp::Pow { shape, views, .. }
         | KernelOp::ScaleShift { shape, views, .. } => {
@@ -144,6 +146,13 @@ fn op_spans(op: &KernelOp, args: &[u32], len: usize) -> Option<Vec<(usize, usize
                 spec.out as i64 + i64::try_from(bytes).ok()?,
             ))?]
         }
+        KernelOp::Sample { spec } => vec![
+            inside((spec.out as i64, spec.out as i64 + 4))?,
+            inside((
+                spec.scratch as i64,
+                spec.scratch as i64 + crate::plan::SampleSpec::scratch_bytes(spec.k_max) as i64,
+            ))?,
+        ],
         // a pool also fills its padded buffer: not worth describing here
         KernelOp::Pool { .. } => return None,
     })
@@ -456,6 +465,8 @@ impl Executor {
                 KernelOp::Cast { shape, views, op } => {
                     math::cast(&mut Mem(memory), shape, views, *op)?
                 }
+                KernelOp::Select { shape, views } => elementwise::select(memory, shape, views)?,
+                KernelOp::Sample { spec } => sample::sample(&mut Mem(memory), spec)?,
                 KernelOp::Math { shape, views, op } => {
                     math::math(&mut Mem(memory), shape, views, *op)?
                 }

@@ -384,6 +384,10 @@ pub(crate) fn replay(
             KernelOp::Cast { shape, views, op } => {
                 kernels::emit_cast(&mut fb, shape, views.clone(), *op)
             }
+            KernelOp::Sample { spec } => kernels::emit_sample(&mut fb, spec),
+            KernelOp::Select { shape, views } => {
+                kernels::emit_select(&mut fb, shape, views.clone())
+            }
             KernelOp::Math { shape, views, op } => {
                 kernels::emit_math(&mut fb, shape, views.clone(), *op)
             }
@@ -454,6 +458,9 @@ fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bo
                 MathOp::Sqrt { frac_bits } | MathOp::Reciprocal { frac_bits } => {
                     frac_ok(*frac_bits)
                 }
+                MathOp::Sin {
+                    frac_bits, turn, ..
+                } => frac_ok(*frac_bits) && lut_ok(turn),
             };
             views_ok(shape, views, 2..3) && op_ok
         }
@@ -493,6 +500,22 @@ fn replayable(op: &crate::plan::KernelOp, max_bytes: u64, body_len: usize) -> bo
                 && words(&[s.outer, s.count, s.inner])
         }
         KernelOp::Pool { spec } => pool_ok(spec, max_bytes, body_len),
+        KernelOp::Select { shape, views } => views_ok(shape, views, 4..5),
+        KernelOp::Sample { spec } => {
+            let fits = |at: u32, bytes: u64| at as u64 + bytes <= max_bytes;
+            spec.k_max >= 1
+                && spec.k_max <= spec.vocab
+                && fits(spec.logits, spec.vocab as u64 * 4)
+                && fits(
+                    spec.scratch,
+                    crate::plan::SampleSpec::scratch_bytes(spec.k_max) as u64,
+                )
+                && [spec.seed, spec.top_k, spec.temperature, spec.out]
+                    .iter()
+                    .all(|&a| fits(a, 4))
+                && frac_ok(spec.frac_bits)
+                && lut_ok(&spec.exp2)
+        }
         KernelOp::Normalize {
             rows, frac_bits, ..
         } => rows_ok(rows, 0) && frac_ok(*frac_bits),

@@ -30,6 +30,9 @@ pub(crate) enum Func {
     Exp2Frac,
     /// ln(x) on [1, 2).
     LnOctave,
+    /// sin(2 pi t) over one turn, indexed by `t` in units of `2^-30` turn
+    /// (not the fixed-point format: the phase is an exact turn fraction).
+    SinTurn,
 }
 
 impl Func {
@@ -46,6 +49,7 @@ impl Func {
             }),
             Func::Exp2Frac => (0.0, 0, f64::exp2),
             Func::LnOctave => (1.0, 0, f64::ln),
+            Func::SinTurn => (0.0, 0, |t| (std::f64::consts::TAU * t).sin()),
         }
     }
 
@@ -58,12 +62,16 @@ impl Func {
             Func::GeluTanhCdf => "lut.gelu_tanh_cdf",
             Func::Exp2Frac => "lut.exp2",
             Func::LnOctave => "lut.ln",
+            Func::SinTurn => "lut.sin_turn",
         }
     }
 }
 
 /// log2 of the number of interpolation intervals per table.
 pub(crate) const LUT_BITS: u32 = 11;
+
+/// Bits of the phase the turn table reads (a 32-bit turn fraction shifted right by 2).
+pub(crate) const SIN_TURN_BITS: u32 = 30;
 
 /// Erf by Abramowitz-Stegun 7.1.26 is not precise enough; use a series/continued
 /// fraction accurate to ~1e-15 for table generation.
@@ -101,7 +109,12 @@ impl Lut {
     /// The table for `func` in format `fmt`, placed once in memory.
     pub(crate) fn new(mem: &mut MemPlan, fmt: FixedFormat, func: Func) -> Lut {
         let (lo, span_log2, f) = func.domain();
-        let span_q_log2 = span_log2 + fmt.frac_bits;
+        // the turn table's input units are 2^-30 turn, whatever the format
+        let span_q_log2 = if func == Func::SinTurn {
+            SIN_TURN_BITS
+        } else {
+            span_log2 + fmt.frac_bits
+        };
         let k = LUT_BITS.min(span_q_log2);
         let shift = span_q_log2 - k;
         let n = (1usize << k) + 1;
@@ -110,7 +123,11 @@ impl Lut {
             .map(|i| fmt.quantize(f(lo + i as f64 * step)))
             .collect();
         let addr = mem.words(&format!("{}.q{}", func.key(), fmt.frac_bits), &words);
-        let lo_q = fmt.quantize(lo);
+        let lo_q = if func == Func::SinTurn {
+            0
+        } else {
+            fmt.quantize(lo)
+        };
         let hi_q = lo_q + (1i32 << span_q_log2);
         Lut {
             addr,

@@ -9,7 +9,7 @@ use crate::compiler::emit::nonlinear::{self, Func, Temps};
 use crate::compiler::graph::{DType, Kind, Node, ValueId};
 use crate::error::Result;
 use crate::fixed::FixedFormat;
-use crate::plan::{CastOp, KernelOp, MathOp, PowOp};
+use crate::plan::{CastOp, Cmp, KernelOp, MathOp, PowOp};
 use wasm_encoder::Instruction as I;
 
 /// Cast between fixed-point reals, integers and booleans.
@@ -128,6 +128,7 @@ pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
             }),
             shift: f,
         }),
+        "Not" => Some(UnaryOp::Not),
         _ => None,
     };
     if let Some(op) = planned {
@@ -142,6 +143,11 @@ pub(super) fn unary_math(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Re
         },
         "Sqrt" => MathOp::Sqrt { frac_bits: f },
         "Reciprocal" => MathOp::Reciprocal { frac_bits: f },
+        "Sin" | "Cos" => MathOp::Sin {
+            frac_bits: f,
+            turn: ctx.lut(Func::SinTurn),
+            cos: node.op == "Cos",
+        },
         _ => unreachable!(),
     };
     let (shape, views) = elementwise_views(ctx, node.outputs[0], &[node.input(0).unwrap()]);
@@ -182,6 +188,25 @@ pub(crate) fn emit_math(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>,
                     let one = fb.i64();
                     fb.c64(1).set(one);
                     nonlinear::emit_div(fb, one, x, 2 * f, &t);
+                }
+                MathOp::Sin {
+                    frac_bits: f,
+                    turn,
+                    cos,
+                } => {
+                    // the phase in 2^-32 turn: exact up to the constant's rounding
+                    // (|x| < 2^31 units keeps the product inside i64)
+                    fb.op(I::I64ExtendI32S)
+                        .c64(crate::plan::TURN_PER_RADIAN_Q32)
+                        .op(I::I64Mul)
+                        .c64(f as i64)
+                        .op(I::I64ShrS)
+                        .op(I::I32WrapI64);
+                    if cos {
+                        fb.c32(1 << 30).op(I::I32Add);
+                    }
+                    fb.c32(2).op(I::I32ShrU).set(x);
+                    turn.emit(fb, x, &t);
                 }
             }
             fb.store32(p[0].1);
@@ -255,6 +280,9 @@ pub(crate) fn emit_unary(
                         .op(I::I64Mul)
                         .rescale(shift, t.c64);
                 }
+                UnaryOp::Not => {
+                    fb.op(I::I32Eqz);
+                }
             }
             fb.store32(p[0].1);
         });
@@ -319,6 +347,14 @@ pub(super) fn binary_math(
         },
         "Max" => BinaryOp::Max,
         "Min" => BinaryOp::Min,
+        "Equal" => BinaryOp::Compare { cmp: Cmp::Eq },
+        "Less" => BinaryOp::Compare { cmp: Cmp::Lt },
+        "LessOrEqual" => BinaryOp::Compare { cmp: Cmp::Le },
+        "Greater" => BinaryOp::Compare { cmp: Cmp::Gt },
+        "GreaterOrEqual" => BinaryOp::Compare { cmp: Cmp::Ge },
+        "And" => BinaryOp::And,
+        "Or" => BinaryOp::Or,
+        "Xor" => BinaryOp::Xor,
         "Div" => {
             let (shape, views) = elementwise_views(ctx, node.outputs[0], &ins);
             emit_divide(fb, &shape, views, if fixed { f } else { 0 });
@@ -407,6 +443,25 @@ pub(crate) fn emit_binary(
                                 I::I32LtS
                             })
                             .op(I::Select);
+                    }
+                    BinaryOp::Compare { cmp } => {
+                        fb.ld32(q.0, q.1).op(match cmp {
+                            Cmp::Eq => I::I32Eq,
+                            Cmp::Lt => I::I32LtS,
+                            Cmp::Le => I::I32LeS,
+                            Cmp::Gt => I::I32GtS,
+                            Cmp::Ge => I::I32GeS,
+                        });
+                    }
+                    BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
+                        // both sides normalized to 0 or 1 first
+                        fb.op(I::I32Eqz).op(I::I32Eqz);
+                        fb.ld32(q.0, q.1).op(I::I32Eqz).op(I::I32Eqz);
+                        fb.op(match op {
+                            BinaryOp::And => I::I32And,
+                            BinaryOp::Or => I::I32Or,
+                            _ => I::I32Xor,
+                        });
                     }
                     BinaryOp::DivConst { .. } => unreachable!("handled above"),
                 }
@@ -582,4 +637,71 @@ pub(crate) fn emit_pow(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>, 
             }
         }
     });
+}
+
+/// Where: `out = cond ? x : y`, all three broadcast to the output.
+pub(super) fn select(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let ins: Vec<ValueId> = (0..3)
+        .map(|i| {
+            node.input(i)
+                .ok_or_else(|| unsupported(node, "Where needs three inputs"))
+        })
+        .collect::<Result<_>>()?;
+    let (shape, views) = elementwise_views(ctx, node.outputs[0], &ins);
+    emit_select(fb, &shape, views);
+    Ok(())
+}
+
+/// The kernel of [`KernelOp::Select`].
+pub(crate) fn emit_select(fb: &mut FuncBuilder, shape: &[usize], views: Vec<View>) {
+    let plan = KernelOp::Select {
+        shape: shape.to_vec(),
+        views: views.clone(),
+    };
+    fb.kernel(plan, |fb| {
+        for_each(fb, shape, &views, &mut |fb, p| {
+            fb.get(p[0].0);
+            fb.ld32(p[2].0, p[2].1)
+                .ld32(p[3].0, p[3].1)
+                .ld32(p[1].0, p[1].1);
+            fb.op(I::Select).store32(p[0].1);
+        });
+    });
+}
+
+/// Trilu on a runtime tensor: a select between the input and zero through
+/// the mask, which is known at compile time (the shape and `k` are).
+pub(super) fn trilu(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let x = node.input(0).unwrap();
+    let k = match node.input(1) {
+        None => 0,
+        Some(v) => match g.konst(v).and_then(|a| a.iter().next().copied()) {
+            Some(k) => k as i64,
+            None => return Err(unsupported(node, "Trilu needs a constant k")),
+        },
+    };
+    let upper = node.int("upper", 1) != 0;
+    let shape = g.values[x].shape.clone();
+    let (rows, cols) = match shape.as_slice() {
+        [.., r, c] => (*r, *c),
+        _ => return Err(unsupported(node, "Trilu needs an input of rank 2 or more")),
+    };
+    let mask: Vec<i32> = (0..rows as i64)
+        .flat_map(|i| {
+            (0..cols as i64).map(move |j| if upper { j - i >= k } else { j - i <= k } as i32)
+        })
+        .collect();
+    let mask_at = ctx.mem.words(&format!("trilu.mask.{}", node.name), &mask);
+    let zero = ctx.mem.words("zero", &[0]);
+    let out = node.outputs[0];
+    let os = g.values[out].shape.clone();
+    let views = vec![
+        View::contiguous(ctx.addr(out), &os),
+        View::broadcast(mask_at, &[rows, cols], &os),
+        View::broadcast(ctx.addr(x), &shape, &os),
+        View::broadcast(zero, &[], &os),
+    ];
+    emit_select(fb, &os, views);
+    Ok(())
 }

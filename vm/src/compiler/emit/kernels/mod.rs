@@ -8,6 +8,7 @@
 //! * [`reduce`]: reductions, ArgMax, GlobalAveragePool, Softmax.
 //! * [`norm`]: LayerNormalization, BatchNormalization.
 //! * [`ml`]: the ONNX-ML LinearClassifier and Normalizer.
+//! * [`sample`]: the sampler of a generation step (`opml.Sample`).
 //! * [`common`]: what the families share.
 
 mod common;
@@ -17,17 +18,19 @@ mod elementwise;
 mod ml;
 mod norm;
 mod reduce;
+mod sample;
 mod shape;
 
 pub(crate) use common::{copy, row_fits};
 pub(crate) use conv::emit_pool;
 pub(crate) use dense::emit_matmul;
 pub(crate) use elementwise::{
-    emit_binary, emit_cast, emit_divide, emit_math, emit_pow, emit_unary,
+    emit_binary, emit_cast, emit_divide, emit_math, emit_pow, emit_select, emit_unary,
 };
 pub(crate) use ml::emit_normalize;
 pub(crate) use norm::{emit_layer_norm, emit_scale_shift};
 pub(crate) use reduce::{emit_reduce, emit_softmax};
+pub(crate) use sample::emit_sample;
 pub(crate) use shape::emit_gather;
 
 use super::Ctx;
@@ -49,11 +52,17 @@ pub(crate) fn emit_node(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Res
         "Expand" => shape::expand(ctx, node, fb)?,
         "Slice" => shape::slice(ctx, node, fb)?,
         "Concat" => shape::concat(ctx, node, fb)?,
+        "Split" => shape::split(ctx, node, fb)?,
+        "Where" => elementwise::select(ctx, node, fb)?,
+        "Trilu" => elementwise::trilu(ctx, node, fb)?,
         "Gather" | "ArrayFeatureExtractor" => shape::gather(ctx, node, fb)?,
         "Cast" => elementwise::cast(ctx, node, fb)?,
         "Relu" | "LeakyRelu" | "Neg" | "Abs" | "Clip" | "Sigmoid" | "Tanh" | "Erf" | "Gelu"
-        | "Exp" | "Sqrt" | "Reciprocal" => elementwise::unary_math(ctx, node, fb)?,
-        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Pow" => {
+        | "Exp" | "Sqrt" | "Reciprocal" | "Not" | "Sin" | "Cos" => {
+            elementwise::unary_math(ctx, node, fb)?
+        }
+        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "Pow" | "Equal" | "Less"
+        | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             elementwise::binary_math(ctx, node, fb, kind0)?
         }
         "MatMul" => dense::matmul(ctx, node, fb)?,
@@ -67,6 +76,9 @@ pub(crate) fn emit_node(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Res
         "BatchNormalization" => norm::batch_norm(ctx, node, fb)?,
         "LinearClassifier" => ml::linear_classifier(ctx, node, fb)?,
         "Normalizer" => ml::normalizer(ctx, node, fb)?,
+        "Sample" if node.domain == crate::compiler::generate::DOMAIN => {
+            sample::sample(ctx, node, fb)?
+        }
         other => {
             return Err(unsupported(
                 node,

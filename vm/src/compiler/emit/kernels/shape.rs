@@ -6,7 +6,7 @@ use crate::compiler::emit::Ctx;
 use crate::compiler::emit::func::FuncBuilder;
 use crate::compiler::emit::nd::{View, contiguous_strides};
 use crate::compiler::graph::Node;
-use crate::compiler::infer::{norm_axis, slice_plan, transpose_perm};
+use crate::compiler::infer::{norm_axis, slice_plan, split_sizes, transpose_perm};
 use crate::error::Result;
 use crate::plan::{GatherSpec, KernelOp};
 use wasm_encoder::Instruction as I;
@@ -106,6 +106,28 @@ pub(super) fn concat(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result
         };
         copy(fb, &s, src, dst);
         at += s[axis];
+    }
+    Ok(())
+}
+
+/// Split: each output copied from its range along the axis.
+pub(super) fn split(ctx: &mut Ctx, node: &Node, fb: &mut FuncBuilder) -> Result<()> {
+    let g = ctx.g;
+    let x = node.input(0).unwrap();
+    let xs = g.values[x].shape.clone();
+    let (axis, sizes) = split_sizes(g, node)?;
+    let strides: Vec<i64> = contiguous_strides(&xs).iter().map(|s| s * 4).collect();
+    let base = ctx.addr(x);
+    let mut at = 0usize;
+    for (&out, &size) in node.outputs.iter().zip(&sizes) {
+        let os = g.values[out].shape.clone();
+        let src = View {
+            base: base + (at as i64 * strides[axis]) as u32,
+            strides: strides.clone(),
+        };
+        let dst = View::contiguous(ctx.addr(out), &os);
+        copy(fb, &os, src, dst);
+        at += size;
     }
     Ok(())
 }
