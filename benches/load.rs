@@ -140,6 +140,7 @@ async fn run(load: &Load, cache: &Path) -> Result<Outcome> {
     let lie = SubmitterFaults {
         wrong_output: true,
         wrong_final_state: false,
+        wrong_token: None,
         steps_short: 0,
         steps_long: 0,
         diverge_from: None,

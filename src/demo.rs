@@ -53,11 +53,18 @@ pub fn compile_fixture(name: &str, models_dir: &Path) -> Result<(PathBuf, Artifa
     let art = match Artifact::load(&dir) {
         Ok(a) => a,
         Err(_) => {
-            let a = compile_file(&root.join("model.onnx"), &CompileOptions::default())?;
+            let opts = CompileOptions {
+                generate: generation_fixture(&root)?
+                    .map(|g| g.options(&root))
+                    .transpose()?,
+                ..CompileOptions::default()
+            };
+            let a = compile_file(&root.join("model.onnx"), &opts)?;
             // Written aside and renamed into place, so that concurrent users of
             // the same directory never see half an artifact.
             let tmp = models_dir.join(format!(".{name}.{}.tmp", std::process::id()));
             a.save(&tmp)?;
+            crate::generate::copy_tokenizer(&root.join("model.onnx"), &tmp)?;
             if dir.exists() {
                 // stale (an older artifact format or a broken directory)
                 let _ = std::fs::remove_dir_all(&dir);
@@ -81,8 +88,56 @@ pub fn fixture_source(name: &str) -> (&str, PathBuf) {
     }
 }
 
-/// A fixture folder's sample input: `input.npy`, or `input_<name>.npy` per model input.
+/// A decoder fixture's generation program and sample request (`generate.json`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenerationFixture {
+    prompt_tokens: usize,
+    new_tokens: usize,
+    top_k_max: usize,
+    prompt: String,
+    max_tokens: u32,
+    seed: u32,
+    top_k: u32,
+    temperature: f32,
+}
+
+impl GenerationFixture {
+    fn options(&self, root: &Path) -> Result<opml_vm::compiler::generate::GenerateOptions> {
+        Ok(opml_vm::compiler::generate::GenerateOptions {
+            prompt_tokens: self.prompt_tokens,
+            new_tokens: self.new_tokens,
+            top_k_max: self.top_k_max,
+            end_token: crate::generate::default_end_token(&root.join("model.onnx"))?,
+        })
+    }
+}
+
+fn generation_fixture(root: &Path) -> Result<Option<GenerationFixture>> {
+    let path = root.join("generate.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)?;
+    Ok(Some(serde_json::from_str(&text).with_context(|| {
+        format!("`{}` is not a generation fixture", path.display())
+    })?))
+}
+
+/// A fixture folder's sample input: `input.npy`, or `input_<name>.npy` per
+/// model input, or the request of `generate.json` for a generation program.
 fn fixture_inputs(root: &Path, art: &Artifact) -> Result<Vec<opml_vm::npy::Tensor>> {
+    if let (Some(g), Some(program)) = (generation_fixture(root)?, &art.manifest.generation) {
+        let tok = crate::generate::tokenizer(root, None)?;
+        let ids = crate::generate::prompt_ids(program, &tok, &g.prompt)?;
+        let settings = crate::generate::Settings {
+            max_tokens: g.max_tokens,
+            seed: g.seed,
+            top_k: g.top_k,
+            temperature: g.temperature,
+        };
+        return crate::generate::inputs(program, &ids, &settings);
+    }
     let single = root.join("input.npy");
     if single.exists() {
         return Ok(vec![opml_vm::npy::read(&single)?]);

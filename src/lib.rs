@@ -4,6 +4,7 @@
 //! a real browser by [`browser`]) that the `opml` binary and the top-level
 //! tests (`tests/`) share.
 
+pub mod aigc;
 pub mod browser;
 pub mod demo;
 pub mod dispute;

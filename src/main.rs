@@ -41,6 +41,10 @@ enum Command {
     /// One game by hand, for operators: show, move, step, resolve.
     #[command(subcommand)]
     Game(cmd::game::GameCommand),
+    /// Verified AI-generated content (ERC-7007): deploy a model's token,
+    /// request, mint, deliver, verify.
+    #[command(subcommand)]
+    Aigc(cmd::aigc::AigcCommand),
     /// Disputes as files, for researchers.
     #[command(subcommand)]
     Dispute(cmd::dispute::DisputeCommand),
@@ -87,6 +91,7 @@ fn main() {
                         Command::Credits(c) => cmd::credits::run(c).await,
                         Command::Game(c) => cmd::game::run(c).await,
                         Command::Dispute(c) => cmd::dispute::run(c).await,
+                        Command::Aigc(c) => cmd::aigc::run(c).await,
                         Command::Demo { out } => opml::demo::run(&out).await,
                         Command::Model(_) => unreachable!(),
                     }

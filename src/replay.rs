@@ -253,6 +253,9 @@ pub struct Divergence {
     pub layer: Option<String>,
     /// Its ONNX nodes.
     pub nodes: Vec<String>,
+    /// For a generation program: the new token whose computation holds the
+    /// step (0 is the first; its computation includes the prompt's).
+    pub token: Option<usize>,
 }
 
 /// The decisive step.
@@ -271,6 +274,9 @@ pub struct DecisiveStep {
     pub ops: Vec<String>,
     /// See `layer`.
     pub nodes: Vec<String>,
+    /// For a generation program: the new token whose computation holds the
+    /// step (0 is the first; its computation includes the prompt's).
+    pub token: Option<usize>,
     /// Machine status before the step (`running`, `halted`, `trapped`).
     pub status: String,
     /// Program counter.
@@ -480,6 +486,11 @@ pub fn model_name(path: &Path, manifest_name: &str) -> String {
         .and_then(|f| f.canonicalize().ok())
         .and_then(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| manifest_name.to_string())
+}
+
+/// For a generation program, the new token whose computation holds `step`.
+pub fn token_at(m: &Manifest, step: u64) -> Option<usize> {
+    m.generation.as_ref()?.token_at(step)
 }
 
 /// The layer whose calls execute `step`, if any (between calls the entry function runs).
@@ -915,6 +926,7 @@ pub fn replay(f: &GameFile, vm: Arc<ModelVm>) -> Result<Replay> {
             exact: after + 1 == at,
             layer: layer.map(|l| l.name.clone()),
             nodes: layer.map(|l| l.nodes.clone()).unwrap_or_default(),
+            token: token_at(&manifest, at - 1),
         }
     });
     let decisive = f
@@ -1381,6 +1393,7 @@ fn decisive(
         layer: layer.map(|l| l.name.clone()),
         ops: layer.map(|l| l.ops.clone()).unwrap_or_default(),
         nodes: layer.map(|l| l.nodes.clone()).unwrap_or_default(),
+        token: token_at(manifest, i),
         status: format!("{:?}", before.status).to_lowercase(),
         pc: before.pc,
         instruction: ins.map_or(

@@ -444,6 +444,10 @@ fn decisive_step(d: &DecisiveStep) -> String {
         ("step", format!("{} → {}", d.step, d.step + 1)),
         ("proven on chain", proven),
         ("layer", or_dash(d.layer.as_deref(), esc)),
+        (
+            "generated token",
+            or_dash(d.token, |t: usize| format!("{t} (counting from 0)")),
+        ),
         ("ops", list(&d.ops)),
         ("nodes", list(&d.nodes)),
         ("status before", esc(&d.status)),

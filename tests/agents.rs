@@ -906,6 +906,81 @@ async fn minilm_lie_inside_layer_3_is_voided() {
     net.stop();
 }
 
+/// Generated text (issue 25): the trained GPT's generation program with a
+/// sampled request made through its ERC-7007 token (`requestMint`, so the
+/// oracle calls back). A liar claims the text with token 4 changed; the
+/// honest challenger wins a game that narrows into token 4's computation
+/// (the replay names the token); the honest text finalizes, its submitter
+/// delivers the callback, which mints the token to the requester; `verify`
+/// says true for the settled text and false for the lie's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lie_about_one_generated_token_is_voided_and_the_text_minted() {
+    use alloy::primitives::keccak256;
+    let mut net = Net::build("gpt_tiny", None).await;
+    let model = net.models[0].id;
+    let publisher = net.anvil.chain(0).await.unwrap();
+    let mut d = net.d.clone();
+    let c = opml_agents::deploy::deploy_aigc(&publisher, &mut d, model, "opML gpt_tiny", "AIGC")
+        .await
+        .unwrap();
+    let honest = net.add(submitter("honest submitter", None));
+    let liar = net.add(submitter("lying submitter", Some("wrong_token = 4")));
+    net.add(challenger("challenger", None));
+    let requester = net.anvil.chain(8).await.unwrap();
+    let input = net.models[0].input.clone();
+    let id = opml::aigc::request_mint(&requester, &d, c.token, model, input.clone())
+        .await
+        .unwrap();
+    let (h, l) = (net.agents[honest].address, net.agents[liar].address);
+    let s = net
+        .drive(1, |s| {
+            s.status_of(l) == [VOIDED] && s.status_of(h) == [FINALIZED]
+        })
+        .await;
+    net.assert_honest_won(&s);
+    let r = net.replay_games().await;
+    let decisive = r[0].decisive.as_ref().expect("a one-step proof");
+    assert_eq!(decisive.token, Some(4), "{decisive:?}");
+    assert_eq!(r[0].first_divergence.as_ref().unwrap().token, Some(4));
+
+    // the honest submitter delivers the callback, which mints to the requester
+    let token = opml_onchain::bindings::AigcToken::new(c.token, net.watcher.provider.clone());
+    let token_id = U256::from_be_bytes(keccak256(&input).0);
+    let owner = wait_for("the callback's mint", SCENARIO, || async {
+        Ok(token.ownerOf(token_id).call().await.ok())
+    })
+    .await
+    .unwrap();
+    assert_eq!(owner, requester.address());
+    let settled = opml::aigc::request_result(&net.watcher, &d, id)
+        .await
+        .unwrap();
+    let output = settled.output.expect("finalized");
+    let art = net.models[0].vm.artifact().clone();
+    let text = opml::generate::tokens_in(&art, &output);
+    assert!(!text.is_empty(), "the request asked for 8 tokens");
+    assert!(
+        opml::aigc::verify(&net.watcher, c.token, id, &input, &output)
+            .await
+            .unwrap()
+    );
+    let mut lie = output.clone();
+    let slot = art
+        .manifest
+        .outputs
+        .tensors
+        .iter()
+        .find(|s| s.name == "token4")
+        .unwrap();
+    lie[(slot.offset - art.manifest.outputs.offset) as usize] ^= 1;
+    assert!(
+        !opml::aigc::verify(&net.watcher, c.token, id, &input, &lie)
+            .await
+            .unwrap()
+    );
+    net.stop();
+}
+
 /// A liar in a game floods the challenger with honest claims, each a whole
 /// MiniLM run to judge, to run the challenger's clock out (issue 23). The lie
 /// and `FLOOD` honest claims are on chain when the challenger starts; it

@@ -167,6 +167,7 @@ fn synthetic() -> Replay {
             exact: true,
             layer: Some("conv2".into()),
             nodes: vec!["/conv2/Conv".into()],
+            token: None,
         }),
         decisive: Some(DecisiveStep {
             step: LAST_TRUE,
@@ -175,6 +176,7 @@ fn synthetic() -> Replay {
             layer: Some("conv2".into()),
             ops: vec!["Conv".into(), "Relu".into()],
             nodes: vec!["/conv2/Conv".into(), "/conv2/Relu".into()],
+            token: None,
             status: "running".into(),
             pc: 1_234,
             instruction: "i32.store".into(),

@@ -9,7 +9,8 @@ use opml_onchain::bindings::{
     DisputeGame, InferenceMarket, ModelRegistry, ModelStateAdapter, OneStepVerifier,
 };
 use opml_onchain::protocol::{
-    DEPLOYMENT_VERSION, Deployment, MarketParams, ModelTerms, market_initcode, register_call,
+    AigcContracts, DEPLOYMENT_VERSION, Deployment, MarketParams, ModelTerms, aigc_initcode,
+    aigc_token_initcode, market_initcode, oracle_initcode, register_call,
 };
 use opml_vm::artifact::Artifact;
 
@@ -58,6 +59,13 @@ pub async fn deploy(chain: &Chain, params: &MarketParams) -> Result<Deployment, 
     let m = InferenceMarket::new(market, chain.provider.clone());
     let registry = chain.view("registry()", &m.registry()).await?;
     let dispute_game = chain.view("disputeGame()", &m.disputeGame()).await?;
+    let (oracle, _) = create(
+        chain,
+        "deploy InferenceOracle",
+        oracle_initcode(market),
+        &NoJournal,
+    )
+    .await?;
     Ok(Deployment {
         version: DEPLOYMENT_VERSION,
         chain_id: chain.chain_id,
@@ -69,7 +77,46 @@ pub async fn deploy(chain: &Chain, params: &MarketParams) -> Result<Deployment, 
         verifier,
         model_state,
         params: params.clone(),
+        oracle,
+        aigc: Default::default(),
     })
+}
+
+/// Deploys the ERC-7007 contracts of a registered model (its `AigcAdapter`
+/// and an `AigcToken` named `name`/`symbol` over the deployment's oracle)
+/// and records them in `d`.
+pub async fn deploy_aigc(
+    chain: &Chain,
+    d: &mut Deployment,
+    model_id: B256,
+    name: &str,
+    symbol: &str,
+) -> Result<AigcContracts, ChainError> {
+    if d.oracle == Address::ZERO {
+        return Err(ChainError::Refused {
+            what: "deploy AigcToken".into(),
+            detail:
+                "the deployment has no InferenceOracle (it predates it); run `opml deploy` again"
+                    .into(),
+        });
+    }
+    let (adapter, _) = create(
+        chain,
+        "deploy AigcAdapter",
+        aigc_initcode(d.market, model_id),
+        &NoJournal,
+    )
+    .await?;
+    let (token, _) = create(
+        chain,
+        "deploy AigcToken",
+        aigc_token_initcode(name, symbol, adapter, d.oracle),
+        &NoJournal,
+    )
+    .await?;
+    let c = AigcContracts { adapter, token };
+    d.aigc.insert(model_id, c);
+    Ok(c)
 }
 
 /// Registers an artifact; returns its model id and revenue-share token.

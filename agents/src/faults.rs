@@ -38,6 +38,11 @@ pub struct SubmitterFaults {
     /// Claim a wrong final state with the right output (a byte outside the output region changed).
     #[serde(default)]
     pub wrong_final_state: bool,
+    /// For a generation program: claim the text with this token (counting
+    /// from 0) replaced by the next id, the states wrong from where the
+    /// program writes it (unless `lie_at` says otherwise).
+    #[serde(default)]
+    pub wrong_token: Option<u32>,
     /// Claim this many steps fewer than the run takes.
     #[serde(default)]
     pub steps_short: u64,
@@ -130,13 +135,40 @@ impl LyingTrace {
     pub fn submitter(honest: Arc<VmTrace>, f: &SubmitterFaults) -> Result<Option<LyingTrace>> {
         let vm: &ModelVm = honest.vm();
         let n = honest.claim().steps;
-        let false_claim =
-            f.wrong_output || f.wrong_final_state || f.steps_short > 0 || f.steps_long > 0;
+        let false_claim = f.wrong_output
+            || f.wrong_final_state
+            || f.wrong_token.is_some()
+            || f.steps_short > 0
+            || f.steps_long > 0;
+        let mut token_lie_from = None;
         let (claim, first_wrong) = if false_claim {
             let mut m = honest.machine_at(n)?;
             let outputs = &vm.artifact().manifest.outputs;
             if f.wrong_output {
                 m.memory[outputs.offset as usize] ^= 0x01;
+            }
+            if let Some(t) = f.wrong_token {
+                let manifest = &vm.artifact().manifest;
+                let program = manifest.generation.as_ref().ok_or_else(|| {
+                    Error::BadInput("wrong_token needs a generation program".into())
+                })?;
+                let span = program.tokens.get(t as usize).ok_or_else(|| {
+                    Error::BadInput(format!(
+                        "wrong_token = {t} but the program writes {} tokens",
+                        program.tokens.len()
+                    ))
+                })?;
+                let slot = outputs
+                    .tensors
+                    .iter()
+                    .find(|s| s.name == format!("token{t}"))
+                    .ok_or_else(|| Error::BadInput(format!("no output `token{t}`")))?;
+                let at = slot.offset as usize;
+                let word = i32::from_le_bytes(m.memory[at..at + 4].try_into().expect("4 bytes"));
+                let other = (word + 1).rem_euclid(program.vocab.max(1) as i32);
+                m.memory[at..at + 4].copy_from_slice(&other.to_le_bytes());
+                // the token is stored by the last step of its computation
+                token_lie_from = Some(span.start_step + span.steps);
             }
             if f.wrong_final_state {
                 // The first byte past the output region (or before it), never an output byte.
@@ -164,9 +196,12 @@ impl LyingTrace {
             // (past the real end the honest machine stays halted).
             let end = claim.steps;
             let lo = if f.steps_long > 0 { n + 1 } else { 1 };
-            let first = match f.lie_at.unwrap_or(LieAt::Last) {
-                LieAt::Last => end,
-                at => resolve(at, end, f.seed).max(lo),
+            let first = match (f.lie_at, token_lie_from) {
+                (None, Some(from)) => from.clamp(lo, end),
+                (at, _) => match at.unwrap_or(LieAt::Last) {
+                    LieAt::Last => end,
+                    at => resolve(at, end, f.seed).max(lo),
+                },
             };
             (claim, first)
         } else if let Some(at) = f.diverge_from {

@@ -30,9 +30,12 @@ import {ModelState} from "./vm/ModelState.sol";
 ///   request), {mint} with the request id still works as long as the prompt is not minted.
 ///
 /// The first finalized request of a prompt to be minted wins; a later one of the same prompt reverts
-/// with {AlreadyMinted} (its requester still got its inference). Prompt, data and request id are stored
-/// per token ({content}, and {tokenURI} as a base64 JSON data URI with hex fields); storage costs about
-/// 700 gas per byte, so content far beyond a few kilobytes does not fit in a block.
+/// with {AlreadyMinted} (its requester still got its inference). One token per model input, too: the
+/// market zero-pads an input to the model's input region, so prompts that differ only by trailing zero
+/// bytes (`p`, `p ‖ 00`, ...) are one input with one result; once one of them has a token, the others
+/// revert with {SameInputMinted}. Token ids stay `keccak256(prompt)`. Prompt, data and request id are
+/// stored per token ({content}, and {tokenURI} as a base64 JSON data URI with hex fields); storage costs
+/// about 700 gas per byte, so content far beyond a few kilobytes does not fit in a block.
 contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
     /// @notice The verifier of the model's finalized results.
     AigcAdapter public immutable adapter;
@@ -57,7 +60,10 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
     // copy it again.
     mapping(uint256 requestId => bytes) private _prompts;
     mapping(uint256 tokenId => uint256) private _requestOf; // the finalized request a token was minted for
-    mapping(uint256 tokenId => bytes) private _aigcData;
+    // The content, per model input ({_inputKey}: the token id for a prompt that does not end with a
+    // zero byte). Non-empty exactly for the inputs that have a token (an output region is at least 32
+    // bytes), so it is also the one-token-per-input guard, at no extra storage.
+    mapping(bytes32 inputKey => bytes) private _aigcData;
 
     /// @notice `minter` paid for request `requestId`, whose callback mints token `tokenId` to it.
     event MintRequested(uint256 indexed requestId, uint256 indexed tokenId, address indexed minter);
@@ -66,6 +72,9 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
     error MarketMismatch(address adapterMarket, address oracleMarket);
     /// @notice The prompt's token exists already (one token per prompt).
     error AlreadyMinted(uint256 tokenId);
+    /// @notice Another prompt of the same model input (the same bytes up to trailing zero bytes, which
+    /// the market's zero padding cannot tell apart) has a token already; `tokenId` is this prompt's id.
+    error SameInputMinted(uint256 tokenId);
     /// @notice {verify} is false: request `requestId` is not a finalized request of this model with this
     /// prompt and output (pending, voided and not finalized, cancelled, refunded, another model's, or
     /// other bytes).
@@ -159,8 +168,7 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
         payable
         returns (uint256 requestId)
     {
-        uint256 tokenId = uint256(keccak256(prompt));
-        if (_ownerOf(tokenId) != address(0)) revert AlreadyMinted(tokenId);
+        (uint256 tokenId,) = _mintable(prompt);
         requestId = oracle.requestWithRefundTo{value: msg.value}(modelId, prompt, gasLimit, msg.sender);
         minterOf[requestId] = msg.sender;
         _prompts[requestId] = prompt;
@@ -199,7 +207,8 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
     {
         _requireOwned(tokenId);
         requestId = _requestOf[tokenId];
-        return (requestId, _prompts[requestId], _aigcData[tokenId]);
+        prompt = _prompts[requestId];
+        aigcData = _aigcData[_inputKey(prompt, tokenId)];
     }
 
     /// @notice The prompt of a {requestMint} request, or of a request a token was minted for.
@@ -221,15 +230,16 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
     function tokenURI(uint256 tokenId) public view override returns (string memory) {
         _requireOwned(tokenId);
         uint256 requestId = _requestOf[tokenId];
+        bytes memory prompt = _prompts[requestId];
         bytes memory json = abi.encodePacked(
             '{"name":"',
             name(),
             " #",
             Strings.toString(requestId),
             '","prompt":"',
-            _hex(_prompts[requestId]),
+            _hex(prompt),
             '","aigc_data":"',
-            _hex(_aigcData[tokenId]),
+            _hex(_aigcData[_inputKey(prompt, tokenId)]),
             '","request_id":"',
             Strings.toString(requestId),
             '","model_id":"',
@@ -261,7 +271,7 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
         if (!adapter.verify(prompt, aigcData, proof)) revert NotVerified(requestId);
     }
 
-    /// Mints the verified content of `prompt` to `to`, once per prompt.
+    /// Mints the verified content of `prompt` to `to`, once per prompt and per model input.
     function _store(
         uint256 requestId,
         bytes memory prompt,
@@ -269,13 +279,61 @@ contract AigcToken is ERC721, IERC7007, IInferenceConsumer {
         bytes memory proof,
         address to
     ) private returns (uint256 tokenId) {
-        tokenId = uint256(keccak256(prompt));
-        if (_ownerOf(tokenId) != address(0)) revert AlreadyMinted(tokenId);
+        bytes32 key;
+        (tokenId, key) = _mintable(prompt);
         _requestOf[tokenId] = requestId;
-        _aigcData[tokenId] = aigcData;
+        // The guard's read above warmed this slot: the check costs no gas beyond the write.
+        _aigcData[key] = aigcData;
         // Not _safeMint: the recipient is fixed by the request, and minting calls no foreign code.
         _mint(to, tokenId);
         emit AigcData(tokenId, prompt, aigcData, proof);
+    }
+
+    /// The token id and input key of `prompt`; reverts unless neither the prompt nor another prompt of
+    /// its model input has a token.
+    function _mintable(bytes memory prompt) private view returns (uint256 tokenId, bytes32 key) {
+        tokenId = uint256(keccak256(prompt));
+        if (_ownerOf(tokenId) != address(0)) revert AlreadyMinted(tokenId);
+        key = _inputKey(prompt, tokenId);
+        if (_aigcData[key].length != 0) revert SameInputMinted(tokenId);
+    }
+
+    /// The model input `prompt` (token id `tokenId`) stands for: the market zero-pads inputs to the
+    /// input region, so prompts that differ only by trailing zero bytes are one input (one initial
+    /// state, one result). Its key is `keccak256` of the prompt without its trailing zero bytes: the
+    /// token id itself when the prompt does not end with a zero byte (one word and one byte read), one
+    /// more hash otherwise. The scan from the end reads eight words per step, then single words, then
+    /// bytes: about 15k gas for a 16 KiB prompt of zeros but its first byte (the largest input region
+    /// whose {mintGasLimit} fits the oracle's limit), inside the margin of {mintGasLimit}.
+    function _inputKey(bytes memory prompt, uint256 tokenId) private pure returns (bytes32 key) {
+        uint256 len = prompt.length;
+        uint256 n = len;
+        // `mload(add(prompt, n))` is the word of prompt bytes [n - 32, n), whose low byte is
+        // prompt[n - 1]; for n < 32 it starts inside the length word, still inside the array.
+        assembly ("memory-safe") {
+            for {} gt(n, 255) {} {
+                let w := add(prompt, n)
+                let any := or(or(mload(w), mload(sub(w, 32))), or(mload(sub(w, 64)), mload(sub(w, 96))))
+                any := or(
+                    any,
+                    or(or(mload(sub(w, 128)), mload(sub(w, 160))), or(mload(sub(w, 192)), mload(sub(w, 224))))
+                )
+                if any { break }
+                n := sub(n, 256)
+            }
+            for {} gt(n, 31) {} {
+                if mload(add(prompt, n)) { break }
+                n := sub(n, 32)
+            }
+            for {} gt(n, 0) {} {
+                if and(mload(add(prompt, n)), 0xff) { break }
+                n := sub(n, 1)
+            }
+        }
+        if (n == len) return bytes32(tokenId);
+        assembly ("memory-safe") {
+            key := keccak256(add(prompt, 32), n)
+        }
     }
 
     /// The request id in a well-formed proof (0 otherwise), for the error of {addAigcData}.

@@ -71,6 +71,8 @@ contract InferenceOracle is ReentrancyGuardTransient {
 
     mapping(uint256 requestId => Request) private _requests;
     mapping(uint256 requestId => address) private _refundTo; // zero: the consumer
+    /// True only while {_settleRefund} pulls the market's refunds: the one time {receive} takes ETH.
+    bool private transient _pulling;
 
     /// @notice `consumer` requested inference `requestId` with a callback of `gasLimit` gas, paying the
     /// model's `fee` (escrowed by the market) and the callback `reward` (held here).
@@ -129,6 +131,8 @@ contract InferenceOracle is ReentrancyGuardTransient {
     error TransferFailed(address to, uint256 amount);
     /// @notice Plain ETH is accepted from the market only (its refunds).
     error NotMarket(address caller);
+    /// @notice The market sent ETH the oracle did not pull (someone's `market.withdrawTo(oracle)`).
+    error UnrequestedPayment(uint256 amount);
 
     /// @param market_ The market.
     /// @param callbackGasPrice_ Wei per unit of callback gas limit; at most 2^128 - 1 (so a reward never
@@ -143,8 +147,13 @@ contract InferenceOracle is ReentrancyGuardTransient {
 
     /// @notice Accepts the market's refunds (pulled by {reclaim} and {cancel}); refuses anything else,
     /// so the books stay exact.
+    /// @dev The sender alone does not tell a pull from a gift: anyone with a market credit can call
+    /// `market.withdrawTo(oracle)`, and that ETH would be owed to nobody. So the market's ETH is taken
+    /// only while this contract itself pulls ({_settleRefund}); the stray withdrawal reverts at the
+    /// market and its owner keeps the credit.
     receive() external payable {
         if (msg.sender != address(market)) revert NotMarket(msg.sender);
+        if (!_pulling) revert UnrequestedPayment(msg.value);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -309,8 +318,12 @@ contract InferenceOracle is ReentrancyGuardTransient {
         address to = refundRecipient(requestId);
         withdrawable[to] += fee + reward;
         emit Reclaimed(requestId, to, fee, reward, cancelled);
-        // The market sends to this contract's receive(), which only accepts it.
-        if (market.withdrawable(address(this)) != 0) market.withdraw();
+        // The market sends to this contract's receive(), which accepts it only inside this pull.
+        if (market.withdrawable(address(this)) != 0) {
+            _pulling = true;
+            market.withdraw();
+            _pulling = false;
+        }
     }
 
     function _checkGasLimit(uint64 gasLimit) private pure {

@@ -67,9 +67,42 @@ pub mod osp {
     );
 }
 
+/// `InferenceOracle`: requests with a callback when the result finalizes.
+pub mod oracle {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        InferenceOracle,
+        "artifacts/InferenceOracle.json"
+    );
+}
+
+/// `AigcAdapter`: ERC-7007's `verify` over one model's finalized results.
+pub mod adapter {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        AigcAdapter,
+        "artifacts/AigcAdapter.json"
+    );
+}
+
+/// `AigcToken`: the ERC-7007 token of one model's generated content.
+pub mod aigc {
+    alloy::sol!(
+        #[sol(rpc)]
+        #[derive(Debug, PartialEq, Eq)]
+        AigcToken,
+        "artifacts/AigcToken.json"
+    );
+}
+
+pub use adapter::AigcAdapter;
+pub use aigc::AigcToken;
 pub use game::DisputeGame;
 pub use market::InferenceMarket;
 pub use model_state::ModelStateAdapter;
+pub use oracle::InferenceOracle;
 pub use osp::OneStepVerifier;
 pub use registry::ModelRegistry;
 pub use revenue::RevenueShare;

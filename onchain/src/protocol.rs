@@ -152,6 +152,71 @@ pub struct Deployment {
     pub model_state: Address,
     /// The market's parameters.
     pub params: MarketParams,
+    /// `InferenceOracle`, the market's callback router (zero in files
+    /// written before it existed).
+    #[serde(default)]
+    pub oracle: Address,
+    /// The ERC-7007 contracts of each model (`opml aigc deploy`), by model id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aigc: std::collections::BTreeMap<B256, AigcContracts>,
+}
+
+/// The ERC-7007 contracts of one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AigcContracts {
+    /// `AigcAdapter`: `verify` over the model's finalized results.
+    pub adapter: Address,
+    /// `AigcToken`: the ERC-721 of its content.
+    pub token: Address,
+}
+
+/// Wei per unit of callback gas limit an `InferenceOracle` request pays
+/// (and its deliverer earns): 2 gwei, anvil's gas price and some margin.
+pub const CALLBACK_GAS_PRICE: u64 = 2_000_000_000;
+
+/// The creation code of the market's `InferenceOracle`.
+pub fn oracle_initcode(market: Address) -> Vec<u8> {
+    use crate::bindings::InferenceOracle;
+    let mut code = InferenceOracle::BYTECODE.to_vec();
+    code.extend(
+        InferenceOracle::constructorCall {
+            market_: market,
+            callbackGasPrice_: U256::from(CALLBACK_GAS_PRICE),
+        }
+        .abi_encode(),
+    );
+    code
+}
+
+/// The creation codes of a model's `AigcAdapter` and (given the adapter's
+/// address) its `AigcToken`.
+pub fn aigc_initcode(market: Address, model_id: B256) -> Vec<u8> {
+    use crate::bindings::AigcAdapter;
+    let mut code = AigcAdapter::BYTECODE.to_vec();
+    code.extend(
+        AigcAdapter::constructorCall {
+            market_: market,
+            modelId_: model_id,
+        }
+        .abi_encode(),
+    );
+    code
+}
+
+/// The creation code of a model's `AigcToken` over `adapter` and `oracle`.
+pub fn aigc_token_initcode(name: &str, symbol: &str, adapter: Address, oracle: Address) -> Vec<u8> {
+    use crate::bindings::AigcToken;
+    let mut code = AigcToken::BYTECODE.to_vec();
+    code.extend(
+        AigcToken::constructorCall {
+            name_: name.into(),
+            symbol_: symbol.into(),
+            adapter_: adapter,
+            oracle_: oracle,
+        }
+        .abi_encode(),
+    );
+    code
 }
 
 /// Errors of deployment files.

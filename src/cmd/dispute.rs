@@ -279,6 +279,9 @@ fn print_replay(r: &Replay) {
             if !d.nodes.is_empty() {
                 println!("  ONNX nodes {}", d.nodes.join(", "));
             }
+            if let Some(t) = d.token {
+                println!("  in the computation of generated token {t} (counting from 0)");
+            }
             // stack words are u64; show them as the instruction's integer type reads them
             let typed = |vs: &[u64]| {
                 let signed: Vec<String> = vs

@@ -325,6 +325,10 @@ impl Submitter {
             .view("getClaim", &m.getClaim(U256::from(c.id)))
             .await?;
         let status = on_chain.status as u8;
+        if status == 3 {
+            // finalized (by this agent, maybe before a restart): its callback is owed
+            self.deliver(&c).await?;
+        }
         if status != 1 {
             let s = ["none", "pending", "voided", "finalized", "released"]
                 .get(status as usize)
@@ -359,7 +363,50 @@ impl Submitter {
                 ),
             )
         };
+        let finalizing = request.status as u8 == 1;
         send_logged(a, &purpose, data, U256::ZERO).await?;
+        if finalizing {
+            self.deliver(&c).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers a finalized claim's output to the consumer of its request when
+    /// the request came through the oracle and waits for its callback (the
+    /// reward pays this agent). Anyone may deliver; a lost race is harmless.
+    async fn deliver(&self, c: &ClaimRow) -> Result<(), AgentError> {
+        let a = &self.agent;
+        let oracle = a.deployment.oracle;
+        if oracle == alloy::primitives::Address::ZERO {
+            return Ok(());
+        }
+        let o = opml_onchain::bindings::InferenceOracle::new(oracle, a.chain.provider.clone());
+        let r = a
+            .chain
+            .view("oracle getRequest", &o.getRequest(U256::from(c.request_id)))
+            .await?;
+        let pending = 1;
+        if r.status != pending {
+            return Ok(());
+        }
+        let purpose = format!("deliver request {}", c.request_id);
+        let data = alloy::sol_types::SolCall::abi_encode(
+            &opml_onchain::bindings::InferenceOracle::deliverCall {
+                requestId: U256::from(c.request_id),
+                output: c.output.clone().into(),
+            },
+        );
+        match a
+            .chain
+            .send(&purpose, Some(oracle), data.into(), U256::ZERO, &a.store)
+            .await
+        {
+            Ok(s) => tracing::info!(purpose, tx = %s.receipt.transaction_hash, "done"),
+            Err(opml_agents::client::ChainError::WouldRevert { reason, .. }) => {
+                tracing::warn!(purpose, reason, "not sent: it would revert")
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     }
 

@@ -209,6 +209,19 @@ impl Machine {
         std::mem::replace(&mut self.dirty, vec![0; n])
     }
 
+    /// Calls `f(leaf)` for each dirty 32-byte leaf and clears the set, in
+    /// place (no new bitset: measuring thousands of calls of a model of a
+    /// gigabyte reallocated and cleared megabytes per call).
+    pub fn drain_dirty(&mut self, mut f: impl FnMut(usize)) {
+        for (w, word) in self.dirty.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                f(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+    }
+
     /// True while the machine can make progress.
     pub fn is_running(&self) -> bool {
         self.status == Status::Running

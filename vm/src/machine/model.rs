@@ -429,14 +429,13 @@ impl ModelVm {
             m.locals.clone_from(&locals);
             m.globals.clone_from(&globals);
             let n = if whole { m.run(u64::MAX) } else { m.run_call() };
-            let dirty = m.take_dirty();
-            for (w, &bits) in dirty.iter().enumerate() {
-                for b in (0..64).filter(|b| bits >> b & 1 == 1) {
-                    let lo = (w * 64 + b) * 32;
-                    let hi = (lo + 32).min(image.len());
-                    if lo < hi {
-                        m.memory[lo..hi].copy_from_slice(&image[lo..hi]);
-                    }
+            let mut leaves = vec![];
+            m.drain_dirty(|leaf| leaves.push(leaf));
+            for leaf in leaves {
+                let lo = leaf * 32;
+                let hi = (lo + 32).min(image.len());
+                if lo < hi {
+                    m.memory[lo..hi].copy_from_slice(&image[lo..hi]);
                 }
             }
             n
