@@ -78,9 +78,10 @@ test-rust: setup build
     "$({{exe}} example gas)" --quick > /dev/null
     "$({{exe}} bench dispute)" --quick > /dev/null
     "$({{exe}} bench load)" --quick > /dev/null
+    "$({{exe}} bench generate)" --quick > /dev/null
     {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast
     # the native executor's portable fallback gives the same bytes as the vectorized kernels
-    OPML_NATIVE_ISA=portable {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast -E 'binary(native) | binary(native_fuzz) | binary(conformance)'
+    OPML_NATIVE_ISA=portable {{lint_env}} cargo nextest run --workspace --all-targets --no-fail-fast -E 'binary(native) | binary(native_fuzz) | binary(conformance) | binary(generate)'
 
 # The Solidity constants and vectors written by Rust, and the ABI/bytecode artifacts Rust embeds.
 # Build the contracts and regenerate everything committed for them.
@@ -105,6 +106,7 @@ bench: setup
     cargo run --release -p opml-onchain --example gas -- --write docs/BENCHMARKS.md
     cargo bench --bench dispute -- --write docs/BENCHMARKS.md
     cargo bench --bench load -- --write docs/BENCHMARKS.md
+    cargo bench --bench generate -- --write docs/BENCHMARKS.md
 
 # 1,000 requests over 10 minutes to fleets of agents on PostgreSQL (release); writes docs/BENCHMARKS.md.
 bench-load: setup

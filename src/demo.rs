@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The fixture models the demo registers.
-pub const DEMO_MODELS: [&str; 2] = ["mlp784", "transformer_block"];
+/// The fixture models the demo registers (the last, a trained GPT, as a
+/// generation program whose text is minted as an ERC-7007 token).
+pub const DEMO_MODELS: [&str; 3] = ["mlp784", "transformer_block", "gpt_tiny"];
 
 /// One registered model of a devnet.
 pub struct DemoModel {
@@ -289,7 +290,7 @@ pub async fn run(out: &Path) -> Result<()> {
     // the agents' configs name files relative to their own directories
     let out = &out.canonicalize()?;
     println!(
-        "== opML demo: two models, an honest and a lying submitter, one challenger, on anvil =="
+        "== opML demo: three models (one generates text), an honest and a lying submitter, one challenger, on anvil =="
     );
     let anvil = Anvil::start(None)?;
     println!("anvil at {} (automine)", anvil.url);
@@ -307,6 +308,28 @@ pub async fn run(out: &Path) -> Result<()> {
             m.token
         );
     }
+    let mut d = d;
+    let publisher = anvil.chain(0).await?;
+    let mut minted = None;
+    for m in models
+        .iter()
+        .filter(|m| m.vm.artifact().manifest.generation.is_some())
+    {
+        let c = opml_agents::deploy::deploy_aigc(
+            &publisher,
+            &mut d,
+            m.id,
+            &format!("opML {}", m.name),
+            "AIGC",
+        )
+        .await?;
+        println!(
+            "deployed the ERC-7007 token of {} at {} (content minted only for finalized results)",
+            m.name, c.token
+        );
+        minted = Some((m, c));
+    }
+    d.save(&out.join("deployment.json"))?;
     let exe = std::env::current_exe()?;
     let dep = out.join("deployment.json");
     let models_dir = out.join("models");
@@ -372,13 +395,30 @@ pub async fn run(out: &Path) -> Result<()> {
     names.insert(anvil.chain(0).await?.address(), "publisher");
     let fee = parse_amount("0.1 ether").map_err(anyhow::Error::msg)?;
     let mut traces: HashMap<u64, (String, Arc<VmTrace>)> = HashMap::new();
+    let mut mint_request = None;
     for m in &models {
-        let id = post_request(&requester, &d, &m.id, &m.input, fee).await?;
-        println!(
-            "requester posted request {id} for {} (fee {})",
-            m.name,
-            format_ether(fee)
-        );
+        let id = match &minted {
+            Some((g, c)) if g.id == m.id => {
+                let id = crate::aigc::request_mint(&requester, &d, c.token, m.id, m.input.clone())
+                    .await?;
+                let text = generated_text(m)?;
+                println!(
+                    "requester asked {} through its ERC-7007 token (request {id}, minted by the oracle's callback once final):\n  prompt  {:?}\n  honest  {:?}",
+                    m.name, text.0, text.1
+                );
+                mint_request = Some(id);
+                id
+            }
+            _ => {
+                let id = post_request(&requester, &d, &m.id, &m.input, fee).await?;
+                println!(
+                    "requester posted request {id} for {} (fee {})",
+                    m.name,
+                    format_ether(fee)
+                );
+                id
+            }
+        };
         let vm = m.vm.clone();
         let input = m.input.clone();
         let t = tokio::task::spawn_blocking(move || VmTrace::open(vm, &input)).await??;
@@ -431,7 +471,7 @@ pub async fn run(out: &Path) -> Result<()> {
             // past the challenge window, and the revenue token's first snapshot interval
             let secs = d.params.challenge_window.max(3600) + 1;
             println!(
-                "-- both lies are voided; fast-forwarding the chain clock {secs} s (challenge window, snapshot interval) --"
+                "-- every lie is voided; fast-forwarding the chain clock {secs} s (challenge window, snapshot interval) --"
             );
             anvil.warp(secs).await?;
             warped = true;
@@ -507,6 +547,32 @@ pub async fn run(out: &Path) -> Result<()> {
         format_ether(m.totalBurned().call().await?),
         format_ether(m.totalSlashed().call().await?)
     );
+    if let (Some((m, c)), Some(id)) = (&minted, mint_request) {
+        let token = opml_onchain::bindings::AigcToken::new(c.token, watcher.provider.clone());
+        let input = m.input.clone();
+        let token_id = U256::from_be_bytes(alloy::primitives::keccak256(&input).0);
+        let owner = wait_for("the callback's mint", Duration::from_secs(120), || {
+            let token = token.clone();
+            async move { Ok(token.ownerOf(token_id).call().await.ok()) }
+        })
+        .await?;
+        let settled = crate::aigc::request_result(&watcher, &d, id).await?;
+        let output = settled.output.context("the request finalized")?;
+        let verified = crate::aigc::verify(&watcher, c.token, id, &input, &output).await?;
+        let mut lie = output.clone();
+        lie[0] ^= 1;
+        let lie_verified = crate::aigc::verify(&watcher, c.token, id, &input, &lie).await?;
+        if !verified || lie_verified || owner != requester.address() {
+            bail!(
+                "the ERC-7007 token does not hold the finalized text (verify {verified}, the lie {lie_verified}, owner {owner})"
+            );
+        }
+        let (_, text) = generated_text(m)?;
+        println!(
+            "minted ERC-7007 token {token_id} of {} to the requester: {text:?}; verify says true for it and false for the lie",
+            c.token
+        );
+    }
     let replays = replay_games(&watcher, &d, &models, out).await?;
     for p in procs.iter_mut() {
         let status = p.terminate();
@@ -532,6 +598,36 @@ pub async fn run(out: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A generation model's prompt and the text its program writes (run here).
+fn generated_text(m: &DemoModel) -> Result<(String, String)> {
+    let art = m.vm.artifact();
+    let out = Runtime::new(art.clone(), false)?.run_region(&m.input)?;
+    let tokens = crate::generate::tokens_in(art, &out.output_region);
+    let tok = crate::generate::tokenizer(&m.dir, None)?;
+    let prompt_ids: Vec<u32> = m.input[..art.manifest.inputs.tensors[0].size as usize]
+        .chunks_exact(4)
+        .map(|w| i32::from_le_bytes(w.try_into().expect("4 bytes")) as u32)
+        .collect();
+    let program = art
+        .manifest
+        .generation
+        .as_ref()
+        .context("a generation program")?;
+    let pad = program.prompt_tokens as usize - prompt_len(art, &m.input);
+    let decode = |ids: &[u32]| {
+        tok.decode(ids, true)
+            .map_err(|e| anyhow::anyhow!("cannot decode: {e}"))
+    };
+    Ok((decode(&prompt_ids[pad..])?, decode(&tokens)?))
+}
+
+/// The prompt length word of a generation program's input.
+fn prompt_len(art: &Artifact, input: &[u8]) -> usize {
+    let slot = &art.manifest.inputs.tensors[1];
+    let at = (slot.offset - art.manifest.inputs.offset) as usize;
+    i32::from_le_bytes(input[at..at + 4].try_into().expect("4 bytes")) as usize
 }
 
 /// Exports every game of the demo to `out/disputes`, replays it against the
@@ -569,11 +665,14 @@ async fn replay_games(
         }
         let divergence = r.first_divergence.as_ref().map_or("none".into(), |x| {
             format!(
-                "the {}'s trace leaves the honest one at step {}{} (layer {})",
+                "the {}'s trace leaves the honest one at step {}{} (layer {}{})",
                 x.party.name(),
                 x.at,
                 if x.exact { "" } else { " at the latest" },
-                x.layer.as_deref().unwrap_or("-")
+                x.layer.as_deref().unwrap_or("-"),
+                x.token
+                    .map(|t| format!(", generated token {t}"))
+                    .unwrap_or_default()
             )
         });
         println!(

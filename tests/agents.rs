@@ -958,7 +958,7 @@ async fn a_lie_about_one_generated_token_is_voided_and_the_text_minted() {
     let output = settled.output.expect("finalized");
     let art = net.models[0].vm.artifact().clone();
     let text = opml::generate::tokens_in(&art, &output);
-    assert!(!text.is_empty(), "the request asked for 8 tokens");
+    assert!(!text.is_empty(), "the request asked for 16 tokens");
     assert!(
         opml::aigc::verify(&net.watcher, c.token, id, &input, &output)
             .await

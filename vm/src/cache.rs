@@ -40,6 +40,12 @@ pub fn tree_dir() -> Option<PathBuf> {
     Some(default_dir()?.with_file_name("trees"))
 }
 
+/// Where measured step counts are kept: `steps/` next to the modules;
+/// `None` when `OPML_MODULE_CACHE=off`.
+pub fn steps_dir() -> Option<PathBuf> {
+    Some(default_dir()?.with_file_name("steps"))
+}
+
 /// Reads a cached file written by [`store_checked`] under `key`: `None`
 /// when it is missing, for another key, truncated or corrupted.
 pub fn load_checked(path: &Path, key: &[u8; 32]) -> Option<Vec<u8>> {

@@ -402,7 +402,52 @@ impl ModelVm {
     /// segment's first index only moves its pointers, so a call's steps
     /// depend only on its function and trip count: each distinct one is
     /// stepped once, from the initial state.
+    ///
+    /// The counts are kept in the step cache ([`crate::cache::steps_dir`]),
+    /// keyed by the module and the calls: a generation program steps tens of
+    /// billions of instructions to be measured, once per machine.
     pub fn measure_calls(&self, calls: &[(u32, Vec<u32>)]) -> Result<(Vec<u64>, u64)> {
+        let mut h = blake3::Hasher::new();
+        h.update(b"opml.steps.v1");
+        h.update(blake3::hash(&self.artifact.wasm).as_bytes());
+        for (f, args) in calls {
+            h.update(&f.to_le_bytes());
+            h.update(&(args.len() as u32).to_le_bytes());
+            args.iter().for_each(|a| {
+                h.update(&a.to_le_bytes());
+            });
+        }
+        let key = *h.finalize().as_bytes();
+        let path = crate::cache::steps_dir().map(|d| d.join(format!("{}.bin", hex(&key))));
+        let decode = |body: Vec<u8>| -> Option<(Vec<u64>, u64)> {
+            let words: Vec<u64> = body
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect();
+            let (&total, steps) = words.split_last()?;
+            (steps.len() == calls.len()).then(|| (steps.to_vec(), total))
+        };
+        if let Some(hit) = path
+            .as_deref()
+            .and_then(|p| crate::cache::load_checked(p, &key))
+            .and_then(decode)
+        {
+            return Ok(hit);
+        }
+        let (steps, total) = self.measure_calls_now(calls)?;
+        if let Some(p) = path {
+            let body: Vec<u8> = steps
+                .iter()
+                .chain([&total])
+                .flat_map(|w| w.to_le_bytes())
+                .collect();
+            // a cache is optional: a failed write only costs the next run a measurement
+            let _ = crate::cache::store_checked(&p, &key, &body);
+        }
+        Ok((steps, total))
+    }
+
+    fn measure_calls_now(&self, calls: &[(u32, Vec<u32>)]) -> Result<(Vec<u64>, u64)> {
         let pcs = self.call_pcs();
         if pcs.len() != calls.len() + 1 {
             return Err(Error::Runtime(format!(
