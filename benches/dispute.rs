@@ -33,6 +33,9 @@ enum Lie {
     Random(u64),
     /// The middle of the layers whose names start with this prefix.
     InsideLayer(&'static str),
+    /// A generation program's text with this token changed (the states
+    /// wrong from where the program writes it).
+    Token(u32),
 }
 
 struct Row {
@@ -70,7 +73,53 @@ fn lie_faults(lie: Lie, art: &opml_vm::artifact::Artifact) -> Result<(String, St
                 format!("step {step} (inside `{prefix}*`)"),
             )
         }
+        Lie::Token(t) => {
+            let span = art
+                .manifest
+                .generation
+                .as_ref()
+                .and_then(|g| g.tokens.get(t as usize))
+                .context("not a generation program with that many tokens")?;
+            (
+                format!("wrong_token = {t}"),
+                format!(
+                    "step {} (generated token {t} changed)",
+                    span.start_step + span.steps
+                ),
+            )
+        }
     })
+}
+
+/// The GPT-2 124M-shaped model of `fixtures/gpt.py` as a generation
+/// fixture (32 prompt ids, 32 new tokens, greedy): its `generate.json` is
+/// written beside the model when missing.
+fn gpt2_fixture() -> Result<Option<PathBuf>> {
+    let cache = std::env::var_os("OPML_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/opml")))
+        .context("no cache directory")?;
+    let dir = cache.join("gpt2");
+    if !dir.join("model.onnx").exists() {
+        eprintln!(
+            "NOTE: {} is missing, so the GPT-2 124M dispute is not run: build it with `fixtures/gpt.py --arch gpt2-124m --out {}` (see fixtures/README.md)",
+            dir.join("model.onnx").display(),
+            dir.display()
+        );
+        return Ok(None);
+    }
+    let spec = dir.join("generate.json");
+    if !spec.exists() {
+        let ids: Vec<u64> = (0..32u32)
+            .map(|i| opml_vm::plan::sample_draw(25, i) % 50_257)
+            .collect();
+        let json = serde_json::json!({
+            "prompt_tokens": 32, "new_tokens": 32, "top_k_max": 40, "prompt_ids": ids,
+            "max_tokens": 32, "seed": 0, "top_k": 1, "temperature": 0.0,
+        });
+        std::fs::write(&spec, serde_json::to_string_pretty(&json)?)?;
+    }
+    Ok(Some(dir))
 }
 
 async fn run(model: &str, block_time: Option<u64>, lie: Lie, cache: &Path) -> Result<Row> {
@@ -261,6 +310,9 @@ async fn main() -> Result<()> {
             (minilm.clone(), None, layer3),
             (minilm, Some(1), layer3),
         ]);
+        if let Some(dir) = gpt2_fixture()? {
+            cases.push((format!("gpt2-124m={}", dir.display()), None, Lie::Token(20)));
+        }
     }
     // `--only TEXT`: the cases whose model contains TEXT (for a look at one model)
     if let Some(only) = args

@@ -51,9 +51,19 @@ pub struct DemoModel {
 pub fn compile_fixture(name: &str, models_dir: &Path) -> Result<(PathBuf, Artifact, Vec<u8>)> {
     let (name, root) = fixture_source(name);
     let dir = models_dir.join(name);
-    let art = match Artifact::load(&dir) {
-        Ok(a) => a,
-        Err(_) => {
+    // what the artifact was compiled from: a changed model or generation
+    // program (`generate.json`) compiles again
+    let mut h = blake3::Hasher::new();
+    h.update(&std::fs::read(root.join("model.onnx"))?);
+    if let Ok(spec) = std::fs::read(root.join("generate.json")) {
+        h.update(&spec);
+    }
+    let stamp = h.finalize().to_hex().to_string();
+    let stamp_file = |d: &Path| d.join("fixture.blake3");
+    let fresh = std::fs::read_to_string(stamp_file(&dir)).is_ok_and(|s| s == stamp);
+    let art = match Artifact::load(&dir).ok().filter(|_| fresh) {
+        Some(a) => a,
+        None => {
             let opts = CompileOptions {
                 generate: generation_fixture(&root)?
                     .map(|g| g.options(&root))
@@ -66,8 +76,9 @@ pub fn compile_fixture(name: &str, models_dir: &Path) -> Result<(PathBuf, Artifa
             let tmp = models_dir.join(format!(".{name}.{}.tmp", std::process::id()));
             a.save(&tmp)?;
             crate::generate::copy_tokenizer(&root.join("model.onnx"), &tmp)?;
+            std::fs::write(stamp_file(&tmp), &stamp)?;
             if dir.exists() {
-                // stale (an older artifact format or a broken directory)
+                // stale (another source, an older artifact format or a broken directory)
                 let _ = std::fs::remove_dir_all(&dir);
             }
             if std::fs::rename(&tmp, &dir).is_err() {
@@ -96,7 +107,12 @@ struct GenerationFixture {
     prompt_tokens: usize,
     new_tokens: usize,
     top_k_max: usize,
-    prompt: String,
+    /// The prompt's text (through the fixture's tokenizer), or
+    #[serde(default)]
+    prompt: Option<String>,
+    /// its token ids (for a model without a tokenizer).
+    #[serde(default)]
+    prompt_ids: Option<Vec<u32>>,
     max_tokens: u32,
     seed: u32,
     top_k: u32,
@@ -129,8 +145,14 @@ fn generation_fixture(root: &Path) -> Result<Option<GenerationFixture>> {
 /// model input, or the request of `generate.json` for a generation program.
 fn fixture_inputs(root: &Path, art: &Artifact) -> Result<Vec<opml_vm::npy::Tensor>> {
     if let (Some(g), Some(program)) = (generation_fixture(root)?, &art.manifest.generation) {
-        let tok = crate::generate::tokenizer(root, None)?;
-        let ids = crate::generate::prompt_ids(program, &tok, &g.prompt)?;
+        let ids = match (&g.prompt_ids, &g.prompt) {
+            (Some(ids), _) => ids.clone(),
+            (None, Some(text)) => {
+                let tok = crate::generate::tokenizer(root, None)?;
+                crate::generate::prompt_ids(program, &tok, text)?
+            }
+            (None, None) => bail!("{}: give `prompt` or `prompt_ids`", root.display()),
+        };
         let settings = crate::generate::Settings {
             max_tokens: g.max_tokens,
             seed: g.seed,
