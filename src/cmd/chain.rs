@@ -439,18 +439,38 @@ pub(crate) async fn run(command: ChainCommand) -> Result<()> {
                             .call()
                             .await
                             .map_err(contract_error("getClaim"))?;
+                        // a generation program's text, from the settled claim's output
+                        let text = match &art.manifest.generation {
+                            Some(_) => {
+                                let settled =
+                                    opml::aigc::request_result(&chain, &d, request.to()).await?;
+                                let tokens = settled
+                                    .output
+                                    .map(|o| opml::generate::tokens_in(&art, &o))
+                                    .unwrap_or_default();
+                                let tok = opml::generate::tokenizer(&artifact, None)?;
+                                Some(tok.decode(&tokens, true).map_err(|e| {
+                                    anyhow::anyhow!("cannot decode the tokens: {e}")
+                                })?)
+                            }
+                            None => None,
+                        };
                         if json {
                             println!(
                                 "{}",
                                 json!({"request": request.to::<u64>(), "model_id": id, "status": "finalized",
                                        "claim": r.settledClaim.to::<u64>(), "submitter": c.submitter,
-                                       "final_state": c.finalState, "output_hash": c.outputHash, "steps": c.steps})
+                                       "final_state": c.finalState, "output_hash": c.outputHash, "steps": c.steps,
+                                       "text": text})
                             );
                         } else {
                             println!(
                                 "finalized with claim {} by {}: final state {}, output hash {}, {} steps",
                                 r.settledClaim, c.submitter, c.finalState, c.outputHash, c.steps
                             );
+                            if let Some(t) = text {
+                                println!("text: {t}");
+                            }
                         }
                         return Ok(());
                     }
