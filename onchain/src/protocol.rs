@@ -171,8 +171,10 @@ pub struct AigcContracts {
 }
 
 /// Wei per unit of callback gas limit an `InferenceOracle` request pays
-/// (and its deliverer earns): 2 gwei, anvil's gas price and some margin.
-pub const CALLBACK_GAS_PRICE: u64 = 2_000_000_000;
+/// (and its deliverer earns): 10 gwei, so the reward covers the callback and
+/// the delivery's own gas while the chain's price stays below a few gwei
+/// (submitters deliver only when it does).
+pub const CALLBACK_GAS_PRICE: u64 = 10_000_000_000;
 
 /// The creation code of the market's `InferenceOracle`.
 pub fn oracle_initcode(market: Address) -> Vec<u8> {

@@ -27,6 +27,10 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+/// Gas a delivery uses besides its callback: the transaction, its calldata,
+/// the oracle's checks and event (measured at about 77k; `docs/ORACLE.md`).
+const DELIVERY_OVERHEAD_GAS: u128 = 90_000;
+
 /// The submitter's `[policy]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -387,6 +391,29 @@ impl Submitter {
             .await?;
         let pending = 1;
         if r.status != pending {
+            return Ok(());
+        }
+        // Deliver only when the reward pays for the gas at the current price: a
+        // consumer cannot make this agent spend more than it earns (anyone may
+        // deliver, and the request waits for a cheaper block).
+        let price_per_gas = a
+            .chain
+            .view("oracle callbackGasPrice", &o.callbackGasPrice())
+            .await?;
+        let reward = price_per_gas.saturating_mul(U256::from(r.gasLimit));
+        let fees = a.chain.fees().await?;
+        let tip = fees.max_priority_fee_per_gas;
+        // the estimate's max fee is twice the base fee plus the tip
+        let expected = fees.max_fee_per_gas.saturating_sub(tip) / 2 + tip;
+        let cost = U256::from(expected)
+            .saturating_mul(U256::from(r.gasLimit as u128 + DELIVERY_OVERHEAD_GAS));
+        if reward < cost {
+            tracing::info!(
+                request = c.request_id,
+                reward = %reward,
+                cost = %cost,
+                "not delivering the callback: its reward does not cover the gas at the current price"
+            );
             return Ok(());
         }
         let purpose = format!("deliver request {}", c.request_id);

@@ -287,10 +287,24 @@ impl Tree {
     /// two threads.
     pub fn set_many(&mut self, updates: impl Iterator<Item = (u64, H256)>) {
         let kind = self.kind;
-        let mut dirty: Vec<u64> = vec![];
-        for (i, d) in updates {
-            self.levels[0][i as usize] = kind.leaf(&d);
-            dirty.push(i);
+        let updates: Vec<(u64, H256)> = updates.collect();
+        let dirty: Vec<u64> = updates.iter().map(|u| u.0).collect();
+        // leaf hashes on two threads when there are many (indices ascend)
+        let set = |level: &mut [H256], part: &[(u64, H256)], base: usize| {
+            for (i, d) in part {
+                level[*i as usize - base] = kind.leaf(d);
+            }
+        };
+        if updates.len() >= PARALLEL_NODES && updates.is_sorted_by_key(|u| u.0) {
+            let (lo, hi) = updates.split_at(updates.len() / 2);
+            let cut = hi[0].0 as usize;
+            let (below, above) = self.levels[0].split_at_mut(cut);
+            std::thread::scope(|s| {
+                s.spawn(|| set(above, hi, cut));
+                set(below, lo, 0);
+            });
+        } else {
+            set(&mut self.levels[0], &updates, 0);
         }
         let depth = self.depth as usize;
         if depth == 0 || dirty.is_empty() {
@@ -357,6 +371,10 @@ impl Tree {
 /// Rehashes the ancestors of `dirty` (leaf indices, ascending) inside one
 /// half of a tree: `levels[k]` is that half's slice of level `k`, whose first
 /// leaf is `offset`.
+/// Hashes below which one thread does a level's work (a thread costs about
+/// as much as a few thousand hashes).
+const PARALLEL_NODES: usize = 1 << 14;
+
 fn rehash_half(kind: TreeKind, levels: &mut [&mut [H256]], dirty: &[u64], offset: u64) {
     let mut dirty: Vec<u64> = dirty.iter().map(|i| i - offset).collect();
     for k in 0..levels.len().saturating_sub(1) {
@@ -364,8 +382,23 @@ fn rehash_half(kind: TreeKind, levels: &mut [&mut [H256]], dirty: &[u64], offset
         parents.dedup();
         let (below, above) = levels.split_at_mut(k + 1);
         let (child, parent) = (&below[k], &mut above[0]);
-        for &p in &parents {
-            parent[p as usize] = kind.node(&child[(2 * p) as usize], &child[(2 * p + 1) as usize]);
+        let hash = |parent: &mut [H256], part: &[u64], base: usize| {
+            for &p in part {
+                parent[p as usize - base] =
+                    kind.node(&child[(2 * p) as usize], &child[(2 * p + 1) as usize]);
+            }
+        };
+        // a level's parents are independent: two threads when there are many
+        if parents.len() >= PARALLEL_NODES {
+            let (lo, hi) = parents.split_at(parents.len() / 2);
+            let cut = hi[0] as usize;
+            let (left, right) = parent.split_at_mut(cut);
+            std::thread::scope(|s| {
+                s.spawn(|| hash(right, hi, cut));
+                hash(left, lo, 0);
+            });
+        } else {
+            hash(parent, &parents, 0);
         }
         dirty = parents;
     }
@@ -380,6 +413,29 @@ pub fn values_root(kind: TreeKind, values: &[u64]) -> H256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Enough updates for the two-thread paths (leaves and levels, both
+    /// halves of the root) give the tree a rebuild gives.
+    #[test]
+    fn many_updates_on_two_threads_match_a_rebuild() {
+        let depth = 17;
+        let mut leaves: Vec<H256> = (0..1u64 << depth).map(|i| word(i ^ 0x5a5a)).collect();
+        let mut t = Tree::new(MEMORY, depth, leaves.iter().copied());
+        // every third leaf of the lower half and a run in the upper one
+        let updates: Vec<(u64, H256)> = (0..1u64 << depth)
+            .filter(|i| (*i < 1 << (depth - 1) && i % 3 == 0) || (100_000..120_000).contains(i))
+            .map(|i| (i, word(i * 7 + 1)))
+            .collect();
+        assert!(updates.len() >= 2 * PARALLEL_NODES);
+        for (i, d) in &updates {
+            leaves[*i as usize] = *d;
+        }
+        t.set_many(updates.into_iter());
+        assert_eq!(
+            t.root(),
+            Tree::new(MEMORY, depth, leaves.into_iter()).root()
+        );
+    }
 
     #[test]
     fn paths_verify_and_updates_match_a_rebuild() {
